@@ -1,0 +1,52 @@
+"""Stable identity: the one place that says how uids, feed ids and keys are derived.
+
+Rules (DESIGN.md guarantee 1):
+- An event's ``uid`` is ``<page id>@<site host>``; the page id is the page's path relative to
+  the content root, without the ``.md`` extension, with POSIX separators
+  (``zh/live/argocd0217-live@kubesphere.io``). A page may pin its uid with a ``uid`` key (use
+  this when a page is moved). Title, time, position and run never enter it.
+- ICS UID = ``uid``. Feed ids are tag URIs (RFC 4151): ``tag:<host>,<tag date>:<page id>``.
+- Ledger and idempotency keys are derived from ``uid`` by the planner (see ``plan.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+DEFAULT_TAG_DATE = "2020"
+
+
+def site_host(base_url: str) -> str:
+    host = urlsplit(base_url).hostname
+    return host or "localhost"
+
+
+def page_id(rel: PurePosixPath) -> str:
+    """``zh/live/foo.md`` → ``zh/live/foo``; ``live/foo.en.md`` → ``live/foo.en``.
+
+    A leaf bundle (``live/foo/index.md``) is identified by its folder: ``live/foo``.
+    """
+    pid = rel.with_suffix("") if rel.suffix in {".md", ".markdown"} else rel
+    if pid.name == "index" and len(pid.parts) > 1:
+        pid = pid.parent
+    return str(pid)
+
+
+def event_uid(rel: PurePosixPath, base_url: str) -> str:
+    return f"{page_id(rel)}@{site_host(base_url)}"
+
+
+def tag_uri(uid: str, tag_date: str = DEFAULT_TAG_DATE) -> str:
+    """RFC 4151 tag URI for a uid: ``tag:host,date:page-id``."""
+    local, _, host = uid.rpartition("@")
+    if not local:
+        local, host = uid, "localhost"
+    return f"tag:{host},{tag_date}:{local}"
+
+
+def digest(*parts: str, length: int = 16) -> str:
+    """Short, stable hex digest of the given strings (unit separator between parts)."""
+    h = hashlib.sha256("\x1f".join(parts).encode("utf-8"))
+    return h.hexdigest()[:length]

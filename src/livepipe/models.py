@@ -1,0 +1,165 @@
+"""The canonical values that flow through livepipe: Event and its parts, and Problem.
+
+Everything here is frozen and tz-aware; renderers, the planner and publishers only ever see
+these types, never raw front matter.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Status(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding about one page: where, how bad, what, and how to fix it."""
+
+    path: str
+    line: int
+    severity: Severity
+    code: str
+    message: str
+    hint: str = ""
+
+    def format(self) -> str:
+        text = f"{self.path}:{self.line}: {self.severity} {self.code}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "severity": str(self.severity),
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A `## heading` of the page body with its Markdown text."""
+
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    name: str
+    bio: str = ""
+    photo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QA:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event page, normalised: the only shape renderers and the planner see.
+
+    ``start``/``end`` are tz-aware and expressed in ``timezone``. For all-day events they are
+    local midnights and ``end`` is exclusive (the day after the last day).
+    """
+
+    uid: str
+    source: str  # page path relative to the content root, POSIX separators
+    slug: str
+    lang: str
+    schema: str
+    url: str  # the page on the site
+    title: str
+    description: str
+    body: str  # Markdown
+    start: datetime
+    end: datetime
+    timezone: str
+    all_day: bool = False
+    location: str | None = None
+    online: bool = False
+    in_person: bool = False
+    live_url: str | None = None
+    replay_url: str | None = None
+    replay_embed_url: str | None = None
+    cover_image: str | None = None
+    outline_image: str | None = None
+    tags: tuple[str, ...] = ()
+    status: Status = Status.SCHEDULED
+    draft: bool = False
+    publish_date: datetime | None = None
+    expiry_date: datetime | None = None
+    summary: str = ""  # Markdown: what the talk is about
+    slides: str = ""  # Markdown: how to get the slides
+    speakers: tuple[Speaker, ...] = ()
+    outline: tuple[str, ...] = ()
+    qa: tuple[QA, ...] = ()
+    sections: tuple[Section, ...] = field(default=(), repr=False)
+    translation_key: str = ""
+    revision: str = ""  # hash of every field above
+    significant: str = ""  # hash of time, place, live URL and status (drives SEQUENCE)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def start_date(self) -> date:
+        return self.start.date()
+
+    @property
+    def end_date(self) -> date:
+        """Exclusive end date for all-day events."""
+        return self.end.date()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is Status.CANCELLED
+
+    def to_json(self) -> dict[str, object]:
+        """The public JSON shape (used by `livepipe check --format json`)."""
+        start: str
+        end: str
+        if self.all_day:
+            start, end = self.start_date.isoformat(), self.end_date.isoformat()
+        else:
+            start, end = self.start.isoformat(), self.end.isoformat()
+        return {
+            "uid": self.uid,
+            "source": self.source,
+            "lang": self.lang,
+            "schema": self.schema,
+            "url": self.url,
+            "title": self.title,
+            "description": self.description,
+            "start": start,
+            "end": end,
+            "timezone": self.timezone,
+            "all_day": self.all_day,
+            "location": self.location,
+            "online": self.online,
+            "in_person": self.in_person,
+            "live_url": self.live_url,
+            "replay_url": self.replay_url,
+            "cover_image": self.cover_image,
+            "status": str(self.status),
+            "tags": list(self.tags),
+            "speakers": [s.name for s in self.speakers],
+            "draft": self.draft,
+            "revision": self.revision,
+            "significant": self.significant,
+        }

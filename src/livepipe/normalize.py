@@ -1,0 +1,234 @@
+"""Raw page + adapter draft → canonical Event: zones, uid, URLs, validation, revision hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields, replace
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import PurePosixPath
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from .config import Settings
+from .identity import event_uid, page_id
+from .models import Event
+from .sources.base import Draft, PageContext, PageSchema
+from .timeutil import get_zone, localize, midnight
+
+# Hosts known to serve https; their http:// links are upgraded.
+_HTTPS_HOSTS = {"live.bilibili.com", "player.bilibili.com", "www.bilibili.com", "bilibili.com"}
+# Fields whose change matters to someone who planned to attend (DESIGN: SEQUENCE, "changed").
+SIGNIFICANT_FIELDS = (
+    "start",
+    "end",
+    "timezone",
+    "all_day",
+    "location",
+    "online",
+    "in_person",
+    "live_url",
+    "status",
+)
+_NOT_HASHED = {"revision", "significant", "sections"}
+
+
+def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Settings) -> Event:
+    page = ctx.page
+    zone_name = draft.timezone or settings.site.timezone or schema.default_timezone
+    try:
+        tz = get_zone(zone_name)
+    except ValueError as exc:
+        raise ctx.error(
+            "unknown-timezone",
+            str(exc),
+            line=draft.timezone_line or 1,
+            hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
+        ) from exc
+    start, end, all_day = _times(ctx, draft, tz, settings.pages.default_duration)
+
+    lang = page.lang or settings.site.default_language or schema.default_language
+    pid = page_id(page.rel)
+    base = settings.site.base_url
+    replay_url, replay_embed = _replay(ctx, draft.replay_url)
+    event = Event(
+        uid=draft.uid or event_uid(page.rel, base),
+        source=str(page.rel),
+        slug=_slug(pid, lang),
+        lang=lang,
+        schema=schema.name,
+        url=_page_url(base, pid, lang, page.lang, settings),
+        title=" ".join(draft.title.split()),
+        description=draft.description,
+        body=page.body.strip(),
+        start=start,
+        end=end,
+        timezone=zone_name,
+        all_day=all_day,
+        location=draft.location,
+        online=draft.online,
+        in_person=draft.in_person,
+        live_url=_url(ctx, draft.live_url, "live URL"),
+        replay_url=replay_url,
+        replay_embed_url=replay_embed,
+        cover_image=_url(ctx, draft.cover_image, "cover image", base=base),
+        outline_image=_url(ctx, draft.outline_image, "outline image", base=base),
+        tags=draft.tags,
+        status=draft.status,
+        draft=draft.draft,
+        publish_date=_optional_instant(ctx, draft.publish_date, "publishDate", tz),
+        expiry_date=_optional_instant(ctx, draft.expiry_date, "expiryDate", tz),
+        summary=draft.summary or draft.description,
+        slides=draft.slides,
+        speakers=draft.speakers,
+        outline=draft.outline,
+        qa=draft.qa,
+        translation_key=draft.translation_key or _translation_key(pid, lang),
+    )
+    return replace(event, revision=_hash(event, None), significant=_hash(event, SIGNIFICANT_FIELDS))
+
+
+def _times(
+    ctx: PageContext, draft: Draft, tz: tzinfo, default: timedelta
+) -> tuple[datetime, datetime, bool]:
+    start, end = draft.start, draft.end
+    if not isinstance(start, datetime):  # a date: all-day
+        if end is not None and isinstance(end, datetime):
+            raise ctx.error(
+                "bad-time",
+                "start is a date but end has a time of day",
+                line=draft.end_line,
+                hint="give both as dates or both with times",
+            )
+        last = end if end is not None else start
+        if last < start:
+            raise ctx.error(
+                "end-before-start",
+                f"end {last.isoformat()} is before start {start.isoformat()}",
+                line=draft.end_line,
+                hint="swap them or fix the date",
+            )
+        # `end` on a page is the last day (inclusive); events store the exclusive end.
+        return midnight(start, tz), midnight(last + timedelta(days=1), tz), True
+    if end is not None and not isinstance(end, datetime):
+        raise ctx.error(
+            "bad-time",
+            "start has a time of day but end is a date",
+            line=draft.end_line,
+            hint="give end a time, e.g. 2026-12-03T21:00",
+        )
+    start_at = _aware(ctx, start, tz, draft.start_line)
+    end_at = _aware(ctx, end, tz, draft.end_line) if end is not None else start_at + default
+    if end_at <= start_at:
+        raise ctx.error(
+            "end-before-start",
+            f"end {end_at.isoformat()} is not after start {start_at.isoformat()}",
+            line=draft.end_line or draft.start_line,
+            hint="fix the end time (an event across midnight needs the next day's date)",
+        )
+    return start_at, end_at, False
+
+
+def _aware(ctx: PageContext, value: datetime, tz: tzinfo, line: int) -> datetime:
+    if value.tzinfo is not None:
+        return value.astimezone(tz)
+    aware, note = localize(value, tz)
+    if note:
+        ctx.warn("dst-time", note, line=line, hint="check the time against the clock change")
+    return aware
+
+
+def _optional_instant(ctx: PageContext, value: object, key: str, tz: tzinfo) -> datetime | None:
+    if value is None or value == "":
+        return None
+    parsed: object = value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, datetime):
+        return parsed.astimezone(tz) if parsed.tzinfo else localize(parsed, tz)[0]
+    if isinstance(parsed, date):
+        return midnight(parsed, tz)
+    raise ctx.error(
+        "bad-time",
+        f"{key} {value!r} is not a date",
+        line=ctx.page.line_of(key),
+        hint="write it as 2026-12-01 or 2026-12-01T09:00:00+08:00",
+    )
+
+
+def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = None) -> str | None:
+    if not raw:
+        return None
+    url = raw.strip()
+    if url.startswith("//"):
+        url = "https:" + url
+    elif url.startswith("/") and base:
+        url = urljoin(base + "/", url.lstrip("/"))
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname in _HTTPS_HOSTS:
+        url = "https" + url[4:]
+        parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        ctx.warn(
+            "bad-url",
+            f"{what} {raw!r} is not an http(s) URL; ignored",
+            hint="write a full URL such as https://…",
+        )
+        return None
+    return url
+
+
+def _replay(ctx: PageContext, raw: str | None) -> tuple[str | None, str | None]:
+    """(watch-page URL, embeddable player URL) for a replay link."""
+    url = _url(ctx, raw, "replay URL")
+    if url is None:
+        return None, None
+    parts = urlsplit(url)
+    if parts.hostname == "player.bilibili.com":
+        bvid = parse_qs(parts.query).get("bvid", [""])[0]
+        if bvid:
+            return f"https://www.bilibili.com/video/{bvid}", url
+        return url, url
+    return url, None
+
+
+def _slug(pid: str, lang: str) -> str:
+    name = PurePosixPath(pid).name
+    suffix = f".{lang}"
+    return name[: -len(suffix)] if name.endswith(suffix) else name
+
+
+def _translation_key(pid: str, lang: str) -> str:
+    parts = list(PurePosixPath(pid).parts)
+    if parts and parts[0] == lang:
+        parts = parts[1:]
+    if parts and parts[-1].endswith(f".{lang}"):
+        parts[-1] = parts[-1][: -len(lang) - 1]
+    return "/".join(parts)
+
+
+def _page_url(base: str, pid: str, lang: str, path_lang: str | None, settings: Settings) -> str:
+    key = _translation_key(pid, lang)
+    dir_lang = PurePosixPath(pid).parts[0] == lang
+    default = settings.site.default_language
+    prefix = f"{lang}/" if (dir_lang or (path_lang and lang != default)) else ""
+    return f"{base}/{prefix}{key}/"
+
+
+def _hash(event: Event, names: tuple[str, ...] | None) -> str:
+    wanted = names or tuple(f.name for f in fields(event) if f.name not in _NOT_HASHED)
+    data = {name: getattr(event, name) for name in wanted}
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=_encode)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {f: getattr(value, f) for f in value.__dataclass_fields__}
+    return str(value)
