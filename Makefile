@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/livepipe check content/ --events
+	$(BIN)/livepipe build content/ --out dist
 
 test: lint
 	$(BIN)/pytest

@@ -1,6 +1,6 @@
 """Synthetic site generator: N event pages in both schemas, with CJK text, deterministic.
 
-    python bench/synth.py OUT_DIR N
+python bench/synth.py OUT_DIR N
 """
 
 from __future__ import annotations

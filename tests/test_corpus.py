@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from livepipe.config import Settings, SiteSettings
 from livepipe.models import Event, Severity
@@ -36,8 +37,16 @@ def test_every_page_parses_except_the_conflicted_two(corpus: Path, loaded) -> No
         (name, line, "merge-conflict") for name, line in CONFLICTED.items()
     )
     warnings = [p for p in problems if p.severity is Severity.WARNING]
-    assert sorted((Path(p.path).name, p.code) for p in warnings) == sorted(
-        (name, "date-only") for name in DATE_ONLY
+    # Independent reading of the titles: WeChat allows 32 characters.
+    long_titles = set()
+    for page in pages - set(CONFLICTED):
+        meta = yaml.safe_load((corpus / page).read_text(encoding="utf-8").split("---")[1])
+        if len(" ".join(str(meta["title"]).split())) > 32:
+            long_titles.add(page)
+    assert 10 < len(long_titles) < 100
+    assert sorted((Path(p.path).name, p.code, p.line) for p in warnings) == sorted(
+        [(name, "date-only", 11) for name in DATE_ONLY]
+        + [(name, "wechat-title-too-long", 2) for name in long_titles]
     )
 
 

@@ -10,9 +10,11 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from .errors import ConfigError
+from .build import BuildResult
+from .errors import ConfigError, RenderError
 from .models import Event, Problem, Severity
 from .site import LoadResult, Site, load
 
@@ -135,6 +137,74 @@ def print_events(events: tuple[Event, ...], console: Console | None = None) -> N
             where += " + online"
         table.add_row(when, e.title, where, e.lang, str(e.status))
     console.print(table)
+
+
+@app.command()
+def build(
+    path: PathArg = Path("."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("dist"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT."""
+    from .build import build as run_build
+
+    result = _load(path, config)
+    console = Console(stderr=True)
+    if not quiet:
+        for p in result.problems:
+            if p.severity is not Severity.INFO:
+                console.print(p.format(), highlight=False, markup=False, soft_wrap=True)
+    try:
+        if quiet or not console.is_terminal:
+            built = run_build(result, out)
+        else:
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+            ) as bar:
+                task = bar.add_task("rendering", total=None)
+
+                def tick(name: str, count: int) -> None:
+                    bar.update(task, description=f"rendering {name}: {count} files")
+
+                built = run_build(result, out, progress=tick)
+    except (RenderError, OSError) as exc:
+        _fail(f"build failed: {exc}")
+    if not quiet:
+        print_build(built)
+    raise typer.Exit(1 if result.errors else 0)
+
+
+def print_build(built: BuildResult, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"built {built.out}", title_justify="left")
+    table.add_column("artifacts")
+    table.add_column("files", justify="right")
+    for label, prefix in (
+        ("per-event calendars", "events/"),
+        ("tag calendars", "tags/"),
+        ("calendars", "calendar"),
+        ("feeds", "feed."),
+        ("atom", "atom."),
+        ("WeChat", "wechat/"),
+        ("newsletter", "newsletter/"),
+    ):
+        table.add_row(label, str(built.count(prefix)))
+    console.print(table)
+    report = built.report
+    console.print(
+        f"{len(built.artifacts)} files: {len(report.written)} written, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
+        f"{len(built.load.events)} events, {built.load.errors} pages with errors left out",
+        highlight=False,
+    )
+    base = built.out / "calendar.ics"
+    console.print(
+        f"subscribe: {base}  {built.out / 'feed.xml'}  {built.out / 'atom.xml'}  "
+        f"{built.out / 'feed.json'}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

@@ -59,9 +59,27 @@ class PageSettings(_Model):
     sections: tuple[str, ...] = ()
 
 
+class CalendarSettings(_Model):
+    refresh_interval: Duration = timedelta(hours=1)  # REFRESH-INTERVAL and X-PUBLISHED-TTL
+    # A VALARM in the per-event files (never in subscription calendars), e.g. "-10m".
+    alarm: Duration | None = None
+
+
+class FeedSettings(_Model):
+    max_items: int = Field(default=50, gt=0)
+
+
+class WeChatSettings(_Model):
+    # Article author (at most 16 characters); default: the first speaker, else the site name.
+    author: str | None = None
+
+
 class Settings(_Model):
     site: SiteSettings = SiteSettings()
     pages: PageSettings = PageSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    feeds: FeedSettings = FeedSettings()
+    wechat: WeChatSettings = WeChatSettings()
     root: Path | None = Field(default=None, exclude=True)
 
     @property

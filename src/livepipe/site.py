@@ -13,6 +13,7 @@ from .config import Settings, find_config, load_settings
 from .errors import ContentError
 from .models import Event, Problem, Severity
 from .normalize import normalize
+from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
 
@@ -93,6 +94,8 @@ def load(site: Site) -> LoadResult:
                 )
                 failed.append(str(rel))
                 continue
+            for code, key, message, hint in wechat_lint(event):
+                ctx.warn(code, message, line=page.line_of(key), hint=hint)
             problems.extend(ctx.problems)
             if event.draft:
                 drafts.append(event.source)

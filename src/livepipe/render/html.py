@@ -1,0 +1,205 @@
+"""Markdown → safe HTML, HTML → allow-listed HTML with inline styles, Markdown → plain text.
+
+Page bodies are untrusted: raw HTML in them (iframes, scripts) is dropped or unwrapped by an
+allow-list sanitizer, never passed through. Profiles give each target its tags and styles
+(WeChat's editor keeps only inline styles; mail clients ignore <style> blocks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from html import escape
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+
+_MD = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+_DROP_WITH_CONTENT = frozenset(
+    {"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math",
+     "head", "title", "form", "textarea", "select", "button", "video", "audio", "canvas"}
+)  # fmt: skip
+_VOID = frozenset({"img", "br", "hr"})
+_URL_ATTRS = frozenset({"href", "src"})
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Which tags and attributes survive, and the inline style each tag gets."""
+
+    tags: frozenset[str]
+    attrs: Mapping[str, frozenset[str]]
+    styles: Mapping[str, str] = field(default_factory=dict)
+
+
+BASIC = Profile(
+    tags=frozenset({"p", "br", "strong", "em", "b", "i", "a", "img", "h2", "h3", "h4", "ul",
+                    "ol", "li", "blockquote", "code", "pre", "hr", "section", "span"}),
+    attrs={"a": frozenset({"href"}), "img": frozenset({"src", "alt"})},
+)  # fmt: skip
+
+WECHAT = Profile(
+    tags=frozenset(
+        {
+            "p",
+            "section",
+            "span",
+            "strong",
+            "em",
+            "img",
+            "a",
+            "h2",
+            "h3",
+            "ul",
+            "ol",
+            "li",
+            "blockquote",
+            "br",
+            "code",
+        }
+    ),
+    attrs={"a": frozenset({"href"}), "img": frozenset({"src", "alt"})},
+    styles={
+        "p": "margin:0 0 16px;font-size:15px;line-height:1.75;color:#333;",
+        "h2": "margin:24px 0 12px;font-size:18px;font-weight:bold;color:#1a5fb4;",
+        "h3": "margin:20px 0 8px;font-size:16px;font-weight:bold;color:#333;",
+        "ul": "margin:0 0 16px;padding-left:20px;",
+        "ol": "margin:0 0 16px;padding-left:20px;",
+        "li": "margin:0 0 6px;font-size:15px;line-height:1.75;color:#333;",
+        "blockquote": "margin:0 0 16px;padding:8px 12px;border-left:3px solid #1a5fb4;"
+        "background:#f5f7fa;color:#555;",
+        "img": "max-width:100%;height:auto;display:block;margin:8px auto;",
+        "a": "color:#1a5fb4;text-decoration:none;",
+        "code": "font-family:Menlo,Consolas,monospace;font-size:14px;background:#f2f2f2;"
+        "padding:0 4px;",
+        "strong": "font-weight:bold;",
+    },
+)
+
+EMAIL = Profile(
+    tags=BASIC.tags,
+    attrs=BASIC.attrs,
+    styles={
+        "p": "margin:0 0 14px;font-size:15px;line-height:1.6;color:#222222;",
+        "h2": "margin:22px 0 10px;font-size:18px;color:#111111;",
+        "h3": "margin:18px 0 8px;font-size:16px;color:#111111;",
+        "li": "margin:0 0 6px;font-size:15px;line-height:1.6;color:#222222;",
+        "a": "color:#1a5fb4;",
+        "img": "max-width:100%;height:auto;border:0;",
+        "blockquote": "margin:0 0 14px;padding-left:12px;border-left:3px solid #cccccc;"
+        "color:#555555;",
+        "pre": "font-family:Menlo,Consolas,monospace;font-size:13px;white-space:pre-wrap;",
+        "code": "font-family:Menlo,Consolas,monospace;font-size:13px;",
+    },
+)
+
+
+def markdown_html(text: str, profile: Profile = BASIC, *, shift_headings: bool = False) -> str:
+    """Render Markdown and sanitise it for ``profile``."""
+    html = _MD.render(text)
+    if shift_headings:  # a page's `##` becomes `h3` inside an article that has its own h2
+        html = re.sub(r"<(/?)h([1-5])\b", lambda m: f"<{m[1]}h{int(m[2]) + 1}", html)
+    return sanitize(html, profile)
+
+
+def sanitize(html: str, profile: Profile) -> str:
+    cleaner = _Cleaner(profile)
+    cleaner.feed(html)
+    cleaner.close()
+    return cleaner.result()
+
+
+class _Cleaner(HTMLParser):
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(convert_charrefs=True)
+        self.profile = profile
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.dropping: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.dropping:
+            if tag == self.dropping[-1] and tag not in _VOID:
+                self.dropping.append(tag)
+            return
+        if tag in _DROP_WITH_CONTENT:
+            self.dropping.append(tag)
+            return
+        if tag not in self.profile.tags:
+            return  # unwrap: keep the text, drop the tag
+        kept = []
+        allowed = self.profile.attrs.get(tag, frozenset())
+        for name, value in attrs:
+            if name not in allowed or value is None:
+                continue
+            if name in _URL_ATTRS and not _safe_url(value):
+                continue
+            kept.append(f' {name}="{escape(value, quote=True)}"')
+        style = self.profile.styles.get(tag)
+        if style:
+            kept.append(f' style="{escape(style, quote=True)}"')
+        if tag == "img" and not any(k.startswith(" src=") for k in kept):
+            return
+        self.out.append(f"<{tag}{''.join(kept)}>")
+        if tag not in _VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID and self.open and self.open[-1] == tag:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.dropping:
+            if tag == self.dropping[-1]:
+                self.dropping.pop()
+            return
+        if tag in self.open:
+            while self.open:
+                top = self.open.pop()
+                self.out.append(f"</{top}>")
+                if top == tag:
+                    break
+
+    def handle_data(self, data: str) -> None:
+        if not self.dropping:
+            self.out.append(escape(data, quote=False))
+
+    def result(self) -> str:
+        while self.open:
+            self.out.append(f"</{self.open.pop()}>")
+        return "".join(self.out).strip()
+
+
+def _safe_url(value: str) -> bool:
+    scheme = urlsplit(value.strip()).scheme.lower()
+    return scheme in _SAFE_SCHEMES
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(\s*<?([^)\s>]+)>?[^)]*\)")
+_TAG = re.compile(r"<[^>]+>")
+_EMPH = re.compile(r"(\*\*|__|\*|`)(.+?)\1")
+
+
+def markdown_text(text: str) -> str:
+    """Markdown → readable plain text: images and HTML dropped, links as ``text (url)``."""
+    out: list[str] = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = _IMAGE.sub("", raw)
+        line = _TAG.sub("", line)
+        line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
+        line = _EMPH.sub(r"\2", line)
+        line = re.sub(r"^\s{0,3}#{1,6}\s+", "", line)
+        line = re.sub(r"^\s*[-*+]\s+", "· ", line)
+        out.append(line.rstrip())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters, ending with … when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,76 @@
+"""WeChat Official Account article (inline-styled HTML + metadata) and the group text.
+
+The WeChat editor strips <style>, classes and scripts, so the article is allow-listed HTML with
+inline styles only (html.WECHAT). Limits from the draft/add API: title ≤ 32 characters,
+author ≤ 16, digest ≤ 128.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import ClassVar
+
+from markupsafe import Markup
+
+from ..models import Event
+from .context import Artifact, BuildContext
+from .html import WECHAT, markdown_html, sanitize, truncate
+
+TITLE_MAX = 32
+AUTHOR_MAX = 16
+DIGEST_MAX = 128
+
+
+def lint(event: Event) -> Iterator[tuple[str, str, str, str]]:
+    """(code, front-matter key, message, hint) for each WeChat limit the page breaks."""
+    if len(event.title) > TITLE_MAX:
+        yield (
+            "wechat-title-too-long",
+            "title",
+            f"title has {len(event.title)} characters; WeChat articles allow {TITLE_MAX}",
+            f"shorten the title, or the article title is cut to "
+            f"{truncate(event.title, TITLE_MAX)!r}",
+        )
+
+
+class WeChatRenderer:
+    name: ClassVar[str] = "wechat"
+    limits: ClassVar[dict[str, int]] = {
+        "title": TITLE_MAX, "author": AUTHOR_MAX, "digest": DIGEST_MAX
+    }  # fmt: skip
+
+    def render(self, ctx: BuildContext) -> Iterator[Artifact]:
+        for e in ctx.events:
+            stem = ctx.stems[e.uid]
+            view = ctx.view(e)
+            body = ctx.templates.render(
+                "wechat",
+                "article.html",
+                e.lang,
+                e=view,
+                summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
+            )
+            # The allow-list also applies to what templates produce.
+            html = sanitize(body, WECHAT) + "\n"
+            yield Artifact(f"wechat/{stem}.html", "text/html; charset=utf-8",
+                           html.encode("utf-8"), (e.uid,))  # fmt: skip
+            meta = {
+                "title": truncate(e.title, TITLE_MAX),
+                "author": self.author(e, ctx),
+                "digest": truncate(e.description or view.summary_text, DIGEST_MAX),
+                "cover_image": e.cover_image,
+                "content_source_url": e.url,
+                "content": f"wechat/{stem}.html",
+            }
+            data = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
+            yield Artifact(f"wechat/{stem}.json", "application/json",
+                           data.encode("utf-8"), (e.uid,))  # fmt: skip
+            text = ctx.templates.render("wechat", "group.txt", e.lang, e=view).strip() + "\n"
+            yield Artifact(f"wechat/{stem}.txt", "text/plain; charset=utf-8",
+                           text.encode("utf-8"), (e.uid,))  # fmt: skip
+
+    def author(self, e: Event, ctx: BuildContext) -> str:
+        configured = ctx.settings.wechat.author
+        name = configured or next((s.name for s in e.speakers if s.name), ctx.settings.site.name)
+        return truncate(name, AUTHOR_MAX)
