@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +32,55 @@ def history() -> Path:
     if not HISTORY.is_dir():
         pytest.skip(f"corpus history not found at {HISTORY} (it exists in CI)")
     return HISTORY
+
+
+VALIDATE = SHARED / "tools" / "validate"
+
+
+class Validators:
+    """The independent validators in ../shared/tools/validate (real parsers + strict checks)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _run(self, tool: str, files: list[Path]) -> dict:
+        assert files, "nothing to validate"
+        proc = subprocess.run(
+            [str(self.folder / tool), "--json", *map(str, files)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)
+
+    def ics(self, files: list[Path]) -> dict:
+        return self._run("validate-ics", files)
+
+    def feed(self, files: list[Path]) -> dict:
+        return self._run("validate-feed", files)
+
+
+def failures(report: dict) -> list[str]:
+    """Readable lines for every failed check of a validator report."""
+    out = []
+    for f in report["files"]:
+        for check in f["checks"]:
+            if not check["ok"]:
+                found = "; ".join(x["message"] for x in check.get("findings", [])[:3])
+                out.append(f"{f['file']}: {check['name']}: {check.get('detail')} {found}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def validators() -> Validators:
+    if not (VALIDATE / "setup.sh").is_file():
+        pytest.skip(f"validators not found at {VALIDATE} (they exist in CI)")
+    proc = subprocess.run(
+        ["bash", str(VALIDATE / "setup.sh"), "--quiet"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, f"validator setup failed: {proc.stdout}{proc.stderr}"
+    return Validators(VALIDATE)
 
 
 @pytest.fixture

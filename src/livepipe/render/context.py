@@ -50,6 +50,7 @@ class EventView:
     summary_text: str
     slides_text: str
     speakers: tuple[tuple[str, str], ...]  # (name, bio)
+    speaker_lines: tuple[str, ...]  # "name，bio" / "name: bio", once each
     outline: tuple[str, ...]
     tags: tuple[str, ...]
     cancelled: bool
@@ -111,11 +112,20 @@ class BuildContext:
             summary_text=markdown_text(event.summary),
             slides_text=markdown_text(event.slides),
             speakers=tuple((s.name, s.bio) for s in event.speakers),
+            speaker_lines=tuple(_speaker_line(s.name, s.bio, lang) for s in event.speakers),
             outline=tuple(markdown_text(item) for item in event.outline),
             tags=event.tags,
             cancelled=event.cancelled,
             all_day=event.all_day,
         )
+
+
+def _speaker_line(name: str, bio: str, lang: str) -> str:
+    if not bio or bio.startswith(name):
+        return bio or name
+    if not name:
+        return bio
+    return f"{name}，{bio}" if lang == "zh" else f"{name}: {bio}"
 
 
 def place(event: Event, lang: str) -> str:

@@ -196,7 +196,23 @@ def markdown_text(text: str) -> str:
         line = re.sub(r"^\s{0,3}#{1,6}\s+", "", line)
         line = re.sub(r"^\s*[-*+]\s+", "· ", line)
         out.append(line.rstrip())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+    paragraphs = re.split(r"\n\s*\n", "\n".join(out))
+    return "\n\n".join(_unwrap(p.strip()) for p in paragraphs if p.strip())
+
+
+def _unwrap(paragraph: str) -> str:
+    """Join soft-wrapped lines (not list items); no space between two CJK characters."""
+    lines = paragraph.split("\n")
+    if any(line.startswith("· ") for line in lines):
+        return paragraph
+    text = lines[0]
+    for line in lines[1:]:
+        line = line.strip()
+        if not line:
+            continue
+        cjk = text and ord(text[-1]) > 0x2E80 and ord(line[0]) > 0x2E80
+        text += ("" if cjk else " ") + line
+    return text
 
 
 def truncate(text: str, limit: int) -> str:

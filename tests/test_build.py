@@ -1,0 +1,150 @@
+"""`livepipe build` end to end: determinism, incremental rewrites, revision times, options."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from livepipe.build import build
+from livepipe.cli import app
+from livepipe.site import Site, load
+
+from .conftest import CONTENT, ROOT
+
+
+def copy_site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    shutil.copytree(CONTENT, site / "content")
+    shutil.copy(ROOT / "livepipe.toml", site / "livepipe.toml")
+    return site
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_rebuild_is_byte_identical_and_writes_nothing(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    out = tmp_path / "dist"
+    first = build(load(Site.locate(site)), out)
+    before = snapshot(out)
+    build(load(Site.locate(site)), tmp_path / "dist2")
+    assert snapshot(tmp_path / "dist2") == before
+    again = build(load(Site.locate(site)), out)
+    assert again.report.written == [] and len(again.report.unchanged) == len(first.artifacts)
+
+
+def test_changed_page_rewrites_only_its_artifacts_and_aggregates(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    out = tmp_path / "dist"
+    build(load(Site.locate(site)), out)
+    page = site / "content" / "zh" / "live" / "observability1210-live.md"
+    page.write_text(page.read_text(encoding="utf-8").replace("20:00-21:00", "19:30-21:00"),
+                    encoding="utf-8")  # fmt: skip
+    report = build(load(Site.locate(site)), out).report
+    own = {p for p in report.written if "observability1210-live" in p}
+    assert own == {f"{d}/observability1210-live.{x}" for d, x in [
+        ("events", "ics"), ("wechat", "html"), ("wechat", "txt"),
+        ("newsletter", "html"), ("newsletter", "txt")]}  # fmt: skip
+    aggregates = set(report.written) - own
+    assert {"calendar.ics", "calendar-zh.ics", "feed.xml", "atom.xml", "feed.json",
+            "newsletter/digest-2026-W50.html"} <= aggregates  # fmt: skip
+    # Nothing about an unrelated event changed.
+    assert not any("operators-berlin" in p or "calendar-en" in p for p in report.written)
+
+
+def test_page_with_error_is_left_out_and_others_build(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    (site / "content" / "en" / "events" / "broken.md").write_text("---\ntitle: [\n---\n")
+    result = load(Site.locate(site))
+    built = build(result, tmp_path / "dist")
+    assert result.errors == 1 and len(result.events) == 8
+    assert (tmp_path / "dist" / "events" / "operators-berlin.en.ics").is_file()
+    assert not any("broken" in a.path for a in built.artifacts)
+
+
+def git(cwd: Path, *args: str, date: str | None = None) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}  # fmt: skip
+    if date:
+        env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def test_dtstamp_is_the_git_commit_time_of_the_page(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    git(site, "init", "-q")
+    git(site, "add", ".")
+    git(site, "commit", "-qm", "all", date="2026-11-01T12:00:00+00:00")
+    page = site / "content" / "en" / "events" / "operators-berlin.md"
+    page.write_text(page.read_text().replace("Two talks", "Three talks"))
+    git(site, "commit", "-qam", "edit", date="2026-11-10T09:15:00+00:00")
+    out = tmp_path / "dist"
+    build(load(Site.locate(site)), out)
+    berlin = (out / "events" / "operators-berlin.en.ics").read_bytes()
+    assert b"DTSTAMP:20261110T091500Z" in berlin
+    assert (
+        b"DTSTAMP:20261101T120000Z" in (out / "events" / "community-day-2027.en.ics").read_bytes()
+    )
+    # An uncommitted edit uses the file's mtime.
+    other = site / "content" / "en" / "events" / "community-day-2027.md"
+    other.write_text(other.read_text().replace("Workshops", "Hands-on workshops"))
+    os.utime(other, (1767225600, 1767225600))  # 2026-01-01T00:00:00Z
+    build(load(Site.locate(site)), out)
+    assert (
+        b"DTSTAMP:20260101T000000Z" in (out / "events" / "community-day-2027.en.ics").read_bytes()
+    )
+    assert datetime.fromtimestamp(1767225600, UTC).isoformat() == "2026-01-01T00:00:00+00:00"
+
+
+def test_alarm_only_in_per_event_files(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    with (site / "livepipe.toml").open("a") as fh:
+        fh.write('\n[calendar]\nalarm = "-10m"\n')
+    out = tmp_path / "dist"
+    build(load(Site.locate(site)), out)
+    event = (out / "events" / "operators-berlin.en.ics").read_bytes()
+    assert b"BEGIN:VALARM\r\nACTION:DISPLAY\r\n" in event and b"TRIGGER:-PT10M\r\n" in event
+    assert b"VALARM" not in (out / "calendar.ics").read_bytes()
+    assert b"VALARM" not in (out / "events" / "office-hours-1201.en.ics").read_bytes()  # cancelled
+
+
+def test_site_templates_override_and_are_sandboxed(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    tpl = site / "templates" / "wechat"
+    tpl.mkdir(parents=True)
+    (tpl / "group.zh.txt").write_text("自定义：{{ e.title }}\n", encoding="utf-8")
+    out = tmp_path / "dist"
+    build(load(Site.locate(site)), out)
+    assert (out / "wechat" / "observability1210-live.txt").read_text(encoding="utf-8") == (
+        "自定义：云原生可观测性实战：从指标到链路追踪\n"
+    )
+    (tpl / "group.zh.txt").write_text("{{ e.__class__.__mro__[1].__subclasses__() }}")
+    runner = CliRunner()
+    result = runner.invoke(app, ["build", str(site), "--out", str(out), "-q"])
+    assert result.exit_code == 2
+    assert "build failed" in result.output and "unsafe" in result.output
+
+
+def test_strict_undefined_names_the_template(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    tpl = site / "templates" / "wechat"
+    tpl.mkdir(parents=True)
+    (tpl / "group.en.txt").write_text("{{ e.titel }}\n")
+    result = CliRunner().invoke(app, ["build", str(site), "--out", str(tmp_path / "d"), "-q"])
+    assert result.exit_code == 2
+    assert "wechat/group.en.txt" in result.output and "titel" in result.output
+
+
+def test_cli_build_summary(tmp_path: Path) -> None:
+    site = copy_site(tmp_path)
+    result = CliRunner().invoke(app, ["build", str(site), "--out", str(tmp_path / "dist")])
+    assert result.exit_code == 0, result.output
+    assert "calendar.ics" in result.output and "written" in result.output
+    manifest = (tmp_path / "dist" / "manifest.json").read_text()
+    assert '"media_type": "text/calendar; charset=utf-8"' in manifest

@@ -1,0 +1,56 @@
+"""dist/ writes: atomic, never outside the folder, only when bytes change, stale files removed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from livepipe.errors import RenderError
+from livepipe.render import Artifact
+from livepipe.writer import safe_join, write_all
+
+
+@pytest.mark.parametrize(
+    "bad", ["../x.ics", "/etc/passwd", "a/../../b", "events/../../x", "", "a\\..\\b", "."]
+)
+def test_paths_outside_the_folder_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(RenderError):
+        safe_join(tmp_path, bad)
+
+
+def test_symlink_escape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link").symlink_to(tmp_path)
+    with pytest.raises(RenderError):
+        safe_join(tmp_path / "out", "link/x.ics")
+
+
+def art(path: str, data: bytes) -> Artifact:
+    return Artifact(path, "text/plain", data)
+
+
+def test_only_changed_files_are_rewritten_and_stale_ones_removed(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    (out).mkdir()
+    (out / "keep-me.txt").write_text("not ours")
+    first = write_all(out, [art("a.txt", b"A"), art("sub/b.txt", b"B"), art("c.txt", b"C")])
+    assert sorted(first.written) == ["a.txt", "c.txt", "sub/b.txt"]
+    inode = (out / "a.txt").stat().st_ino
+    second = write_all(out, [art("a.txt", b"A"), art("sub/b.txt", b"B2")])
+    assert second.written == ["sub/b.txt"] and second.unchanged == ["a.txt"]
+    assert second.removed == ["c.txt"] and not (out / "c.txt").exists()
+    assert (out / "a.txt").stat().st_ino == inode  # untouched, not rewritten
+    assert (out / "keep-me.txt").read_text() == "not ours"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [a["path"] for a in manifest["artifacts"]] == ["a.txt", "sub/b.txt"]
+    assert manifest["artifacts"][0]["sha256"] == (
+        "559aead08264d5795d3909718cdd05abd49572e84fe55590eef31a88a08fdffd"  # sha256(b"A")
+    )
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_two_artifacts_on_one_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="two artifacts"):
+        write_all(tmp_path, [art("a.txt", b"1"), art("a.txt", b"2")])
