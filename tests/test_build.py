@@ -148,3 +148,16 @@ def test_cli_build_summary(tmp_path: Path) -> None:
     assert "calendar.ics" in result.output and "written" in result.output
     manifest = (tmp_path / "dist" / "manifest.json").read_text()
     assert '"media_type": "text/calendar; charset=utf-8"' in manifest
+
+
+def test_parallel_rendering_gives_the_same_artifacts(monkeypatch) -> None:
+    import livepipe.build as build_module
+
+    from .render.helpers import fixed_context
+
+    result = load(Site.locate(CONTENT))
+    serial = build_module.render_all(fixed_context(result), workers=1)
+    monkeypatch.setattr(build_module, "PARALLEL_MIN_EVENTS", 0)
+    parallel = build_module.render_all(fixed_context(result), workers=2)
+    assert [(a.path, a.data) for a in parallel] == [(a.path, a.data) for a in serial]
+    assert len(serial) > 50

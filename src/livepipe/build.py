@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .render import RENDERERS, Artifact, BuildContext, Templates
+from .errors import RenderError
+from .render import RENDERERS, Artifact, BuildContext, EventOutput, Templates
 from .site import LoadResult
 from .sources.revisions import revision_times
 from .writer import WriteReport, write_all
@@ -41,14 +44,71 @@ def context(result: LoadResult, *, sequence: Mapping[str, int] | None = None) ->
     )
 
 
-def render_all(ctx: BuildContext, progress: Progress | None = None) -> list[Artifact]:
+def render_all(
+    ctx: BuildContext,
+    progress: Progress | None = None,
+    only: tuple[str, ...] = (),
+    *,
+    workers: int | None = None,
+) -> list[Artifact]:
+    """Stage 1: every event through every renderer (in ``workers`` processes for big sites);
+    stage 2: each renderer's aggregate files from the fragments of stage 1."""
+    unknown = set(only) - RENDERERS.keys()
+    if unknown:
+        raise RenderError(f"unknown renderer {sorted(unknown)[0]!r}; use {', '.join(RENDERERS)}")
+    names = tuple(n for n in RENDERERS if not only or n in only)
     artifacts: list[Artifact] = []
-    for name, renderer in RENDERERS.items():
-        for art in renderer.render(ctx):
-            artifacts.append(art)
-            if progress is not None:
-                progress(name, len(artifacts))
+    fragments: dict[str, dict[str, bytes]] = {n: {} for n in names}
+    for uid, outputs in _render_events(ctx, names, workers):
+        for name, output in zip(names, outputs, strict=True):
+            artifacts.extend(output.artifacts)
+            if output.fragment is not None:
+                fragments[name][uid] = output.fragment
+        if progress is not None:
+            progress("events", len(artifacts))
+    for name in names:
+        artifacts.extend(RENDERERS[name].render_site(ctx, fragments[name]))
+        if progress is not None:
+            progress(name, len(artifacts))
     return artifacts
+
+
+# Below this many events a worker pool costs more than it saves (fork + pickling).
+PARALLEL_MIN_EVENTS = 400
+_WORKER_CTX: tuple[BuildContext, tuple[str, ...]] | None = None
+
+
+def _render_events(
+    ctx: BuildContext, names: tuple[str, ...], workers: int | None
+) -> Iterator[tuple[str, list[EventOutput]]]:
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(ctx.events) < PARALLEL_MIN_EVENTS or "fork" not in _start_methods():
+        for e in ctx.events:
+            yield e.uid, [RENDERERS[n].render_event(e, ctx) for n in names]
+        return
+    global _WORKER_CTX
+    _WORKER_CTX = (ctx, names)  # inherited by the forked workers, never pickled
+    try:
+        chunk = max(16, len(ctx.events) // (workers * 8))
+        bounds = [(i, min(i + chunk, len(ctx.events))) for i in range(0, len(ctx.events), chunk)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for batch in pool.imap(_render_slice, bounds):
+                yield from batch
+    finally:
+        _WORKER_CTX = None
+
+
+def _render_slice(bounds: tuple[int, int]) -> list[tuple[str, list[EventOutput]]]:
+    assert _WORKER_CTX is not None
+    ctx, names = _WORKER_CTX
+    return [
+        (e.uid, [RENDERERS[n].render_event(e, ctx) for n in names])
+        for e in ctx.events[bounds[0] : bounds[1]]
+    ]
+
+
+def _start_methods() -> list[str]:
+    return multiprocessing.get_all_start_methods()
 
 
 def build(
@@ -57,8 +117,9 @@ def build(
     *,
     sequence: Mapping[str, int] | None = None,
     progress: Progress | None = None,
+    only: tuple[str, ...] = (),
 ) -> BuildResult:
     ctx = context(result, sequence=sequence)
-    artifacts = render_all(ctx, progress)
+    artifacts = render_all(ctx, progress, only)
     report = write_all(out, artifacts)
     return BuildResult(result, out, tuple(artifacts), report)

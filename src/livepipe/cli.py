@@ -144,6 +144,10 @@ def build(
     path: PathArg = Path("."),
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("dist"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Only these renderers: ics, feeds, wechat, newsletter."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT."""
@@ -157,7 +161,7 @@ def build(
                 console.print(p.format(), highlight=False, markup=False, soft_wrap=True)
     try:
         if quiet or not console.is_terminal:
-            built = run_build(result, out)
+            built = run_build(result, out, only=tuple(only or ()))
         else:
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -167,7 +171,7 @@ def build(
                 def tick(name: str, count: int) -> None:
                     bar.update(task, description=f"rendering {name}: {count} files")
 
-                built = run_build(result, out, progress=tick)
+                built = run_build(result, out, progress=tick, only=tuple(only or ()))
     except (RenderError, OSError) as exc:
         _fail(f"build failed: {exc}")
     if not quiet:

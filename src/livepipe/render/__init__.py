@@ -1,15 +1,19 @@
 """Renderers: one module per artifact kind, registered in ``RENDERERS`` (deterministic order).
 
-A renderer is a small class with a ``name`` and one pure method
-``render(ctx: BuildContext) -> Iterator[Artifact]``.
+A renderer is a small class with a ``name`` and two pure methods, one per build stage:
+``render_event(event, ctx) -> EventOutput`` makes an event's own files (events are independent,
+so this stage runs in parallel) plus a fragment the renderer wants back, and
+``render_site(ctx, fragments) -> Iterator[Artifact]`` assembles the aggregate files (calendars,
+feeds, digests) from those fragments, so no event is rendered twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar, Protocol
 
-from .context import Artifact, BuildContext, EventView
+from ..models import Event
+from .context import Artifact, BuildContext, EventOutput, EventView
 from .feeds import FeedRenderer
 from .ics import IcsRenderer
 from .newsletter import NewsletterRenderer
@@ -20,11 +24,23 @@ from .wechat import WeChatRenderer
 class Renderer(Protocol):
     name: ClassVar[str]
 
-    def render(self, ctx: BuildContext) -> Iterator[Artifact]: ...
+    def render_event(self, e: Event, ctx: BuildContext) -> EventOutput: ...
+
+    def render_site(
+        self, ctx: BuildContext, fragments: Mapping[str, bytes]
+    ) -> Iterator[Artifact]: ...
 
 
 RENDERERS: dict[str, Renderer] = {
     r.name: r for r in (IcsRenderer(), FeedRenderer(), WeChatRenderer(), NewsletterRenderer())
 }
 
-__all__ = ["RENDERERS", "Artifact", "BuildContext", "EventView", "Renderer", "Templates"]
+__all__ = [
+    "RENDERERS",
+    "Artifact",
+    "BuildContext",
+    "EventOutput",
+    "EventView",
+    "Renderer",
+    "Templates",
+]

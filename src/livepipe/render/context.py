@@ -30,6 +30,15 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class EventOutput:
+    """What a renderer makes from one event: its own files, and an optional fragment (bytes)
+    that the site stage reuses in aggregate files (e.g. the VEVENT of each calendar)."""
+
+    artifacts: tuple[Artifact, ...] = ()
+    fragment: bytes | None = None
+
+
+@dataclass(frozen=True)
 class EventView:
     """Everything a template may show about an event, already decided and formatted."""
 
@@ -64,6 +73,7 @@ class BuildContext:
     revised: Mapping[str, datetime] = field(default_factory=dict)  # uid → last revision (UTC)
     sequence: Mapping[str, int] = field(default_factory=dict)  # uid → SEQUENCE (ledger)
     templates: Templates = field(default_factory=Templates)
+    memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import ClassVar
@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from ..identity import site_host, tag_uri
 from ..models import Event
-from .context import Artifact, BuildContext
+from .context import Artifact, BuildContext, EventOutput
 from .html import BASIC, markdown_html
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -48,7 +48,10 @@ class FeedRenderer:
         "feed.json": "application/feed+json",
     }
 
-    def render(self, ctx: BuildContext) -> Iterator[Artifact]:
+    def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
+        return EventOutput()  # feeds are aggregates only
+
+    def render_site(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> Iterator[Artifact]:
         items = sorted(ctx.events, key=lambda e: (e.start, e.uid), reverse=True)
         items = items[: ctx.settings.feeds.max_items]
         html = {e.uid: self.item_html(e, ctx) for e in items}

@@ -13,17 +13,17 @@ Rules (write them down, keep them stable):
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, timedelta
 from typing import ClassVar
 
-from icalendar import STATUS, Alarm, Calendar, Timezone, vDuration
+from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration
 from icalendar import Event as VEvent
 
 from ..identity import site_host
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, tag_file
+from .context import Artifact, BuildContext, EventOutput, tag_file
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _NAME_UNSAFE = str.maketrans({",": " ", ";": " ", "\\": " "})  # icalendar leaves NAME unescaped
@@ -34,14 +34,16 @@ class IcsRenderer:
     extension: ClassVar[str] = ".ics"
     media_type: ClassVar[str] = MEDIA_TYPE
 
-    def render(self, ctx: BuildContext) -> Iterator[Artifact]:
-        site = ctx.settings.site
-        # Each VEVENT is serialised once and its bytes reused in every calendar it belongs to.
-        blobs = {e.uid: self.vevent(e, ctx).to_ical() for e in ctx.events}
+    def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
+        """The event's own file, plus its VEVENT bytes for the aggregate calendars."""
+        blob = serialize(self.vevent(e, ctx))
         alarm = ctx.settings.calendar.alarm
-        for e in ctx.events:
-            blob = blobs[e.uid] if alarm is None else self.vevent(e, ctx, alarm=alarm).to_ical()
-            yield self._calendar(ctx, f"events/{ctx.stems[e.uid]}.ics", e.title, [e], {e.uid: blob})
+        own = blob if alarm is None else serialize(self.vevent(e, ctx, alarm=alarm))
+        art = self._calendar(ctx, f"events/{ctx.stems[e.uid]}.ics", e.title, [e], {e.uid: own})
+        return EventOutput((art,), blob)
+
+    def render_site(self, ctx: BuildContext, blobs: Mapping[str, bytes]) -> Iterator[Artifact]:
+        site = ctx.settings.site
         yield self._calendar(ctx, "calendar.ics", site.name, primary_events(ctx), blobs)
         by_lang: dict[str, list[Event]] = {}
         for e in ctx.events:
@@ -104,37 +106,50 @@ class IcsRenderer:
         path: str,
         title: str,
         events: Iterable[Event],
-        blobs: dict[str, bytes],
+        blobs: Mapping[str, bytes],
     ) -> Artifact:
         site = ctx.settings.site
         host = site_host(site.base_url)
         events = list(events)
-        refresh = ctx.settings.calendar.refresh_interval
-        cal = Calendar.new(
-            prodid=f"-//livepipe//{host}//EN",
-            name=title.translate(_NAME_UNSAFE),
-            description=(site.description or site.name).translate(_NAME_UNSAFE),
-            url=f"{site.base_url}/{path}",
-            uid=f"{path.removesuffix('.ics')}@{host}",
-            calscale="GREGORIAN",
-            method="PUBLISH",
-        )
-        # RFC 7986 wants VALUE=DURATION spelled out; X-PUBLISHED-TTL is its older twin.
-        cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
-        cal.add("x-published-ttl", _duration_text(refresh))
-        if site.timezone:
-            cal.add("x-wr-timezone", site.timezone)
+        own = Calendar()
+        own.add("name", title.translate(_NAME_UNSAFE))
+        own.add("x-wr-calname", title.translate(_NAME_UNSAFE))
+        own.add("uid", f"{path.removesuffix('.ics')}@{host}")
+        own.add("url", f"{site.base_url}/{path}")
         years: dict[str, tuple[int, int]] = {}
         for e in events:
             if not e.all_day and e.timezone != "UTC":
                 lo, hi = years.get(e.timezone, (e.start.year, e.end.year))
                 years[e.timezone] = (min(lo, e.start.year), max(hi, e.end.year))
-        head, end = cal.to_ical().rsplit(b"END:VCALENDAR", 1)
-        parts = [head]
+        parts = [_calendar_head(ctx), serialize(own, inner=True)]
         parts.extend(_vtimezone(zone, lo, hi) for zone, (lo, hi) in sorted(years.items()))
         parts.extend(blobs[e.uid] for e in events)
-        parts.append(b"END:VCALENDAR" + end)
+        parts.append(b"END:VCALENDAR\r\n")
         return Artifact(path, MEDIA_TYPE, b"".join(parts), tuple(e.uid for e in events))
+
+
+def _calendar_head(ctx: BuildContext) -> bytes:
+    """BEGIN:VCALENDAR and the properties every calendar of the site shares (computed once)."""
+    key = "ics.head"
+    cached = ctx.memo.get(key)
+    if cached is None:
+        site = ctx.settings.site
+        refresh = ctx.settings.calendar.refresh_interval
+        cal = Calendar()  # not Calendar.new(): that adds a random UID
+        cal.add("version", "2.0")
+        cal.add("prodid", f"-//livepipe//{site_host(site.base_url)}//EN")
+        cal.add("calscale", "GREGORIAN")
+        cal.add("method", "PUBLISH")
+        description = (site.description or site.name).translate(_NAME_UNSAFE)
+        cal.add("description", description)
+        cal.add("x-wr-caldesc", description)
+        # RFC 7986 wants VALUE=DURATION spelled out; X-PUBLISHED-TTL is its older twin.
+        cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", _duration_text(refresh))
+        if site.timezone:
+            cal.add("x-wr-timezone", site.timezone)
+        cached = ctx.memo[key] = serialize(cal).removesuffix(b"END:VCALENDAR\r\n")
+    return cached
 
 
 @functools.lru_cache(maxsize=512)
@@ -144,8 +159,45 @@ def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
         get_zone(zone), tzid=zone, first_date=date(first_year - 1, 12, 1),
         last_date=date(last_year + 1, 1, 31),
     )  # fmt: skip
-    data: bytes = tz.to_ical()
-    return data
+    return serialize(tz)
+
+
+def serialize(component: Component, *, inner: bool = False) -> bytes:
+    """``component.to_ical()`` with a faster fold: icalendar builds and escapes every content
+    line; lines of at most 75 octets (most of them) are emitted as they are, longer ones are
+    folded by ``fold`` without splitting a UTF-8 character or an escape sequence.
+    ``inner`` leaves out the BEGIN/END lines (properties only)."""
+    lines = [line for line in component.content_lines() if line]
+    if inner:
+        lines = lines[1:-1]
+    return b"".join(fold(line) for line in lines)
+
+
+def _odd_run(data: bytes, start: int, cut: int) -> bool:
+    """Does data[start:cut] end in an unfinished escape (an odd run of \\ or ^)?"""
+    chunk = data[start:cut]
+    return any((len(chunk) - len(chunk.rstrip(mark))) % 2 == 1 for mark in (b"\\", b"^"))
+
+
+def fold(line: str, limit: int = 75) -> bytes:
+    data = line.encode("utf-8")
+    if len(data) <= limit:
+        return data + b"\r\n"
+    out: list[bytes] = []
+    start = 0
+    width = limit  # the first physical line has 75 octets, the next ones a space + 74
+    while len(data) - start > width:
+        cut = start + width
+        while cut > start and (data[cut] & 0xC0) == 0x80:  # inside a UTF-8 character
+            cut -= 1
+        # Keep an escape (\\ \; \n, or RFC 6868 ^n ^^) on one line, as icalendar does.
+        while cut - start > 1 and _odd_run(data, start, cut):
+            cut -= 1
+        out.append(data[start:cut])
+        start = cut
+        width = limit - 1
+    out.append(data[start:])
+    return b"\r\n ".join(out) + b"\r\n"
 
 
 def _duration_text(value: timedelta) -> str:

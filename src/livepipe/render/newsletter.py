@@ -5,14 +5,14 @@ HTML uses table layout and inline styles only (html.EMAIL): most mail clients dr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from markupsafe import Markup
 
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext
+from .context import Artifact, BuildContext, EventOutput
 from .html import EMAIL, markdown_html
 from .ics import primary_events
 
@@ -23,21 +23,25 @@ TEXT = "text/plain; charset=utf-8"
 class NewsletterRenderer:
     name: ClassVar[str] = "newsletter"
 
-    def render(self, ctx: BuildContext) -> Iterator[Artifact]:
+    def render_site(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> Iterator[Artifact]:
+        return self.digests(ctx)
+
+    def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
+        return EventOutput(tuple(self._files(e, ctx)))
+
+    def _files(self, e: Event, ctx: BuildContext) -> Iterator[Artifact]:
         site = ctx.settings.site
-        for e in ctx.events:
-            stem = ctx.stems[e.uid]
-            view = ctx.view(e)
-            values = {
-                "e": view,
-                "site": site,
-                "summary_html": Markup(markdown_html(e.summary, EMAIL, shift_headings=True)),
-            }
-            html = ctx.templates.render("newsletter", "event.html", e.lang, **values)
-            text = ctx.templates.render("newsletter", "event.txt", e.lang, **values)
-            yield Artifact(f"newsletter/{stem}.html", HTML, html.encode("utf-8"), (e.uid,))
-            yield Artifact(f"newsletter/{stem}.txt", TEXT, text.encode("utf-8"), (e.uid,))
-        yield from self.digests(ctx)
+        stem = ctx.stems[e.uid]
+        view = ctx.view(e)
+        values = {
+            "e": view,
+            "site": site,
+            "summary_html": Markup(markdown_html(e.summary, EMAIL, shift_headings=True)),
+        }
+        html = ctx.templates.render("newsletter", "event.html", e.lang, **values)
+        text = ctx.templates.render("newsletter", "event.txt", e.lang, **values)
+        yield Artifact(f"newsletter/{stem}.html", HTML, html.encode("utf-8"), (e.uid,))
+        yield Artifact(f"newsletter/{stem}.txt", TEXT, text.encode("utf-8"), (e.uid,))
 
     def digests(self, ctx: BuildContext) -> Iterator[Artifact]:
         """``newsletter/digest-<YYYY-Www>``: the events starting in each ISO week (site zone)."""

@@ -8,13 +8,13 @@ author ≤ 16, digest ≤ 128.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from markupsafe import Markup
 
 from ..models import Event
-from .context import Artifact, BuildContext
+from .context import Artifact, BuildContext, EventOutput
 from .html import WECHAT, markdown_html, sanitize, truncate
 
 TITLE_MAX = 32
@@ -40,35 +40,40 @@ class WeChatRenderer:
         "title": TITLE_MAX, "author": AUTHOR_MAX, "digest": DIGEST_MAX
     }  # fmt: skip
 
-    def render(self, ctx: BuildContext) -> Iterator[Artifact]:
-        for e in ctx.events:
-            stem = ctx.stems[e.uid]
-            view = ctx.view(e)
-            body = ctx.templates.render(
-                "wechat",
-                "article.html",
-                e.lang,
-                e=view,
-                summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
-            )
-            # The allow-list also applies to what templates produce.
-            html = sanitize(body, WECHAT) + "\n"
-            yield Artifact(f"wechat/{stem}.html", "text/html; charset=utf-8",
-                           html.encode("utf-8"), (e.uid,))  # fmt: skip
-            meta = {
-                "title": truncate(e.title, TITLE_MAX),
-                "author": self.author(e, ctx),
-                "digest": truncate(e.description or view.summary_text, DIGEST_MAX),
-                "cover_image": e.cover_image,
-                "content_source_url": e.url,
-                "content": f"wechat/{stem}.html",
-            }
-            data = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
-            yield Artifact(f"wechat/{stem}.json", "application/json",
-                           data.encode("utf-8"), (e.uid,))  # fmt: skip
-            text = ctx.templates.render("wechat", "group.txt", e.lang, e=view).strip() + "\n"
-            yield Artifact(f"wechat/{stem}.txt", "text/plain; charset=utf-8",
-                           text.encode("utf-8"), (e.uid,))  # fmt: skip
+    def render_site(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> Iterator[Artifact]:
+        return iter(())
+
+    def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
+        return EventOutput(tuple(self._files(e, ctx)))
+
+    def _files(self, e: Event, ctx: BuildContext) -> Iterator[Artifact]:
+        stem = ctx.stems[e.uid]
+        view = ctx.view(e)
+        body = ctx.templates.render(
+            "wechat",
+            "article.html",
+            e.lang,
+            e=view,
+            summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
+        )
+        # The allow-list also applies to what templates produce.
+        html = sanitize(body, WECHAT) + "\n"
+        yield Artifact(f"wechat/{stem}.html", "text/html; charset=utf-8",
+                       html.encode("utf-8"), (e.uid,))  # fmt: skip
+        meta = {
+            "title": truncate(e.title, TITLE_MAX),
+            "author": self.author(e, ctx),
+            "digest": truncate(e.description or view.summary_text, DIGEST_MAX),
+            "cover_image": e.cover_image,
+            "content_source_url": e.url,
+            "content": f"wechat/{stem}.html",
+        }
+        data = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
+        yield Artifact(f"wechat/{stem}.json", "application/json",
+                       data.encode("utf-8"), (e.uid,))  # fmt: skip
+        text = ctx.templates.render("wechat", "group.txt", e.lang, e=view).strip() + "\n"
+        yield Artifact(f"wechat/{stem}.txt", "text/plain; charset=utf-8",
+                       text.encode("utf-8"), (e.uid,))  # fmt: skip
 
     def author(self, e: Event, ctx: BuildContext) -> str:
         configured = ctx.settings.wechat.author
