@@ -5,9 +5,17 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .timeutil import get_zone, parse_duration
@@ -74,12 +82,104 @@ class WeChatSettings(_Model):
     author: str | None = None
 
 
+SlotKind = Literal["announce", "reminder", "replay", "changed", "cancelled", "digest"]
+
+
+class SlotSettings(_Model):
+    """A kind of message, when it is due relative to the event, and until when it is worth
+    sending (see plan.py for how each kind is planned)."""
+
+    kind: SlotKind
+    channels: tuple[str, ...] = ("outbox",)
+    offset: Duration | None = None  # reminder: due = start + offset (e.g. -1d)
+    window: Duration | None = None  # valid for this long after it is due …
+    until: Duration | None = None  # … or until start + until (e.g. +15m, -2h)
+    min_lead: Duration = timedelta(0)  # announce: only when the start is this far away
+    max_age: Duration = timedelta(days=30)  # replay: never for events older than this
+    weekly: str | None = None  # digest: "mon 09:00" in the site zone
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> SlotSettings:
+        if self.kind == "reminder" and self.offset is None:
+            raise ValueError('a reminder slot needs an offset, e.g. offset = "-1d"')
+        if self.kind == "digest":
+            parse_weekly(self.weekly or "")
+        return self
+
+
+DEFAULT_SLOTS: dict[str, dict[str, object]] = {
+    "announce": {"kind": "announce", "until": "-2h", "min_lead": "6h"},
+    "reminder-1d": {"kind": "reminder", "offset": "-1d", "window": "12h"},
+    "starting-soon": {"kind": "reminder", "offset": "-10m", "until": "15m"},
+    "replay": {"kind": "replay", "window": "7d"},
+    "changed": {"kind": "changed", "until": "0s"},
+    "cancelled": {"kind": "cancelled", "until": "0s"},
+    "digest": {"kind": "digest", "weekly": "mon 09:00", "window": "12h"},
+}
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekly(text: str) -> tuple[int, int, int]:
+    """``"mon 09:00"`` → (weekday 0-6, hour, minute)."""
+    parts = text.strip().lower().split()
+    try:
+        day = _WEEKDAYS.index(parts[0][:3])
+        hour, minute = (int(x) for x in parts[1].split(":"))
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"weekly {text!r}: write a weekday and a time, e.g. 'mon 09:00'") from exc
+    return day, hour, minute
+
+
+class ChannelSettings(BaseModel):
+    """A configured channel; each channel type validates its own extra options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    enabled: bool = True
+
+
+class LedgerSettings(_Model):
+    # SQLite path (relative to the site root) or a postgresql:// URL; LIVEPIPE_LEDGER_URL wins.
+    url: str = ".livepipe/ledger.sqlite"
+    tombstone_days: int = Field(default=30, ge=0)  # cancelled/deleted events stay this long
+    lease: Duration = timedelta(minutes=10)  # a claim older than this is presumed dead
+
+
 class Settings(_Model):
     site: SiteSettings = SiteSettings()
     pages: PageSettings = PageSettings()
     calendar: CalendarSettings = CalendarSettings()
     feeds: FeedSettings = FeedSettings()
     wechat: WeChatSettings = WeChatSettings()
+    slots: dict[str, SlotSettings] = Field(default_factory=dict)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    ledger: LedgerSettings = LedgerSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: object) -> object:
+        """Site slots are merged over the default ones, key by key; ``outbox`` always exists."""
+        if not isinstance(data, dict):
+            return data
+        slots: dict[str, object] = {k: dict(v) for k, v in DEFAULT_SLOTS.items()}
+        for name, value in (data.get("slots") or {}).items():
+            base = DEFAULT_SLOTS.get(name, {})
+            slots[name] = {**base, **value} if isinstance(value, dict) else value
+        channels = {"outbox": {"type": "outbox"}, **(data.get("channels") or {})}
+        return {**data, "slots": slots, "channels": channels}
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> Settings:
+        for name, slot in self.slots.items():
+            for channel in slot.channels:
+                if channel not in self.channels:
+                    raise ValueError(f"slot {name!r} names unknown channel {channel!r}")
+        return self
+
     root: Path | None = Field(default=None, exclude=True)
 
     @property

@@ -6,7 +6,13 @@ Rules (DESIGN.md guarantee 1):
   (``zh/live/argocd0217-live@kubesphere.io``). A page may pin its uid with a ``uid`` key (use
   this when a page is moved). Title, time, position and run never enter it.
 - ICS UID = ``uid``. Feed ids are tag URIs (RFC 4151): ``tag:<host>,<tag date>:<page id>``.
-- Ledger and idempotency keys are derived from ``uid`` by the planner (see ``plan.py``).
+- A send (one message of one slot to one channel) has the key
+  ``send_key(uid, slot, channel, occurrence)``: 24 hex digits of SHA-256 over those four.
+  ``occurrence`` says which instance of the slot it is: the start instant (UTC, ISO 8601) for
+  reminders, so a reschedule makes new keys and the old ones are withdrawn; the significant
+  hash for "changed" notices; the ISO week for digests; ``once`` for the rest. The same key is
+  the ledger's primary key, Prefect's idempotency key and the remote side's idempotency key.
+- Site-wide sends (the weekly digest) use the uid ``site@<site host>``.
 """
 
 from __future__ import annotations
@@ -50,3 +56,11 @@ def digest(*parts: str, length: int = 16) -> str:
     """Short, stable hex digest of the given strings (unit separator between parts)."""
     h = hashlib.sha256("\x1f".join(parts).encode("utf-8"))
     return h.hexdigest()[:length]
+
+
+def send_key(uid: str, slot: str, channel: str, occurrence: str) -> str:
+    return digest(uid, slot, channel, occurrence, length=24)
+
+
+def site_uid(base_url: str) -> str:
+    return f"site@{site_host(base_url)}"

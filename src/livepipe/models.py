@@ -7,8 +7,10 @@ these types, never raw front matter.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 
 class Severity(enum.StrEnum):
@@ -110,6 +112,10 @@ class Event:
     qa: tuple[QA, ...] = ()
     sections: tuple[Section, ...] = field(default=(), repr=False)
     translation_key: str = ""
+    # Per-page publishing options (front matter `livepipe: {publish, reminders, skip}`).
+    publish: bool = True
+    reminders: tuple[str, ...] | None = None  # replaces the site's reminder slots, e.g. ("-2h",)
+    skip: tuple[str, ...] = ()  # slot names this page opts out of
     revision: str = ""  # hash of every field above
     significant: str = ""  # hash of time, place, live URL and status (drives SEQUENCE)
 
@@ -129,6 +135,36 @@ class Event:
     @property
     def cancelled(self) -> bool:
         return self.status is Status.CANCELLED
+
+    def to_record(self) -> str:
+        """The whole event as JSON, so the ledger can render messages without the page."""
+        data: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = [asdict(v) if is_dataclass(v) else v for v in value]  # type: ignore[arg-type]
+            data[f.name] = value
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_record(cls, text: str) -> Event:
+        data = json.loads(text)
+        zone = ZoneInfo(data["timezone"]) if data["timezone"] != "UTC" else UTC
+        for key in ("start", "end", "publish_date", "expiry_date"):
+            if data.get(key):
+                data[key] = datetime.fromisoformat(data[key]).astimezone(zone)
+        data["status"] = Status(data["status"])
+        data["speakers"] = tuple(Speaker(**s) for s in data["speakers"])
+        data["qa"] = tuple(QA(**q) for q in data["qa"])
+        data["sections"] = tuple(Section(**s) for s in data["sections"])
+        data["tags"] = tuple(data["tags"])
+        data["outline"] = tuple(data["outline"])
+        data["skip"] = tuple(data["skip"])
+        if data["reminders"] is not None:
+            data["reminders"] = tuple(data["reminders"])
+        return cls(**data)
 
     def to_json(self) -> dict[str, object]:
         """The public JSON shape (used by `livepipe check --format json`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -13,7 +13,7 @@ from .config import Settings
 from .identity import event_uid, page_id
 from .models import Event
 from .sources.base import Draft, PageContext, PageSchema
-from .timeutil import get_zone, localize, midnight
+from .timeutil import format_duration, get_zone, localize, midnight, parse_duration
 
 # Hosts known to serve https; their http:// links are upgraded.
 _HTTPS_HOSTS = {"live.bilibili.com", "player.bilibili.com", "www.bilibili.com", "bilibili.com"}
@@ -50,6 +50,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     pid = page_id(page.rel)
     base = settings.site.base_url
     replay_url, replay_embed = _replay(ctx, draft.replay_url)
+    options = _options(ctx, draft.options, settings)
     event = Event(
         uid=draft.uid or event_uid(page.rel, base),
         source=str(page.rel),
@@ -83,8 +84,79 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         outline=draft.outline,
         qa=draft.qa,
         translation_key=draft.translation_key or _translation_key(pid, lang),
+        publish=options.publish,
+        reminders=options.reminders,
+        skip=options.skip,
     )
     return replace(event, revision=_hash(event, None), significant=_hash(event, SIGNIFICANT_FIELDS))
+
+
+_OPTION_KEYS = {"schema", "publish", "reminders", "skip"}
+
+
+@dataclass(frozen=True)
+class _Options:
+    publish: bool = True
+    reminders: tuple[str, ...] | None = None
+    skip: tuple[str, ...] = ()
+
+
+def _options(ctx: PageContext, raw: object, settings: Settings) -> _Options:
+    """``livepipe: {publish: false, reminders: [-2h], skip: [digest]}`` → Event fields."""
+    if raw is None:
+        return _Options()
+    line = ctx.page.line_of("livepipe")
+    if not isinstance(raw, dict):
+        raise ctx.error(
+            "bad-value", "livepipe must be a mapping, e.g. {reminders: [-2h]}", line=line
+        )
+    ctx.check_keys(raw, _OPTION_KEYS, parent="livepipe")
+    out = _Options()
+    if "publish" in raw:
+        if not isinstance(raw["publish"], bool):
+            raise ctx.error(
+                "bad-value",
+                "livepipe.publish must be true or false",
+                line=ctx.page.line_of("livepipe", "publish"),
+            )
+        out = replace(out, publish=raw["publish"])
+    if "reminders" in raw:
+        items = raw["reminders"]
+        rline = ctx.page.line_of("livepipe", "reminders")
+        if not isinstance(items, list):
+            raise ctx.error(
+                "bad-value", "livepipe.reminders must be a list such as [-2h, -10m]", line=rline
+            )
+        texts = []
+        for item in items:
+            try:
+                offset = parse_duration(str(item))
+            except ValueError as exc:
+                raise ctx.error("bad-value", f"livepipe.reminders: {exc}", line=rline) from exc
+            if offset > timedelta(0):
+                raise ctx.error(
+                    "bad-value",
+                    f"reminder {item!r} is after the start",
+                    line=rline,
+                    hint="write offsets before the start, e.g. -2h",
+                )
+            texts.append(format_duration(offset))
+        out = replace(out, reminders=tuple(texts))
+    if "skip" in raw:
+        skip = raw["skip"]
+        sline = ctx.page.line_of("livepipe", "skip")
+        if not isinstance(skip, list) or not all(isinstance(x, str) for x in skip):
+            raise ctx.error("bad-value", "livepipe.skip must be a list of slot names", line=sline)
+        unknown = [x for x in skip if x not in settings.slots]
+        if unknown:
+            ctx.warn(
+                "unknown-slot",
+                f"livepipe.skip names unknown slot {unknown[0]!r}",
+                line=sline,
+                hint=f"slots: {', '.join(settings.slots)}",
+            )
+        out = replace(out, skip=tuple(skip))
+    return out
 
 
 def _times(

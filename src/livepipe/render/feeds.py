@@ -87,9 +87,11 @@ class FeedRenderer:
             ET.SubElement(ch, "language").text = site.default_language
         ET.SubElement(ch, "lastBuildDate").text = _rfc822(ctx.site_revision)
         ET.SubElement(ch, "generator").text = "livepipe"
-        ET.SubElement(ch, f"{{{ATOM_NS}}}link", {
-            "href": f"{site.base_url}/feed.xml", "rel": "self", "type": "application/rss+xml"
-        })  # fmt: skip
+        ET.SubElement(
+            ch,
+            f"{{{ATOM_NS}}}link",
+            {"href": f"{site.base_url}/feed.xml", "rel": "self", "type": "application/rss+xml"},
+        )
         for e in items:
             it = ET.SubElement(ch, "item")
             ET.SubElement(it, "title").text = self._title(e)
@@ -100,9 +102,11 @@ class FeedRenderer:
             for tag in e.tags:
                 ET.SubElement(it, "category").text = tag
             if e.cover_image:
-                ET.SubElement(it, "enclosure", {
-                    "url": e.cover_image, "length": "0", "type": _image_type(e.cover_image)
-                })  # fmt: skip
+                ET.SubElement(
+                    it,
+                    "enclosure",
+                    {"url": e.cover_image, "length": "0", "type": _image_type(e.cover_image)},
+                )
         return _xml(rss)
 
     def atom(self, ctx: BuildContext, items: list[Event], html: dict[str, str]) -> bytes:
@@ -120,8 +124,7 @@ class FeedRenderer:
         if site.description:
             sub(feed, "subtitle", site.description)
         sub(feed, "updated", _rfc3339(ctx.site_revision))
-        sub(feed, "link", href=f"{site.base_url}/atom.xml", rel="self",
-            type="application/atom+xml")  # fmt: skip
+        sub(feed, "link", href=f"{site.base_url}/atom.xml", rel="self", type="application/atom+xml")
         sub(feed, "link", href=f"{site.base_url}/", rel="alternate", type="text/html")
         sub(sub(feed, "author"), "name", site.name)
         sub(feed, "generator", "livepipe")
@@ -132,8 +135,13 @@ class FeedRenderer:
             sub(entry, "updated", _rfc3339(ctx.revision_time(e)))
             sub(entry, "link", href=e.url, rel="alternate", type="text/html")
             if e.cover_image:
-                sub(entry, "link", href=e.cover_image, rel="enclosure",
-                    type=_image_type(e.cover_image))  # fmt: skip
+                sub(
+                    entry,
+                    "link",
+                    href=e.cover_image,
+                    rel="enclosure",
+                    type=_image_type(e.cover_image),
+                )
             if e.description:
                 sub(entry, "summary", e.description, type="text")
             sub(entry, "content", html[e.uid], type="html")

@@ -18,9 +18,27 @@ from markdown_it import MarkdownIt
 
 _MD = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
 _DROP_WITH_CONTENT = frozenset(
-    {"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math",
-     "head", "title", "form", "textarea", "select", "button", "video", "audio", "canvas"}
-)  # fmt: skip
+    {
+        "script",
+        "style",
+        "iframe",
+        "object",
+        "embed",
+        "template",
+        "noscript",
+        "svg",
+        "math",
+        "head",
+        "title",
+        "form",
+        "textarea",
+        "select",
+        "button",
+        "video",
+        "audio",
+        "canvas",
+    }
+)
 _VOID = frozenset({"img", "br", "hr"})
 _URL_ATTRS = frozenset({"href", "src"})
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -36,10 +54,32 @@ class Profile:
 
 
 BASIC = Profile(
-    tags=frozenset({"p", "br", "strong", "em", "b", "i", "a", "img", "h2", "h3", "h4", "ul",
-                    "ol", "li", "blockquote", "code", "pre", "hr", "section", "span"}),
+    tags=frozenset(
+        {
+            "p",
+            "br",
+            "strong",
+            "em",
+            "b",
+            "i",
+            "a",
+            "img",
+            "h2",
+            "h3",
+            "h4",
+            "ul",
+            "ol",
+            "li",
+            "blockquote",
+            "code",
+            "pre",
+            "hr",
+            "section",
+            "span",
+        }
+    ),
     attrs={"a": frozenset({"href"}), "img": frozenset({"src", "alt"})},
-)  # fmt: skip
+)
 
 WECHAT = Profile(
     tags=frozenset(

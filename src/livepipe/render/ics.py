@@ -81,8 +81,11 @@ class IcsRenderer:
         )
         if e.live_url:
             label = "直播" if e.lang == "zh" else "Livestream"
-            v.add("conference", e.live_url,
-                  parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": label})  # fmt: skip
+            v.add(
+                "conference",
+                e.live_url,
+                parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": label},
+            )
         if e.cover_image:
             v.add("image", e.cover_image, parameters={"VALUE": "URI", "DISPLAY": "BADGE"})
         if alarm is not None and not e.cancelled:
@@ -156,9 +159,11 @@ def _calendar_head(ctx: BuildContext) -> bytes:
 def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
     """VTIMEZONE covering whole years (cached: generating one scans the zone's history)."""
     tz = Timezone.from_tzinfo(
-        get_zone(zone), tzid=zone, first_date=date(first_year - 1, 12, 1),
+        get_zone(zone),
+        tzid=zone,
+        first_date=date(first_year - 1, 12, 1),
         last_date=date(last_year + 1, 1, 31),
-    )  # fmt: skip
+    )
     return serialize(tz)
 
 

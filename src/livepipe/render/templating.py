@@ -53,8 +53,11 @@ class Templates:
         if cached is not None:
             return cached
         stem, _, ext = name.rpartition(".")
-        candidates = [f"{renderer}/{stem}.{lang}.{ext}", f"{renderer}/{stem}.en.{ext}",
-                      f"{renderer}/{name}"]  # fmt: skip
+        candidates = [
+            f"{renderer}/{stem}.{lang}.{ext}",
+            f"{renderer}/{stem}.en.{ext}",
+            f"{renderer}/{name}",
+        ]
         for env in (self._site, self._builtin):
             if env is None:
                 continue

@@ -37,8 +37,10 @@ def lint(event: Event) -> Iterator[tuple[str, str, str, str]]:
 class WeChatRenderer:
     name: ClassVar[str] = "wechat"
     limits: ClassVar[dict[str, int]] = {
-        "title": TITLE_MAX, "author": AUTHOR_MAX, "digest": DIGEST_MAX
-    }  # fmt: skip
+        "title": TITLE_MAX,
+        "author": AUTHOR_MAX,
+        "digest": DIGEST_MAX,
+    }
 
     def render_site(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> Iterator[Artifact]:
         return iter(())
@@ -58,8 +60,9 @@ class WeChatRenderer:
         )
         # The allow-list also applies to what templates produce.
         html = sanitize(body, WECHAT) + "\n"
-        yield Artifact(f"wechat/{stem}.html", "text/html; charset=utf-8",
-                       html.encode("utf-8"), (e.uid,))  # fmt: skip
+        yield Artifact(
+            f"wechat/{stem}.html", "text/html; charset=utf-8", html.encode("utf-8"), (e.uid,)
+        )
         meta = {
             "title": truncate(e.title, TITLE_MAX),
             "author": self.author(e, ctx),
@@ -69,11 +72,11 @@ class WeChatRenderer:
             "content": f"wechat/{stem}.html",
         }
         data = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
-        yield Artifact(f"wechat/{stem}.json", "application/json",
-                       data.encode("utf-8"), (e.uid,))  # fmt: skip
+        yield Artifact(f"wechat/{stem}.json", "application/json", data.encode("utf-8"), (e.uid,))
         text = ctx.templates.render("wechat", "group.txt", e.lang, e=view).strip() + "\n"
-        yield Artifact(f"wechat/{stem}.txt", "text/plain; charset=utf-8",
-                       text.encode("utf-8"), (e.uid,))  # fmt: skip
+        yield Artifact(
+            f"wechat/{stem}.txt", "text/plain; charset=utf-8", text.encode("utf-8"), (e.uid,)
+        )
 
     def author(self, e: Event, ctx: BuildContext) -> str:
         configured = ctx.settings.wechat.author

@@ -167,7 +167,7 @@ class Draft:
     draft: bool = False
     publish_date: object = None
     expiry_date: object = None
-    end_before_start_is_next_day: bool = False
+    options: object = None  # the raw `livepipe:` mapping (checked in normalize)
 
 
 class PageSchema(Protocol):

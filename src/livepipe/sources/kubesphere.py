@@ -202,4 +202,5 @@ class KubeSphereSchema:
             draft=bool_value(ctx, meta.get("draft"), "draft"),
             publish_date=meta.get("publishDate"),
             expiry_date=meta.get("expiryDate"),
+            options=meta.get("livepipe"),
         )

@@ -138,6 +138,7 @@ class NativeSchema:
             draft=bool_value(ctx, meta.get("draft"), "draft"),
             publish_date=meta.get("publishDate"),
             expiry_date=meta.get("expiryDate"),
+            options=meta.get("livepipe"),
         )
 
     def _instant(self, ctx: PageContext, key: str, *, required: bool) -> datetime | date | None:

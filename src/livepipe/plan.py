@@ -1,0 +1,372 @@
+"""The publication plan (pure): events × slots × channels → sends, diffed against the ledger.
+
+``plan(events, state, settings, now)`` recomputes from scratch what the content wants and
+returns what to change in the ledger. Rules, slot kind by slot kind:
+
+- announce: due when the page is first seen; valid until ``start + until`` (default −2 h); only
+  when the start was at least ``min_lead`` away at that moment.
+- reminder: due at ``start + offset``; valid for ``window`` or until ``start + until``
+  (default: the start). The key holds the start instant: a reschedule withdraws the pending
+  reminders of the old time and plans new ones — never both.
+- replay: due when a replay URL is first seen after the event (or at its end); valid
+  ``window``; not for events that ended more than ``max_age`` before the link appeared.
+- changed: due when the significant fields (time, place, live URL, status) differ from what
+  people were last told (an announce, reminder or changed notice that went out); valid until
+  the start.
+- cancelled: due when an announced event is cancelled or its page deleted; valid until start.
+- digest: weekly at ``weekly`` in the site zone, for weeks that have events.
+
+Whatever the slot: a send is only created while it is still valid; a pending send past its
+window becomes ``missed``; nothing but a replay is planned for an event that is over; a page
+that fails to load keeps its pending sends untouched (a bad edit never cancels anything).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from .config import Settings, SlotSettings, parse_weekly
+from .identity import send_key, site_uid
+from .models import Event, Status
+from .timeutil import get_zone, parse_duration
+
+
+class SendState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    MISSED = "missed"
+    WITHDRAWN = "withdrawn"
+    UNCERTAIN = "uncertain"
+
+
+OPEN_STATES = frozenset({SendState.PENDING, SendState.CLAIMED})
+
+
+@dataclass(frozen=True)
+class Send:
+    """One message of one slot for one event to one channel, at a due time."""
+
+    key: str
+    uid: str
+    slot: str
+    kind: str
+    channel: str
+    occurrence: str
+    due: datetime
+    valid_until: datetime
+    significant: str = ""
+
+
+@dataclass(frozen=True)
+class SendRecord(Send):
+    """A send as the ledger holds it."""
+
+    state: SendState = SendState.PENDING
+    attempts: int = 0
+    not_before: datetime | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    call_started_at: datetime | None = None
+    sent_at: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What the ledger remembers about an event between runs."""
+
+    uid: str
+    source: str
+    revision: str
+    significant: str
+    sequence: int
+    status: str
+    snapshot: str  # Event.to_record() of the last good revision
+    first_seen: datetime
+    changed_at: datetime  # when the significant hash last changed
+    deleted_at: datetime | None = None
+    replay_seen_at: datetime | None = None
+    notified_significant: str | None = None  # what people were last told (None: nothing yet)
+
+    @property
+    def event(self) -> Event:
+        return Event.from_record(self.snapshot)
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    events: Mapping[str, EventRecord] = field(default_factory=dict)
+    sends: Mapping[str, SendRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    uid: str
+    what: str  # added | changed | rescheduled | cancelled | deleted | replay
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    now: datetime
+    desired: list[Send] = field(default_factory=list)
+    add: list[Send] = field(default_factory=list)
+    withdraw: list[tuple[SendRecord, str]] = field(default_factory=list)
+    missed: list[SendRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)  # records to write
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.withdraw or self.missed or self.events)
+
+
+def plan(
+    events: Iterable[Event],
+    state: LedgerState,
+    settings: Settings,
+    now: datetime,
+    *,
+    failed_sources: Iterable[str] = (),
+) -> Plan:
+    if now.tzinfo is None:
+        raise ValueError("plan() needs a tz-aware now")
+    result = Plan(now)
+    failed = set(failed_sources)
+    current = {e.uid: e for e in events}
+    records: dict[str, EventRecord] = {}
+    for event in current.values():
+        old = state.events.get(event.uid)
+        record = _record(event, old, now)
+        records[event.uid] = record
+        if record != old:
+            result.events.append(record)
+            result.changes.extend(_changes(event, old))
+        result.desired.extend(_event_sends(event, record, settings, now))
+    for uid, old in state.events.items():
+        if uid in current or old.source in failed:
+            continue  # a page that fails to load keeps everything it had
+        gone = old
+        if old.deleted_at is None:
+            gone = replace(old, deleted_at=now, status=str(Status.CANCELLED))
+            result.events.append(gone)
+            result.changes.append(Change(uid, "deleted", old.source))
+        records[uid] = gone
+        result.desired.extend(_cancelled(gone.event, gone, settings, now))
+    result.desired.extend(_digests(records, settings, now))
+    _diff(result, state, {uid for uid, r in state.events.items() if r.source in failed})
+    return result
+
+
+def _record(event: Event, old: EventRecord | None, now: datetime) -> EventRecord:
+    if old is None:
+        return EventRecord(
+            uid=event.uid,
+            source=event.source,
+            revision=event.revision,
+            significant=event.significant,
+            sequence=0,
+            status=str(event.status),
+            snapshot=event.to_record(),
+            first_seen=now,
+            changed_at=now,
+            replay_seen_at=now if event.replay_url else None,
+        )
+    changed = old.significant != event.significant or old.deleted_at is not None
+    return replace(
+        old,
+        source=event.source,
+        revision=event.revision,
+        significant=event.significant,
+        sequence=old.sequence + 1 if changed else old.sequence,
+        status=str(event.status),
+        snapshot=event.to_record() if old.revision != event.revision else old.snapshot,
+        changed_at=now if changed else old.changed_at,
+        deleted_at=None,
+        replay_seen_at=(old.replay_seen_at or now) if event.replay_url else None,
+    )
+
+
+def _changes(event: Event, old: EventRecord | None) -> list[Change]:
+    if old is None:
+        return [Change(event.uid, "added", event.title)]
+    if old.deleted_at is not None:
+        return [Change(event.uid, "added", f"{event.title} (page restored)")]
+    before = old.event
+    out = []
+    if event.cancelled and not before.cancelled:
+        out.append(Change(event.uid, "cancelled", event.title))
+    elif (event.start, event.end) != (before.start, before.end):
+        out.append(
+            Change(
+                event.uid, "rescheduled", f"{before.start.isoformat()} → {event.start.isoformat()}"
+            )
+        )
+    elif event.significant != before.significant:
+        out.append(Change(event.uid, "changed", "place, live URL or status"))
+    if event.replay_url and not before.replay_url:
+        out.append(Change(event.uid, "replay", event.replay_url))
+    if not out and event.revision != before.revision:
+        out.append(Change(event.uid, "edited", "text only"))
+    return out
+
+
+def _sends(
+    uid: str,
+    slot: str,
+    cfg: SlotSettings,
+    occurrence: str,
+    due: datetime,
+    valid_until: datetime,
+    significant: str = "",
+) -> list[Send]:
+    return [
+        Send(
+            send_key(uid, slot, ch, occurrence),
+            uid,
+            slot,
+            cfg.kind,
+            ch,
+            occurrence,
+            due,
+            valid_until,
+            significant,
+        )
+        for ch in cfg.channels
+    ]
+
+
+def _valid_until(cfg: SlotSettings, event: Event, due: datetime, default: datetime) -> datetime:
+    if cfg.until is not None:
+        return event.start + cfg.until
+    if cfg.window is not None:
+        return due + cfg.window
+    return default
+
+
+def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSettings]]:
+    if event.reminders is None:
+        return [(n, c) for n, c in settings.slots.items() if c.kind == "reminder"]
+    base = next((c for c in settings.slots.values() if c.kind == "reminder"), None)
+    channels = base.channels if base else ("outbox",)
+    return [
+        (
+            f"reminder{text}",
+            SlotSettings(kind="reminder", offset=parse_duration(text), channels=channels),
+        )
+        for text in event.reminders
+    ]
+
+
+def _event_sends(
+    event: Event, record: EventRecord, settings: Settings, now: datetime
+) -> list[Send]:
+    if not event.publish:
+        return []
+    if event.cancelled:
+        return _cancelled(event, record, settings, now)
+    wanted: list[Send] = []
+    slots = [(n, c) for n, c in settings.slots.items() if c.kind != "reminder"]
+    for name, cfg in [*slots, *_reminder_slots(event, settings)]:
+        if not cfg.enabled or name in event.skip:
+            continue
+        if cfg.kind == "announce":
+            due = record.first_seen
+            until = _valid_until(cfg, event, due, event.start)
+            if event.start - due >= cfg.min_lead:
+                wanted += _sends(event.uid, name, cfg, "once", due, until, event.significant)
+        elif cfg.kind == "reminder":
+            assert cfg.offset is not None
+            due = event.start + cfg.offset
+            until = _valid_until(cfg, event, due, event.start)
+            occurrence = event.start.astimezone(get_zone("UTC")).isoformat()
+            wanted += _sends(event.uid, name, cfg, occurrence, due, until, event.significant)
+        elif cfg.kind == "replay" and event.replay_url and record.replay_seen_at:
+            due = max(event.end, record.replay_seen_at)
+            if due - event.end <= cfg.max_age:
+                until = _valid_until(cfg, event, due, due + timedelta(days=7))
+                wanted += _sends(event.uid, name, cfg, "once", due, until)
+        elif (
+            cfg.kind == "changed"
+            and record.notified_significant is not None
+            and record.notified_significant != event.significant
+        ):
+            due = record.changed_at
+            until = _valid_until(cfg, event, due, event.start)
+            wanted += _sends(event.uid, name, cfg, event.significant, due, until, event.significant)
+    # Nothing but a replay for an event that is over.
+    return [s for s in wanted if s.kind == "replay" or now < event.end or s.due < event.end]
+
+
+def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datetime) -> list[Send]:
+    if record.notified_significant is None or not event.publish:
+        return []  # nobody was told about it: nothing to take back
+    out: list[Send] = []
+    for name, cfg in settings.slots.items():
+        if cfg.kind == "cancelled" and cfg.enabled and name not in event.skip:
+            due = record.deleted_at or record.changed_at
+            until = _valid_until(cfg, event, due, event.start)
+            out += _sends(event.uid, name, cfg, "once", due, until)
+    return out
+
+
+def _digests(records: Mapping[str, EventRecord], settings: Settings, now: datetime) -> list[Send]:
+    out: list[Send] = []
+    zone = get_zone(settings.site.timezone or "UTC")
+    uid = site_uid(settings.site.base_url)
+    starts = [
+        r.event.start
+        for r in records.values()
+        if r.deleted_at is None and r.status == str(Status.SCHEDULED)
+    ]
+    for name, cfg in settings.slots.items():
+        if cfg.kind != "digest" or not cfg.enabled:
+            continue
+        weekday, hour, minute = parse_weekly(cfg.weekly or "")
+        local = now.astimezone(zone)
+        monday = (local - timedelta(days=local.weekday())).date()
+        for week in (0, 1):
+            day = monday + timedelta(days=week * 7 + weekday)
+            due = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+            until = due + (cfg.window or timedelta(hours=12))
+            week_start = datetime.combine(
+                monday + timedelta(days=week * 7), datetime.min.time(), tzinfo=zone
+            )
+            if until <= now or not any(
+                week_start <= s < week_start + timedelta(days=7) for s in starts
+            ):
+                continue
+            iso = week_start.isocalendar()
+            out += _sends(uid, name, cfg, f"{iso.year}-W{iso.week:02d}", due, until)
+    return out
+
+
+def _diff(result: Plan, state: LedgerState, frozen_uids: set[str]) -> None:
+    now = result.now
+    desired = {s.key: s for s in result.desired}
+    for key, send in desired.items():
+        if key not in state.sends and now < send.valid_until:
+            result.add.append(send)
+    for key, rec in sorted(state.sends.items()):
+        if rec.state is not SendState.PENDING:
+            continue
+        if rec.valid_until <= now:
+            result.missed.append(rec)
+        elif key not in desired and rec.uid not in frozen_uids:
+            result.withdraw.append((rec, _reason(rec, result)))
+    result.add.sort(key=lambda s: (s.due, s.key))
+
+
+def _reason(rec: SendRecord, result: Plan) -> str:
+    for change in result.changes:
+        if change.uid == rec.uid and change.what in {"rescheduled", "cancelled", "deleted"}:
+            return change.what
+    return "no longer planned"
