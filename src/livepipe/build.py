@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RenderError
+from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, EventOutput, Templates
 from .site import LoadResult
 from .sources.revisions import revision_times
@@ -28,7 +29,12 @@ class BuildResult:
         return sum(a.path.startswith(renderer_prefix) for a in self.artifacts)
 
 
-def context(result: LoadResult, *, sequence: Mapping[str, int] | None = None) -> BuildContext:
+def context(
+    result: LoadResult,
+    *,
+    sequence: Mapping[str, int] | None = None,
+    tombstones: Sequence[Event] = (),
+) -> BuildContext:
     """The BuildContext for a loaded site: revision times from git/mtime, site templates."""
     site = result.site
     paths = {e.uid: site.content_root / e.source for e in result.events}
@@ -41,6 +47,7 @@ def context(result: LoadResult, *, sequence: Mapping[str, int] | None = None) ->
         revised=revised,
         sequence=sequence or {},
         templates=Templates(root / "templates" if root else None),
+        tombstones=tuple(t for t in tombstones if t.uid not in paths),
     )
 
 
@@ -116,10 +123,11 @@ def build(
     out: Path,
     *,
     sequence: Mapping[str, int] | None = None,
+    tombstones: Sequence[Event] = (),
     progress: Progress | None = None,
     only: tuple[str, ...] = (),
 ) -> BuildResult:
-    ctx = context(result, sequence=sequence)
+    ctx = context(result, sequence=sequence, tombstones=tombstones)
     artifacts = render_all(ctx, progress, only)
     report = write_all(out, artifacts)
     return BuildResult(result, out, tuple(artifacts), report)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,9 +16,17 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from .build import BuildResult
+from .config import Settings
 from .errors import ConfigError, RenderError
+from .ledger import Ledger, open_ledger
 from .models import Event, Problem, Severity
+from .pipeline import sync as run_sync
+from .plan import Plan, plan
+from .publish import make_channels
+from .send import Outcome, Sender
 from .site import LoadResult, Site, load
+from .timeline import TimelineRow, timeline
+from .timeutil import get_zone
 
 app = typer.Typer(
     name="livepipe",
@@ -209,6 +219,246 @@ def print_build(built: BuildResult, console: Console | None = None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Pretend it is this instant (ISO 8601 with offset); default: now."),
+]
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        help="postgresql://… or a SQLite path (default: LIVEPIPE_LEDGER_URL, then "
+        "ledger.url in livepipe.toml, then .livepipe/ledger.sqlite).",
+    ),
+]
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--now {value!r} is not an ISO 8601 date-time")
+    if parsed.tzinfo is None:
+        _fail(f"--now {value!r} has no UTC offset; write e.g. {value}+08:00 or {value}Z")
+    return parsed
+
+
+def _clock(value: str | None) -> Callable[[], datetime]:
+    """A fixed clock for --now (tests, rehearsals), else the real one."""
+    if value is None:
+        return lambda: datetime.now(UTC)
+    fixed = _now(value)
+    return lambda: fixed
+
+
+def _ledger(settings: Settings, url: str | None) -> Ledger:
+    try:
+        return open_ledger(settings, url)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _settings(path: Path, config: Path | None) -> Settings:
+    try:
+        return Site.locate(path, config=config).settings
+    except ConfigError as exc:
+        _fail(str(exc))
+    except FileNotFoundError:
+        _fail(f"{path}: no such file or folder")
+
+
+@app.command("plan")
+def plan_cmd(
+    path: PathArg = Path("."),
+    now: NowOpt = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the send timeline: every send, when it is due, until when, and its state.
+
+    Read-only: the ledger is not changed.
+    """
+    result = _load(path, config)
+    settings = result.site.settings
+    at = _now(now)
+    store = _ledger(settings, ledger)
+    try:
+        state = store.state()
+        the_plan = plan(result.events, state, settings, at, failed_sources=result.failed)
+    finally:
+        store.close()
+    rows = timeline(state, the_plan)
+    if format is Format.json:
+        payload = {"now": at.isoformat(), "sends": [r.to_json() for r in rows]}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_timeline(rows, settings, at)
+    uncertain = [r for r in rows if r.state == "uncertain"]
+    raise typer.Exit(1 if uncertain else 0)
+
+
+@app.command("sync")
+def sync_cmd(
+    path: PathArg = Path("."),
+    now: NowOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to build.")] = Path("dist"),
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Load, record the plan in the ledger, build OUT; print what changed."""
+    result = _load(path, config)
+    for p in result.problems:
+        if p.severity is not Severity.INFO:
+            Console(stderr=True).print(p.format(), highlight=False, markup=False, soft_wrap=True)
+    store = _ledger(result.site.settings, ledger)
+    try:
+        done = run_sync(result.site, store, _now(now), out=out, loaded=result)
+    except (RenderError, OSError) as exc:
+        _fail(f"sync failed: {exc}")
+    finally:
+        store.close()
+    print_changes(done.plan)
+    raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command("send-due")
+def send_due_cmd(
+    path: PathArg = Path("."),
+    now: NowOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what each channel would receive; send nothing.")
+    ] = False,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send every due, still valid, unsent send once, through its channel."""
+    settings = _settings(path, config)
+    store = _ledger(settings, ledger)
+    try:
+        sender = Sender(store, settings, make_channels(settings), clock=_clock(now))
+        outcomes = sender.dry_run() if dry_run else sender.send_due()
+    except ConfigError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    console = Console()
+    for o in outcomes:
+        s = o.send
+        console.print(
+            f"[bold]{o.state:8}[/] {s.slot} → {s.channel}  {s.uid}  [dim]{s.key}[/] {o.detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if o.preview:
+            console.print(o.preview, markup=False, highlight=False, soft_wrap=True)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(_counts(outcomes).items()))
+    console.print(f"{len(outcomes)} sends{': ' + summary if summary else ''}", highlight=False)
+    raise typer.Exit(1 if any(o.state == "failed" for o in outcomes) else 0)
+
+
+@app.command()
+def resolve(
+    key: Annotated[str, typer.Argument(help="The key of an uncertain send.")],
+    delivered: Annotated[
+        bool,
+        typer.Option("--delivered/--resend", help="It did arrive / it did not: send it again."),
+    ],
+    path: Annotated[Path, typer.Option("--site", help="Site root.")] = Path("."),
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Settle an uncertain send after checking the channel by hand."""
+    settings = _settings(path, config)
+    store = _ledger(settings, ledger)
+    try:
+        ok = store.resolve(key, datetime.now(UTC), delivered=delivered)
+    finally:
+        store.close()
+    if not ok:
+        _fail(f"no uncertain send with key {key}")
+    typer.echo(f"{key}: {'sent' if delivered else 'pending again'}")
+
+
+def _counts(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.state] = counts.get(o.state, 0) + 1
+    return counts
+
+
+def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -> None:
+    zone = get_zone(settings.site.timezone or "UTC")
+    console = Console()
+    table = Table(
+        title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}", title_justify="left"
+    )
+    for col in (
+        "due (site)",
+        "due (UTC)",
+        "valid until",
+        "slot",
+        "channel",
+        "event",
+        "state",
+        "key",
+    ):
+        table.add_column(col, no_wrap=col not in ("event",))
+    for r in rows:
+        style = {
+            "uncertain": "bold red",
+            "failed": "red",
+            "missed": "yellow",
+            "new": "green",
+            "withdraw": "dim",
+            "sent": "dim",
+        }.get(r.state, "")
+        table.add_row(
+            f"{r.due.astimezone(zone):%Y-%m-%d %H:%M}",
+            f"{r.due.astimezone(UTC):%m-%d %H:%M}Z",
+            f"{r.valid_until.astimezone(zone):%m-%d %H:%M}",
+            r.slot,
+            r.channel,
+            r.title,
+            r.state + (f" ({r.note})" if r.note else ""),
+            r.key,
+            style=style,
+        )
+    console.print(table)
+    uncertain = [r for r in rows if r.state == "uncertain"]
+    if uncertain:
+        console.print(
+            f"[bold red]{len(uncertain)} uncertain send(s)[/]: a process died during the call; "
+            "check the channel, then `livepipe resolve KEY --delivered` or `--resend`."
+        )
+
+
+def print_changes(p: Plan) -> None:
+    console = Console()
+    for c in p.changes:
+        console.print(f"{c.what:11} {c.uid}  {c.detail}", highlight=False, markup=False)
+    console.print(
+        f"{len(p.add)} sends added, {len(p.withdraw)} withdrawn, {len(p.missed)} missed; "
+        f"{len(p.events)} event records updated",
+        highlight=False,
+    )
+    for rec, reason in p.withdraw:
+        console.print(
+            f"  withdrawn {rec.slot} → {rec.channel} {rec.uid} ({reason})",
+            highlight=False,
+            markup=False,
+        )
+    for rec in p.missed:
+        console.print(
+            f"  missed    {rec.slot} → {rec.channel} {rec.uid} "
+            f"(window ended {rec.valid_until.isoformat()})",
+            highlight=False,
+            markup=False,
+        )
 
 
 def main() -> None:

@@ -140,6 +140,12 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     type: str
     enabled: bool = True
+    # Only events in these languages go to this channel (empty: all), e.g. ["zh"] for a
+    # WeChat group, so translated pages are not announced twice.
+    languages: tuple[str, ...] = ()
+
+    def takes(self, lang: str) -> bool:
+        return not self.languages or lang in self.languages
 
 
 class LedgerSettings(_Model):

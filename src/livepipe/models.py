@@ -199,3 +199,36 @@ class Event:
             "revision": self.revision,
             "significant": self.significant,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What one send delivers: rendered text plus the event it is about (None for digests)."""
+
+    key: str
+    uid: str
+    slot: str
+    kind: str
+    channel: str
+    lang: str
+    title: str
+    text: str
+    url: str
+    due: datetime
+    event: Event | None = None
+    html: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "uid": self.uid,
+            "slot": self.slot,
+            "kind": self.kind,
+            "channel": self.channel,
+            "lang": self.lang,
+            "title": self.title,
+            "text": self.text,
+            "url": self.url,
+            "due": self.due.isoformat(),
+            "event": self.event.to_json() if self.event else None,
+        }

@@ -227,6 +227,9 @@ def _sends(
     due: datetime,
     valid_until: datetime,
     significant: str = "",
+    *,
+    lang: str,
+    settings: Settings,
 ) -> list[Send]:
     return [
         Send(
@@ -241,6 +244,7 @@ def _sends(
             significant,
         )
         for ch in cfg.channels
+        if ch in settings.channels and settings.channels[ch].takes(lang)
     ]
 
 
@@ -282,18 +286,42 @@ def _event_sends(
             due = record.first_seen
             until = _valid_until(cfg, event, due, event.start)
             if event.start - due >= cfg.min_lead:
-                wanted += _sends(event.uid, name, cfg, "once", due, until, event.significant)
+                wanted += _sends(
+                    event.uid,
+                    name,
+                    cfg,
+                    "once",
+                    due,
+                    until,
+                    event.significant,
+                    lang=event.lang,
+                    settings=settings,
+                )
         elif cfg.kind == "reminder":
             assert cfg.offset is not None
             due = event.start + cfg.offset
             until = _valid_until(cfg, event, due, event.start)
             occurrence = event.start.astimezone(get_zone("UTC")).isoformat()
-            wanted += _sends(event.uid, name, cfg, occurrence, due, until, event.significant)
+            if event.all_day and -cfg.offset < timedelta(days=1):
+                continue  # "starting in 10 minutes" means nothing for an all-day event
+            wanted += _sends(
+                event.uid,
+                name,
+                cfg,
+                occurrence,
+                due,
+                until,
+                event.significant,
+                lang=event.lang,
+                settings=settings,
+            )
         elif cfg.kind == "replay" and event.replay_url and record.replay_seen_at:
             due = max(event.end, record.replay_seen_at)
             if due - event.end <= cfg.max_age:
                 until = _valid_until(cfg, event, due, due + timedelta(days=7))
-                wanted += _sends(event.uid, name, cfg, "once", due, until)
+                wanted += _sends(
+                    event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
+                )
         elif (
             cfg.kind == "changed"
             and record.notified_significant is not None
@@ -301,7 +329,17 @@ def _event_sends(
         ):
             due = record.changed_at
             until = _valid_until(cfg, event, due, event.start)
-            wanted += _sends(event.uid, name, cfg, event.significant, due, until, event.significant)
+            wanted += _sends(
+                event.uid,
+                name,
+                cfg,
+                event.significant,
+                due,
+                until,
+                event.significant,
+                lang=event.lang,
+                settings=settings,
+            )
     # Nothing but a replay for an event that is over.
     return [s for s in wanted if s.kind == "replay" or now < event.end or s.due < event.end]
 
@@ -314,7 +352,9 @@ def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datet
         if cfg.kind == "cancelled" and cfg.enabled and name not in event.skip:
             due = record.deleted_at or record.changed_at
             until = _valid_until(cfg, event, due, event.start)
-            out += _sends(event.uid, name, cfg, "once", due, until)
+            out += _sends(
+                event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
+            )
     return out
 
 
@@ -345,7 +385,16 @@ def _digests(records: Mapping[str, EventRecord], settings: Settings, now: dateti
             ):
                 continue
             iso = week_start.isocalendar()
-            out += _sends(uid, name, cfg, f"{iso.year}-W{iso.week:02d}", due, until)
+            out += _sends(
+                uid,
+                name,
+                cfg,
+                f"{iso.year}-W{iso.week:02d}",
+                due,
+                until,
+                lang=settings.site.default_language or "en",
+                settings=settings,
+            )
     return out
 
 

@@ -74,6 +74,8 @@ class BuildContext:
     sequence: Mapping[str, int] = field(default_factory=dict)  # uid → SEQUENCE (ledger)
     templates: Templates = field(default_factory=Templates)
     memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
+    # Deleted events kept (as cancelled) in the calendars for a while, from the ledger.
+    tombstones: tuple[Event, ...] = ()
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)
@@ -84,12 +86,18 @@ class BuildContext:
         return max((self.revision_time(e) for e in self.events), default=EPOCH)
 
     @cached_property
+    def calendar_events(self) -> tuple[Event, ...]:
+        """Events plus tombstones, in calendar order."""
+        both = (*self.events, *self.tombstones)
+        return tuple(sorted(both, key=lambda e: (e.start, e.uid))) if self.tombstones else both
+
+    @cached_property
     def stems(self) -> dict[str, str]:
         """uid → file stem: the slug, ``slug.<lang>`` outside the default language, and a
         short uid hash when two pages would still collide."""
         default = self.settings.site.default_language
         wanted: dict[str, str] = {}
-        for e in self.events:
+        for e in self.calendar_events:
             stem = _safe_name(e.slug) if e.lang == default or default is None else None
             wanted[e.uid] = stem or f"{_safe_name(e.slug)}.{e.lang}"
         counts: dict[str, int] = {}

@@ -44,9 +44,15 @@ class IcsRenderer:
 
     def render_site(self, ctx: BuildContext, blobs: Mapping[str, bytes]) -> Iterator[Artifact]:
         site = ctx.settings.site
+        if ctx.tombstones:  # deleted pages stay in the calendars as cancelled for a while
+            blobs = dict(blobs)
+            for e in ctx.tombstones:
+                output = self.render_event(e, ctx)
+                blobs[e.uid] = output.fragment or b""
+                yield from output.artifacts
         yield self._calendar(ctx, "calendar.ics", site.name, primary_events(ctx), blobs)
         by_lang: dict[str, list[Event]] = {}
-        for e in ctx.events:
+        for e in ctx.calendar_events:
             by_lang.setdefault(e.lang, []).append(e)
         if len(by_lang) > 1:
             for lang, events in sorted(by_lang.items()):
@@ -54,7 +60,7 @@ class IcsRenderer:
                     ctx, f"calendar-{lang}.ics", f"{site.name} ({lang})", events, blobs
                 )
         by_tag: dict[str, tuple[str, list[Event]]] = {}
-        for e in ctx.events:
+        for e in ctx.calendar_events:
             for tag in e.tags:
                 by_tag.setdefault(tag_file(tag), (tag, []))[1].append(e)
         if len(by_tag) > 1:
@@ -221,10 +227,10 @@ def primary_events(ctx: BuildContext) -> list[Event]:
     """One event per translation group; the site's default language (then the first) wins."""
     default = ctx.settings.site.default_language
     chosen: dict[str, Event] = {}
-    for e in ctx.events:
+    for e in ctx.calendar_events:
         key = e.translation_key
         current = chosen.get(key)
         if current is None or (e.lang == default and current.lang != default):
             chosen[key] = e
     keep = {e.uid for e in chosen.values()}
-    return [e for e in ctx.events if e.uid in keep]
+    return [e for e in ctx.calendar_events if e.uid in keep]

@@ -1,0 +1,561 @@
+"""The ledger: what was seen and what was sent, the single source of truth for publishing.
+
+One SQL implementation (this module) over two backends (sqlite.py, postgresql.py) that differ
+only in connecting, transactions, placeholders and the claim statement. Times are stored as
+fixed-width UTC text (``2026-11-25T20:33:00.000000Z``), which sorts like the instants.
+
+Send states::
+
+    pending ──claim──► claimed ──► sent
+       │                  │  └───► failed      (permanent error)
+       │                  ├──────► pending     (transient error: retried after not_before)
+       │                  └──────► uncertain   (the process died during a channel call that
+       ├──► withdrawn                            cannot be deduplicated: verify, never resend)
+       └──► missed   (its validity window passed)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..models import Event, Status
+from ..plan import EventRecord, LedgerState, Plan, Send, SendRecord, SendState
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE events (
+            uid TEXT PRIMARY KEY, source TEXT NOT NULL, revision TEXT NOT NULL,
+            significant TEXT NOT NULL, sequence INTEGER NOT NULL, status TEXT NOT NULL,
+            snapshot TEXT NOT NULL, first_seen TEXT NOT NULL, changed_at TEXT NOT NULL,
+            deleted_at TEXT, replay_seen_at TEXT, notified_significant TEXT,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE revisions (
+            uid TEXT NOT NULL, revision TEXT NOT NULL, significant TEXT NOT NULL,
+            sequence INTEGER NOT NULL, seen_at TEXT NOT NULL, PRIMARY KEY (uid, revision))""",
+        """CREATE TABLE sends (
+            key TEXT PRIMARY KEY, uid TEXT NOT NULL, slot TEXT NOT NULL, kind TEXT NOT NULL,
+            channel TEXT NOT NULL, occurrence TEXT NOT NULL, significant TEXT NOT NULL,
+            due TEXT NOT NULL, valid_until TEXT NOT NULL, state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, not_before TEXT, claimed_by TEXT,
+            claimed_at TEXT, call_started_at TEXT, sent_at TEXT, remote_id TEXT,
+            remote_url TEXT, error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        "CREATE INDEX sends_state_due ON sends (state, due)",
+        """CREATE TABLE send_log (
+            key TEXT NOT NULL, at TEXT NOT NULL, state TEXT NOT NULL, note TEXT)""",
+        "CREATE INDEX send_log_key ON send_log (key)",
+        """CREATE TABLE kv (
+            name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at TEXT)""",
+    ),
+}
+
+SEND_COLUMNS = (
+    "key",
+    "uid",
+    "slot",
+    "kind",
+    "channel",
+    "occurrence",
+    "due",
+    "valid_until",
+    "significant",
+    "state",
+    "attempts",
+    "not_before",
+    "claimed_by",
+    "claimed_at",
+    "call_started_at",
+    "sent_at",
+    "remote_id",
+    "remote_url",
+    "error",
+    "updated_at",
+)
+EVENT_COLUMNS = (
+    "uid",
+    "source",
+    "revision",
+    "significant",
+    "sequence",
+    "status",
+    "snapshot",
+    "first_seen",
+    "changed_at",
+    "deleted_at",
+    "replay_seen_at",
+    "notified_significant",
+)
+_TIME_COLUMNS = {
+    "due",
+    "valid_until",
+    "not_before",
+    "claimed_at",
+    "call_started_at",
+    "sent_at",
+    "updated_at",
+    "first_seen",
+    "changed_at",
+    "deleted_at",
+    "replay_seen_at",
+}
+_UPSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, updated_at) "
+    f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))}, ?) ON CONFLICT (uid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*EVENT_COLUMNS[1:], "updated_at"))
+)
+# Sends whose success tells people about the event as it is now.
+_INFORMING_KINDS = ("announce", "reminder", "changed")
+
+
+def ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("the ledger only stores tz-aware times")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def worker_id() -> str:
+    """host:pid — who holds a claim (used to tell a dead claimer from a slow one)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claimer_alive(claimed_by: str | None) -> bool | None:
+    """True/False for a claimer on this host; None when it is elsewhere (use the lease)."""
+    if not claimed_by or ":" not in claimed_by:
+        return None
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(int(pid))
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Ledger(ABC):
+    """SQL ledger; subclasses provide the connection, transactions and the claim statement."""
+
+    url: str
+
+    # -- backend hooks -----------------------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction yielding a cursor (serialised against other writers)."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Any]:
+        """A cursor for reads."""
+
+    @abstractmethod
+    def _claim_sql(self) -> str:
+        """UPDATE … RETURNING that claims the first due pending send of the given channels."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    placeholder = "?"
+
+    def q(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    # -- schema ------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply the versioned migrations that are missing; returns the schema version."""
+        with self.transaction() as cur:
+            self._lock_for_migration(cur)
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            cur.execute("SELECT MAX(version) FROM schema_version")
+            row = cur.fetchone()
+            current = row[0] if row and row[0] is not None else 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"ledger schema {current} is newer than this livepipe ({SCHEMA_VERSION})"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    cur.execute(statement)
+                cur.execute(self.q("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+            return SCHEMA_VERSION
+
+    def _lock_for_migration(self, cur: Any) -> None:  # noqa: B027 (optional hook)
+        """Backends that allow concurrent DDL serialise migrations here."""
+
+    # -- reading -----------------------------------------------------------------------
+    def state(self) -> LedgerState:
+        with self.read() as cur:
+            cur.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+            events = {row[0]: _event(row) for row in cur.fetchall()}
+            cur.execute(f"SELECT {', '.join(SEND_COLUMNS)} FROM sends")
+            sends = {row[0]: _send(row) for row in cur.fetchall()}
+        return LedgerState(events, sends)
+
+    def sends(self, *states: SendState) -> list[SendRecord]:
+        sql = f"SELECT {', '.join(SEND_COLUMNS)} FROM sends"
+        args: tuple[str, ...] = ()
+        if states:
+            sql += f" WHERE state IN ({', '.join('?' * len(states))})"
+            args = tuple(str(s) for s in states)
+        with self.read() as cur:
+            cur.execute(self.q(sql + " ORDER BY due, key"), args)
+            return [_send(row) for row in cur.fetchall()]
+
+    def send(self, key: str) -> SendRecord | None:
+        with self.read() as cur:
+            cur.execute(
+                self.q(f"SELECT {', '.join(SEND_COLUMNS)} FROM sends WHERE key = ?"), (key,)
+            )
+            row = cur.fetchone()
+        return _send(row) if row else None
+
+    def event(self, uid: str) -> Event | None:
+        with self.read() as cur:
+            cur.execute(self.q("SELECT snapshot FROM events WHERE uid = ?"), (uid,))
+            row = cur.fetchone()
+        return Event.from_record(row[0]) if row else None
+
+    def events(self) -> list[EventRecord]:
+        return list(self.state().events.values())
+
+    def sequences(self) -> dict[str, int]:
+        with self.read() as cur:
+            cur.execute("SELECT uid, sequence FROM events")
+            return {uid: seq for uid, seq in cur.fetchall()}
+
+    def tombstones(self, now: datetime, days: int) -> list[Event]:
+        """Deleted events of the last ``days`` days, as cancelled events for the calendars."""
+        since = ts(now - timedelta(days=days))
+        with self.read() as cur:
+            cur.execute(
+                self.q(
+                    "SELECT snapshot FROM events WHERE deleted_at IS NOT NULL AND deleted_at >= ?"
+                    " ORDER BY uid"
+                ),
+                (since,),
+            )
+            rows = cur.fetchall()
+        out = []
+        for (snapshot,) in rows:
+            event = Event.from_record(snapshot)
+            out.append(_cancelled(event))
+        return out
+
+    def log(self, key: str) -> list[tuple[datetime, str, str | None]]:
+        with self.read() as cur:
+            cur.execute(
+                self.q("SELECT at, state, note FROM send_log WHERE key = ? ORDER BY at"), (key,)
+            )
+            return [(parse_ts(at), state, note) for at, state, note in cur.fetchall()]  # type: ignore[misc]
+
+    # -- writing -----------------------------------------------------------------------
+    def apply(self, plan: Plan) -> None:
+        """Write a plan in one transaction. Withdrawals and misses only touch sends that are
+        still pending, so a send claimed meanwhile by a worker is never pulled from under it."""
+        now = ts(plan.now)
+        with self.transaction() as cur:
+            for event in plan.events:
+                values = [_db(getattr(event, c), c) for c in EVENT_COLUMNS]
+                cur.execute(
+                    self.q(_UPSERT_EVENT),
+                    (*values, now),
+                )
+                cur.execute(
+                    self.q(
+                        "INSERT INTO revisions (uid, revision, significant, sequence, seen_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    ),
+                    (event.uid, event.revision, event.significant, event.sequence, now),
+                )
+            for send in plan.add:
+                cur.execute(
+                    self.q(
+                        "INSERT INTO sends (key, uid, slot, kind, channel, occurrence, "
+                        "significant, due, valid_until, state, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+                        "ON CONFLICT DO NOTHING"
+                    ),
+                    (
+                        send.key,
+                        send.uid,
+                        send.slot,
+                        send.kind,
+                        send.channel,
+                        send.occurrence,
+                        send.significant,
+                        ts(send.due),
+                        ts(send.valid_until),
+                        now,
+                        now,
+                    ),
+                )
+                self._log(cur, send.key, plan.now, "pending", "planned")
+            for rec, reason in plan.withdraw:
+                self._transition(
+                    cur, rec.key, SendState.PENDING, SendState.WITHDRAWN, plan.now, reason
+                )
+            for rec in plan.missed:
+                self._transition(
+                    cur,
+                    rec.key,
+                    SendState.PENDING,
+                    SendState.MISSED,
+                    plan.now,
+                    f"window ended {ts(rec.valid_until)}",
+                )
+
+    def _transition(
+        self, cur: Any, key: str, old: SendState, new: SendState, now: datetime, note: str
+    ) -> bool:
+        cur.execute(
+            self.q(
+                "UPDATE sends SET state = ?, updated_at = ?, error = ? WHERE key = ? AND state = ?"
+            ),
+            (str(new), ts(now), note if new is not SendState.SENT else None, key, str(old)),
+        )
+        changed: bool = cur.rowcount == 1
+        if changed:
+            self._log(cur, key, now, str(new), note)
+        return changed
+
+    def _log(self, cur: Any, key: str, now: datetime, state: str, note: str | None) -> None:
+        cur.execute(
+            self.q("INSERT INTO send_log (key, at, state, note) VALUES (?, ?, ?, ?)"),
+            (key, ts(now), state, note),
+        )
+
+    def claim_next(self, now: datetime, worker: str, channels: Sequence[str]) -> SendRecord | None:
+        """Atomically claim the earliest due, still valid, pending send of ``channels``."""
+        if not channels:
+            return None
+        marks = ", ".join("?" * len(channels))
+        stamp = ts(now)
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(self._claim_sql().format(channels=marks)),
+                (worker, stamp, stamp, stamp, stamp, stamp, *channels),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            self._log(cur, row[0], now, "claimed", worker)
+        return _send(row)
+
+    def claim(self, key: str, now: datetime, worker: str) -> SendRecord | None:
+        """Claim one given send if it is pending, due and still valid (the publish flow)."""
+        stamp = ts(now)
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
+                    "call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
+                    "WHERE key = ? AND state = 'pending' AND due <= ? AND valid_until > ? "
+                    "AND (not_before IS NULL OR not_before <= ?) "
+                    f"RETURNING {', '.join(SEND_COLUMNS)}"
+                ),
+                (worker, stamp, stamp, key, stamp, stamp, stamp),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            self._log(cur, key, now, "claimed", worker)
+        return _send(row)
+
+    def start_call(self, key: str, worker: str, now: datetime) -> None:
+        """Recorded just before the channel call: from here on a crash is 'uncertain'."""
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET call_started_at = ?, updated_at = ? "
+                    "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
+                ),
+                (ts(now), ts(now), key, worker),
+            )
+            if cur.rowcount != 1:
+                raise LostClaimError(key)
+
+    def mark_sent(
+        self,
+        key: str,
+        worker: str,
+        now: datetime,
+        *,
+        remote_id: str | None = None,
+        remote_url: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'sent', sent_at = ?, remote_id = ?, remote_url = ?, "
+                    "error = NULL, updated_at = ? WHERE key = ? AND state = 'claimed' "
+                    "AND claimed_by = ? RETURNING uid, kind, significant"
+                ),
+                (ts(now), remote_id, remote_url, ts(now), key, worker),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise LostClaimError(key)
+            uid, kind, significant = row
+            if kind in _INFORMING_KINDS and significant:
+                cur.execute(
+                    self.q("UPDATE events SET notified_significant = ? WHERE uid = ?"),
+                    (significant, uid),
+                )
+            self._log(cur, key, now, "sent", note or remote_id)
+
+    def mark_failed(self, key: str, worker: str, now: datetime, error: str) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'failed', error = ?, updated_at = ? "
+                    "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
+                ),
+                (error, ts(now), key, worker),
+            )
+            if cur.rowcount == 1:
+                self._log(cur, key, now, "failed", error)
+
+    def release(
+        self, key: str, worker: str, now: datetime, not_before: datetime, error: str
+    ) -> None:
+        """A transient failure: back to pending, to be tried again from ``not_before``."""
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'pending', not_before = ?, error = ?, "
+                    "claimed_by = NULL, claimed_at = NULL, call_started_at = NULL, updated_at = ? "
+                    "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
+                ),
+                (ts(not_before), error, ts(now), key, worker),
+            )
+            if cur.rowcount == 1:
+                self._log(cur, key, now, "pending", f"retry after {ts(not_before)}: {error}")
+
+    def recover(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        idempotent: Callable[[str], bool],
+        alive: Callable[[str | None], bool | None] = claimer_alive,
+    ) -> list[tuple[SendRecord, SendState]]:
+        """Claims whose process is gone: back to pending when no channel call had started or
+        the channel deduplicates by key; otherwise ``uncertain`` (never resent blindly)."""
+        out = []
+        for rec in self.sends(SendState.CLAIMED):
+            is_alive = alive(rec.claimed_by)
+            expired = rec.claimed_at is not None and rec.claimed_at + lease <= now
+            if is_alive or (is_alive is None and not expired):
+                continue
+            safe = rec.call_started_at is None or idempotent(rec.channel)
+            new = SendState.PENDING if safe else SendState.UNCERTAIN
+            note = f"claimer {rec.claimed_by} gone " + (
+                "before the call"
+                if rec.call_started_at is None
+                else "during the call; the channel deduplicates by key"
+                if safe
+                else "during the call: check the channel, then `livepipe resolve`"
+            )
+            with self.transaction() as cur:
+                cur.execute(
+                    self.q(
+                        "UPDATE sends SET state = ?, claimed_by = NULL, claimed_at = NULL, "
+                        "call_started_at = NULL, error = ?, updated_at = ? "
+                        "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
+                    ),
+                    (str(new), note, ts(now), rec.key, rec.claimed_by),
+                )
+                if cur.rowcount == 1:
+                    self._log(cur, rec.key, now, str(new), note)
+                    out.append((rec, new))
+        return out
+
+    def resolve(self, key: str, now: datetime, *, delivered: bool) -> bool:
+        """An operator's verdict on an uncertain send: it was delivered, or send it again."""
+        new = SendState.SENT if delivered else SendState.PENDING
+        with self.transaction() as cur:
+            return self._transition(cur, key, SendState.UNCERTAIN, new, now, "resolved by hand")
+
+    # -- small key/value store (shared tokens, locks) ----------------------------------
+    def kv_get(self, name: str, now: datetime) -> str | None:
+        with self.read() as cur:
+            cur.execute(self.q("SELECT value, expires_at FROM kv WHERE name = ?"), (name,))
+            row = cur.fetchone()
+        if row is None or (row[1] is not None and row[1] <= ts(now)):
+            return None
+        return str(row[0])
+
+    def kv_put(self, name: str, value: str, expires_at: datetime | None) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "INSERT INTO kv (name, value, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                    "expires_at = excluded.expires_at"
+                ),
+                (name, value, ts(expires_at)),
+            )
+
+
+class LostClaimError(RuntimeError):
+    """The claim on a send was lost (recovered by another worker after a lease expired)."""
+
+
+def _db(value: object, column: str) -> object:
+    if column in _TIME_COLUMNS:
+        return ts(value)  # type: ignore[arg-type]
+    return value
+
+
+def _event(row: Sequence[Any]) -> EventRecord:
+    data = dict(zip(EVENT_COLUMNS, row, strict=True))
+    for c in EVENT_COLUMNS:
+        if c in _TIME_COLUMNS:
+            data[c] = parse_ts(data[c])
+    return EventRecord(**data)
+
+
+def _send(row: Sequence[Any]) -> SendRecord:
+    data = dict(zip(SEND_COLUMNS, row, strict=True))
+    for c in SEND_COLUMNS:
+        if c in _TIME_COLUMNS:
+            data[c] = parse_ts(data[c])
+    data["state"] = SendState(data["state"])
+    return SendRecord(**data)
+
+
+def _cancelled(event: Event) -> Event:
+    from dataclasses import replace
+
+    return replace(event, status=Status.CANCELLED)
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+__all__ = ["Ledger", "LostClaimError", "Send", "parse_ts", "ts", "worker_id"]

@@ -1,0 +1,35 @@
+"""Publishers: one module per channel type, registered in ``PUBLISHERS``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import ConfigError
+from .base import Channel, Receipt, environ
+from .outbox import OutboxChannel
+from .webhook import WebhookChannel
+
+PUBLISHERS: dict[str, type[Channel]] = {c.type: c for c in (OutboxChannel, WebhookChannel)}
+
+
+def make_channels(
+    settings: Settings, *, root: Path | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Channel]:
+    """Every enabled channel of the site, ready to send."""
+    out: dict[str, Channel] = {}
+    for name, cfg in settings.channels.items():
+        if not cfg.enabled:
+            continue
+        cls = PUBLISHERS.get(cfg.type)
+        if cls is None:
+            raise ConfigError(
+                f"channels.{name}: unknown type {cfg.type!r}",
+                hint=f"use one of {', '.join(sorted(PUBLISHERS))}",
+            )
+        out[name] = cls(name, cfg, root=root or settings.root or Path.cwd(), env=env or environ())
+    return out
+
+
+__all__ = ["PUBLISHERS", "Channel", "Receipt", "make_channels"]

@@ -1,0 +1,74 @@
+"""Generic webhook: a JSON POST of the message, signed, with the send key as Idempotency-Key.
+
+Signature: ``X-Livepipe-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
+with ``X-Livepipe-Timestamp: <unix seconds>``; receivers verify both (README has a snippet).
+
+```toml
+[channels.ops-hook]
+type = "webhook"
+url = "https://hooks.example.org/livepipe"
+secret_env = "LIVEPIPE_WEBHOOK_SECRET"   # optional: no signature without it
+timeout = 10
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import ClassVar
+
+import httpx
+
+from ..models import Message
+from . import http
+from .base import Channel, Receipt
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class WebhookChannel(Channel):
+    type: ClassVar[str] = "webhook"
+    accepts_idempotency_key: ClassVar[bool] = True
+    body_max: ClassVar[int | None] = 1 << 20
+
+    transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
+
+    def body(self, message: Message) -> bytes:
+        return json.dumps(message.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    def headers(self, message: Message, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": message.key}
+        secret = self.secret("secret_env", required=False)
+        if secret:
+            stamp = http.unix_now()
+            headers["X-Livepipe-Timestamp"] = str(stamp)
+            headers["X-Livepipe-Signature"] = signature(secret, stamp, body)
+        return headers
+
+    def send(self, message: Message) -> Receipt:
+        url = str(self.option("url", required=True))
+        body = self.body(message)
+        timeout = float(self.option("timeout", 10.0))  # type: ignore[arg-type]
+        with http.client(timeout, self.transport) as client:
+            response = http.request(
+                client, self.name, "POST", url, content=body, headers=self.headers(message, body)
+            )
+        http.check_status(response, self.name)
+        remote_id = None
+        try:
+            payload = response.json()
+            if isinstance(payload, dict) and payload.get("id") is not None:
+                remote_id = str(payload["id"])
+        except ValueError:
+            pass
+        return Receipt(remote_id=remote_id or message.key)
+
+    def preview(self, message: Message) -> str:
+        return f"POST {self.option('url')}\nIdempotency-Key: {message.key}\n\n" + json.dumps(
+            message.to_json(), ensure_ascii=False, indent=2
+        )

@@ -1,0 +1,89 @@
+"""The message of one send: title and text for its slot kind, from `templates/messages/`.
+
+Rendered at send time from the ledger's snapshot of the event, so publishing never re-reads
+content/ and a page broken after planning still gets its reminder with the last good data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from ..config import Settings
+from ..models import Event, Message
+from ..plan import Send
+from .context import BuildContext
+from .templating import Templates
+
+
+def _lead(send: Send, event: Event, lang: str) -> str:
+    """“明天开播” / “Starting in 10 minutes”: how far the reminder is from the start."""
+    ahead = event.start - send.due
+    if ahead >= timedelta(hours=20):
+        days = round(ahead / timedelta(days=1))
+        return (
+            ("明天开始" if days == 1 else f"{days} 天后开始")
+            if lang == "zh"
+            else ("Tomorrow" if days == 1 else f"In {days} days")
+        )
+    minutes = round(ahead / timedelta(minutes=1))
+    if minutes >= 60:
+        hours = round(minutes / 60)
+        return f"{hours} 小时后开始" if lang == "zh" else f"Starting in {hours} h"
+    return f"{minutes} 分钟后开始" if lang == "zh" else f"Starting in {minutes} minutes"
+
+
+def render_message(
+    send: Send,
+    event: Event | None,
+    settings: Settings,
+    templates: Templates,
+    *,
+    week_events: Sequence[Event] = (),
+) -> Message:
+    ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
+    if send.kind == "digest":
+        lang = settings.site.default_language or "en"
+        text = templates.render(
+            "messages",
+            "digest.txt",
+            lang,
+            site=settings.site,
+            week=send.occurrence,
+            events=[ctx.view(e) for e in week_events],
+        )
+        url = settings.site.base_url + "/"
+    else:
+        assert event is not None, f"send {send.key} has no event snapshot"
+        lang = event.lang
+        text = templates.render(
+            "messages",
+            f"{send.kind}.txt",
+            lang,
+            e=ctx.view(event),
+            site=settings.site,
+            lead=_lead(send, event, lang) if send.kind == "reminder" else "",
+        )
+        url = event.url
+    title, _, body = text.strip().partition("\n")
+    return Message(
+        key=send.key,
+        uid=send.uid,
+        slot=send.slot,
+        kind=send.kind,
+        channel=send.channel,
+        lang=lang,
+        title=title.strip(),
+        text=body.strip() + "\n",
+        url=url,
+        due=send.due,
+        event=event,
+    )
+
+
+def week_bounds(occurrence: str, zone_name: str) -> tuple[datetime, datetime]:
+    """``2026-W50`` → [Monday 00:00, next Monday 00:00) in the zone."""
+    from ..timeutil import get_zone
+
+    start = datetime.strptime(occurrence + "-1", "%G-W%V-%u").replace(tzinfo=get_zone(zone_name))
+    return start, start + timedelta(days=7)

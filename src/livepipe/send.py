@@ -1,0 +1,187 @@
+"""Sending: claim due sends in the ledger, render their messages, call the channels, record.
+
+Exactly once (DESIGN.md guarantee 3): a send is claimed atomically before the call; the call
+start is recorded; the outcome is recorded after. A process that dies after claiming but
+before calling leaves a claim that ``recover`` returns to pending; one that dies during the
+call leaves it ``uncertain`` unless the channel deduplicates by the send key, in which case
+retrying is safe. Nothing is sent outside its validity window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import Settings
+from .errors import PermanentPublishError, PublishError, TransientPublishError
+from .ledger import Ledger, LostClaimError, worker_id
+from .models import Message
+from .plan import SendRecord, SendState
+from .publish import Channel, Receipt
+from .render.messages import render_message, week_bounds
+from .render.templating import Templates
+
+log = logging.getLogger(__name__)
+
+# Fault injection for the crash tests: LIVEPIPE_CRASH_AT="after-call:2" SIGKILLs this process
+# the 2nd time it reaches that point. Points: before-claim, after-claim, after-call,
+# after-record. Unset in normal use.
+CRASH_ENV = "LIVEPIPE_CRASH_AT"
+_hits: dict[str, int] = {}
+
+
+def checkpoint(point: str) -> None:
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    name, _, count = spec.partition(":")
+    if name != point:
+        return
+    _hits[point] = _hits.get(point, 0) + 1
+    if _hits[point] >= int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    send: SendRecord
+    state: str  # sent | failed | retry | dry-run | skipped
+    detail: str = ""
+    receipt: Receipt | None = None
+    preview: str | None = None
+
+
+def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> timedelta:
+    """Exponential backoff with full jitter (1 s, 2 s, 4 s … capped at 10 min), never less
+    than the server's Retry-After."""
+    base = min(600.0, 2.0 ** max(0, attempt - 1))
+    delay = base / 2 + rng.random() * base / 2
+    return timedelta(seconds=max(delay, retry_after or 0.0))
+
+
+class Sender:
+    def __init__(
+        self,
+        ledger: Ledger,
+        settings: Settings,
+        channels: Mapping[str, Channel],
+        *,
+        clock: Callable[[], datetime],
+        templates: Templates | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.channels = channels
+        self.clock = clock
+        self.templates = templates or Templates(
+            settings.root / "templates" if settings.root else None
+        )
+        self.worker = worker or worker_id()
+        self.rng = random.Random()
+
+    def recover(self) -> list[tuple[SendRecord, SendState]]:
+        def idempotent(name: str) -> bool:
+            channel = self.channels.get(name)
+            return bool(channel and channel.accepts_idempotency_key)
+
+        return self.ledger.recover(
+            self.clock(), lease=self.settings.ledger.lease, idempotent=idempotent
+        )
+
+    def message(self, send: SendRecord) -> Message:
+        if send.kind == "digest":
+            start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
+            week = sorted(
+                (
+                    r.event
+                    for r in self.ledger.events()
+                    if r.deleted_at is None and r.status == "scheduled"
+                ),
+                key=lambda e: (e.start, e.uid),
+            )
+            events = [e for e in week if start <= e.start < end]
+            return render_message(send, None, self.settings, self.templates, week_events=events)
+        return render_message(send, self.ledger.event(send.uid), self.settings, self.templates)
+
+    def send_due(self, *, limit: int | None = None) -> list[Outcome]:
+        """Send every due, valid, pending send once; returns what happened to each."""
+        self.recover()
+        outcomes: list[Outcome] = []
+        names = sorted(self.channels)
+        while limit is None or len(outcomes) < limit:
+            checkpoint("before-claim")
+            send = self.ledger.claim_next(self.clock(), self.worker, names)
+            if send is None:
+                break
+            checkpoint("after-claim")
+            outcomes.append(self._deliver(send))
+        return outcomes
+
+    def send_one(self, key: str) -> Outcome | None:
+        """Claim and send one given send (what a publish flow run does); None if not claimable."""
+        send = self.ledger.claim(key, self.clock(), self.worker)
+        if send is None:
+            return None
+        checkpoint("after-claim")
+        return self._deliver(send)
+
+    def _deliver(self, send: SendRecord) -> Outcome:
+        channel = self.channels[send.channel]
+        try:
+            message = self.message(send)
+        except Exception as exc:  # a template bug must not leave the claim hanging
+            self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
+            log.error("send %s: cannot render the message: %s", send.key, exc)
+            return Outcome(send, "failed", f"render: {exc}")
+        try:
+            self.ledger.start_call(send.key, self.worker, self.clock())
+        except LostClaimError:
+            return Outcome(send, "skipped", "claim lost to recovery")
+        try:
+            receipt = channel.send(message)
+        except TransientPublishError as exc:
+            now = self.clock()
+            retry_at = now + backoff(send.attempts, exc.retry_after, self.rng)
+            if retry_at >= send.valid_until:
+                self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {exc}")
+                return Outcome(send, "failed", f"window ends before a retry: {exc}")
+            self.ledger.release(send.key, self.worker, now, retry_at, str(exc))
+            return Outcome(send, "retry", f"{exc} (retry at {retry_at.isoformat()})")
+        except (PermanentPublishError, PublishError) as exc:
+            hint = f" — {exc.hint}" if exc.hint else ""
+            self.ledger.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
+            return Outcome(send, "failed", f"{exc}{hint}")
+        checkpoint("after-call")
+        try:
+            self.ledger.mark_sent(
+                send.key,
+                self.worker,
+                self.clock(),
+                remote_id=receipt.remote_id,
+                remote_url=receipt.remote_url,
+                note=receipt.note,
+            )
+        except LostClaimError:
+            return Outcome(send, "skipped", "claim lost to recovery after the call", receipt)
+        checkpoint("after-record")
+        log.info("sent %s (%s → %s)", send.key, send.slot, send.channel)
+        return Outcome(send, "sent", receipt.remote_id or "", receipt)
+
+    def dry_run(self) -> list[Outcome]:
+        """What send-due would do now, without claiming or sending anything."""
+        now = self.clock()
+        out = []
+        for send in self.ledger.sends(SendState.PENDING):
+            if send.due > now or send.valid_until <= now or send.channel not in self.channels:
+                continue
+            if send.not_before is not None and send.not_before > now:
+                continue
+            preview = self.channels[send.channel].preview(self.message(send))
+            out.append(Outcome(send, "dry-run", preview=preview))
+        return out
