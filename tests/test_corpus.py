@@ -54,17 +54,29 @@ def test_every_page_parses_except_the_conflicted_two(corpus: Path, loaded) -> No
 @pytest.mark.parametrize(
     ("page", "start_utc", "end_utc"),
     [
-        ("argocd0217-live.md", datetime(2022, 2, 17, 12, tzinfo=UTC),
-         datetime(2022, 2, 17, 13, tzinfo=UTC)),
+        (
+            "argocd0217-live.md",
+            datetime(2022, 2, 17, 12, tzinfo=UTC),
+            datetime(2022, 2, 17, 13, tzinfo=UTC),
+        ),
         ("ai-cic.md", datetime(2021, 7, 29, 6, tzinfo=UTC), datetime(2021, 7, 29, 9, tzinfo=UTC)),
-        ("okg0118-live.md", datetime(2024, 1, 18, 12, tzinfo=UTC),
-         datetime(2024, 1, 18, 13, tzinfo=UTC)),  # start only: default 1 h
-        ("chengdu1104-kubesphere-v4.0.md", datetime(2023, 11, 4, 6, tzinfo=UTC),
-         datetime(2023, 11, 4, 10, tzinfo=UTC)),
-        ("meetup-hangzhou.md", datetime(2021, 5, 29, 6, tzinfo=UTC),
-         datetime(2021, 5, 29, 10, tzinfo=UTC)),
+        (
+            "okg0118-live.md",
+            datetime(2024, 1, 18, 12, tzinfo=UTC),
+            datetime(2024, 1, 18, 13, tzinfo=UTC),
+        ),  # start only: default 1 h
+        (
+            "chengdu1104-kubesphere-v4.0.md",
+            datetime(2023, 11, 4, 6, tzinfo=UTC),
+            datetime(2023, 11, 4, 10, tzinfo=UTC),
+        ),
+        (
+            "meetup-hangzhou.md",
+            datetime(2021, 5, 29, 6, tzinfo=UTC),
+            datetime(2021, 5, 29, 10, tzinfo=UTC),
+        ),
     ],
-)  # fmt: skip
+)
 def test_exact_instants(loaded, page: str, start_utc: datetime, end_utc: datetime) -> None:
     event = loaded[0][page]
     assert event.start == start_utc and event.end == end_utc

@@ -19,12 +19,16 @@ from livepipe.sources.kubesphere import parse_base, parse_time
         ("2022-04-16 ", date(2022, 4, 16), None, False),
         ("2022-12-31 23:00-01:00", datetime(2022, 12, 31, 23), datetime(2023, 1, 1, 1), True),
         ("2022-10-13 20:00-24:00", datetime(2022, 10, 13, 20), datetime(2022, 10, 14, 0), False),
-        ("2022-10-13 20:00 - 21:30", datetime(2022, 10, 13, 20), datetime(2022, 10, 13, 21, 30),
-         False),
+        (
+            "2022-10-13 20:00 - 21:30",
+            datetime(2022, 10, 13, 20),
+            datetime(2022, 10, 13, 21, 30),
+            False,
+        ),
         ("2022-10-13 20:00～21:00", datetime(2022, 10, 13, 20), datetime(2022, 10, 13, 21), False),
         ("2022-10-13 9:30-11:00", datetime(2022, 10, 13, 9, 30), datetime(2022, 10, 13, 11), False),
     ],
-)  # fmt: skip
+)
 def test_time_shapes(text: str, start: object, end: object, next_day: bool) -> None:
     assert parse_time(text) == (start, end, next_day)
 
@@ -48,11 +52,15 @@ def test_impossible_times_raise(text: str) -> None:
         ("成都 + 线上", "成都", True, True),
         ("上海+ 线上", "上海", True, True),
         (" 杭州 + 线上同步直播", "杭州", True, True),
-        ("北京市东城区建国门内大街 9 号北京国际饭店 + 线上同步直播",
-         "北京市东城区建国门内大街 9 号北京国际饭店", True, True),
+        (
+            "北京市东城区建国门内大街 9 号北京国际饭店 + 线上同步直播",
+            "北京市东城区建国门内大街 9 号北京国际饭店",
+            True,
+            True,
+        ),
         ("杭州", "杭州", False, True),
         ("", None, False, False),
     ],
-)  # fmt: skip
+)
 def test_base_shapes(text: str, location: str | None, online: bool, in_person: bool) -> None:
     assert parse_base(text) == (location, online, in_person)

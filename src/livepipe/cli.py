@@ -350,7 +350,8 @@ def send_due_cmd(
     for o in outcomes:
         s = o.send
         console.print(
-            f"[bold]{o.state:8}[/] {s.slot} → {s.channel}  {s.uid}  [dim]{s.key}[/] {o.detail}",
+            f"[bold]{o.state:8}[/] {s.slot} → {s.channel}  {s.uid}  [dim]{s.key}[/]"
+            + (f"  {o.detail}" if o.detail and o.detail != s.key else ""),
             highlight=False,
             soft_wrap=True,
         )
@@ -395,46 +396,47 @@ def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -
     zone = get_zone(settings.site.timezone or "UTC")
     console = Console()
     table = Table(
-        title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}", title_justify="left"
+        title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M} {zone.key} "
+        f"({now.astimezone(UTC):%H:%M}Z); due times in {zone.key}, UTC below",
+        title_justify="left",
     )
-    for col in (
-        "due (site)",
-        "due (UTC)",
-        "valid until",
-        "slot",
-        "channel",
-        "event",
-        "state",
-        "key",
-    ):
-        table.add_column(col, no_wrap=col not in ("event",))
+    wide = console.width >= 120
+    table.add_column("due", no_wrap=True)
+    table.add_column("valid until", no_wrap=True)
+    table.add_column("slot → channel")
+    table.add_column("event", ratio=1, min_width=12)
+    table.add_column("state", no_wrap=True)
+    if wide:
+        table.add_column("key", no_wrap=True)
+    styles = {
+        "uncertain": "bold red",
+        "failed": "red",
+        "miss": "yellow",
+        "missed": "yellow",
+        "new": "green",
+        "withdraw": "dim",
+        "withdrawn": "dim",
+        "sent": "dim",
+    }
     for r in rows:
-        style = {
-            "uncertain": "bold red",
-            "failed": "red",
-            "missed": "yellow",
-            "new": "green",
-            "withdraw": "dim",
-            "sent": "dim",
-        }.get(r.state, "")
-        table.add_row(
-            f"{r.due.astimezone(zone):%Y-%m-%d %H:%M}",
-            f"{r.due.astimezone(UTC):%m-%d %H:%M}Z",
-            f"{r.valid_until.astimezone(zone):%m-%d %H:%M}",
-            r.slot,
-            r.channel,
+        due, until = r.due.astimezone(zone), r.valid_until.astimezone(zone)
+        cells = [
+            f"{due:%m-%d %H:%M}\n[dim]{r.due.astimezone(UTC):%m-%d %H:%M}Z[/]",
+            f"{until:%m-%d %H:%M}",
+            f"{r.slot} → {r.channel}",
             r.title,
-            r.state + (f" ({r.note})" if r.note else ""),
-            r.key,
-            style=style,
-        )
+            r.state + (f"\n[dim]{r.note}[/]" if r.note else ""),
+        ]
+        table.add_row(*cells, *([r.key] if wide else []), style=styles.get(r.state, ""))
     console.print(table)
     uncertain = [r for r in rows if r.state == "uncertain"]
     if uncertain:
         console.print(
             f"[bold red]{len(uncertain)} uncertain send(s)[/]: a process died during the call; "
-            "check the channel, then `livepipe resolve KEY --delivered` or `--resend`."
+            "check the channel, then `livepipe resolve KEY --delivered` or `--resend`:"
         )
+        for r in uncertain:
+            console.print(f"  {r.key}  {r.slot} → {r.channel}  {r.title}", highlight=False)
 
 
 def print_changes(p: Plan) -> None:

@@ -156,7 +156,13 @@ def plan(
             continue  # a page that fails to load keeps everything it had
         gone = old
         if old.deleted_at is None:
-            gone = replace(old, deleted_at=now, status=str(Status.CANCELLED))
+            gone = replace(
+                old,
+                deleted_at=now,
+                status=str(Status.CANCELLED),
+                sequence=old.sequence + 1,  # calendars must see the cancellation
+                changed_at=now,
+            )
             result.events.append(gone)
             result.changes.append(Change(uid, "deleted", old.source))
         records[uid] = gone

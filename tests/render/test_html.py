@@ -6,8 +6,23 @@ import re
 
 from livepipe.render.html import BASIC, EMAIL, WECHAT, markdown_html, markdown_text, sanitize
 
-ALLOWED_WECHAT = {"p", "section", "span", "strong", "em", "img", "a", "h2", "h3", "ul", "ol",
-                  "li", "blockquote", "br", "code"}  # fmt: skip
+ALLOWED_WECHAT = {
+    "p",
+    "section",
+    "span",
+    "strong",
+    "em",
+    "img",
+    "a",
+    "h2",
+    "h3",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "br",
+    "code",
+}
 
 
 def tags(html: str) -> set[str]:

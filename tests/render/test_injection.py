@@ -30,8 +30,9 @@ def hostile_site(site: Path) -> Path:
     }
     body = "## About\n\n<script>alert(1)</script><iframe src='https://e'></iframe> ]]> &amp;\n"
     page = site / "content" / "evil.md"
-    page.write_text("---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body,
-                    encoding="utf-8")  # fmt: skip
+    page.write_text(
+        "---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body, encoding="utf-8"
+    )
     return site
 
 

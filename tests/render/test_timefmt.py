@@ -13,10 +13,20 @@ from livepipe.render.timefmt import when
 
 def event(start: datetime, hours: float = 1, *, zone: str, lang: str, all_day: bool = False):
     return Event(
-        uid="u", source="s.md", slug="s", lang=lang, schema="native", url="https://x/s/",
-        title="T", description="", body="", start=start, end=start + timedelta(hours=hours),
-        timezone=zone, all_day=all_day,
-    )  # fmt: skip
+        uid="u",
+        source="s.md",
+        slug="s",
+        lang=lang,
+        schema="native",
+        url="https://x/s/",
+        title="T",
+        description="",
+        body="",
+        start=start,
+        end=start + timedelta(hours=hours),
+        timezone=zone,
+        all_day=all_day,
+    )
 
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -27,21 +37,37 @@ BER = ZoneInfo("Europe/Berlin")
     ("ev", "expected"),
     [
         # 2022-10-13 was a Thursday (the issue's own example).
-        (event(datetime(2022, 10, 13, 20, tzinfo=SH), zone="Asia/Shanghai", lang="zh"),
-         "2022 年 10 月 13 日（周四）20:00–21:00（北京时间）"),
-        (event(datetime(2026, 12, 3, 19, tzinfo=BER), 2.5, zone="Europe/Berlin", lang="en"),
-         "Thursday, 3 December 2026, 19:00–21:30 (Europe/Berlin, UTC+01:00)"),
+        (
+            event(datetime(2022, 10, 13, 20, tzinfo=SH), zone="Asia/Shanghai", lang="zh"),
+            "2022 年 10 月 13 日（周四）20:00–21:00（北京时间）",
+        ),
+        (
+            event(datetime(2026, 12, 3, 19, tzinfo=BER), 2.5, zone="Europe/Berlin", lang="en"),
+            "Thursday, 3 December 2026, 19:00–21:30 (Europe/Berlin, UTC+01:00)",
+        ),
         # Summer time in Berlin is UTC+2 (2026-07-04 was a Saturday).
-        (event(datetime(2026, 7, 4, 10, tzinfo=BER), zone="Europe/Berlin", lang="zh"),
-         "2026 年 7 月 4 日（周六）10:00–11:00（Europe/Berlin 时间，UTC+02:00）"),
-        (event(datetime(2022, 12, 31, 23, tzinfo=SH), 2, zone="Asia/Shanghai", lang="zh"),
-         "2022 年 12 月 31 日（周六）23:00 – 2023 年 1 月 1 日（周日）01:00（北京时间）"),
-        (event(datetime(2027, 1, 16, tzinfo=SH), 24, zone="Asia/Shanghai", lang="en",
-               all_day=True), "Saturday, 16 January 2027, all day"),
-        (event(datetime(2023, 3, 31, tzinfo=SH), 24, zone="Asia/Shanghai", lang="zh",
-               all_day=True), "2023 年 3 月 31 日（周五）全天"),
+        (
+            event(datetime(2026, 7, 4, 10, tzinfo=BER), zone="Europe/Berlin", lang="zh"),
+            "2026 年 7 月 4 日（周六）10:00–11:00（Europe/Berlin 时间，UTC+02:00）",
+        ),
+        (
+            event(datetime(2022, 12, 31, 23, tzinfo=SH), 2, zone="Asia/Shanghai", lang="zh"),
+            "2022 年 12 月 31 日（周六）23:00 – 2023 年 1 月 1 日（周日）01:00（北京时间）",
+        ),
+        (
+            event(
+                datetime(2027, 1, 16, tzinfo=SH), 24, zone="Asia/Shanghai", lang="en", all_day=True
+            ),
+            "Saturday, 16 January 2027, all day",
+        ),
+        (
+            event(
+                datetime(2023, 3, 31, tzinfo=SH), 24, zone="Asia/Shanghai", lang="zh", all_day=True
+            ),
+            "2023 年 3 月 31 日（周五）全天",
+        ),
     ],
-)  # fmt: skip
+)
 def test_when(ev: Event, expected: str) -> None:
     assert when(ev) == expected
 

@@ -40,13 +40,14 @@ class PostgresLedger(Ledger):
         cur.execute("SELECT pg_advisory_xact_lock(7305110)")  # "livepipe" migrations
 
     def _claim_sql(self) -> str:
+        # Same placeholder order as the SQLite statement: SET values first, then the filter.
         return (
-            "WITH next AS (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
-            "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
-            "AND channel IN ({channels}) ORDER BY due, key LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
             "call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
-            "FROM next WHERE sends.key = next.key "
+            "FROM (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
+            "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
+            "AND channel IN ({channels}) ORDER BY due, key LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "AS next WHERE sends.key = next.key "
             f"RETURNING {', '.join('sends.' + c for c in SEND_COLUMNS)}"
         )
 

@@ -9,6 +9,7 @@ type = "webhook"
 url = "https://hooks.example.org/livepipe"
 secret_env = "LIVEPIPE_WEBHOOK_SECRET"   # optional: no signature without it
 timeout = 10
+idempotency = true                       # false: the receiver does not deduplicate by key
 ```
 """
 
@@ -33,8 +34,13 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 class WebhookChannel(Channel):
     type: ClassVar[str] = "webhook"
-    accepts_idempotency_key: ClassVar[bool] = True
     body_max: ClassVar[int | None] = 1 << 20
+
+    @property
+    def accepts_idempotency_key(self) -> bool:  # type: ignore[override]
+        """Receivers should deduplicate by Idempotency-Key; `idempotency = false` says this
+        one does not, so a send interrupted mid-call becomes 'uncertain' instead of retried."""
+        return bool(self.option("idempotency", True))
 
     transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
 

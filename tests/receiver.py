@@ -1,0 +1,96 @@
+"""A real HTTP server on 127.0.0.1 standing in for webhook receivers (uvicorn + starlette).
+
+``/dedup`` behaves like a receiver that honours Idempotency-Key (a repeated key is
+acknowledged, not processed again); ``/plain`` processes every request. Both count raw
+requests and processed messages per key, and check the HMAC signature when a secret is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Stats:
+    raw: Counter[str] = field(default_factory=Counter)
+    processed: Counter[str] = field(default_factory=Counter)
+    bad_signatures: int = 0
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_app(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Starlette:
+    async def hook(request: Request) -> JSONResponse:
+        body = await request.body()
+        key = request.headers.get("idempotency-key", "")
+        if secret is not None:
+            stamp = request.headers.get("x-livepipe-timestamp", "")
+            mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+            if not hmac.compare_digest(
+                "sha256=" + mac.hexdigest(), request.headers.get("x-livepipe-signature", "")
+            ):
+                with stats.lock:
+                    stats.bad_signatures += 1
+                return JSONResponse({"error": "bad signature"}, status_code=401)
+        if delay:
+            await asyncio.sleep(delay)
+        dedup = request.url.path == "/dedup"
+        with stats.lock:
+            stats.raw[key] += 1
+            if not (dedup and stats.processed[key]):
+                stats.processed[key] += 1
+                stats.bodies[key] = body
+                stats.headers[key] = dict(request.headers)
+        return JSONResponse({"id": f"msg-{key[:8]}"})
+
+    return Starlette(
+        routes=[Route("/dedup", hook, methods=["POST"]), Route("/plain", hook, methods=["POST"])]
+    )
+
+
+@contextmanager
+def serve(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Iterator[str]:
+    """Run the receiver in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        make_app(stats, secret, delay),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("receiver did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

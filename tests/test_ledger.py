@@ -1,0 +1,103 @@
+"""Ledger basics on both backends: migrations, claims, the state machine, the kv store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from livepipe.config import Settings
+from livepipe.ledger import open_ledger
+from livepipe.ledger.base import SCHEMA_VERSION, LostClaimError
+from livepipe.plan import SendState
+
+from .ledger_fixtures import fill
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(ledger_url: str):
+    store = open_ledger(Settings(), ledger_url)
+    yield store
+    store.close()
+
+
+def test_migrations_are_versioned_and_idempotent(ledger) -> None:
+    assert ledger.migrate() == SCHEMA_VERSION
+    assert ledger.migrate() == SCHEMA_VERSION
+    with ledger.read() as cur:
+        cur.execute("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in cur.fetchall()] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_newer_schema_is_refused(ledger) -> None:
+    with ledger.transaction() as cur:
+        cur.execute("INSERT INTO schema_version (version) VALUES (999)")
+    with pytest.raises(RuntimeError, match="newer than this livepipe"):
+        ledger.migrate()
+
+
+def test_claim_is_exclusive_and_ordered(ledger) -> None:
+    keys = fill(ledger, NOW, 1)
+    first = ledger.claim_next(NOW, "w1:1", ["hook"])
+    second = ledger.claim_next(NOW, "w2:2", ["hook"])
+    assert first and second and first.key != second.key
+    assert first.due <= second.due and first.attempts == 1
+    assert ledger.claim(first.key, NOW, "w3:3") is None  # already claimed
+    assert ledger.claim_next(NOW, "w1:1", ["other-channel"]) is None
+    with pytest.raises(LostClaimError):
+        ledger.start_call(first.key, "w2:2", NOW)  # not the claimer
+    ledger.start_call(first.key, "w1:1", NOW)
+    ledger.mark_sent(first.key, "w1:1", NOW, remote_id="r1")
+    rec = ledger.send(first.key)
+    assert rec and rec.state is SendState.SENT and rec.remote_id == "r1"
+    assert [state for _, state, _ in ledger.log(first.key)] == ["pending", "claimed", "sent"]
+    assert len(keys) == 4
+
+
+def test_nothing_is_claimed_outside_its_window(ledger) -> None:
+    fill(ledger, NOW, 1)
+    assert ledger.claim_next(NOW - timedelta(hours=1), "w:1", ["hook"]) is None  # not yet due
+    assert ledger.claim_next(NOW + timedelta(days=2), "w:1", ["hook"]) is None  # window over
+
+
+def test_transient_failure_waits_for_not_before(ledger) -> None:
+    fill(ledger, NOW, 1)
+    rec = ledger.claim_next(NOW, "w:1", ["hook"])
+    assert rec
+    ledger.release(rec.key, "w:1", NOW, NOW + timedelta(minutes=5), "HTTP 503")
+    later = [ledger.claim_next(NOW, "w:1", ["hook"]) for _ in range(3)]
+    assert rec.key not in {r.key for r in later if r}
+    again = ledger.claim(rec.key, NOW + timedelta(minutes=5), "w:1")
+    assert again and again.attempts == 2 and again.error == "HTTP 503"
+
+
+def test_recovery_by_lease_for_other_hosts(ledger) -> None:
+    fill(ledger, NOW, 1)
+    rec = ledger.claim_next(NOW, "elsewhere:123", ["hook"])
+    assert rec
+    ledger.start_call(rec.key, "elsewhere:123", NOW)
+    soon = ledger.recover(
+        NOW + timedelta(minutes=1), lease=timedelta(minutes=10), idempotent=lambda c: False
+    )
+    assert soon == []  # maybe still working
+    late = ledger.recover(
+        NOW + timedelta(minutes=11), lease=timedelta(minutes=10), idempotent=lambda c: False
+    )
+    assert [(r.key, s) for r, s in late] == [(rec.key, SendState.UNCERTAIN)]
+    assert ledger.resolve(rec.key, NOW, delivered=True)
+    assert ledger.send(rec.key).state is SendState.SENT  # type: ignore[union-attr]
+
+
+def test_kv_store_expires(ledger) -> None:
+    ledger.kv_put("token", "abc", NOW + timedelta(hours=2))
+    assert ledger.kv_get("token", NOW) == "abc"
+    assert ledger.kv_get("token", NOW + timedelta(hours=3)) is None
+    ledger.kv_put("token", "def", None)
+    assert ledger.kv_get("token", NOW + timedelta(days=99)) == "def"
+
+
+def test_naive_times_are_refused(ledger) -> None:
+    with pytest.raises(ValueError, match="tz-aware"):
+        ledger.claim_next(datetime(2026, 1, 1), "w:1", ["hook"])

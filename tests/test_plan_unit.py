@@ -1,0 +1,98 @@
+"""The pure planner: per-page options, channel languages, digests, keys."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from livepipe.config import Settings
+from livepipe.identity import send_key
+from livepipe.plan import LedgerState, plan
+from livepipe.site import load_path
+
+from .conftest import CONTENT
+
+CST = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=CST)
+
+
+@pytest.fixture(scope="module")
+def events():
+    return {e.slug + "." + e.lang: e for e in load_path(CONTENT).events}
+
+
+def settings(**extra: object) -> Settings:
+    return Settings.model_validate(
+        {"site": {"timezone": "Asia/Shanghai", "default_language": "zh"}, **extra}
+    )
+
+
+def test_send_key_is_stable_and_distinct() -> None:
+    k = send_key("a@x", "reminder-1d", "outbox", "2026-12-10T12:00:00+00:00")
+    assert k == send_key("a@x", "reminder-1d", "outbox", "2026-12-10T12:00:00+00:00")
+    assert len(k) == 24 and int(k, 16) >= 0
+    assert k != send_key("a@x", "reminder-1d", "outbox", "2026-12-11T12:00:00+00:00")
+    assert k != send_key("a@x", "reminder-1d", "other", "2026-12-10T12:00:00+00:00")
+
+
+def test_page_reminders_override_and_opt_out(events) -> None:
+    obs = events["observability1210-live.zh"]
+    custom = replace(obs, reminders=("-2h",))
+    p = plan([custom], LedgerState(), settings(), NOW)
+    assert sorted(s.slot for s in p.add) == ["announce", "reminder-2h"]
+    (r,) = [s for s in p.add if s.slot == "reminder-2h"]
+    assert r.due == obs.start - timedelta(hours=2)
+    assert plan([replace(obs, publish=False)], LedgerState(), settings(), NOW).add == []
+    skipped = plan([replace(obs, skip=("announce",))], LedgerState(), settings(), NOW)
+    assert "announce" not in {s.slot for s in skipped.add}
+
+
+def test_announce_needs_lead_time(events) -> None:
+    obs = events["observability1210-live.zh"]
+    late = plan([obs], LedgerState(), settings(), obs.start - timedelta(hours=5))
+    assert "announce" not in {s.slot for s in late.add}  # less than 6 h ahead: reminders only
+    assert "starting-soon" in {s.slot for s in late.add}
+
+
+def test_channel_languages_route_translations(events) -> None:
+    both = [events["wasm-edge-0114.zh"], events["wasm-edge-0114.en"]]
+    s = settings(
+        channels={
+            "wechat-group": {"type": "outbox", "languages": ["zh"]},
+            "slack": {"type": "outbox", "languages": ["en"]},
+        },
+        slots={"announce": {"channels": ["wechat-group", "slack"]}},
+    )
+    p = plan(both, LedgerState(), s, NOW)
+    announce = {(x.uid.split("/")[0], x.channel) for x in p.add if x.slot == "announce"}
+    assert announce == {("zh", "wechat-group"), ("en", "slack")}
+
+
+def test_all_day_events_get_no_starting_soon(events) -> None:
+    day = events["community-day-2027.en"]
+    slots = {s.slot for s in plan([day], LedgerState(), settings(), NOW).add}
+    assert slots == {"announce", "reminder-1d"}
+
+
+def test_weekly_digest_for_weeks_with_events(events) -> None:
+    p = plan(events.values(), LedgerState(), settings(), NOW)
+    digests = [s for s in p.add if s.slot == "digest"]
+    # Thursday 26 Nov 2026: this week's Monday 09:00 digest is past; next Monday's (30 Nov)
+    # covers 30 Nov – 6 Dec, which has the Berlin meetup (3 Dec).
+    assert [(d.occurrence, d.due) for d in digests] == [
+        ("2026-W49", datetime(2026, 11, 30, 9, 0, tzinfo=CST))
+    ]
+    assert digests[0].uid == "site@localhost"
+
+
+def test_plan_needs_aware_now(events) -> None:
+    with pytest.raises(ValueError, match="tz-aware"):
+        plan([], LedgerState(), settings(), datetime(2026, 1, 1))
+
+
+def test_unknown_channel_in_a_slot_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="unknown channel 'nope'"):
+        settings(slots={"announce": {"channels": ["nope"]}})
