@@ -16,23 +16,19 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/livepipe check content/ --events
-	$(BIN)/livepipe sync content/ --out dist
-	$(BIN)/livepipe send-due
-	$(BIN)/livepipe plan content/
-	@echo "subscription files: dist/calendar.ics dist/feed.xml dist/atom.xml dist/feed.json"
-	@echo "outbox: .livepipe/outbox/   ledger: .livepipe/ledger.sqlite"
+	$(BIN)/livepipe run content/ --out dist
 
 test: lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench flows
+	$(BIN)/ruff format --check src tests bench flows
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench flows
+	$(BIN)/ruff format src tests bench flows
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_check.py

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import importlib
 import json
 import sys
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -383,6 +385,77 @@ def resolve(
     if not ok:
         _fail(f"no uncertain send with key {key}")
     typer.echo(f"{key}: {'sent' if delivered else 'pending again'}")
+
+
+def _flows() -> types.ModuleType:
+    """flows.serve, imported only by the commands that run Prefect (it is slow to import)."""
+    try:
+        return importlib.import_module("flows.serve")
+    except ImportError as exc:  # pragma: no cover - flows ship in the same wheel
+        _fail(f"the Prefect flows are not installed: {exc}")
+
+
+@app.command()
+def run(
+    path: PathArg = Path("."),
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("dist"),
+) -> None:
+    """Run the sync flow once through Prefect's local ephemeral API (no server needed): build,
+    plan, send what is due, schedule a publish run per future send, print the timeline."""
+    summary = _flows().run_embedded(str(path), str(out))
+    settings = _settings(path, None)
+    store = _ledger(settings, None)
+    try:
+        rows = timeline(store.state(), Plan(datetime.now(UTC)))
+    finally:
+        store.close()
+    print_timeline(rows, settings, datetime.now(UTC))
+    runs = _flows().scheduled_runs()
+    console = Console()
+    console.print(
+        f"sync: {summary.get('sent', 0)} sent now, {summary.get('scheduled', 0)} publish runs "
+        f"scheduled in Prefect ({len(runs)} waiting), {summary.get('errors', 0)} page errors",
+        highlight=False,
+    )
+    for when, name, state in runs[:10]:
+        console.print(f"  {when}  {name}  {state}", highlight=False)
+    if len(runs) > 10:
+        console.print(f"  … and {len(runs) - 10} more", highlight=False)
+    root = settings.root or Path.cwd()
+    console.print(
+        f"dist: {out}/ (calendar.ics, feed.xml, atom.xml, feed.json)\n"
+        f"outbox: {root / '.livepipe' / 'outbox'}\nledger: {root / '.livepipe' / 'ledger.sqlite'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def up(
+    path: PathArg = Path("."),
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    hook_port: Annotated[int, typer.Option(help="Port of POST /hooks/git.")] = 8765,
+) -> None:
+    """Long-running: a local Prefect server (unless PREFECT_API_URL is set), the sync, publish
+    and reconcile deployments served in one process, and the git webhook endpoint."""
+    _flows().up(str(path), port=port, hook_port=hook_port)
+
+
+@app.command()
+def worker(path: PathArg = Path(".")) -> None:
+    """Serve publish and reconcile runs from the Prefect server at PREFECT_API_URL (start
+    several, on several machines, with the ledger on PostgreSQL)."""
+    _flows().worker(str(path))
+
+
+@app.command()
+def notify(
+    commit: Annotated[str, typer.Option("--commit", help="The merged commit SHA.")],
+    ref: Annotated[str, typer.Option("--ref")] = "refs/heads/main",
+    path: PathArg = Path("."),
+) -> None:
+    """CI step after a merge: emit `livepipe.content.merged` so the sync deployment runs."""
+    _flows().notify(commit, ref, str(path))
+    typer.echo(f"livepipe.content.merged emitted for {commit}")
 
 
 def _counts(outcomes: list[Outcome]) -> dict[str, int]:

@@ -44,6 +44,10 @@ class SiteSettings(_Model):
     languages: tuple[str, ...] = ("zh", "en")
     content_dir: str = "content"
     tag_date: str = "2020"
+    # The sync flow can read the site from a git repository (fetched and checked out under
+    # .livepipe/checkout) instead of the local folder.
+    repo: str | None = None
+    branch: str = "main"
 
     @field_validator("base_url")
     @classmethod
@@ -155,6 +159,14 @@ class LedgerSettings(_Model):
     lease: Duration = timedelta(minutes=10)  # a claim older than this is presumed dead
 
 
+class HookSettings(_Model):
+    """`POST /hooks/git` of `livepipe up`: which pushes start a sync."""
+
+    secret_env: str = "LIVEPIPE_HOOK_SECRET"  # GitHub/Gitea HMAC secret or GitLab token
+    branch: str | None = None  # default: site.branch
+    paths: tuple[str, ...] = ()  # default: the content folder, livepipe.toml, templates/
+
+
 class Settings(_Model):
     site: SiteSettings = SiteSettings()
     pages: PageSettings = PageSettings()
@@ -164,6 +176,7 @@ class Settings(_Model):
     slots: dict[str, SlotSettings] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     ledger: LedgerSettings = LedgerSettings()
+    hooks: HookSettings = HookSettings()
 
     @model_validator(mode="before")
     @classmethod

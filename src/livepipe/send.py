@@ -109,14 +109,18 @@ class Sender:
             return render_message(send, None, self.settings, self.templates, week_events=events)
         return render_message(send, self.ledger.event(send.uid), self.settings, self.templates)
 
-    def send_due(self, *, limit: int | None = None) -> list[Outcome]:
-        """Send every due, valid, pending send once; returns what happened to each."""
+    def send_due(
+        self, *, limit: int | None = None, grace: timedelta = timedelta(0)
+    ) -> list[Outcome]:
+        """Send every due, valid, pending send once; returns what happened to each.
+        ``grace`` skips sends that came due less than that long ago."""
         self.recover()
         outcomes: list[Outcome] = []
         names = sorted(self.channels)
         while limit is None or len(outcomes) < limit:
             checkpoint("before-claim")
-            send = self.ledger.claim_next(self.clock(), self.worker, names)
+            now = self.clock()
+            send = self.ledger.claim_next(now, self.worker, names, due_before=now - grace)
             if send is None:
                 break
             checkpoint("after-claim")

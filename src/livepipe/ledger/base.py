@@ -346,16 +346,25 @@ class Ledger(ABC):
             (key, ts(now), state, note),
         )
 
-    def claim_next(self, now: datetime, worker: str, channels: Sequence[str]) -> SendRecord | None:
-        """Atomically claim the earliest due, still valid, pending send of ``channels``."""
+    def claim_next(
+        self,
+        now: datetime,
+        worker: str,
+        channels: Sequence[str],
+        *,
+        due_before: datetime | None = None,
+    ) -> SendRecord | None:
+        """Atomically claim the earliest due, still valid, pending send of ``channels`` (due
+        by ``due_before`` at the latest: reconcile leaves fresh ones to their own runs)."""
         if not channels:
             return None
         marks = ", ".join("?" * len(channels))
         stamp = ts(now)
+        cutoff = ts(due_before or now)
         with self.transaction() as cur:
             cur.execute(
                 self.q(self._claim_sql().format(channels=marks)),
-                (worker, stamp, stamp, stamp, stamp, stamp, *channels),
+                (worker, stamp, stamp, cutoff, stamp, stamp, *channels),
             )
             row = cur.fetchone()
             if row is None:
@@ -507,6 +516,33 @@ class Ledger(ABC):
         if row is None or (row[1] is not None and row[1] <= ts(now)):
             return None
         return str(row[0])
+
+    def kv_prefix(self, prefix: str) -> dict[str, str]:
+        with self.read() as cur:
+            cur.execute(self.q("SELECT name, value FROM kv WHERE name LIKE ?"), (prefix + "%",))
+            return {name: value for name, value in cur.fetchall()}
+
+    def kv_delete(self, name: str) -> None:
+        with self.transaction() as cur:
+            cur.execute(self.q("DELETE FROM kv WHERE name = ?"), (name,))
+
+    def expire(self, now: datetime) -> list[SendRecord]:
+        """Pending sends whose window has passed become missed (the reconcile flow)."""
+        missed = [s for s in self.sends(SendState.PENDING) if s.valid_until <= now]
+        with self.transaction() as cur:
+            done = [
+                s
+                for s in missed
+                if self._transition(
+                    cur,
+                    s.key,
+                    SendState.PENDING,
+                    SendState.MISSED,
+                    now,
+                    f"window ended {ts(s.valid_until)}",
+                )
+            ]
+        return done
 
     def kv_put(self, name: str, value: str, expires_at: datetime | None) -> None:
         with self.transaction() as cur:

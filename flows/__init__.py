@@ -1,0 +1,1 @@
+"""Prefect flows of livepipe: thin wrappers; every task calls one livepipe library function."""

@@ -1,0 +1,116 @@
+"""What the three flows share: quiet Prefect settings, opening the site and the ledger, and
+mirroring the ledger's pending sends as scheduled runs of the publish deployment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from livepipe.config import Settings
+from livepipe.ledger import Ledger, open_ledger
+from livepipe.plan import SendRecord, SendState
+from livepipe.site import Site
+
+PUBLISH_DEPLOYMENT = "publish/livepipe"
+SYNC_DEPLOYMENT = "sync/livepipe"
+MERGED_EVENT = "livepipe.content.merged"
+RUN_PREFIX = "prefect-run:"  # ledger kv: send key → the flow run that will send it
+
+QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+}
+
+
+def quiet_environment() -> None:
+    """Offline-friendly, quiet Prefect (PREFECT.md §1); set before prefect is imported."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_site(path: str | Path) -> Site:
+    return Site.locate(Path(path))
+
+
+def store(settings: Settings) -> Ledger:
+    return open_ledger(settings)
+
+
+@dataclass
+class MirrorReport:
+    scheduled: list[tuple[SendRecord, str]] = field(default_factory=list)  # (send, run id)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (send key, run id)
+
+
+def mirror(ledger: Ledger) -> MirrorReport:
+    """Make Prefect match the ledger: one scheduled publish run per pending send (keyed by the
+    send key, so repeating this never makes a second run), and no run for a send that is no
+    longer pending (deleted, which also frees its idempotency key)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    report = MirrorReport()
+    runs = ledger.kv_prefix(RUN_PREFIX)
+    pending = {s.key: s for s in ledger.sends(SendState.PENDING)}
+    for key, send in pending.items():
+        if RUN_PREFIX + key in runs:
+            continue
+        run = run_deployment(
+            PUBLISH_DEPLOYMENT,
+            parameters={"key": key},
+            scheduled_time=send.due,
+            idempotency_key=key,
+            flow_run_name=f"{send.slot}-{send.channel}-{key[:8]}",
+            timeout=0,
+            as_subflow=False,
+        )
+        ledger.kv_put(RUN_PREFIX + key, str(run.id), None)
+        report.scheduled.append((send, str(run.id)))
+    # Runs still waiting for a send that is no longer pending (withdrawn, missed, sent by
+    # another path, or from an older ledger): delete them, which also frees their keys.
+    with get_client(sync_client=True) as client:
+        for run in waiting_publish_runs(client):
+            key = str(run.parameters.get("key", ""))
+            if key in pending:
+                continue
+            client.delete_flow_run(run.id)
+            ledger.kv_delete(RUN_PREFIX + key)
+            report.removed.append((key, str(run.id)))
+    return report
+
+
+def waiting_publish_runs(client: Any, page: int = 200) -> list[Any]:
+    """Every scheduled (not yet started) run of the publish deployment."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    name = PUBLISH_DEPLOYMENT.split("/")[1]
+    flt = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+    )
+    runs: list[Any] = []
+    while True:
+        batch = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+            flow_run_filter=flt,
+            limit=page,
+            offset=len(runs),
+        )
+        runs.extend(batch)
+        if len(batch) < page:
+            return runs

@@ -1,0 +1,59 @@
+"""`publish` flow: one run per send, scheduled at its due time. Claims the send in the
+ledger (so it is sent once however many runs or workers try), sends it through its channel,
+records the outcome; transient errors are retried with backoff while the send is valid."""
+
+from __future__ import annotations
+
+import time
+
+from flows.common import now, open_site, quiet_environment, store
+
+quiet_environment()
+
+from prefect import flow, get_run_logger  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+
+from livepipe.publish import make_channels  # noqa: E402
+from livepipe.send import Sender  # noqa: E402
+
+
+@flow(name="publish", log_prints=True)
+def publish(key: str, path: str = ".") -> str:
+    logger = get_run_logger()
+    settings = open_site(path).settings
+    ledger = store(settings)
+    try:
+        sender = Sender(ledger, settings, make_channels(settings), clock=now)
+        while True:
+            outcome = sender.send_one(key)
+            if outcome is None:
+                rec = ledger.send(key)
+                why = "unknown send" if rec is None else f"it is {rec.state}"
+                if rec is not None and rec.state == "pending" and rec.valid_until <= now():
+                    why = "its window has passed"
+                logger.info("send %s: nothing to do (%s)", key, why)
+                return f"skipped: {why}"
+            if outcome.state != "retry":
+                break
+            rec = ledger.send(key)
+            if rec is None or rec.not_before is None:
+                break
+            wait = (rec.not_before - now()).total_seconds()
+            logger.warning("send %s: %s; retrying in %.0f s", key, outcome.detail, wait)
+            time.sleep(max(0.0, wait))
+        s = outcome.send
+        receipt = outcome.receipt
+        create_markdown_artifact(
+            key=f"publish-{key[:12]}",
+            markdown=(
+                "| send | slot | channel | event | outcome | remote id | remote URL |\n"
+                "|---|---|---|---|---|---|---|\n"
+                f"| {key} | {s.slot} | {s.channel} | {s.uid} | {outcome.state} "
+                f"{outcome.detail} | {receipt.remote_id if receipt else ''} | "
+                f"{receipt.remote_url if receipt else ''} |"
+            ),
+            description=f"{s.slot} → {s.channel}",
+        )
+        return outcome.state
+    finally:
+        ledger.close()

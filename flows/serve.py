@@ -1,0 +1,223 @@
+"""Running the flows: embedded (`livepipe run`, what `make run` does) and long-running
+(`livepipe up`: a local Prefect server unless PREFECT_API_URL is set, the three deployments
+served in one process, and the git webhook endpoint)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from flows.common import (
+    MERGED_EVENT,
+    PUBLISH_DEPLOYMENT,
+    SYNC_DEPLOYMENT,
+    open_site,
+    quiet_environment,
+)
+
+
+def prefect_home(root: Path) -> None:
+    os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
+
+
+def deployments(path: str, poll_seconds: float = 300, reconcile_seconds: float = 60) -> list:
+    from prefect.events import DeploymentEventTrigger
+
+    from flows.publish import publish
+    from flows.reconcile import reconcile
+    from flows.sync import sync
+
+    trigger = DeploymentEventTrigger(
+        expect={MERGED_EVENT},
+        match={"prefect.resource.id": "livepipe.site.*"},
+        parameters={"path": path, "commit": "{{ event.payload.commit }}"},
+    )
+    return [
+        sync.to_deployment(
+            name="livepipe", parameters={"path": path}, triggers=[trigger], interval=poll_seconds
+        ),
+        publish.to_deployment(name="livepipe", parameters={"path": path}),
+        reconcile.to_deployment(
+            name="livepipe", parameters={"path": path}, interval=reconcile_seconds
+        ),
+    ]
+
+
+def scheduled_runs(limit: int = 200) -> list[tuple[str, str, str]]:
+    """(scheduled time, run name, state) of the publish runs waiting in Prefect."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    name = PUBLISH_DEPLOYMENT.split("/")[1]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+            limit=limit,
+        )
+    out = [
+        (str(r.next_scheduled_start_time or r.expected_start_time), r.name, r.state_name or "")
+        for r in runs
+        if r.state is not None and (r.state.is_scheduled() or r.state.is_pending())
+    ]
+    return sorted(out)
+
+
+def run_embedded(path: str = ".", out: str = "dist") -> dict[str, object]:
+    """One sync through Prefect's local ephemeral API (SQLite under .prefect/), sending what is
+    due now to the configured channels (the file outbox by default)."""
+    site = open_site(path)
+    prefect_home(site.settings.root or Path.cwd())
+    quiet_environment()
+    from prefect.settings import temporary_settings
+
+    from flows.sync import sync
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        for deployment in deployments(path):
+            deployment.apply()
+        return sync(path=path, out=out, force=True, send_now=True)
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url.rstrip("/") + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None:
+    """Start `prefect server start` (SQLite under .prefect/) unless PREFECT_API_URL is set."""
+    if os.environ.get("PREFECT_API_URL"):
+        if not _healthy(os.environ["PREFECT_API_URL"]):
+            raise SystemExit(f"PREFECT_API_URL={os.environ['PREFECT_API_URL']} is not healthy")
+        return None
+    prefect_home(root)
+    quiet_environment()
+    url = f"http://127.0.0.1:{port}/api"
+    if _healthy(url):
+        os.environ["PREFECT_API_URL"] = url
+        return None
+    log = open(root / ".prefect" / "server.log", "ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    deadline = time.monotonic() + 120
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"prefect server did not start; see {log.name}")
+        time.sleep(0.5)
+    os.environ["PREFECT_API_URL"] = url
+    return proc
+
+
+def emit_merged(commit: str, ref: str, site_host: str) -> None:
+    from prefect.events import emit_event
+
+    emit_event(
+        event=MERGED_EVENT,
+        resource={"prefect.resource.id": f"livepipe.site.{site_host}"},
+        payload={"commit": commit, "ref": ref},
+    )
+
+
+def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
+    """Long-running: server (unless given), webhook endpoint, and the three deployments."""
+    import uvicorn
+
+    from livepipe.hooks import make_app
+    from livepipe.identity import site_host
+
+    site = open_site(path)
+    root = site.settings.root or Path.cwd()
+    server = start_server(root, port)
+    import prefect
+
+    host = site_host(site.settings.site.base_url)
+    secret_env = site.settings.hooks.secret_env
+    app = make_app(
+        site.settings,
+        lambda: os.environ.get(secret_env),
+        lambda push: emit_merged(push.commit, push.ref, host),
+    )
+    hook = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off")
+    )
+    threading.Thread(target=hook.run, daemon=True).start()
+    print(
+        f"livepipe up: Prefect UI {os.environ['PREFECT_API_URL'].removesuffix('/api')}, "
+        f"git webhook http://127.0.0.1:{hook_port}/hooks/git; Ctrl-C stops everything"
+    )
+    try:
+        prefect.serve(
+            *deployments(path),
+            limit=20,
+            prefetch_seconds=60,
+            query_seconds=5,
+            print_starting_message=False,
+        )
+    finally:
+        hook.should_exit = True
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def worker(path: str = ".") -> None:
+    """Serve the publish and reconcile deployments from an existing server (scale-out)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SystemExit("livepipe worker needs PREFECT_API_URL (a shared Prefect server)")
+    quiet_environment()
+    import prefect
+
+    publish, reconcile = deployments(path)[1:]
+    prefect.serve(
+        publish,
+        reconcile,
+        limit=20,
+        prefetch_seconds=60,
+        query_seconds=5,
+        print_starting_message=False,
+    )
+
+
+def notify(commit: str, ref: str, path: str = ".") -> None:
+    """CI step: emit `livepipe.content.merged` after checking the API is up (an event sent to
+    a server that is down is dropped silently, PREFECT.md §4)."""
+    site = open_site(path)
+    quiet_environment()
+    url = os.environ.get("PREFECT_API_URL")
+    if not url or not _healthy(url):
+        raise SystemExit("PREFECT_API_URL is not set or not healthy: the merge would be lost")
+    from livepipe.identity import site_host
+
+    emit_merged(commit, ref, site_host(site.settings.site.base_url))
+    # Make sure the event left this process before it exits.
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all()
+
+
+__all__ = ["SYNC_DEPLOYMENT", "notify", "run_embedded", "scheduled_runs", "up", "worker"]
