@@ -56,7 +56,6 @@ def mirror(ledger: Ledger) -> MirrorReport:
     send key, so repeating this never makes a second run), and no run for a send that is no
     longer pending (deleted, which also frees its idempotency key)."""
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
 
     report = MirrorReport()
     runs = ledger.kv_prefix(RUN_PREFIX)
@@ -64,48 +63,72 @@ def mirror(ledger: Ledger) -> MirrorReport:
     for key, send in pending.items():
         if RUN_PREFIX + key in runs:
             continue
-        run = run_deployment(
-            PUBLISH_DEPLOYMENT,
-            parameters={"key": key},
-            scheduled_time=send.due,
-            idempotency_key=key,
-            flow_run_name=f"{send.slot}-{send.channel}-{key[:8]}",
-            timeout=0,
-            as_subflow=False,
-        )
+        run = _schedule(send)
+        if run.state is not None and run.state.is_final():
+            # The key's old run was cancelled earlier (e.g. moved back to a former time):
+            # delete it to free the idempotency key, then schedule afresh.
+            with get_client(sync_client=True) as client:
+                client.delete_flow_run(run.id)
+            run = _schedule(send)
         ledger.kv_put(RUN_PREFIX + key, str(run.id), None)
         report.scheduled.append((send, str(run.id)))
     # Runs still waiting for a send that is no longer pending (withdrawn, missed, sent by
     # another path, or from an older ledger): delete them, which also frees their keys.
+    # A run a runner has already prefetched (PENDING) is cancelled instead: deleting it
+    # under the runner's feet would leave a zombie process.
+    from prefect.states import Cancelled
+
     with get_client(sync_client=True) as client:
         for run in waiting_publish_runs(client):
             key = str(run.parameters.get("key", ""))
             if key in pending:
                 continue
-            client.delete_flow_run(run.id)
+            if run.state is not None and run.state.is_scheduled():
+                client.delete_flow_run(run.id)
+            else:
+                client.set_flow_run_state(run.id, Cancelled(message="send no longer pending"))
             ledger.kv_delete(RUN_PREFIX + key)
             report.removed.append((key, str(run.id)))
     return report
 
 
+def _schedule(send: SendRecord) -> Any:
+    from prefect.deployments import run_deployment
+
+    return run_deployment(
+        PUBLISH_DEPLOYMENT,
+        parameters={"key": send.key},
+        scheduled_time=send.due,
+        idempotency_key=send.key,
+        flow_run_name=f"{send.slot}-{send.channel}-{send.key[:8]}",
+        timeout=0,
+        as_subflow=False,
+    )
+
+
 def waiting_publish_runs(client: Any, page: int = 200) -> list[Any]:
-    """Every scheduled (not yet started) run of the publish deployment."""
+    """Every run of the publish deployment that has not started (scheduled or prefetched)."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
+        FlowFilter,
+        FlowFilterName,
         FlowRunFilter,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
 
-    name = PUBLISH_DEPLOYMENT.split("/")[1]
+    flow_name, name = PUBLISH_DEPLOYMENT.split("/")
     flt = FlowRunFilter(
-        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
+        )
     )
     runs: list[Any] = []
     while True:
         batch = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
             flow_run_filter=flt,
             limit=page,

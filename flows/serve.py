@@ -14,7 +14,6 @@ from pathlib import Path
 
 from flows.common import (
     MERGED_EVENT,
-    PUBLISH_DEPLOYMENT,
     SYNC_DEPLOYMENT,
     open_site,
     quiet_environment,
@@ -51,14 +50,11 @@ def deployments(path: str, poll_seconds: float = 300, reconcile_seconds: float =
 def scheduled_runs(limit: int = 200) -> list[tuple[str, str, str]]:
     """(scheduled time, run name, state) of the publish runs waiting in Prefect."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    name = PUBLISH_DEPLOYMENT.split("/")[1]
+    from flows.common import waiting_publish_runs
+
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-            limit=limit,
-        )
+        runs = waiting_publish_runs(client)[:limit]
     out = [
         (str(r.next_scheduled_start_time or r.expected_start_time), r.name, r.state_name or "")
         for r in runs
@@ -104,27 +100,25 @@ def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None
     if _healthy(url):
         os.environ["PREFECT_API_URL"] = url
         return None
-    log = open(root / ".prefect" / "server.log", "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-    )
+    log_path = root / ".prefect" / "server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with open(log_path, "ab") as log:  # the server process keeps its own descriptor
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     deadline = time.monotonic() + 120
     while not _healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"prefect server did not start; see {log.name}")
+            raise SystemExit(f"prefect server did not start; see {log_path}")
         time.sleep(0.5)
     os.environ["PREFECT_API_URL"] = url
     return proc

@@ -1,0 +1,177 @@
+"""The flows against a real local Prefect server: runs fire at their due time, reschedules and
+cancellations re-time or remove runs, syncs are idempotent, triggers start syncs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from livepipe.config import load_settings
+from livepipe.ledger import open_ledger
+from livepipe.plan import SendState
+
+from .conftest import FlowSite
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def page(title: str, start: datetime, extra: str = "") -> str:
+    return (
+        f"---\ntitle: {title}\nstart: {start.isoformat()}\nlocation: online\n"
+        f"live_url: https://live.example/x\nlivepipe:\n  reminders: [-10m]\n{extra}---\nAbout.\n"
+    )
+
+
+def run_sync(site: FlowSite) -> dict:
+    from prefect.settings import temporary_settings
+
+    from flows.sync import sync
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        return sync(path=str(site.root), out=str(site.root / "dist"), force=True)
+
+
+def sends_for(site: FlowSite, slug: str):
+    ledger = open_ledger(load_settings(site.root / "livepipe.toml"))
+    try:
+        return [s for s in ledger.sends() if s.uid.startswith(f"{slug}@")]
+    finally:
+        ledger.close()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def publish_runs(key: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from flows.common import waiting_publish_runs
+
+    with get_client(sync_client=True) as client:
+        waiting = [r for r in waiting_publish_runs(client) if r.parameters.get("key") == key]
+        named = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=key[:8]))
+        )
+    return waiting + [r for r in named if r.id not in {w.id for w in waiting}]
+
+
+def test_send_fires_at_its_time_and_sync_twice_makes_no_second_run(flow_site: FlowSite) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=20)
+    flow_site.page("soon.md", page("Soon", due + timedelta(minutes=10)))
+    summary = run_sync(flow_site)
+    assert summary["changed"] and summary["scheduled"] >= 1
+    (send,) = sends_for(flow_site, "soon")
+    assert (
+        send.due == due.replace(microsecond=send.due.microsecond)
+        or abs((send.due - due).total_seconds()) < 1
+    )
+    again = run_sync(flow_site)
+    assert again["scheduled"] == 0  # the same key: no second run
+    assert len(publish_runs(send.key)) == 1
+    assert datetime.now(UTC) < send.due, "the test setup was too slow"
+    assert wait_for(lambda: flow_site.stats.processed[send.key] == 1, 90)
+    arrived = datetime.now(UTC)
+    assert arrived >= send.due - timedelta(seconds=1)  # never (much) early
+    assert arrived - send.due < timedelta(seconds=30)
+    assert flow_site.stats.raw[send.key] == 1
+    body = json.loads(flow_site.stats.bodies[send.key])
+    assert body["slot"] == "reminder-10m" and body["title"].startswith("Starting in 10 minutes")
+    (done,) = sends_for(flow_site, "soon")
+    assert done.state is SendState.SENT
+
+
+def test_reschedule_moves_the_run_and_cancel_removes_it(flow_site: FlowSite) -> None:
+    start = datetime.now(UTC) + timedelta(minutes=10, seconds=25)
+    flow_site.page("moved.md", page("Moved", start))
+    flow_site.page("dropped.md", page("Dropped", start))
+    run_sync(flow_site)
+    (old,) = sends_for(flow_site, "moved")
+    (dropped,) = sends_for(flow_site, "dropped")
+    # Moved 20 s later; the other one is cancelled.
+    flow_site.page("moved.md", page("Moved", start + timedelta(seconds=20)))
+    flow_site.page("dropped.md", page("Dropped", start, "status: cancelled\n"))
+    summary = run_sync(flow_site)
+    assert summary["removed"] >= 2
+    states = {s.key: s.state for s in sends_for(flow_site, "moved")}
+    assert states[old.key] is SendState.WITHDRAWN
+    (new_key,) = [k for k, st in states.items() if st is SendState.PENDING]
+    # Their runs were deleted (still scheduled) or cancelled (already prefetched by the runner).
+    leftovers = publish_runs(old.key) + publish_runs(dropped.key)
+    assert all(r.state is not None and r.state.is_cancelled() for r in leftovers)
+    assert wait_for(lambda: flow_site.stats.processed[new_key] == 1, 120)
+    assert flow_site.stats.raw[old.key] == 0 and flow_site.stats.raw[dropped.key] == 0
+    time.sleep(2)
+    assert flow_site.stats.raw[dropped.key] == 0
+
+
+def test_merged_event_triggers_sync(flow_site: FlowSite) -> None:
+    from flows.serve import emit_merged
+
+    flow_site.page("triggered.md", page("Triggered", datetime.now(UTC) + timedelta(days=2)))
+    emit_merged("abc123", "refs/heads/main", "flows.example")
+    assert wait_for(lambda: len(sends_for(flow_site, "triggered")) == 1, 90)
+
+
+def test_signed_push_triggers_sync_and_a_bad_signature_does_not(
+    flow_site: FlowSite, monkeypatch
+) -> None:
+    import threading
+
+    import uvicorn
+
+    from flows.serve import emit_merged
+    from livepipe.hooks import make_app
+
+    from ..receiver import free_port
+
+    secret = "s3cret-value"
+    settings = load_settings(flow_site.root / "livepipe.toml")
+    app = make_app(
+        settings, lambda: secret, lambda push: emit_merged(push.commit, push.ref, "flows.example")
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    assert wait_for(lambda: server.started, 10)
+    try:
+        body = json.dumps(
+            {
+                "ref": "refs/heads/main",
+                "after": "f00d",
+                "commits": [{"modified": ["content/pushed.md"]}],
+            }
+        ).encode()
+        bad = httpx.post(
+            f"http://127.0.0.1:{port}/hooks/git",
+            content=body,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        )
+        assert bad.status_code == 401
+        flow_site.page("pushed.md", page("Pushed", datetime.now(UTC) + timedelta(days=2)))
+        time.sleep(5)
+        assert sends_for(flow_site, "pushed") == []  # nothing was triggered
+        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        good = httpx.post(
+            f"http://127.0.0.1:{port}/hooks/git",
+            content=body,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig},
+        )
+        assert good.status_code == 202
+        assert wait_for(lambda: len(sends_for(flow_site, "pushed")) == 1, 90)
+    finally:
+        server.should_exit = True
