@@ -89,7 +89,7 @@ class FlowSite:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def start_serving(self) -> None:
+    def start_serving(self, **env: str) -> None:
         code = (
             "import prefect\n"
             "from flows.serve import deployments\n"
@@ -103,7 +103,7 @@ class FlowSite:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **ENV},
+                env={**os.environ, **ENV, **env},
             )
 
     def stop_serving(self, sig: int = signal.SIGTERM) -> None:

@@ -175,3 +175,34 @@ def test_signed_push_triggers_sync_and_a_bad_signature_does_not(
         assert wait_for(lambda: len(sends_for(flow_site, "pushed")) == 1, 90)
     finally:
         server.should_exit = True
+
+
+def test_worker_killed_mid_run_still_delivers_exactly_once(flow_site: FlowSite) -> None:
+    """The flow-run process dies right after the channel call (SIGKILL, before it records the
+    outcome); after a restart, the reconcile flow recovers the claim and the receiver's
+    Idempotency-Key deduplication keeps it to one delivery."""
+    from prefect.settings import temporary_settings
+
+    from flows.reconcile import reconcile
+    from livepipe.send import CRASH_ENV
+
+    flow_site.stop_serving()
+    flow_site.start_serving(**{CRASH_ENV: "after-call:1"})
+    try:
+        due = datetime.now(UTC) + timedelta(seconds=20)
+        flow_site.page("killed.md", page("Killed", due + timedelta(minutes=10)))
+        run_sync(flow_site)
+        (send,) = sends_for(flow_site, "killed")
+        assert wait_for(lambda: flow_site.stats.raw[send.key] == 1, 90)
+        time.sleep(2)
+        (claimed,) = sends_for(flow_site, "killed")
+        assert claimed.state is SendState.CLAIMED  # the process died before recording
+    finally:
+        flow_site.stop_serving()
+        flow_site.start_serving()
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        result = reconcile(path=str(flow_site.root), grace_seconds=0)
+    assert result["sent"] == 1
+    (done,) = sends_for(flow_site, "killed")
+    assert done.state is SendState.SENT
+    assert flow_site.stats.processed[send.key] == 1 and flow_site.stats.raw[send.key] == 2
