@@ -164,3 +164,13 @@ def test_body_only_edit_keeps_significant_hash(history: Path) -> None:
     g1, g2 = events["01-7f4d425c.md"], events["02-e2bd6534.md"]
     assert len(g2.qa) == len(g1.qa) + 2
     assert g1.significant == g2.significant
+
+
+def test_parallel_load_gives_the_same_result(corpus: Path, monkeypatch) -> None:
+    import livepipe.site as site_module
+
+    serial = load(Site(KS, corpus, (corpus,)), workers=1)
+    monkeypatch.setattr(site_module, "PARALLEL_MIN_PAGES", 0)
+    parallel = load(Site(KS, corpus, (corpus,)), workers=2)
+    assert parallel.events == serial.events
+    assert parallel.problems == serial.problems and parallel.failed == serial.failed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, EventOutput, Templates
 from .site import LoadResult
 from .sources.revisions import revision_times
+from .timeutil import usable_cpus
 from .writer import WriteReport, write_all
 
 Progress = Callable[[str, int], None]  # (renderer name, artifacts so far)
@@ -39,7 +39,7 @@ def context(
     site = result.site
     paths = {e.uid: site.content_root / e.source for e in result.events}
     times = revision_times(site.content_root, paths.values())
-    revised = {uid: times[p.resolve()] for uid, p in paths.items() if p.resolve() in times}
+    revised = {uid: times[p] for uid, p in paths.items() if p in times}
     root = site.settings.root
     return BuildContext(
         settings=site.settings,
@@ -88,7 +88,7 @@ _WORKER_CTX: tuple[BuildContext, tuple[str, ...]] | None = None
 def _render_events(
     ctx: BuildContext, names: tuple[str, ...], workers: int | None
 ) -> Iterator[tuple[str, list[EventOutput]]]:
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    workers = workers if workers is not None else min(usable_cpus(), 8)
     if workers <= 1 or len(ctx.events) < PARALLEL_MIN_EVENTS or "fork" not in _start_methods():
         for e in ctx.events:
             yield e.uid, [RENDERERS[n].render_event(e, ctx) for n in names]

@@ -5,6 +5,7 @@ A bad page becomes one Problem and is left out; every other page still loads.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ from .normalize import normalize
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
+from .timeutil import usable_cpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,73 +63,114 @@ class LoadResult:
         return sum(p.severity is Severity.WARNING for p in self.problems)
 
 
-def load(site: Site) -> LoadResult:
+@dataclass(frozen=True, slots=True)
+class _PageResult:
+    """One page read: its event (None when it failed), its problems, and how to report it."""
+
+    rel: str
+    display: str
+    event: Event | None
+    problems: tuple[Problem, ...]
+    uid_line: int = 1
+
+
+# Below this many pages a worker pool costs more than it saves.
+PARALLEL_MIN_PAGES = 2000
+
+
+def load(site: Site, *, workers: int | None = None) -> LoadResult:
+    """Read every page (in worker processes for big sites) and collect events and problems."""
+    paths = [
+        path
+        for target in site.targets
+        for path in discover(
+            target, site.settings.pages.sections if target == site.content_root else ()
+        )
+        if not is_section_page(path)
+    ]
+    workers = workers if workers is not None else min(usable_cpus(), 8)
+    if workers > 1 and len(paths) >= PARALLEL_MIN_PAGES:
+        global _WORKER_SITE
+        _WORKER_SITE = site  # inherited by the forked workers
+        try:
+            chunk = max(64, len(paths) // (workers * 4))
+            parts = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = [r for part in pool.map(_load_chunk, parts) for r in part]
+        finally:
+            _WORKER_SITE = None
+    else:
+        results = [_load_one(site, path) for path in paths]
+    return _collect(site, results)
+
+
+_WORKER_SITE: Site | None = None
+
+
+def _load_chunk(paths: list[Path]) -> list[_PageResult]:
+    assert _WORKER_SITE is not None
+    return [_load_one(_WORKER_SITE, p) for p in paths]
+
+
+def _load_one(site: Site, path: Path) -> _PageResult:
     settings = site.settings
+    rel = _relative(path, site.content_root)
+    display = _display(path)
+    ctx: PageContext | None = None
+    try:
+        page = read_page(
+            path,
+            rel,
+            display,
+            languages=settings.site.languages,
+            max_bytes=settings.pages.max_page_bytes,
+        )
+        ctx = PageContext(page)
+        event = _load_page(ctx, settings)
+    except ContentError as exc:
+        error = Problem(display, exc.line, Severity.ERROR, exc.code, exc.message, exc.hint)
+        return _PageResult(str(rel), display, None, (*(ctx.problems if ctx else ()), error))
+    for code, key, message, hint in wechat_lint(event):
+        ctx.warn(code, message, line=page.line_of(key), hint=hint)
+    if event.draft:
+        ctx.info(
+            "draft",
+            "draft page skipped",
+            line=page.line_of("draft"),
+            hint="remove 'draft: true' to publish it",
+        )
+    return _PageResult(str(rel), display, event, tuple(ctx.problems), page.line_of("uid"))
+
+
+def _collect(site: Site, results: list[_PageResult]) -> LoadResult:
     events: dict[str, Event] = {}
     problems: list[Problem] = []
     drafts: list[str] = []
     failed: list[str] = []
-    pages = 0
-    for target in site.targets:
-        sections = settings.pages.sections if target == site.content_root else ()
-        for path in discover(target, sections):
-            if is_section_page(path):
-                continue
-            pages += 1
-            rel = _relative(path, site.content_root)
-            ctx: PageContext | None = None
-            display = _display(path)
-            try:
-                page = read_page(
-                    path,
-                    rel,
-                    display,
-                    languages=settings.site.languages,
-                    max_bytes=settings.pages.max_page_bytes,
+    for r in results:
+        problems.extend(r.problems)
+        event = r.event
+        if event is None:
+            failed.append(r.rel)
+        elif event.draft:
+            drafts.append(event.source)
+        elif event.uid in events:
+            problems.append(
+                Problem(
+                    r.display,
+                    r.uid_line,
+                    Severity.ERROR,
+                    "duplicate-uid",
+                    f"uid {event.uid!r} is already used by {events[event.uid].source}",
+                    "give each page its own uid (or remove the uid key)",
                 )
-                ctx = PageContext(page)
-                event = _load_page(ctx, settings)
-            except ContentError as exc:
-                problems.extend(ctx.problems if ctx else ())
-                problems.append(
-                    Problem(display, exc.line, Severity.ERROR, exc.code, exc.message, exc.hint)
-                )
-                failed.append(str(rel))
-                continue
-            for code, key, message, hint in wechat_lint(event):
-                ctx.warn(code, message, line=page.line_of(key), hint=hint)
-            problems.extend(ctx.problems)
-            if event.draft:
-                drafts.append(event.source)
-                problems.append(
-                    Problem(
-                        display,
-                        page.line_of("draft"),
-                        Severity.INFO,
-                        "draft",
-                        "draft page skipped",
-                        "remove 'draft: true' to publish it",
-                    )
-                )
-                continue
-            if event.uid in events:
-                other = events[event.uid].source
-                problems.append(
-                    Problem(
-                        display,
-                        page.line_of("uid"),
-                        Severity.ERROR,
-                        "duplicate-uid",
-                        f"uid {event.uid!r} is already used by {other}",
-                        "give each page its own uid (or remove the uid key)",
-                    )
-                )
-                failed.append(str(rel))
-                continue
+            )
+            failed.append(r.rel)
+        else:
             events[event.uid] = event
     ordered = tuple(sorted(events.values(), key=lambda e: (e.start, e.uid)))
     problems.sort(key=lambda p: (p.path, p.line, p.code))
-    return LoadResult(site, ordered, tuple(problems), pages, tuple(drafts), tuple(failed))
+    return LoadResult(site, ordered, tuple(problems), len(results), tuple(drafts), tuple(failed))
 
 
 def _load_page(ctx: PageContext, settings: Settings) -> Event:

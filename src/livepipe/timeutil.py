@@ -85,3 +85,13 @@ def localize(naive: datetime, tz: tzinfo) -> tuple[datetime, str | None]:
 
 def midnight(day: date, tz: tzinfo) -> datetime:
     return localize(datetime.combine(day, time()), tz)[0]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity, unlike cpu_count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

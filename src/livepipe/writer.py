@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,33 +26,48 @@ class WriteReport:
     removed: list[str] = field(default_factory=list)
 
 
-def safe_join(root: Path, rel: str) -> Path:
-    """``root/rel``, refusing absolute paths, ``..`` and anything that resolves outside root."""
+def safe_join(root: Path, rel: str, *, _seen: dict[Path, bool] | None = None) -> Path:
+    """``root/rel``, refusing absolute paths, ``..`` and anything that resolves outside root
+    (a symlinked folder inside it included). ``_seen`` caches checked folders for a build."""
     pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in rel:
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in rel or rel == ".":
         raise RenderError(f"refusing to write outside the output folder: {rel!r}")
-    target = (root / pure).resolve()
-    if not target.is_relative_to(root.resolve()):
+    target = root / pure
+    parent = target.parent
+    inside = None if _seen is None else _seen.get(parent)
+    if inside is None:
+        real_root = root.resolve()
+        real = parent.resolve()
+        inside = real == real_root or real.is_relative_to(real_root)
+        if inside and target.is_symlink():
+            inside = target.resolve().is_relative_to(real_root)
+        if _seen is not None:
+            _seen[parent] = inside
+    if not inside:
         raise RenderError(f"refusing to write outside the output folder: {rel!r}")
     return target
 
 
-def write_file(path: Path, data: bytes) -> bool:
+def write_file(path: Path, data: bytes, *, made: set[Path] | None = None) -> bool:
     """Atomically replace ``path`` with ``data``; False (and no write) when already equal."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    parent = path.parent
+    if made is None or parent not in made:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(parent)
+    tmp = parent / f".{path.name}.{os.getpid()}.tmp"
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return True
 
@@ -62,11 +76,14 @@ def write_all(root: Path, artifacts: Iterable[Artifact]) -> WriteReport:
     root.mkdir(parents=True, exist_ok=True)
     report = WriteReport()
     entries: dict[str, dict[str, object]] = {}
+    seen: dict[Path, bool] = {}
+    made: set[Path] = set()
     for art in artifacts:
         if art.path in entries or art.path == MANIFEST:
             raise RenderError(f"two artifacts would be written to {art.path}")
-        target = safe_join(root, art.path)
-        (report.written if write_file(target, art.data) else report.unchanged).append(art.path)
+        target = safe_join(root, art.path, _seen=seen)
+        written = write_file(target, art.data, made=made)
+        (report.written if written else report.unchanged).append(art.path)
         entries[art.path] = {
             "path": art.path,
             "media_type": art.media_type,

@@ -5,6 +5,7 @@ This is what DTSTAMP, LAST-MODIFIED and feed dates use, so output never depends 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,15 +15,17 @@ from pathlib import Path
 def revision_times(root: Path, paths: Iterable[Path]) -> dict[Path, datetime]:
     """Path → last revision (UTC, whole seconds). Files changed since the last commit, or not
     in git at all, use their mtime."""
-    wanted = [p.resolve() for p in paths]
     committed = _git_times(root)
-    dirty = _git_dirty(root)
+    dirty = _git_dirty(root) if committed else set()
     out: dict[Path, datetime] = {}
-    for path in wanted:
-        stamp = committed.get(path)
-        if stamp is None or path in dirty:
+    for path in paths:
+        stamp = None
+        if committed:
+            real = path.resolve()
+            stamp = None if real in dirty else committed.get(real)
+        if stamp is None:
             try:
-                stamp = int(path.stat().st_mtime)
+                stamp = int(os.stat(path).st_mtime)
             except OSError:
                 continue
         out[path] = datetime.fromtimestamp(stamp, UTC)
