@@ -88,20 +88,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None:
-    """Start `prefect server start` (SQLite under .prefect/) unless PREFECT_API_URL is set."""
-    if os.environ.get("PREFECT_API_URL"):
-        if not _healthy(os.environ["PREFECT_API_URL"]):
-            raise SystemExit(f"PREFECT_API_URL={os.environ['PREFECT_API_URL']} is not healthy")
-        return None
-    prefect_home(root)
-    quiet_environment()
-    url = f"http://127.0.0.1:{port}/api"
-    if _healthy(url):
-        os.environ["PREFECT_API_URL"] = url
-        return None
-    log_path = root / ".prefect" / "server.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+def launch_server(
+    home: Path, port: int, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.Popen[bytes]:
+    """`prefect server start` on 127.0.0.1:port with PREFECT_HOME=home; returns once healthy."""
+    home.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -113,13 +104,35 @@ def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None
         "--port",
         str(port),
     ]
+    log_path = home / "server.log"
     with open(log_path, "ab") as log:  # the server process keeps its own descriptor
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
-    deadline = time.monotonic() + 120
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {}), "PREFECT_HOME": str(home)},
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
     while not _healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"prefect server did not start; see {log_path}")
+            proc.kill()
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"prefect server did not start (see {log_path}):\n{tail}")
         time.sleep(0.5)
+    return proc
+
+
+def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None:
+    """Start a local server (SQLite under .prefect/) unless PREFECT_API_URL is set."""
+    if os.environ.get("PREFECT_API_URL"):
+        if not _healthy(os.environ["PREFECT_API_URL"]):
+            raise SystemExit(f"PREFECT_API_URL={os.environ['PREFECT_API_URL']} is not healthy")
+        return None
+    prefect_home(root)
+    quiet_environment()
+    url = f"http://127.0.0.1:{port}/api"
+    proc = None if _healthy(url) else launch_server(Path(os.environ["PREFECT_HOME"]), port)
     os.environ["PREFECT_API_URL"] = url
     return proc
 

@@ -7,7 +7,8 @@ import importlib
 import json
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -264,6 +265,17 @@ def _ledger(settings: Settings, url: str | None) -> Ledger:
         _fail(str(exc))
 
 
+@contextmanager
+def _store(path: Path, config: Path | None, url: str | None) -> Iterator[tuple[Settings, Ledger]]:
+    """The site's settings and its ledger, closed afterwards."""
+    settings = _settings(path, config)
+    store = _ledger(settings, url)
+    try:
+        yield settings, store
+    finally:
+        store.close()
+
+
 def _settings(path: Path, config: Path | None) -> Settings:
     try:
         return Site.locate(path, config=config).settings
@@ -339,15 +351,12 @@ def send_due_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Send every due, still valid, unsent send once, through its channel."""
-    settings = _settings(path, config)
-    store = _ledger(settings, ledger)
-    try:
-        sender = Sender(store, settings, make_channels(settings), clock=_clock(now))
-        outcomes = sender.dry_run() if dry_run else sender.send_due()
-    except ConfigError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
+    with _store(path, config, ledger) as (settings, store):
+        try:
+            sender = Sender(store, settings, make_channels(settings), clock=_clock(now))
+            outcomes = sender.dry_run() if dry_run else sender.send_due()
+        except ConfigError as exc:
+            _fail(str(exc))
     console = Console()
     for o in outcomes:
         s = o.send
@@ -376,12 +385,8 @@ def resolve(
     config: ConfigOpt = None,
 ) -> None:
     """Settle an uncertain send after checking the channel by hand."""
-    settings = _settings(path, config)
-    store = _ledger(settings, ledger)
-    try:
+    with _store(path, config, ledger) as (_, store):
         ok = store.resolve(key, datetime.now(UTC), delivered=delivered)
-    finally:
-        store.close()
     if not ok:
         _fail(f"no uncertain send with key {key}")
     typer.echo(f"{key}: {'sent' if delivered else 'pending again'}")
@@ -403,12 +408,8 @@ def run(
     """Run the sync flow once through Prefect's local ephemeral API (no server needed): build,
     plan, send what is due, schedule a publish run per future send, print the timeline."""
     summary = _flows().run_embedded(str(path), str(out))
-    settings = _settings(path, None)
-    store = _ledger(settings, None)
-    try:
+    with _store(path, None, None) as (settings, store):
         rows = timeline(store.state(), Plan(datetime.now(UTC)))
-    finally:
-        store.close()
     print_timeline(rows, settings, datetime.now(UTC))
     runs = _flows().scheduled_runs()
     console = Console()

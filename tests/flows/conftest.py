@@ -11,12 +11,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ..conftest import ROOT
@@ -37,38 +35,11 @@ ENV = {
 os.environ.update(ENV)
 
 
-def _healthy() -> bool:
-    try:
-        return httpx.get(API + "/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(PORT),
-    ]
-    with open(HOME / "server.log", "wb") as log:  # the server keeps its own descriptor
-        proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **ENV}
-        )
-    deadline = time.monotonic() + 180
-    while not _healthy():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(
-                f"prefect server did not start: {(HOME / 'server.log').read_text()[-2000:]}"
-            )
-        time.sleep(0.5)
+    from flows.serve import launch_server
+
+    proc = launch_server(HOME, PORT, ENV)
     yield API
     proc.send_signal(signal.SIGTERM)
     try:

@@ -196,6 +196,19 @@ def text_value(ctx: PageContext, value: object, *keys: str) -> str:
     )
 
 
+def title_value(ctx: PageContext) -> str:
+    """The page title (required on every schema)."""
+    title = text_value(ctx, ctx.page.meta.get("title"), "title")
+    if not title:
+        raise ctx.error(
+            "missing-title",
+            "the page has no title",
+            line=ctx.page.line_of("title"),
+            hint="add a 'title:' line to the front matter",
+        )
+    return title
+
+
 def bool_value(ctx: PageContext, value: object, *keys: str) -> bool:
     if value is None:
         return False

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 
-from .base import HUGO_KEYS, Draft, PageContext, bool_value, tags_value, text_value
+from .base import (
+    HUGO_KEYS,
+    Draft,
+    PageContext,
+    bool_value,
+    tags_value,
+    text_value,
+    title_value,
+)
 from .body import (
     before_subsections,
     find_section,
@@ -104,14 +112,7 @@ class KubeSphereSchema:
             )
         ctx.check_keys(sec1, SECTION1_KEYS, parent="section1")
 
-        title = text_value(ctx, meta.get("title"), "title")
-        if not title:
-            raise ctx.error(
-                "missing-title",
-                "the page has no title",
-                line=page.line_of("title"),
-                hint="add a 'title:' line to the front matter",
-            )
+        title = title_value(ctx)
 
         time_line = page.line_of("section1", "time")
         raw_time = sec1.get("time")

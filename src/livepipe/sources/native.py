@@ -21,7 +21,15 @@ from datetime import date, datetime
 from typing import ClassVar
 
 from ..models import Speaker, Status
-from .base import HUGO_KEYS, Draft, PageContext, bool_value, tags_value, text_value
+from .base import (
+    HUGO_KEYS,
+    Draft,
+    PageContext,
+    bool_value,
+    tags_value,
+    text_value,
+    title_value,
+)
 from .body import (
     before_subsections,
     find_section,
@@ -69,14 +77,7 @@ class NativeSchema:
         meta = page.meta
         ctx.check_keys(meta, NATIVE_KEYS)
 
-        title = text_value(ctx, meta.get("title"), "title")
-        if not title:
-            raise ctx.error(
-                "missing-title",
-                "the page has no title",
-                line=page.line_of("title"),
-                hint="add a 'title:' line to the front matter",
-            )
+        title = title_value(ctx)
         start = self._instant(ctx, "start", required=True)
         assert start is not None
         end = self._instant(ctx, "end", required=False)

@@ -1,0 +1,147 @@
+"""Benchmarks for the Prefect side.
+
+    python bench/bench_flows.py noop [N]          # cost of a no-op sync at N pages (10000)
+    python bench/bench_flows.py lateness [N]      # due → delivery lateness over N sends (100),
+                                                  # default polling vs tuned, on a real server
+
+Goals (issue 6): no-op sync < 0.5 s at 10k pages excluding Prefect start-up; p99 lateness
+≤ 2 s with tuned polling.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+from synth import generate  # noqa: E402
+
+
+def noop(n: int) -> None:
+    from livepipe.gitsource import fingerprint
+    from livepipe.ledger import open_ledger
+    from livepipe.pipeline import sync
+    from livepipe.site import Site
+
+    (HERE / "out").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+        root = generate(Path(tmp) / "site", n)
+        site = Site.locate(root)
+        ledger = open_ledger(site.settings)
+        t = time.perf_counter()
+        sync(site, ledger, datetime.now(UTC), out=Path(tmp) / "dist")
+        first = time.perf_counter() - t
+        stamp = fingerprint(site)
+        ledger.kv_put("sync:fingerprint", stamp, None)
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            same = ledger.kv_get("sync:fingerprint", datetime.now(UTC)) == fingerprint(
+                Site.locate(root)
+            )
+            runs.append(time.perf_counter() - t)
+            assert same
+        ledger.close()
+    print(
+        f"pages {n}: first sync (load, plan, ledger, build) {first:.2f} s; "
+        f"no-op sync check: best {min(runs) * 1000:.0f} ms, median "
+        f"{statistics.median(runs) * 1000:.0f} ms (goal < 500 ms)"
+    )
+
+
+def lateness(n: int) -> None:
+    """Schedules n sends 1.2 s apart through a served publish deployment and measures when
+    the loopback receiver gets each one, once with Prefect's default polling and once tuned."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from receiver import Stats, free_port, serve  # type: ignore[import-not-found]
+
+    for label, serve_args in (
+        ("default", "limit=20"),
+        ("tuned", "limit=20, prefetch_seconds=60, query_seconds=1"),
+    ):
+        port = free_port()
+        home = Path(tempfile.mkdtemp(prefix="lp-bench-"))
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+        os.environ.update(env)
+        from flows.serve import launch_server
+
+        server = launch_server(home, port, env)
+        stats = Stats()
+        arrivals: dict[str, float] = {}
+        with serve(stats) as base:
+            site = home / "site"
+            (site / "content").mkdir(parents=True)
+            (site / "livepipe.toml").write_text(
+                '[site]\nname = "L"\nbase_url = "https://l.example"\ntimezone = "UTC"\n'
+                f'[ledger]\nurl = "{site}/ledger.sqlite"\n'
+                f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\n'
+                "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+                '[slots.reminder-1d]\nchannels = ["hook"]\n'
+            )
+            code = (
+                f"import prefect\nfrom flows.serve import deployments\n"
+                f"prefect.serve(*deployments({str(site)!r}, 3600, 3600), {serve_args}, "
+                "print_starting_message=False)"
+            )
+            runner = subprocess.Popen(
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(8)
+            first_due = datetime.now(UTC) + timedelta(seconds=40)
+            for i in range(n):
+                start = first_due + timedelta(seconds=1.2 * i, minutes=10)
+                (site / "content" / f"e{i}.md").write_text(
+                    f"---\ntitle: E{i}\nstart: {start.isoformat()}\nlocation: online\n"
+                    "livepipe:\n  reminders: [-10m]\n---\n"
+                )
+            from flows.sync import sync
+
+            sync(path=str(site), out=str(site / "dist"), force=True)
+            from livepipe.config import load_settings
+            from livepipe.ledger import open_ledger
+
+            ledger = open_ledger(load_settings(site / "livepipe.toml"))
+            due = {s.key: s.due for s in ledger.sends()}
+            ledger.close()
+            deadline = time.time() + 1.2 * n + 120
+            while len(arrivals) < len(due) and time.time() < deadline:
+                for key in list(stats.processed):
+                    arrivals.setdefault(key, time.time())
+                time.sleep(0.05)
+            runner.terminate()
+            runner.wait(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
+        late = sorted(arrivals[k] - due[k].timestamp() for k in arrivals)
+        q = statistics.quantiles(late, n=100) if len(late) > 2 else late
+        print(
+            f"{label:8} sends {len(due)}, delivered {len(late)}: lateness p50 "
+            f"{statistics.median(late):.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, "
+            f"max {late[-1]:.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "noop"
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else (10000 if what == "noop" else 100)
+    noop(size) if what == "noop" else lateness(size)
