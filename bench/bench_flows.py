@@ -58,16 +58,23 @@ def noop(n: int) -> None:
     )
 
 
-def lateness(n: int) -> None:
-    """Schedules n sends 1.2 s apart through a served publish deployment and measures when
-    the loopback receiver gets each one, once with Prefect's default polling and once tuned."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from receiver import Stats, free_port, serve  # type: ignore[import-not-found]
+CONFIGS = {
+    "default": "limit=20",
+    "tuned": "limit=20, prefetch_seconds=60, query_seconds=1",
+}
 
-    for label, serve_args in (
-        ("default", "limit=20"),
-        ("tuned", "limit=20, prefetch_seconds=60, query_seconds=1"),
-    ):
+
+def lateness(n: int, only: str | None = None) -> None:
+    """Schedules n sends 1.2 s apart through a served publish deployment and measures when
+    the loopback receiver gets each one, once with Prefect's default polling and once tuned
+    (each in its own process: Prefect caches its settings per process)."""
+    if only is None:
+        for label in CONFIGS:
+            subprocess.run([sys.executable, __file__, "lateness", str(n), label], check=True)
+        return
+    from tests.receiver import Stats, free_port, serve
+
+    for label, serve_args in ((only, CONFIGS[only]),):
         port = free_port()
         home = Path(tempfile.mkdtemp(prefix="lp-bench-"))
         env = {
@@ -144,4 +151,7 @@ def lateness(n: int) -> None:
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "noop"
     size = int(sys.argv[2]) if len(sys.argv) > 2 else (10000 if what == "noop" else 100)
-    noop(size) if what == "noop" else lateness(size)
+    if what == "noop":
+        noop(size)
+    else:
+        lateness(size, sys.argv[3] if len(sys.argv) > 3 else None)

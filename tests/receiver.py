@@ -73,9 +73,16 @@ def make_app(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Sta
 @contextmanager
 def serve(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Iterator[str]:
     """Run the receiver in a thread; yields its base URL."""
+    with serve_app(make_app(stats, secret, delay)) as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: Starlette) -> Iterator[str]:
+    """Run any ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        make_app(stats, secret, delay),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -20,9 +20,9 @@ from rich.table import Table
 
 from .build import BuildResult
 from .config import Settings
-from .errors import ConfigError, RenderError
+from .errors import ConfigError, PublishError, RenderError
 from .ledger import Ledger, open_ledger
-from .models import Event, Problem, Severity
+from .models import Event, Message, Problem, Severity
 from .pipeline import sync as run_sync
 from .plan import Plan, plan
 from .publish import make_channels
@@ -457,6 +457,66 @@ def notify(
     """CI step after a merge: emit `livepipe.content.merged` so the sync deployment runs."""
     _flows().notify(commit, ref, str(path))
     typer.echo(f"livepipe.content.merged emitted for {commit}")
+
+
+channels_app = typer.Typer(help="Look at and try the configured channels.", no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+@channels_app.command("list")
+def channels_list(path: PathArg = Path("."), config: ConfigOpt = None) -> None:
+    """The configured channels, their type, limits and whether they deduplicate by key."""
+    settings = _settings(path, config)
+    table = Table()
+    for col in ("name", "type", "languages", "dedup by key", "enabled"):
+        table.add_column(col)
+    try:
+        built = make_channels(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+    for name, cfg in settings.channels.items():
+        chan = built.get(name)
+        dedup = "yes" if chan is not None and chan.accepts_idempotency_key else "no"
+        table.add_row(name, cfg.type, ", ".join(cfg.languages) or "all", dedup, str(cfg.enabled))
+    Console().print(table)
+
+
+@channels_app.command("test")
+def channels_test(
+    name: Annotated[str, typer.Argument(help="The channel to send a test message to.")],
+    path: PathArg = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Send one test message to one channel now (not recorded in the ledger)."""
+    settings = _settings(path, config)
+    try:
+        chan = make_channels(settings).get(name)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if chan is None:
+        _fail(f"no enabled channel {name!r}; configured: {', '.join(settings.channels)}")
+    now = datetime.now(UTC)
+    lang = settings.site.default_language or "en"
+    message = Message(
+        key=f"test-{int(now.timestamp())}",
+        uid="test",
+        slot="test",
+        kind="test",
+        channel=name,
+        lang=lang,
+        title="livepipe test message",
+        text=f"This is a test from livepipe for {settings.site.name} ({now:%Y-%m-%d %H:%M} UTC).\n",
+        url=settings.site.base_url + "/",
+        due=now,
+    )
+    try:
+        receipt = chan.send(message)
+    except PublishError as exc:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        _fail(f"{name}: {type(exc).__name__} {exc.code}: {exc}{hint}")
+    except ConfigError as exc:
+        _fail(str(exc))
+    typer.echo(f"{name}: sent ({receipt.remote_id or receipt.note or 'ok'})")
 
 
 def _counts(outcomes: list[Outcome]) -> dict[str, int]:

@@ -8,10 +8,25 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import ConfigError
 from .base import Channel, Receipt, environ
+from .email import EmailChannel
+from .listmonk import ListmonkChannel
 from .outbox import OutboxChannel
+from .robots import DingTalkChannel, FeishuChannel, SlackChannel, WeComChannel
 from .webhook import WebhookChannel
 
-PUBLISHERS: dict[str, type[Channel]] = {c.type: c for c in (OutboxChannel, WebhookChannel)}
+PUBLISHERS: dict[str, type[Channel]] = {
+    c.type: c
+    for c in (
+        OutboxChannel,
+        WebhookChannel,
+        WeComChannel,
+        FeishuChannel,
+        DingTalkChannel,
+        SlackChannel,
+        EmailChannel,
+        ListmonkChannel,
+    )
+}
 
 
 def make_channels(

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..config import ChannelSettings
 from ..errors import ConfigError
@@ -56,7 +56,8 @@ class Channel(ABC):
         return json.dumps(message.to_json(), ensure_ascii=False, indent=2)
 
     # -- helpers for subclasses ---------------------------------------------------------
-    def option(self, key: str, default: object = None, *, required: bool = False) -> object:
+    def option(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        """A channel option from livepipe.toml (TOML values: str, int, float, list…)."""
         if key not in self.options:
             if required:
                 raise ConfigError(f"channels.{self.name}: '{key}' is required")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -26,12 +27,12 @@ def client(timeout: float = 10.0, transport: httpx.BaseTransport | None = None) 
 
 
 def request(
-    http: httpx.Client, channel: str, method: str, url: str, **kwargs: object
+    http: httpx.Client, channel: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
     """Send a request; network failures become TransientPublishError (never leaking URLs
     with secrets in them: only the host is named)."""
     try:
-        return http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        return http.request(method, url, **kwargs)
     # `from None`: the chained httpx error's text may hold the full URL, with tokens in it.
     except httpx.TimeoutException:
         raise TransientPublishError(

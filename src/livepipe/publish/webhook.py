@@ -59,7 +59,7 @@ class WebhookChannel(Channel):
     def send(self, message: Message) -> Receipt:
         url = str(self.option("url", required=True))
         body = self.body(message)
-        timeout = float(self.option("timeout", 10.0))  # type: ignore[arg-type]
+        timeout = float(self.option("timeout", 10.0))
         with http.client(timeout, self.transport) as client:
             response = http.request(
                 client, self.name, "POST", url, content=body, headers=self.headers(message, body)

@@ -1,0 +1,156 @@
+"""Newsletter by email: SMTP (STARTTLS or SSL, optional auth), multipart/alternative.
+
+```toml
+[channels.newsletter]
+type = "email"
+host = "smtp.example.org"
+port = 587
+security = "starttls"            # starttls | ssl | none
+username_env = "SMTP_USER"       # optional
+password_env = "SMTP_PASSWORD"   # optional
+from = "Community Live <live@example.org>"
+recipients_file = "subscribers.txt"   # one address a line, # comments
+batch = 50                       # recipients per message (Bcc)
+rate_per_second = 2
+unsubscribe = "mailto:unsubscribe@example.org"
+```
+
+Message-ID is derived from the send key, so a repeated send is recognisable; SMTP itself
+cannot deduplicate, so a send interrupted mid-call becomes 'uncertain', never resent blindly.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from html import escape
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import ConfigError, PermanentPublishError, TransientPublishError
+from ..models import Message
+from .base import Channel, Receipt
+
+
+class EmailChannel(Channel):
+    type: ClassVar[str] = "email"
+    title_max: ClassVar[int | None] = 200
+
+    def recipients(self) -> list[str]:
+        name = self.option("recipients_file", required=True)
+        path = Path(str(name))
+        path = path if path.is_absolute() else self.root / path
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"channels.{self.name}: cannot read {path}: {exc}") from exc
+        out = [ln.split("#", 1)[0].strip() for ln in lines]
+        return [a for a in out if a]
+
+    def build(self, message: Message, bcc: list[str]) -> EmailMessage:
+        sender = str(self.option("from", required=True))
+        domain = sender.rsplit("@", 1)[-1].strip(">") or "livepipe.invalid"
+        mail = EmailMessage()
+        mail["Subject"] = message.title  # encoded as RFC 2047 when not ASCII
+        mail["From"] = sender
+        mail["To"] = str(self.option("to", sender))
+        mail["Date"] = format_datetime(message.due.astimezone())
+        mail["Message-ID"] = f"<{message.key}@{domain}>"
+        unsubscribe = self.option("unsubscribe")
+        if unsubscribe:
+            mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        mail.set_content(message.text)
+        html = message.html or (
+            '<!DOCTYPE html><html><body style="font-family:sans-serif;">'
+            f'<h1 style="font-size:20px;">{escape(message.title)}</h1>'
+            + "".join(f"<p>{escape(p)}</p>" for p in message.text.split("\n\n") if p.strip())
+            + f'<p><a href="{escape(message.url, quote=True)}">{escape(message.url)}</a></p>'
+            "</body></html>"
+        )
+        mail.add_alternative(html, subtype="html")
+        del mail["Bcc"]
+        mail["Bcc"] = ", ".join(bcc)
+        return mail
+
+    def connect(self) -> smtplib.SMTP:
+        host = str(self.option("host", required=True))
+        port = int(self.option("port", 587))
+        security = str(self.option("security", "starttls"))
+        timeout = float(self.option("timeout", 20.0))
+        try:
+            if security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(host, port, timeout=timeout)
+                if security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            user = self.secret("username_env", required=False)
+            if user:
+                smtp.login(user, self.secret("password_env") or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentPublishError(
+                f"SMTP login refused ({exc.smtp_code})",
+                channel=self.name,
+                code=str(exc.smtp_code),
+                hint="check the username/password variables",
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientPublishError(
+                f"SMTP connection to {host}:{port} failed: {type(exc).__name__}",
+                channel=self.name,
+                code="connection",
+            ) from None
+        return smtp
+
+    def send(self, message: Message) -> Receipt:
+        everyone = self.recipients()
+        if not everyone:
+            raise PermanentPublishError(
+                "no recipients",
+                channel=self.name,
+                code="no-recipients",
+                hint="add addresses to the recipients file",
+            )
+        size = int(self.option("batch", 50))
+        rate = float(self.option("rate_per_second", 0) or 0)
+        smtp = self.connect()
+        try:
+            for i in range(0, len(everyone), size):
+                mail = self.build(message, everyone[i : i + size])
+                try:
+                    smtp.send_message(mail, to_addrs=everyone[i : i + size])
+                except smtplib.SMTPResponseException as exc:
+                    error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+                    if 400 <= exc.smtp_code < 500:
+                        raise TransientPublishError(
+                            error, channel=self.name, code=str(exc.smtp_code)
+                        ) from None
+                    raise PermanentPublishError(
+                        error, channel=self.name, code=str(exc.smtp_code)
+                    ) from None
+                except (OSError, smtplib.SMTPException) as exc:
+                    raise TransientPublishError(
+                        f"SMTP send failed: {type(exc).__name__}",
+                        channel=self.name,
+                        code="connection",
+                    ) from None
+                if rate and i + size < len(everyone):
+                    time.sleep(1 / rate)
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        return Receipt(remote_id=f"<{message.key}>", note=f"{len(everyone)} recipients")
+
+    def preview(self, message: Message) -> str:
+        mail = self.build(message, ["(recipients)"])
+        return mail.as_string()
+
+
+__all__ = ["EmailChannel", "make_msgid"]

@@ -1,0 +1,94 @@
+"""listmonk: create a campaign from the message and start it, over listmonk's HTTP API.
+
+Idempotent by campaign name = send key: a retry finds the campaign it already created.
+
+```toml
+[channels.listmonk]
+type = "listmonk"
+url = "https://lists.example.org"
+username_env = "LISTMONK_USER"       # API user
+token_env = "LISTMONK_TOKEN"         # its token (basic auth)
+lists = [3]
+from = "Community Live <live@example.org>"
+```
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import PermanentPublishError
+from ..models import Message
+from . import http
+from .base import Channel, Receipt
+
+
+class ListmonkChannel(Channel):
+    type: ClassVar[str] = "listmonk"
+    accepts_idempotency_key: ClassVar[bool] = True  # the campaign name is the send key
+    transport: httpx.BaseTransport | None = None
+
+    def _client(self) -> httpx.Client:
+        client = http.client(float(self.option("timeout", 10.0)), self.transport)
+        client.auth = (self.secret("username_env") or "", self.secret("token_env") or "")
+        return client
+
+    def body(self, message: Message) -> str:
+        return message.html or "".join(
+            f"<p>{escape(p)}</p>" for p in message.text.split("\n\n") if p.strip()
+        )
+
+    def campaign(self, message: Message) -> dict[str, Any]:
+        return {
+            "name": message.key,
+            "subject": message.title,
+            "lists": list(self.option("lists", required=True)),
+            "from_email": self.option("from"),
+            "content_type": "html",
+            "body": self.body(message),
+            "type": "regular",
+            "tags": ["livepipe", message.slot],
+        }
+
+    def send(self, message: Message) -> Receipt:
+        base = str(self.option("url", required=True)).rstrip("/")
+        with self._client() as client:
+            found = http.request(
+                client,
+                self.name,
+                "GET",
+                f"{base}/api/campaigns",
+                params={"query": message.key, "per_page": 5},
+            )
+            http.check_status(found, self.name)
+            existing = [
+                c
+                for c in found.json().get("data", {}).get("results", [])
+                if c.get("name") == message.key
+            ]
+            if existing:
+                campaign = existing[0]
+            else:
+                made = http.request(
+                    client, self.name, "POST", f"{base}/api/campaigns", json=self.campaign(message)
+                )
+                http.check_status(made, self.name)
+                campaign = made.json().get("data") or {}
+            cid = campaign.get("id")
+            if cid is None:
+                raise PermanentPublishError(
+                    "listmonk did not return a campaign id", channel=self.name, code="no-id"
+                )
+            if campaign.get("status") not in ("running", "finished", "scheduled"):
+                started = http.request(
+                    client,
+                    self.name,
+                    "PUT",
+                    f"{base}/api/campaigns/{cid}/status",
+                    json={"status": "running"},
+                )
+                http.check_status(started, self.name)
+        return Receipt(remote_id=str(cid), remote_url=f"{base}/admin/campaigns/{cid}")

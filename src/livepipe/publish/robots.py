@@ -1,0 +1,235 @@
+"""Group robots: WeCom (企业微信), Feishu/Lark (飞书), DingTalk (钉钉) and Slack.
+
+Each posts one message to an incoming-webhook URL held in an environment variable (the URL is
+the credential). Their documented answers map onto Transient (rate limits, 5xx) and Permanent
+(bad URL, bad signature, rejected content) errors.
+
+```toml
+[channels.wecom-group]
+type = "wecom"
+url_env = "WECOM_WEBHOOK_URL"        # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
+
+[channels.feishu-group]
+type = "feishu"
+url_env = "FEISHU_WEBHOOK_URL"       # https://open.feishu.cn/open-apis/bot/v2/hook/…
+secret_env = "FEISHU_SECRET"         # optional "signature verification" secret
+
+[channels.dingtalk-group]
+type = "dingtalk"
+url_env = "DINGTALK_WEBHOOK_URL"     # https://oapi.dingtalk.com/robot/send?access_token=…
+secret_env = "DINGTALK_SECRET"       # optional "加签" secret
+
+[channels.slack]
+type = "slack"
+url_env = "SLACK_WEBHOOK_URL"        # https://hooks.slack.com/services/…
+```
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import urllib.parse
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import PermanentPublishError, TransientPublishError
+from ..models import Message
+from ..render.html import truncate
+from . import http
+from .base import Channel, Receipt
+
+
+class RobotChannel(Channel):
+    """POST a JSON payload to the webhook URL and check the robot's own error code."""
+
+    transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
+    # Robot error codes that mean "try again later"; every other non-zero code is permanent.
+    transient_codes: ClassVar[frozenset[int]] = frozenset()
+    code_field: ClassVar[str] = "errcode"
+
+    def url(self) -> str:
+        value = self.secret("url_env")
+        assert value is not None
+        return value
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def target(self) -> str:
+        return self.url()
+
+    def send(self, message: Message) -> Receipt:
+        body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
+        if self.body_max and len(body) > self.body_max:
+            raise PermanentPublishError(
+                f"message is {len(body)} bytes, over the {self.body_max}-byte limit",
+                channel=self.name,
+                code="too-large",
+                hint="shorten the page's summary",
+            )
+        with http.client(float(self.option("timeout", 10.0)), self.transport) as client:
+            response = http.request(
+                client,
+                self.name,
+                "POST",
+                self.target(),
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+        http.check_status(response, self.name)
+        return self.check_answer(response)
+
+    def check_answer(self, response: httpx.Response) -> Receipt:
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        code = int(data.get(self.code_field, 0) or 0) if isinstance(data, dict) else 0
+        if code == 0:
+            return Receipt(note=str(data.get("errmsg") or data.get("msg") or "ok"))
+        text = str(data.get("errmsg") or data.get("msg") or "")
+        if code in self.transient_codes:
+            raise TransientPublishError(
+                f"{self.type} error {code}: {text}",
+                channel=self.name,
+                code=str(code),
+                retry_after=60.0,
+            )
+        raise PermanentPublishError(
+            f"{self.type} error {code}: {text}",
+            channel=self.name,
+            code=str(code),
+            hint=self.hint(code),
+        )
+
+    def hint(self, code: int) -> str:
+        return ""
+
+    def preview(self, message: Message) -> str:
+        return json.dumps(self.payload(message), ensure_ascii=False, indent=2)
+
+
+def _markdown(message: Message) -> str:
+    return f"**{message.title}**\n\n{message.text.strip()}"
+
+
+class WeComChannel(RobotChannel):
+    """WeCom group robot, markdown message (content ≤ 4096 bytes, 20 messages a minute)."""
+
+    type: ClassVar[str] = "wecom"
+    body_max: ClassVar[int | None] = 4096 + 256
+    rate_per_second: ClassVar[float | None] = 20 / 60
+    transient_codes = frozenset({45009, 45033, -1})  # frequency limits, system busy
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        content = _markdown(message).encode("utf-8")[:4096].decode("utf-8", "ignore")
+        return {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def hint(self, code: int) -> str:
+        return {
+            93000: "the webhook key is invalid: copy the robot's URL again",
+            93004: "the robot was removed from the group",
+        }.get(code, "")
+
+
+class FeishuChannel(RobotChannel):
+    """Feishu/Lark custom bot, text message, optionally signed (timestamp + secret)."""
+
+    type: ClassVar[str] = "feishu"
+    body_max: ClassVar[int | None] = 20 * 1024
+    rate_per_second: ClassVar[float | None] = 5.0
+    code_field = "code"
+    transient_codes = frozenset({11232, 9499})  # frequency limit, server busy
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "msg_type": "text",
+            "content": {"text": f"{message.title}\n\n{message.text.strip()}"},
+        }
+        secret = self.secret("secret_env", required=False)
+        if secret:
+            stamp = str(http.unix_now())
+            data["timestamp"] = stamp
+            data["sign"] = feishu_sign(secret, stamp)
+        return data
+
+    def hint(self, code: int) -> str:
+        return {
+            19021: "signature mismatch: check FEISHU secret and the machine clock",
+            19024: "the bot's keyword filter rejected the message",
+        }.get(code, "")
+
+
+def feishu_sign(secret: str, timestamp: str) -> str:
+    """Feishu: HMAC-SHA256 keyed with "timestamp\\nsecret" over an empty message, base64."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+class DingTalkChannel(RobotChannel):
+    """DingTalk robot, markdown message, optionally signed (加签)."""
+
+    type: ClassVar[str] = "dingtalk"
+    body_max: ClassVar[int | None] = 20 * 1024
+    rate_per_second: ClassVar[float | None] = 20 / 60
+    transient_codes = frozenset({130101, -1})  # sending too fast, system busy
+
+    def target(self) -> str:
+        url = self.url()
+        secret = self.secret("secret_env", required=False)
+        if not secret:
+            return url
+        stamp = str(http.unix_now() * 1000)
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}timestamp={stamp}&sign={dingtalk_sign(secret, stamp)}"
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        return {
+            "msgtype": "markdown",
+            "markdown": {"title": truncate(message.title, 64), "text": _markdown(message)},
+        }
+
+    def hint(self, code: int) -> str:
+        return {
+            310000: "signature, keyword or IP check failed: see the robot's security settings"
+        }.get(code, "")
+
+
+def dingtalk_sign(secret: str, timestamp: str) -> str:
+    """DingTalk: base64(HMAC-SHA256(secret, "timestamp\\nsecret")), URL-encoded."""
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
+    return urllib.parse.quote_plus(base64.b64encode(digest.digest()).decode())
+
+
+class SlackChannel(RobotChannel):
+    """Slack incoming webhook with blocks (section text ≤ 3000 characters)."""
+
+    type: ClassVar[str] = "slack"
+    body_max: ClassVar[int | None] = 40 * 1024
+    rate_per_second: ClassVar[float | None] = 1.0
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        return {
+            "text": message.title,
+            "blocks": [
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": truncate(message.title, 150)},
+                },
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": truncate(message.text, 3000)},
+                },
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": f"<{message.url}|details>"}],
+                },
+            ],
+        }
+
+    def check_answer(self, response: httpx.Response) -> Receipt:
+        return Receipt(note=response.text[:40] or "ok")  # Slack answers plain "ok"
