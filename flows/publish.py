@@ -23,7 +23,7 @@ def publish(key: str, path: str = ".") -> str:
     settings = open_site(path).settings
     ledger = store(settings)
     try:
-        sender = Sender(ledger, settings, make_channels(settings), clock=now)
+        sender = Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now)
         early = ledger.send(key)
         if early is not None and early.state == "pending" and early.due > now():
             # Prefect may start a run up to ~0.5 s before its scheduled time (PREFECT.md §3).

@@ -24,7 +24,7 @@ def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
     settings = open_site(path).settings
     ledger = store(settings)
     try:
-        sender = Sender(ledger, settings, make_channels(settings), clock=now)
+        sender = Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now)
         # Leave sends that just came due to their own scheduled runs.
         outcomes = sender.send_due(grace=timedelta(seconds=grace_seconds))
         missed = ledger.expire(now())

@@ -77,7 +77,9 @@ def send_due_now(root: str) -> int:
     settings = open_site(root).settings
     ledger = store(settings)
     try:
-        return len(Sender(ledger, settings, make_channels(settings), clock=now).send_due())
+        return len(
+            Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now).send_due()
+        )
     finally:
         ledger.close()
 

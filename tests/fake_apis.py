@@ -38,6 +38,17 @@ class Seen:
 class Recorder:
     requests: list[Seen] = field(default_factory=list)
     campaigns: dict[int, dict] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)  # issued WeChat tokens, newest last
+    expire_next: bool = False  # the next WeChat call with a token says 42001
+    drafts: dict[str, dict] = field(default_factory=dict)
+    publishes: dict[str, int] = field(default_factory=dict)  # publish_id → polls so far
+
+    def calls(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.path == path]
+
+
+WECHAT_APPS = {"wx-ok": "wx-secret", "wx-personal": "wx-secret", "wx-quota": "wx-secret"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 async def _common(behaviour: str) -> Response | None:
@@ -144,8 +155,102 @@ def make_app(rec: Recorder) -> Starlette:
         rec.campaigns[cid]["status"] = json.loads(seen.body)["status"]
         return JSONResponse({"data": rec.campaigns[cid]})
 
+    def token_ok(seen: Seen) -> JSONResponse | None:
+        token = seen.query.get("access_token")
+        if not rec.tokens or token != rec.tokens[-1]:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        if rec.expire_next:
+            rec.expire_next = False
+            rec.tokens.append("expired-" + token)  # the old one is no longer valid
+            return JSONResponse({"errcode": 42001, "errmsg": "access_token expired"})
+        return None
+
+    async def stable_token(request: Request) -> Response:
+        seen = await record(request)
+        data = seen.json()
+        assert isinstance(data, dict)
+        if WECHAT_APPS.get(str(data.get("appid"))) != data.get("secret"):
+            return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
+        if data.get("force_refresh") or not rec.tokens or rec.tokens[-1].startswith("expired-"):
+            rec.tokens.append(f"TOKEN-{len(rec.tokens) + 1}")
+        return JSONResponse({"access_token": rec.tokens[-1], "expires_in": 7200})
+
+    async def add_material(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        async with request.form() as form:  # closes the uploaded file's temp storage
+            has_media = "media" in form
+        if seen.query.get("type") != "image" or not has_media:
+            return JSONResponse({"errcode": 40004, "errmsg": "invalid media type"})
+        return JSONResponse({"media_id": f"THUMB-{len(rec.requests)}", "url": "http://mmbiz/x"})
+
+    async def uploadimg(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        async with request.form() as form:
+            has_media = "media" in form
+        if not has_media:
+            return JSONResponse({"errcode": 41005, "errmsg": "media data missing"})
+        return JSONResponse({"url": f"http://mmbiz.qpic.cn/fake/{len(rec.requests)}"})
+
+    async def draft_add(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        if "wx-quota" in str(rec.calls("/cgi-bin/stable_token")[-1].body):
+            return JSONResponse({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
+        article = seen.json()["articles"][0]  # type: ignore[index]
+        if len(article["title"]) > 32:
+            return JSONResponse({"errcode": 45003, "errmsg": "title size out of limit"})
+        if not str(article.get("thumb_media_id", "")).startswith("THUMB-"):
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        media_id = f"DRAFT-{len(rec.drafts) + 1}"
+        rec.drafts[media_id] = article
+        return JSONResponse({"media_id": media_id})
+
+    async def submit(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        if "wx-personal" in str(rec.calls("/cgi-bin/stable_token")[-1].body):
+            return JSONResponse({"errcode": 48001, "errmsg": "api unauthorized"})
+        publish_id = f"PUB-{len(rec.publishes) + 1}"
+        rec.publishes[publish_id] = 0
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "publish_id": publish_id})
+
+    async def publish_get(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        pid = seen.json()["publish_id"]  # type: ignore[index]
+        rec.publishes[pid] += 1
+        if rec.publishes[pid] < 2:
+            return JSONResponse({"publish_id": pid, "publish_status": 1})
+        item = {"idx": 1, "article_url": f"https://mp.weixin.qq.com/s/{pid}"}
+        return JSONResponse(
+            {
+                "publish_id": pid,
+                "publish_status": 0,
+                "article_id": f"ART-{pid}",
+                "article_detail": {"count": 1, "item": [item]},
+            }
+        )
+
+    async def image(request: Request) -> Response:
+        await record(request)
+        return Response(PNG, media_type="image/png")
+
     return Starlette(
         routes=[
+            Route("/cgi-bin/stable_token", stable_token, methods=["POST"]),
+            Route("/cgi-bin/material/add_material", add_material, methods=["POST"]),
+            Route("/cgi-bin/media/uploadimg", uploadimg, methods=["POST"]),
+            Route("/cgi-bin/draft/add", draft_add, methods=["POST"]),
+            Route("/cgi-bin/freepublish/submit", submit, methods=["POST"]),
+            Route("/cgi-bin/freepublish/get", publish_get, methods=["POST"]),
+            Route("/img/{name}", image, methods=["GET"]),
             Route("/cgi-bin/webhook/send", wecom, methods=["POST"]),
             Route("/open-apis/bot/v2/hook/{token}", feishu, methods=["POST"]),
             Route("/robot/send", dingtalk, methods=["POST"]),

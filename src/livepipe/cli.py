@@ -353,7 +353,7 @@ def send_due_cmd(
     """Send every due, still valid, unsent send once, through its channel."""
     with _store(path, config, ledger) as (settings, store):
         try:
-            sender = Sender(store, settings, make_channels(settings), clock=_clock(now))
+            sender = Sender(store, settings, make_channels(settings, kv=store), clock=_clock(now))
             outcomes = sender.dry_run() if dry_run else sender.send_due()
         except ConfigError as exc:
             _fail(str(exc))

@@ -216,7 +216,9 @@ class Message:
     url: str
     due: datetime
     event: Event | None = None
-    html: str | None = None
+    html: str | None = None  # the newsletter email of the event (email, listmonk)
+    article: str | None = None  # the WeChat article body (wechat)
+    article_meta: dict[str, str | None] | None = None  # its title, author, digest, cover
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -309,6 +309,7 @@ def test_every_publisher_is_registered() -> None:
         "slack",
         "email",
         "listmonk",
+        "wechat",
     }
     assert urllib.parse.quote_plus("a+b") == "a%2Bb"
 

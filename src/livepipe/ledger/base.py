@@ -517,6 +517,22 @@ class Ledger(ABC):
             return None
         return str(row[0])
 
+    def kv_lock(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """Take a named lock until now + ttl (or renew ours); False if someone else holds it."""
+        until = ts(now + ttl)
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "INSERT INTO kv (name, value, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                    "expires_at = excluded.expires_at "
+                    "WHERE kv.expires_at <= ? OR kv.value = excluded.value"
+                ),
+                (name, owner, until, ts(now)),
+            )
+            taken: bool = cur.rowcount == 1
+        return taken
+
     def kv_prefix(self, prefix: str) -> dict[str, str]:
         with self.read() as cur:
             cur.execute(self.q("SELECT name, value FROM kv WHERE name LIKE ?"), (prefix + "%",))

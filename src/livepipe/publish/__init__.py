@@ -7,12 +7,13 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ConfigError
-from .base import Channel, Receipt, environ
+from .base import Channel, KeyValue, Receipt, environ
 from .email import EmailChannel
 from .listmonk import ListmonkChannel
 from .outbox import OutboxChannel
 from .robots import DingTalkChannel, FeishuChannel, SlackChannel, WeComChannel
 from .webhook import WebhookChannel
+from .wechat import WeChatChannel
 
 PUBLISHERS: dict[str, type[Channel]] = {
     c.type: c
@@ -25,12 +26,17 @@ PUBLISHERS: dict[str, type[Channel]] = {
         SlackChannel,
         EmailChannel,
         ListmonkChannel,
+        WeChatChannel,
     )
 }
 
 
 def make_channels(
-    settings: Settings, *, root: Path | None = None, env: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    kv: KeyValue | None = None,
 ) -> dict[str, Channel]:
     """Every enabled channel of the site, ready to send."""
     out: dict[str, Channel] = {}
@@ -43,7 +49,9 @@ def make_channels(
                 f"channels.{name}: unknown type {cfg.type!r}",
                 hint=f"use one of {', '.join(sorted(PUBLISHERS))}",
             )
-        out[name] = cls(name, cfg, root=root or settings.root or Path.cwd(), env=env or environ())
+        out[name] = cls(
+            name, cfg, root=root or settings.root or Path.cwd(), env=env or environ(), kv=kv
+        )
     return out
 
 

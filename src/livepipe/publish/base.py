@@ -13,12 +13,23 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..config import ChannelSettings
 from ..errors import ConfigError
 from ..models import Message
+
+
+class KeyValue(Protocol):
+    """The ledger's small key/value store with expiry and locks."""
+
+    def kv_get(self, name: str, now: datetime) -> str | None: ...
+
+    def kv_put(self, name: str, value: str, expires_at: datetime | None) -> None: ...
+
+    def kv_lock(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,19 @@ class Channel(ABC):
     rate_per_second: ClassVar[float | None] = None
 
     def __init__(
-        self, name: str, options: ChannelSettings, *, root: Path, env: Mapping[str, str]
+        self,
+        name: str,
+        options: ChannelSettings,
+        *,
+        root: Path,
+        env: Mapping[str, str],
+        kv: KeyValue | None = None,
     ) -> None:
         self.name = name
         self.options = options.model_extra or {}
         self.root = root
         self.env = env
+        self.kv = kv  # state shared by all workers (the ledger), e.g. API tokens
 
     @abstractmethod
     def send(self, message: Message) -> Receipt:

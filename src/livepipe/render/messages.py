@@ -66,6 +66,23 @@ def render_message(
         )
         url = event.url
     title, _, body = text.strip().partition("\n")
+    article = meta = html = None
+    if event is not None:
+        from markupsafe import Markup
+
+        from .html import EMAIL, markdown_html
+        from .wechat import WeChatRenderer
+
+        wechat = WeChatRenderer()
+        article, meta = wechat.article(event, ctx), wechat.meta(event, ctx)
+        html = templates.render(
+            "newsletter",
+            "event.html",
+            lang,
+            e=ctx.view(event),
+            site=settings.site,
+            summary_html=Markup(markdown_html(event.summary, EMAIL, shift_headings=True)),
+        )
     return Message(
         key=send.key,
         uid=send.uid,
@@ -78,6 +95,9 @@ def render_message(
         url=url,
         due=send.due,
         event=event,
+        html=html,
+        article=article,
+        article_meta=meta,
     )
 
 

@@ -48,32 +48,37 @@ class WeChatRenderer:
     def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
         return EventOutput(tuple(self._files(e, ctx)))
 
-    def _files(self, e: Event, ctx: BuildContext) -> Iterator[Artifact]:
-        stem = ctx.stems[e.uid]
-        view = ctx.view(e)
+    def article(self, e: Event, ctx: BuildContext) -> str:
+        """The article body: allow-listed HTML with inline styles only."""
         body = ctx.templates.render(
             "wechat",
             "article.html",
             e.lang,
-            e=view,
+            e=ctx.view(e),
             summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
         )
-        # The allow-list also applies to what templates produce.
-        html = sanitize(body, WECHAT) + "\n"
+        return sanitize(body, WECHAT) + "\n"  # the allow-list also covers the templates
+
+    def meta(self, e: Event, ctx: BuildContext) -> dict[str, str | None]:
+        """The draft/add fields, within WeChat's limits."""
+        return {
+            "title": truncate(e.title, TITLE_MAX),
+            "author": self.author(e, ctx),
+            "digest": truncate(e.description or ctx.view(e).summary_text, DIGEST_MAX),
+            "cover_image": e.cover_image,
+            "content_source_url": e.url,
+        }
+
+    def _files(self, e: Event, ctx: BuildContext) -> Iterator[Artifact]:
+        stem = ctx.stems[e.uid]
+        html = self.article(e, ctx)
         yield Artifact(
             f"wechat/{stem}.html", "text/html; charset=utf-8", html.encode("utf-8"), (e.uid,)
         )
-        meta = {
-            "title": truncate(e.title, TITLE_MAX),
-            "author": self.author(e, ctx),
-            "digest": truncate(e.description or view.summary_text, DIGEST_MAX),
-            "cover_image": e.cover_image,
-            "content_source_url": e.url,
-            "content": f"wechat/{stem}.html",
-        }
+        meta = {**self.meta(e, ctx), "content": f"wechat/{stem}.html"}
         data = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
         yield Artifact(f"wechat/{stem}.json", "application/json", data.encode("utf-8"), (e.uid,))
-        text = ctx.templates.render("wechat", "group.txt", e.lang, e=view).strip() + "\n"
+        text = ctx.templates.render("wechat", "group.txt", e.lang, e=ctx.view(e)).strip() + "\n"
         yield Artifact(
             f"wechat/{stem}.txt", "text/plain; charset=utf-8", text.encode("utf-8"), (e.uid,)
         )

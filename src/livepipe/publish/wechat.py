@@ -1,0 +1,286 @@
+"""WeChat Official Account (微信公众号): publish the event article.
+
+Steps: an access token from ``cgi-bin/stable_token`` (cached in the ledger and shared by every
+worker, refreshed under a ledger lock; ``40001``/``42001`` refresh once and retry); the cover
+uploaded as permanent material (``material/add_material``); every body image re-hosted with
+``media/uploadimg`` (WeChat filters external image URLs); ``draft/add``; then, unless
+``draft_only``, ``freepublish/submit`` and ``freepublish/get`` polled until it succeeds or
+fails for good. Progress is kept in the ledger, so a retry never submits twice. ``45009``
+(quota) and ``48001`` (unauthorized: personal and unverified accounts cannot publish through
+the API) are permanent errors with a hint.
+
+```toml
+[channels.wechat-oa]
+type = "wechat"
+appid_env = "WECHAT_APPID"
+secret_env = "WECHAT_SECRET"
+draft_only = false                   # true: stop at the draft; publish in the WeChat editor
+default_cover = "static/cover.png"   # used when a page has no cover image
+languages = ["zh"]
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import ConfigError, PermanentPublishError, TransientPublishError
+from ..models import Message
+from . import http
+from .base import Channel, Receipt
+
+API = "https://api.weixin.qq.com"
+_IMG = re.compile(r'(<img\b[^>]*\bsrc=")([^"]+)(")')
+_REFRESH = {40001, 42001, 40014}  # invalid / expired token: refresh once
+_TRANSIENT = {-1, 45011, 45047}  # system busy, frequency limits
+_HINTS = {
+    45009: "the account's daily API quota is used up; it resets at midnight (Beijing time)",
+    48001: "this account may not call the publish API (personal and unverified accounts "
+    "cannot): set draft_only = true and publish in the WeChat editor",
+    40164: "the server's IP is not on the account's IP allow-list",
+    40013: "invalid appid",
+    40125: "invalid app secret",
+}
+FINAL_FAILURES = {
+    2: "original-content check failed",
+    3: "publishing failed",
+    4: "rejected by the platform audit",
+    5: "deleted after publishing",
+    6: "banned",
+}
+
+
+class _TokenExpired(Exception):
+    pass
+
+
+class WeChatChannel(Channel):
+    type: ClassVar[str] = "wechat"
+    title_max: ClassVar[int | None] = 32
+    transport: httpx.BaseTransport | None = None
+    poll_interval: float = 2.0
+    poll_timeout: float = 300.0
+
+    @property
+    def base(self) -> str:
+        return str(self.option("api", API)).rstrip("/")
+
+    @property
+    def appid(self) -> str:
+        return self.secret("appid_env") or ""
+
+    # -- token, shared across processes through the ledger ----------------------------------
+    def token(self, client: httpx.Client, *, force: bool = False) -> str:
+        name = f"wechat-token:{self.appid}"
+        if self.kv is not None and not force:
+            cached = self.kv.kv_get(name, datetime.now(UTC))
+            if cached:
+                return cached
+        lock = f"wechat-token-lock:{self.appid}"
+        owner = f"{id(self)}:{time.monotonic_ns()}"
+        if self.kv is not None:
+            deadline = time.monotonic() + 30
+            while not self.kv.kv_lock(lock, owner, datetime.now(UTC), timedelta(seconds=30)):
+                if time.monotonic() > deadline:
+                    raise TransientPublishError(
+                        "waited 30 s for the token lock", channel=self.name, code="token-lock"
+                    )
+                time.sleep(0.2)
+                cached = self.kv.kv_get(name, datetime.now(UTC))
+                if cached and not force:
+                    return cached  # another worker refreshed it meanwhile
+        try:
+            data = self._call(
+                client,
+                "POST",
+                "/cgi-bin/stable_token",
+                None,
+                json={
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self.secret("secret_env"),
+                    "force_refresh": force,
+                },
+            )
+            token = str(data["access_token"])
+            if self.kv is not None:
+                ttl = max(60, int(data.get("expires_in", 7200)) - 300)
+                self.kv.kv_put(name, token, datetime.now(UTC) + timedelta(seconds=ttl))
+            return token
+        finally:
+            if self.kv is not None:
+                self.kv.kv_put(lock, "", datetime.now(UTC))  # release
+
+    # -- one API call, errors mapped --------------------------------------------------------
+    def _call(
+        self, client: httpx.Client, method: str, path: str, token: str | None, **kwargs: Any
+    ) -> dict[str, Any]:
+        params = {**(kwargs.pop("params", None) or {})}
+        if token:
+            params["access_token"] = token
+        response = http.request(
+            client, self.name, method, self.base + path, params=params or None, **kwargs
+        )
+        http.check_status(response, self.name)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise TransientPublishError(
+                f"{path}: the answer is not JSON", channel=self.name, code="bad-answer"
+            ) from exc
+        code = int(data.get("errcode", 0) or 0) if isinstance(data, dict) else 0
+        if code == 0:
+            return data if isinstance(data, dict) else {}
+        text = f"{path.rsplit('/', 1)[-1]} error {code}: {data.get('errmsg', '')}"
+        if code in _REFRESH:
+            raise _TokenExpired(text)
+        if code in _TRANSIENT:
+            raise TransientPublishError(text, channel=self.name, code=str(code), retry_after=30.0)
+        raise PermanentPublishError(
+            text, channel=self.name, code=str(code), hint=_HINTS.get(code, "")
+        )
+
+    def call(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """An authenticated call; an expired token is refreshed once, then the call retried."""
+        try:
+            return self._call(client, method, path, self.token(client), **dict(kwargs))
+        except _TokenExpired:
+            return self._call(client, method, path, self.token(client, force=True), **kwargs)
+
+    # -- images -----------------------------------------------------------------------------
+    def _image(self, client: httpx.Client, url: str) -> tuple[str, bytes, str]:
+        if url.startswith(("http://", "https://")):
+            response = http.request(client, self.name, "GET", url)
+            http.check_status(response, self.name)
+            kind = response.headers.get("content-type", "image/jpeg").split(";")[0]
+            return url.rsplit("/", 1)[-1].split("?")[0] or "image.jpg", response.content, kind
+        path = Path(url) if Path(url).is_absolute() else self.root / url
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"channels.{self.name}: cannot read image {path}: {exc}") from exc
+        return path.name, data, "image/png" if path.suffix == ".png" else "image/jpeg"
+
+    def rehost(self, client: httpx.Client, html: str) -> str:
+        """Every <img> of the article re-hosted on WeChat (it filters external URLs)."""
+        done: dict[str, str] = {}
+
+        def upload(m: re.Match[str]) -> str:
+            src = m.group(2)
+            if src not in done:
+                name, data, kind = self._image(client, src)
+                answer = self.call(
+                    client, "POST", "/cgi-bin/media/uploadimg", files={"media": (name, data, kind)}
+                )
+                done[src] = str(answer["url"])
+            return m.group(1) + done[src] + m.group(3)
+
+        return _IMG.sub(upload, html)
+
+    # -- the send ---------------------------------------------------------------------------
+    def send(self, message: Message) -> Receipt:
+        if message.article is None or message.article_meta is None:
+            raise PermanentPublishError(
+                f"{message.kind} messages have no article",
+                channel=self.name,
+                code="no-article",
+                hint="route only event slots (announce, replay, changed…) to this channel",
+            )
+        progress = self._progress(message.key)
+        with http.client(float(self.option("timeout", 20.0)), self.transport) as client:
+            if "publish_id" in progress:  # a retry: never submit twice
+                return self.wait(client, progress["publish_id"])
+            media_id = progress.get("media_id") or self._draft(client, message)
+            self._save(message.key, media_id=media_id)
+            if self.option("draft_only", False):
+                return Receipt(remote_id=media_id, note="draft saved; publish it in the editor")
+            submitted = self.call(
+                client, "POST", "/cgi-bin/freepublish/submit", json={"media_id": media_id}
+            )
+            publish_id = str(submitted["publish_id"])
+            self._save(message.key, media_id=media_id, publish_id=publish_id)
+            return self.wait(client, publish_id)
+
+    def _draft(self, client: httpx.Client, message: Message) -> str:
+        assert message.article is not None and message.article_meta is not None
+        meta = message.article_meta
+        cover = meta.get("cover_image") or self.option("default_cover")
+        if not cover:
+            raise PermanentPublishError(
+                "the page has no cover image",
+                channel=self.name,
+                code="no-cover",
+                hint="add a cover (section1.snapshot or cover:), or set default_cover",
+            )
+        name, data, kind = self._image(client, str(cover))
+        thumb = self.call(
+            client,
+            "POST",
+            "/cgi-bin/material/add_material",
+            params={"type": "image"},
+            files={"media": (name, data, kind)},
+        )
+        article = {
+            "title": meta["title"],
+            "author": meta["author"],
+            "digest": meta["digest"],
+            "content": self.rehost(client, message.article),
+            "content_source_url": meta["content_source_url"],
+            "thumb_media_id": thumb["media_id"],
+            "need_open_comment": 0,
+            "only_fans_can_comment": 0,
+        }
+        body = json.dumps({"articles": [article]}, ensure_ascii=False).encode("utf-8")
+        draft = self.call(
+            client,
+            "POST",
+            "/cgi-bin/draft/add",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        return str(draft["media_id"])
+
+    def wait(self, client: httpx.Client, publish_id: str) -> Receipt:
+        deadline = time.monotonic() + self.poll_timeout
+        while True:
+            state = self.call(
+                client, "POST", "/cgi-bin/freepublish/get", json={"publish_id": publish_id}
+            )
+            status = int(state.get("publish_status", 1))
+            if status == 0:
+                items = (state.get("article_detail") or {}).get("item") or [{}]
+                return Receipt(
+                    remote_id=str(state.get("article_id") or publish_id),
+                    remote_url=items[0].get("article_url"),
+                )
+            if status in FINAL_FAILURES:
+                raise PermanentPublishError(
+                    f"publish {publish_id}: {FINAL_FAILURES[status]}",
+                    channel=self.name,
+                    code=f"publish-status-{status}",
+                    hint="see the account's publishing records",
+                )
+            if time.monotonic() > deadline:
+                raise TransientPublishError(
+                    f"publish {publish_id} is still running", channel=self.name, code="publishing"
+                )
+            time.sleep(self.poll_interval)
+
+    def _progress(self, key: str) -> dict[str, str]:
+        if self.kv is None:
+            return {}
+        raw = self.kv.kv_get(f"wechat-progress:{key}", datetime.now(UTC))
+        return dict(json.loads(raw)) if raw else {}
+
+    def _save(self, key: str, **values: str) -> None:
+        if self.kv is not None:
+            self.kv.kv_put(
+                f"wechat-progress:{key}", json.dumps(values), datetime.now(UTC) + timedelta(days=30)
+            )
