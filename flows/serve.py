@@ -179,7 +179,7 @@ def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
             *deployments(path),
             limit=20,
             prefetch_seconds=60,
-            query_seconds=5,
+            query_seconds=1,
             print_starting_message=False,
         )
     finally:
@@ -205,7 +205,7 @@ def worker(path: str = ".") -> None:
         reconcile,
         limit=20,
         prefetch_seconds=60,
-        query_seconds=5,
+        query_seconds=1,
         print_starting_message=False,
     )
 

@@ -145,3 +145,57 @@ def test_single_crash_recovery_states(tmp_path: Path, point: str) -> None:
             assert list(recovered.values()) == [expect]
             assert set(recovered) <= set(keys)
             ledger.close()
+
+
+def test_crashes_with_the_email_channel(tmp_path: Path) -> None:
+    """SMTP cannot deduplicate: a crash during the call leaves the send uncertain (reported),
+    never resent; everything else arrives exactly once."""
+    import email
+    from collections import Counter as Count
+
+    from aiosmtpd.controller import Controller
+
+    from livepipe.config import load_settings
+
+    from .receiver import free_port
+
+    seen: Count[str] = Count()
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            seen[email.message_from_bytes(envelope.content)["Message-ID"]] += 1
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        root = tmp_path / "site"
+        root.mkdir()
+        (root / "subs.txt").write_text("a@example.org\nb@example.org\n")
+        (root / "livepipe.toml").write_text(
+            '[site]\nname = "Mail"\nbase_url = "https://crash.example"\ntimezone = "UTC"\n'
+            f'[channels.hook]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\n'
+            'security = "none"\nrecipients_file = "subs.txt"\nfrom = "live@crash.example"\n'
+        )
+        settings = load_settings(root / "livepipe.toml")
+        url = str(tmp_path / "ledger.sqlite")
+        ledger = open_ledger(settings, url)
+        rng = random.Random(4)
+        keys: list[str] = []
+        for batch in range(10):
+            keys += fill(ledger, datetime.now(UTC), 2, prefix=f"m{batch}-")
+            for _ in range(6):
+                point = rng.choice(POINTS)
+                child_run(settings, url, f"{point}:{rng.randint(1, 3)}", None)
+        child_run(settings, url, None, None)
+        sends = {s.key: s for s in ledger.sends()}
+        ledger.close()
+    finally:
+        controller.stop()
+    ids = {k: f"<{k}@crash.example>" for k in keys}
+    assert max(seen[ids[k]] for k in keys) == 1  # never twice
+    uncertain = [k for k in keys if sends[k].state is SendState.UNCERTAIN]
+    sent = [k for k in keys if sends[k].state is SendState.SENT]
+    assert len(sent) + len(uncertain) == len(keys) and uncertain
+    assert all(seen[ids[k]] == 1 for k in sent)  # 0 lost
