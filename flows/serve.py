@@ -192,22 +192,24 @@ def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
                 server.kill()
 
 
-def worker(path: str = ".") -> None:
-    """Serve the publish and reconcile deployments from an existing server (scale-out)."""
+def worker(path: str = ".", threads: int = 8) -> None:
+    """Run publish runs from an existing server in this process (scale-out; see worker.py)."""
     if not os.environ.get("PREFECT_API_URL"):
         raise SystemExit("livepipe worker needs PREFECT_API_URL (a shared Prefect server)")
     quiet_environment()
-    import prefect
+    from flows.publish import publish
+    from flows.worker import run_worker
 
-    publish, reconcile = deployments(path)[1:]
-    prefect.serve(
-        publish,
-        reconcile,
-        limit=20,
-        prefetch_seconds=60,
-        query_seconds=1,
-        print_starting_message=False,
-    )
+    publish.to_deployment(name="livepipe", parameters={"path": path}).apply()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"livepipe worker: running publish runs with {threads} threads; Ctrl-C stops")
+    ran = 0
+    try:
+        ran = run_worker(path, threads=threads, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+    print(f"livepipe worker: ran {ran} publish runs")
 
 
 def notify(commit: str, ref: str, path: str = ".") -> None:

@@ -442,10 +442,13 @@ def up(
 
 
 @app.command()
-def worker(path: PathArg = Path(".")) -> None:
-    """Serve publish and reconcile runs from the Prefect server at PREFECT_API_URL (start
+def worker(
+    path: PathArg = Path("."),
+    threads: Annotated[int, typer.Option(help="Publish runs executed at once.")] = 8,
+) -> None:
+    """Run publish runs of the Prefect server at PREFECT_API_URL in this process (start
     several, on several machines, with the ledger on PostgreSQL)."""
-    _flows().worker(str(path))
+    _flows().worker(str(path.resolve()), threads=threads)
 
 
 @app.command()

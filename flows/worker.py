@@ -1,0 +1,72 @@
+"""`livepipe worker`: execute the publish runs of a shared Prefect server inside this process.
+
+Prefect's own runners start one Python process per flow run (~90 MB and ~2 s of CPU each,
+PREFECT.md §3); a publish run does one HTTP call. This worker polls the server for scheduled
+publish runs, claims each by proposing the Scheduled → Pending transition (the server accepts
+it once, so two workers never take the same run) and runs it in a thread with Prefect's flow
+engine, so the run, its logs and its artifact still show in the Prefect UI. Whoever runs it,
+the ledger's claim keeps every send to one delivery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flows.common import PUBLISH_DEPLOYMENT, quiet_environment
+
+quiet_environment()
+
+
+def _claim(client: Any, run: Any) -> bool:
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Pending
+
+    result = client.set_flow_run_state(run.id, Pending())
+    return bool(result.status == SetStateStatus.ACCEPT)
+
+
+def _execute(run_id: Any, path: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.publish import publish
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    start = run.next_scheduled_start_time or run.expected_start_time
+    if start is not None:
+        time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    parameters = {"path": path, **(run.parameters or {})}
+    run_flow(publish, flow_run=run, parameters=parameters, return_type="state")
+
+
+def run_worker(
+    path: str,
+    *,
+    threads: int = 8,
+    poll_seconds: float = 1.0,
+    prefetch_seconds: float = 10.0,
+    stop: threading.Event | None = None,
+) -> int:
+    """Poll, claim and run publish runs until ``stop`` is set; returns how many it ran."""
+    from prefect.client.orchestration import get_client
+
+    stop = stop or threading.Event()
+    done = 0
+    with get_client(sync_client=True) as client, ThreadPoolExecutor(threads) as pool:
+        deployment = client.read_deployment_by_name(PUBLISH_DEPLOYMENT)
+        while not stop.is_set():
+            horizon = datetime.now(UTC) + timedelta(seconds=prefetch_seconds)
+            runs = client.get_scheduled_flow_runs_for_deployments(
+                [deployment.id], scheduled_before=horizon, limit=threads * 4
+            )
+            for run in runs:
+                if _claim(client, run):
+                    pool.submit(_execute, run.id, path)
+                    done += 1
+            stop.wait(poll_seconds)
+    return done

@@ -1,0 +1,110 @@
+"""Scale-out: a Prefect server on PostgreSQL, the ledger on PostgreSQL, two `livepipe worker`
+processes, 200 sends due at once — each delivered exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from livepipe.config import load_settings
+from livepipe.ledger import open_ledger
+from livepipe.plan import SendState
+
+from ..conftest import PG_URL
+from ..ledger_fixtures import fill
+from ..receiver import Stats, free_port, serve
+from .conftest import ENV
+
+LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
+pytestmark = pytest.mark.timeout(420)
+
+
+@pytest.fixture
+def prefect_on_postgresql(tmp_path: Path, pg_reason: str | None):
+    if pg_reason:
+        pytest.skip(pg_reason)
+    import psycopg
+
+    from flows.serve import launch_server
+
+    db = f"lp_prefect_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db}")
+    port = free_port()
+    host = PG_URL.split("://", 1)[1].rsplit("/", 1)[0]
+    env = {
+        **ENV,
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{host}/{db}",
+    }
+    server = launch_server(tmp_path / "prefect-home", port, env)
+    try:
+        yield env
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def test_two_workers_200_sends_exactly_once(
+    tmp_path: Path, pg_url: str, prefect_on_postgresql: dict[str, str]
+) -> None:
+    from prefect.settings import temporary_settings
+
+    from flows.common import mirror
+    from flows.publish import publish
+
+    env = prefect_on_postgresql
+    stats = Stats()
+    with serve(stats) as base:
+        root = tmp_path / "site"
+        (root / "content").mkdir(parents=True)
+        (root / "livepipe.toml").write_text(
+            '[site]\nname = "Scale"\nbase_url = "https://crash.example"\ntimezone = "UTC"\n'
+            f'[ledger]\nurl = "{pg_url}"\n'
+            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/plain"\nidempotency = false\n'
+        )
+        ledger = open_ledger(load_settings(root / "livepipe.toml"))
+        keys = fill(ledger, datetime.now(UTC), 50)  # 200 sends, all due now
+        with temporary_settings(
+            updates={"api.url": env["PREFECT_API_URL"], "flows.heartbeat_frequency": None}
+        ):
+            publish.to_deployment(name="livepipe", parameters={"path": str(root)}).apply()
+            report = mirror(ledger)
+        assert len(report.scheduled) == 200
+        workers = [
+            subprocess.Popen(
+                [LIVEPIPE, "worker", str(root), "--threads", "6"],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(2)
+        ]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and sum(1 for k in keys if stats.raw[k]) < 200:
+            time.sleep(0.5)
+        time.sleep(2)  # would a second delivery still come?
+        outputs = []
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+            out, _ = w.communicate(timeout=60)
+            outputs.append(out.decode())
+        sends = ledger.sends()
+        ledger.close()
+    assert {k: stats.raw[k] for k in keys} == {k: 1 for k in keys}, outputs
+    assert all(s.state is SendState.SENT for s in sends)
+    ran = [int(o.rsplit("ran ", 1)[1].split()[0]) for o in outputs]
+    assert sum(ran) == 200 and min(ran) > 0, ran  # both workers took a share
