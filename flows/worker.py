@@ -22,9 +22,14 @@ quiet_environment()
 
 
 def _claim(client: Any, run: Any) -> bool:
+    """Take a run that is still scheduled. The fresh read matters: the server would also
+    accept Pending for a run another worker already finished (that is how re-runs work)."""
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Pending
 
+    current = client.read_flow_run(run.id)
+    if current.state is None or not current.state.is_scheduled():
+        return False
     result = client.set_flow_run_state(run.id, Pending())
     return bool(result.status == SetStateStatus.ACCEPT)
 

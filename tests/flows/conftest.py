@@ -89,6 +89,27 @@ class FlowSite:
         self.serve_proc = None
 
 
+def wait_for_deployments(timeout: float = 120) -> None:
+    """Until the served deployments (and so the sync trigger) exist on the server."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        for name in ("sync/livepipe", "publish/livepipe", "reconcile/livepipe"):
+            while True:
+                try:
+                    client.read_deployment_by_name(name)
+                    break
+                except ObjectNotFound:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+    time.sleep(3)  # the trigger is registered with the deployment; give the server a moment
+
+
 CONFIG = """
 [site]
 name = "Flows"
@@ -126,5 +147,6 @@ def flow_site(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         )
         site = FlowSite(root, stats, hook)
         site.start_serving()
+        wait_for_deployments()
         yield site
         site.stop_serving()

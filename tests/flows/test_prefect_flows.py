@@ -118,10 +118,15 @@ def test_reschedule_moves_the_run_and_cancel_removes_it(flow_site: FlowSite) -> 
 
 
 def test_merged_event_triggers_sync(flow_site: FlowSite) -> None:
-    from flows.serve import emit_merged
+    """`livepipe notify` (the CI step) emits livepipe.content.merged; the trigger runs sync."""
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
 
     flow_site.page("triggered.md", page("Triggered", datetime.now(UTC) + timedelta(days=2)))
-    emit_merged("abc123", "refs/heads/main", "flows.example")
+    result = CliRunner().invoke(app, ["notify", "--commit", "abc123", str(flow_site.root)])
+    assert result.exit_code == 0, result.output
+    assert "livepipe.content.merged emitted for abc123" in result.output
     assert wait_for(lambda: len(sends_for(flow_site, "triggered")) == 1, 90)
 
 

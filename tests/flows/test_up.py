@@ -1,0 +1,158 @@
+"""`livepipe up` end to end: starts its own Prefect server, serves the deployments and the git
+webhook; a signed push runs a sync; Ctrl-C stops everything; a restart finds it all again."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livepipe.config import load_settings
+from livepipe.ledger import open_ledger
+
+from ..receiver import free_port
+
+LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
+pytestmark = pytest.mark.timeout(400)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait(pred, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def start_up(root: Path, port: int, hook: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    env["LIVEPIPE_HOOK_SECRET"] = "push-secret"
+    with open(root / "up.log", "ab") as log:
+        return subprocess.Popen(
+            [LIVEPIPE, "up", str(root), "--port", str(port), "--hook-port", str(hook)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("livepipe up did not stop on Ctrl-C")
+
+
+def test_up_push_stop_restart(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "content").mkdir(parents=True)
+    (root / "livepipe.toml").write_text(
+        '[site]\nname = "Up"\nbase_url = "https://up.example"\ntimezone = "UTC"\n'
+        "[slots.digest]\nenabled = false\n"
+    )
+    start = datetime.now(UTC) + timedelta(days=3)
+    (root / "content" / "ev.md").write_text(
+        f"---\ntitle: Up\nstart: {start.isoformat()}\nlocation: online\n---\n"
+    )
+    port, hook = free_port(), free_port()
+    api = f"http://127.0.0.1:{port}/api/health"
+    proc = start_up(root, port, hook)
+    try:
+        assert wait(lambda: healthy(api) and healthy(f"http://127.0.0.1:{hook}/healthz"), 180), (
+            root / "up.log"
+        ).read_text()
+        data = json.dumps(
+            {"ref": "refs/heads/main", "after": "f00d", "commits": [{"added": ["content/ev.md"]}]}
+        ).encode()
+        sig = "sha256=" + hmac.new(b"push-secret", data, hashlib.sha256).hexdigest()
+        bad = httpx.post(
+            f"http://127.0.0.1:{hook}/hooks/git",
+            content=data,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"},
+        )
+        assert bad.status_code == 401
+        from prefect.client.orchestration import get_client
+        from prefect.settings import temporary_settings
+
+        from .conftest import wait_for_deployments
+
+        with temporary_settings(updates={"api.url": api.removesuffix("/health")}):
+            wait_for_deployments()  # the sync trigger exists before we push
+        ok = httpx.post(
+            f"http://127.0.0.1:{hook}/hooks/git",
+            content=data,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig},
+        )
+        assert ok.status_code == 202
+
+        def planned() -> int:
+            ledger = open_ledger(load_settings(root / "livepipe.toml"))
+            try:
+                return len(ledger.sends())
+            finally:
+                ledger.close()
+
+        assert wait(lambda: planned() == 3, 120), (root / "up.log").read_text()[-3000:]
+    finally:
+        stop(proc)
+    assert not healthy(api)  # the server it started is gone too
+    before = planned()
+    proc = start_up(root, port, hook)  # a restart loses nothing
+    try:
+        assert wait(lambda: healthy(api), 180)
+        assert planned() == before == 3
+        from prefect.client.orchestration import get_client
+        from prefect.settings import temporary_settings
+
+        from flows.common import waiting_publish_runs
+
+        def pending_keys() -> set[str]:
+            ledger = open_ledger(load_settings(root / "livepipe.toml"))
+            try:
+                return {x.key for x in ledger.sends() if x.state == "pending"}
+            finally:
+                ledger.close()
+
+        def waiting_keys() -> set[str]:
+            with (
+                temporary_settings(updates={"api.url": api.removesuffix("/health")}),
+                get_client(sync_client=True) as client,
+            ):
+                return {str(r.parameters.get("key")) for r in waiting_publish_runs(client)}
+
+        def announced() -> bool:
+            ledger = open_ledger(load_settings(root / "livepipe.toml"))
+            try:
+                return any(x.slot == "announce" and x.state == "sent" for x in ledger.sends())
+            finally:
+                ledger.close()
+
+        # The announcement (due at the push) goes out: by its run, or — if the shutdown caught
+        # that run mid-start — by the reconcile flow, which sends what is due and unsent.
+        assert wait(announced, 150), (root / "up.log").read_text()[-3000:]
+        # The reminders, due in two days, still have their scheduled runs.
+        assert len(pending_keys()) == 2
+        assert wait(lambda: pending_keys() <= waiting_keys(), 30)
+    finally:
+        stop(proc)
