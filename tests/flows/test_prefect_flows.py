@@ -16,7 +16,7 @@ from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 from livepipe.plan import SendState
 
-from .conftest import FlowSite
+from .conftest import FlowSite, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -43,15 +43,6 @@ def sends_for(site: FlowSite, slug: str):
         return [s for s in ledger.sends() if s.uid.startswith(f"{slug}@")]
     finally:
         ledger.close()
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def publish_runs(key: str) -> list:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 
 from ..receiver import free_port
+from .conftest import wait_for
 
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
 pytestmark = pytest.mark.timeout(400)
@@ -31,15 +31,6 @@ def healthy(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def start_up(root: Path, port: int, hook: int) -> subprocess.Popen[bytes]:
@@ -79,9 +70,9 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
     api = f"http://127.0.0.1:{port}/api/health"
     proc = start_up(root, port, hook)
     try:
-        assert wait(lambda: healthy(api) and healthy(f"http://127.0.0.1:{hook}/healthz"), 180), (
-            root / "up.log"
-        ).read_text()
+        assert wait_for(
+            lambda: healthy(api) and healthy(f"http://127.0.0.1:{hook}/healthz"), 180
+        ), (root / "up.log").read_text()
         data = json.dumps(
             {"ref": "refs/heads/main", "after": "f00d", "commits": [{"added": ["content/ev.md"]}]}
         ).encode()
@@ -113,14 +104,14 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
             finally:
                 ledger.close()
 
-        assert wait(lambda: planned() == 3, 120), (root / "up.log").read_text()[-3000:]
+        assert wait_for(lambda: planned() == 3, 120), (root / "up.log").read_text()[-3000:]
     finally:
         stop(proc)
     assert not healthy(api)  # the server it started is gone too
     before = planned()
     proc = start_up(root, port, hook)  # a restart loses nothing
     try:
-        assert wait(lambda: healthy(api), 180)
+        assert wait_for(lambda: healthy(api), 180)
         assert planned() == before == 3
         from prefect.client.orchestration import get_client
         from prefect.settings import temporary_settings
@@ -150,9 +141,9 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
 
         # The announcement (due at the push) goes out: by its run, or — if the shutdown caught
         # that run mid-start — by the reconcile flow, which sends what is due and unsent.
-        assert wait(announced, 150), (root / "up.log").read_text()[-3000:]
+        assert wait_for(announced, 150), (root / "up.log").read_text()[-3000:]
         # The reminders, due in two days, still have their scheduled runs.
         assert len(pending_keys()) == 2
-        assert wait(lambda: pending_keys() <= waiting_keys(), 30)
+        assert wait_for(lambda: pending_keys() <= waiting_keys(), 30)
     finally:
         stop(proc)
