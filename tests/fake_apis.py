@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import urllib.parse
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -259,6 +258,3 @@ def make_app(rec: Recorder) -> Starlette:
             Route("/api/campaigns/{cid:int}/status", status, methods=["PUT"]),
         ]
     )
-
-
-__all__ = ["DINGTALK_SECRET", "FEISHU_SECRET", "LISTMONK_AUTH", "Recorder", "make_app", "urllib"]

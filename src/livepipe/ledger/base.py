@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..models import Event, Status
-from ..plan import EventRecord, LedgerState, Plan, Send, SendRecord, SendState
+from ..plan import EventRecord, LedgerState, Plan, SendRecord, SendState
 
 SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -206,9 +207,8 @@ class Ledger(ABC):
 
     # -- reading -----------------------------------------------------------------------
     def state(self) -> LedgerState:
+        events = {rec.uid: rec for rec in self.events()}
         with self.read() as cur:
-            cur.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events")
-            events = {row[0]: _event(row) for row in cur.fetchall()}
             cur.execute(f"SELECT {', '.join(SEND_COLUMNS)} FROM sends")
             sends = {row[0]: _send(row) for row in cur.fetchall()}
         return LedgerState(events, sends)
@@ -238,7 +238,10 @@ class Ledger(ABC):
         return Event.from_record(row[0]) if row else None
 
     def events(self) -> list[EventRecord]:
-        return list(self.state().events.values())
+        """Every event record, without loading the sends (``state()`` loads both)."""
+        with self.read() as cur:
+            cur.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+            return [_event(row) for row in cur.fetchall()]
 
     def sequences(self) -> dict[str, int]:
         with self.read() as cur:
@@ -260,7 +263,7 @@ class Ledger(ABC):
         out = []
         for (snapshot,) in rows:
             event = Event.from_record(snapshot)
-            out.append(_cancelled(event))
+            out.append(replace(event, status=Status.CANCELLED))
         return out
 
     def log(self, key: str) -> list[tuple[datetime, str, str | None]]:
@@ -599,15 +602,4 @@ def _send(row: Sequence[Any]) -> SendRecord:
     return SendRecord(**data)
 
 
-def _cancelled(event: Event) -> Event:
-    from dataclasses import replace
-
-    return replace(event, status=Status.CANCELLED)
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-__all__ = ["Ledger", "LostClaimError", "Send", "parse_ts", "ts", "worker_id"]
+__all__ = ["Ledger", "LostClaimError", "parse_ts", "ts", "worker_id"]

@@ -25,7 +25,7 @@ import smtplib
 import ssl
 import time
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 from typing import ClassVar
@@ -151,6 +151,3 @@ class EmailChannel(Channel):
     def preview(self, message: Message) -> str:
         mail = self.build(message, ["(recipients)"])
         return mail.as_string()
-
-
-__all__ = ["EmailChannel", "make_msgid"]
