@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -78,7 +78,7 @@ def serve(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Iterat
 
 
 @contextmanager
-def serve_app(app: Starlette) -> Iterator[str]:
+def serve_app(app: Starlette, lifespan: str = "off") -> Iterator[str]:
     """Run any ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
@@ -86,7 +86,7 @@ def serve_app(app: Starlette) -> Iterator[str]:
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        lifespan="off",
+        lifespan=lifespan,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -101,3 +101,13 @@ def serve_app(app: Starlette) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.25) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False

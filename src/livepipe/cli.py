@@ -462,6 +462,46 @@ def notify(
     typer.echo(f"livepipe.content.merged emitted for {commit}")
 
 
+@app.command()
+def serve(
+    path: PathArg = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to build and serve.")] = Path(
+        "dist"
+    ),
+    watch: Annotated[
+        float, typer.Option(help="Seconds between checks for changed pages; 0 turns it off.")
+    ] = 1.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The public address behind a proxy, for subscribe links."),
+    ] = None,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build OUT and serve it: calendars and feeds with ETag/304 and gzip, an index page of
+    upcoming events with subscribe and add-to-calendar links, /healthz; rebuilds on change."""
+    import uvicorn
+
+    from .serve import Rebuilder, create_app
+
+    console = Console(stderr=True)
+    rebuilder = Rebuilder(path, out, config=config, ledger=ledger)
+    rebuilder._print = lambda m: console.print(m, highlight=False, markup=False)
+    if not rebuilder.check():
+        _fail(rebuilder.error or "nothing to serve")
+    app_ = create_app(out, rebuilder, interval=watch, public_url=public_url)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"serving {out}/ at http://{shown}:{port}/  (subscribe: webcal://{shown}:{port}/"
+        f"calendar.ics){'  watching for changes' if watch > 0 else ''}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
+
+
 channels_app = typer.Typer(help="Look at and try the configured channels.", no_args_is_help=True)
 app.add_typer(channels_app, name="channels")
 

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,18 +87,6 @@ class FlowSite:
             self.serve_proc.kill()
             self.serve_proc.wait()
         self.serve_proc = None
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.25) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def wait_for_deployments(timeout: float = 120) -> None:

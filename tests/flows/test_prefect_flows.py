@@ -16,7 +16,8 @@ from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 from livepipe.plan import SendState
 
-from .conftest import FlowSite, wait_for
+from ..receiver import wait_for
+from .conftest import FlowSite
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -19,8 +19,7 @@ import pytest
 from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 
-from ..receiver import free_port
-from .conftest import wait_for
+from ..receiver import free_port, wait_for
 
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
 pytestmark = pytest.mark.timeout(400)

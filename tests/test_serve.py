@@ -1,0 +1,353 @@
+"""`livepipe serve` over real HTTP on 127.0.0.1: media types, validators and 304s, gzip, HEAD,
+refused paths and methods, the index page, and rebuilding when the content changes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from livepipe.serve import Rebuilder, _accepts_gzip, create_app, url_path
+
+from .conftest import CONTENT, ROOT
+from .receiver import serve_app, wait_for
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)  # before every bundled event
+
+
+@dataclass
+class Served:
+    url: str
+    site: Path
+    dist: Path
+    rebuilder: Rebuilder
+
+    def get(self, path: str, **headers: str) -> httpx.Response:
+        return httpx.get(self.url + path, headers=headers)
+
+    def raw(self, method: str, path: str, headers: dict[str, str] | None = None) -> tuple:
+        """A request whose path is sent exactly as written (httpx would normalise ``..``)."""
+        conn = http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=10)
+        try:
+            headers = headers or {}
+            conn.putrequest(method, path, skip_host="Host" in headers, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def manifest(self) -> dict[str, dict]:
+        data = json.loads((self.dist / "manifest.json").read_text(encoding="utf-8"))
+        return {a["path"]: a for a in data["artifacts"]}
+
+
+def copy_site(dest: Path) -> Path:
+    shutil.copy(ROOT / "livepipe.toml", dest / "livepipe.toml")
+    shutil.copytree(CONTENT, dest / "content")
+    return dest
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    site = copy_site(tmp_path)
+    dist = tmp_path / "dist"
+    rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
+    assert rebuilder.check()
+    app = create_app(dist, rebuilder, interval=0.2, clock=lambda: NOW)
+    with serve_app(app, lifespan="on") as url:
+        yield Served(url, site, dist, rebuilder)
+
+
+def test_every_artifact_is_served_with_its_media_type_and_bytes(served: Served) -> None:
+    manifest = served.manifest()
+    assert len(manifest) > 50
+    for path, entry in manifest.items():
+        r = served.get("/" + path, **{"Accept-Encoding": "identity"})
+        assert r.status_code == 200, path
+        assert r.headers["content-type"] == entry["media_type"], path
+        assert hashlib.sha256(r.content).hexdigest() == entry["sha256"], path
+        assert r.content == (served.dist / path).read_bytes()
+    types = {p: manifest[p]["media_type"] for p in ("calendar.ics", "feed.xml", "atom.xml")}
+    assert types == {
+        "calendar.ics": "text/calendar; charset=utf-8",
+        "feed.xml": "application/rss+xml",
+        "atom.xml": "application/atom+xml",
+    }
+    assert manifest["feed.json"]["media_type"] == "application/feed+json"
+    assert any(p.startswith("tags/") for p in manifest) and "calendar-en.ics" in manifest
+    article = next(p for p in manifest if p.startswith("wechat/") and p.endswith(".html"))
+    assert "default-src 'none'" in served.get("/" + article).headers["content-security-policy"]
+
+
+def test_strong_etag_and_conditional_requests(served: Served) -> None:
+    first = served.get("/calendar.ics", **{"Accept-Encoding": "identity"})
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag == f'"{hashlib.sha256(first.content).hexdigest()[:32]}"'  # strong: no W/
+    assert first.headers["cache-control"] == "public, no-cache"
+
+    def status(**headers: str) -> int:
+        return served.get("/calendar.ics", **headers).status_code
+
+    identity = {"Accept-Encoding": "identity"}
+    not_modified = served.get("/calendar.ics", **{"If-None-Match": etag}, **identity)
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    assert status(**{"If-None-Match": f'"nope", W/{etag}'}) == 304  # weak comparison, list
+    assert status(**{"If-None-Match": "*"}) == 304
+    assert status(**{"If-None-Match": '"0000"'}) == 200
+    assert status(**{"If-Modified-Since": modified}) == 304
+    assert status(**{"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}) == 200
+    assert status(**{"If-Modified-Since": "yesterday-ish"}) == 200  # unparseable: ignored
+    # If-None-Match decides when both are present (RFC 9110 13.2.2).
+    assert status(**{"If-None-Match": '"0000"', "If-Modified-Since": modified}) == 200
+
+    zipped = served.get("/calendar.ics", **{"Accept-Encoding": "gzip"})
+    assert zipped.headers["etag"] != etag  # another representation, another strong ETag
+    assert status(**{"If-None-Match": zipped.headers["etag"], "Accept-Encoding": "gzip"}) == 304
+
+
+def test_gzip_only_when_accepted(served: Served) -> None:
+    plain = served.raw("GET", "/calendar.ics")
+    zipped = served.raw("GET", "/calendar.ics", {"Accept-Encoding": "br, gzip;q=0.8"})
+    refused = served.raw("GET", "/calendar.ics", {"Accept-Encoding": "gzip;q=0, br"})
+    assert "content-encoding" not in plain[1] and "content-encoding" not in refused[1]
+    assert zipped[1]["content-encoding"] == "gzip"
+    assert gzip.decompress(zipped[2]) == plain[2] == refused[2]
+    assert len(zipped[2]) < len(plain[2]) / 2
+    assert zipped[1]["vary"] == "Accept-Encoding"
+    assert int(zipped[1]["content-length"]) == len(zipped[2])
+
+
+def test_head_has_the_headers_and_no_body(served: Served) -> None:
+    get = served.raw("GET", "/feed.xml")
+    head = served.raw("HEAD", "/feed.xml")
+    assert head[0] == 200 and head[2] == b""
+    for name in ("content-type", "content-length", "etag", "last-modified"):
+        assert head[1][name] == get[1][name], name
+    index = served.raw("HEAD", "/")
+    assert index[0] == 200 and index[2] == b"" and int(index[1]["content-length"]) > 1000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../livepipe.toml",
+        "/events/../../livepipe.toml",
+        "/%2e%2e/livepipe.toml",
+        "/%2E%2E/%2E%2E/etc/passwd",
+        "/events/%2e%2e%2f%2e%2e%2flivepipe.toml",
+        "/..%2flivepipe.toml",
+        "/%252e%252e/livepipe.toml",
+        "/..\\livepipe.toml",
+        "/events%5c..%5c..%5clivepipe.toml",
+        "//etc/passwd",
+        "/./calendar.ics",
+        "/calendar.ics%00.html",
+        "/events/",
+        "/events",
+        "/tags",
+        "/manifest.json",
+        "/content/en/events/office-hours-1201.md",
+        "/nope.ics",
+    ],
+)
+def test_paths_outside_the_artifacts_are_refused(served: Served, path: str) -> None:
+    status, _, body = served.raw("GET", path)
+    assert status in (400, 404), (path, status)
+    assert b"[site]" not in body and b"root:" not in body and b"BEGIN:VCALENDAR" not in body
+
+
+def test_a_symlink_planted_in_dist_is_not_served(served: Served) -> None:
+    (served.dist / "secret.ics").symlink_to(served.site / "livepipe.toml")
+    assert served.raw("GET", "/secret.ics")[0] == 404
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_only_get_and_head(served: Served, method: str) -> None:
+    status, headers, _ = served.raw(method, "/calendar.ics", {"Content-Length": "0"})
+    assert status == 405
+    assert set(headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert (served.dist / "calendar.ics").is_file()  # read-only: nothing was touched
+
+
+def test_malformed_requests_get_400_and_the_server_lives_on(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    junks = (b"GARBAGE\r\n\r\n", b"GET /calendar.ics\r\n\r\n", b"\x00\x01\x02\r\n\r\n")
+    for junk in junks:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(junk)
+            reply = s.recv(200)
+        assert reply.startswith(b"HTTP/1.1 400") or reply == b"", junk
+    assert served.get("/healthz").status_code == 200
+
+
+def test_healthz(served: Served) -> None:
+    r = served.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["error"] is None
+    assert body["artifacts"] == len(served.manifest()) and body["events"] == 8
+
+
+def test_an_unbuilt_folder_is_unhealthy(tmp_path: Path) -> None:
+    with serve_app(create_app(tmp_path / "dist")) as url:
+        assert httpx.get(url + "/healthz").status_code == 503
+        assert httpx.get(url + "/").status_code == 503
+        assert httpx.get(url + "/calendar.ics").status_code == 404
+
+
+def test_index_lists_upcoming_events_in_the_viewers_language(served: Served) -> None:
+    en = served.get("/", **{"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
+    assert en.headers["content-language"] == "en"
+    assert "Operators in Practice: Berlin" in en.text
+    # The time as the bundled page gives it, in its own zone, zone named.
+    assert "Thursday, 3 December 2026, 19:00–21:30 (Europe/Berlin, UTC+01:00)" in en.text
+    assert "可观测性" not in en.text
+    zh = served.get("/", **{"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert zh.headers["content-language"] == "zh" and "北京时间" in zh.text
+    assert served.get("/?lang=en", **{"Accept-Language": "zh"}).headers["content-language"] == "en"
+    unknown = served.get("/", **{"Accept-Language": "fr, de;q=0.5"})
+    assert unknown.headers["content-language"] == "zh"  # the site default
+    assert "script-src 'self'" in en.headers["content-security-policy"]
+
+
+def _hrefs(html: str, css_class: str) -> list[str]:
+    import re
+
+    pattern = rf'class="button {css_class}[^"]*" href="([^"]+)"'
+    return [h.replace("&amp;", "&") for h in re.findall(pattern, html)]
+
+
+def test_index_links_lead_to_valid_calendars(served: Served) -> None:
+    html = served.get("/?lang=en").text
+    host = served.url.removeprefix("http://")
+    subscribe = _hrefs(html, "primary subscribe")
+    assert f"webcal://{host}/calendar.ics" in subscribe
+    assert f"webcal://{host}/calendar-en.ics" in subscribe
+    for href in subscribe + _hrefs(html, "ics"):
+        path = href.split(host, 1)[-1]
+        r = served.get(path)
+        assert r.status_code == 200 and r.text.startswith("BEGIN:VCALENDAR"), href
+    google = _hrefs(html, "google")
+    berlin = next(parse_qs(urlsplit(g).query) for g in google if "Berlin" in g)
+    assert berlin["dates"] == ["20261203T180000Z/20261203T203000Z"]  # 19:00 CET = 18:00Z
+    assert berlin["ctz"] == ["Europe/Berlin"]
+    outlook = next(parse_qs(urlsplit(o).query) for o in _hrefs(html, "outlook") if "Berlin" in o)
+    assert outlook["startdt"] == ["2026-12-03T18:00:00Z"]
+    assert outlook["enddt"] == ["2026-12-03T20:30:00Z"]
+
+
+def test_index_escapes_page_text_and_a_forged_host(served: Served) -> None:
+    page = served.site / "content" / "en" / "events" / "xss.md"
+    page.write_text(
+        "---\ntitle: '<script>alert(1)</script> & \"friends\"'\nstart: 2026-12-20T10:00:00Z\n"
+        "end: 2026-12-20T11:00:00Z\ntimezone: UTC\nlocation: online\n---\nHi\n",
+        encoding="utf-8",
+    )
+    assert served.rebuilder.check()
+    html = served.raw("GET", "/?lang=en", {"Host": "evil.test' onmouseover='x()"})[2].decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "evil.test" not in html  # an invalid Host falls back to the server's address
+    assert f"webcal://{served.url.removeprefix('http://')}/calendar.ics" in html
+
+
+def test_rebuilds_when_a_page_changes(served: Served) -> None:
+    before = served.get("/calendar.ics").headers["etag"]
+    page = served.site / "content" / "en" / "events" / "operators-berlin.md"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("Operators in Practice", "Operators Live"),
+        encoding="utf-8",
+    )
+    assert wait_for(lambda: "Operators Live" in served.get("/?lang=en").text, timeout=20)
+    after = served.get("/calendar.ics")
+    assert after.headers["etag"] != before and "Operators Live" in after.text
+    assert served.get("/calendar.ics", **{"If-None-Match": before}).status_code == 200
+
+
+def test_a_broken_config_keeps_the_previous_files(served: Served) -> None:
+    etag = served.get("/calendar.ics").headers["etag"]
+    config = served.site / "livepipe.toml"
+    good = config.read_text(encoding="utf-8")
+    config.write_text(good + "\n[site\n", encoding="utf-8")
+    assert wait_for(lambda: served.get("/healthz").json()["error"], timeout=20)
+    health = served.get("/healthz").json()
+    assert "livepipe.toml" in health["error"] and health["status"] == "ok"
+    assert served.get("/calendar.ics").headers["etag"] == etag
+    config.write_text(good.replace("Example Cloud", "Fixed Cloud"), encoding="utf-8")
+    assert wait_for(lambda: served.get("/healthz").json()["error"] is None, timeout=20)
+    assert "Fixed Cloud" in served.get("/calendar.ics").text
+
+
+def test_last_modified_is_the_file_time(served: Served) -> None:
+    r = served.get("/atom.xml")
+    mtime = datetime.fromtimestamp((served.dist / "atom.xml").stat().st_mtime, UTC)
+    assert r.headers["last-modified"] == format_datetime(mtime.replace(microsecond=0), True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("/calendar.ics", "calendar.ics"),
+        ("/events/a.b.ics", "events/a.b.ics"),
+        ("/tags/可观测性.ics", "tags/可观测性.ics"),
+        ("/", None),
+        ("/../x", None),
+        ("/a/./b", None),
+        ("/a//b", None),
+        ("/a\\b", None),
+        ("/a\x00b", None),
+        ("/a\nb", None),
+    ],
+)
+def test_url_path(raw: str, expected: str | None) -> None:
+    assert url_path(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=bogus", False),
+    ],
+)
+def test_accepts_gzip(header: str, expected: bool) -> None:
+    assert _accepts_gzip(header) is expected
+
+
+def test_all_day_links_use_dates_with_an_exclusive_end() -> None:
+    from livepipe.render import links
+    from livepipe.site import load_path
+
+    day = next(e for e in load_path(CONTENT).events if e.title == "Community Day 2027")
+    google = parse_qs(urlsplit(links.google(day)).query)
+    assert google["dates"] == ["20270116/20270117"]  # one day: 16 January, end exclusive
+    assert google["text"] == ["Community Day 2027"]
+    outlook = parse_qs(urlsplit(links.outlook(day)).query)
+    assert (outlook["startdt"], outlook["enddt"], outlook["allday"]) == (
+        ["2027-01-16"],
+        ["2027-01-17"],
+        ["true"],
+    )
+    assert outlook["location"] == ["Shanghai, Example Conference Center"]
