@@ -36,7 +36,7 @@ CASES: list[tuple[str, str | bytes, str, int, str]] = [
         "invalid-yaml-deep",
         KS_HEAD + "  time: 2022-10-13 20:00\n  base: [线上\n---\nbody\n",
         "invalid-yaml",
-        6,
+        5,  # the line that opens the unclosed [
         "not valid YAML",
     ),
     ("no-front-matter", "# Just a heading\n\nSome text.\n", "no-front-matter", 1, "front matter"),

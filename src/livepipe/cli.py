@@ -502,6 +502,63 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
 
 
+VALIDATORS_HELP = (
+    "Folder with validate-ics and validate-feed (default: LIVEPIPE_VALIDATORS, then PATH; "
+    "without them livepipe's own checks run)."
+)
+
+
+@app.command()
+def preview(
+    path: PathArg = Path("."),
+    base: Annotated[
+        str | None,
+        typer.Option(help="A git ref: preview only the pages changed since it (default: all)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the report.")] = Path(
+        "preview"
+    ),
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="github: also print a Markdown summary for a pull request."
+        ),
+    ] = Format.text,
+    validators: Annotated[Path | None, typer.Option(help=VALIDATORS_HELP)] = None,
+    now: NowOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """A static HTML report of the changed event pages: calendar entry, WeChat article, group
+    text, newsletter, feed entries, validation, and the send timeline with what changed.
+    Exit 1 when a changed page or a generated file fails its checks."""
+    from .preview import find_validators, make_preview, markdown, write_report
+
+    try:
+        site = Site.locate(path, config=config)
+        result = make_preview(
+            site, base=base, now=_now(now), validators=find_validators(validators)
+        )
+        report = write_report(result, out)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except FileNotFoundError:
+        _fail(f"{path}: no such file or folder")
+    if format is Format.github:
+        sys.stdout.write(markdown(result))
+    else:
+        console = Console()
+        for pv in result.events:
+            mark = "[green]ok[/]  " if pv.ok else "[red]FAIL[/]"
+            changes = ", ".join(c.what for c in pv.changes) or ("deleted" if not pv.event else "")
+            console.print(f"{mark} {pv.title}  [dim]{pv.source}  {changes}[/]", highlight=False)
+        for pv in result.failed:
+            console.print(f"[red]FAIL[/] {pv.source}: does not load", highlight=False)
+        console.print(
+            f"{len(result.events)} changed event page(s); report: {report}", highlight=False
+        )
+    raise typer.Exit(0 if result.ok else 1)
+
+
 channels_app = typer.Typer(help="Look at and try the configured channels.", no_args_is_help=True)
 app.add_typer(channels_app, name="channels")
 

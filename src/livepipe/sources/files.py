@@ -134,6 +134,11 @@ def read_page(
     )
 
 
+# YAML notices an unclosed bracket or quote only where the text ends; the line to fix is
+# where it was opened.
+_OPENED_AT = ("while parsing a flow", "while scanning a quoted scalar")
+
+
 def _load_front_matter(
     fm_text: str, opener: str, fail: Callable[..., ContentError]
 ) -> dict[str, object]:
@@ -144,6 +149,10 @@ def _load_front_matter(
             meta = _YAML.load(fm_text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        context = getattr(exc, "context", None) or ""
+        opened = getattr(exc, "context_mark", None)
+        if context.startswith(_OPENED_AT) and opened is not None:
+            mark = opened  # an unclosed [ { or quote: where it was opened
         line = mark.line + 2 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise fail(
