@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,3 +155,37 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "ledger.sqlite")
     return str(request.getfixturevalue("pg_url"))
+
+
+CHROMIUM = Path(os.environ.get("LIVEPIPE_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("LIVEPIPE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def _apt_install(*packages: str) -> str:
+    """Install Debian packages (the test setup of the browser tests); '' or why it failed."""
+    if os.geteuid() != 0:
+        return "not root, so apt-get cannot install packages"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:  # a stale package list: refresh it once, then try again
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    return "" if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()[-500:]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium (apt-get install chromium, plus CJK fonts so Chinese pages render
+    in screenshots); the browser tests skip with the reason only when it cannot be had."""
+    wanted = [] if CHROMIUM.exists() else ["chromium"]
+    fonts = ""
+    if shutil.which("fc-list"):
+        fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    if not fonts.strip():
+        wanted.append("fonts-noto-cjk")
+    if wanted:
+        why = _apt_install(*wanted)
+        if not CHROMIUM.exists():
+            pytest.skip(f"Chromium is not installed and could not be: {why}")
+    return CHROMIUM

@@ -4,7 +4,6 @@ artifacts and checks, and the send timeline the merge would produce (times check
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,47 +16,14 @@ from livepipe.preview import Preview, make_preview, markdown, own_checks, write_
 from livepipe.site import Site
 
 from .conftest import Validators
-from .test_serve import copy_site
+from .serving import pull_request_repo
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """The bundled site committed as the base, then a pull request's worth of edits:
-    Berlin moved a day, the WebAssembly talk cancelled, the Chengdu meetup deleted, a page
-    added, a page that does not parse, and an unchanged rest."""
-    site = tmp_path / "site"
-    site.mkdir()
-    copy_site(site)
-    git(site, "init", "-q", "-b", "main")
-    git(site, "add", "-A")
-    git(site, "commit", "-qm", "base")
-    events = site / "content" / "en" / "events"
-    berlin = events / "operators-berlin.md"
-    text = berlin.read_text(encoding="utf-8")
-    berlin.write_text(text.replace("2026-12-03 ", "2026-12-04 "), encoding="utf-8")
-    wasm = events / "wasm-edge-0114.md"
-    text = wasm.read_text(encoding="utf-8")
-    wasm.write_text(text.replace("\ntags:", "\nstatus: cancelled\ntags:", 1), encoding="utf-8")
-    git(site, "rm", "-q", "content/zh/live/meetup-chengdu-20261219.md")
-    (events / "new-event.md").write_text(
-        "---\ntitle: 'New </iframe><script>alert(1)</script> Event'\n"
-        "start: 2026-12-20 10:00\ntimezone: UTC\nlocation: online\n---\nHello\n",
-        encoding="utf-8",
-    )
-    (events / "broken.md").write_text("---\ntitle: Broken\nstart: [nope\n---\n", encoding="utf-8")
-    return site
+    return pull_request_repo(tmp_path)
 
 
 def preview_of(repo: Path, base: str | None = "HEAD", validators: Path | None = None) -> Preview:

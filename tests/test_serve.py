@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
-import json
-import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,58 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from livepipe.serve import Rebuilder, _accepts_gzip, create_app, url_path
+from livepipe.serve import _accepts_gzip, create_app, url_path
 
-from .conftest import CONTENT, ROOT
+from .conftest import CONTENT
 from .receiver import serve_app, wait_for
-
-NOW = datetime(2026, 11, 20, tzinfo=UTC)  # before every bundled event
-
-
-@dataclass
-class Served:
-    url: str
-    site: Path
-    dist: Path
-    rebuilder: Rebuilder
-
-    def get(self, path: str, **headers: str) -> httpx.Response:
-        return httpx.get(self.url + path, headers=headers)
-
-    def raw(self, method: str, path: str, headers: dict[str, str] | None = None) -> tuple:
-        """A request whose path is sent exactly as written (httpx would normalise ``..``)."""
-        conn = http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=10)
-        try:
-            headers = headers or {}
-            conn.putrequest(method, path, skip_host="Host" in headers, skip_accept_encoding=True)
-            for k, v in headers.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
-
-    def manifest(self) -> dict[str, dict]:
-        data = json.loads((self.dist / "manifest.json").read_text(encoding="utf-8"))
-        return {a["path"]: a for a in data["artifacts"]}
-
-
-def copy_site(dest: Path) -> Path:
-    shutil.copy(ROOT / "livepipe.toml", dest / "livepipe.toml")
-    shutil.copytree(CONTENT, dest / "content")
-    return dest
+from .serving import Served, serving
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    site = copy_site(tmp_path)
-    dist = tmp_path / "dist"
-    rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
-    assert rebuilder.check()
-    app = create_app(dist, rebuilder, interval=0.2, clock=lambda: NOW)
-    with serve_app(app, lifespan="on") as url:
-        yield Served(url, site, dist, rebuilder)
+    with serving(tmp_path) as s:
+        yield s
 
 
 def test_every_artifact_is_served_with_its_media_type_and_bytes(served: Served) -> None:

@@ -308,7 +308,6 @@ UI = {
         "your_time": "你的时间",
         "tags": "按标签订阅",
         "lang": "语言",
-        "calendar_lang": "中文活动",
     },
     "en": {
         "upcoming": "Upcoming",
@@ -326,7 +325,6 @@ UI = {
         "your_time": "Your time",
         "tags": "By tag",
         "lang": "Language",
-        "calendar_lang": "English events",
     },
 }
 FEEDS = (("RSS", "feed.xml"), ("Atom", "atom.xml"), ("JSON Feed", "feed.json"))
@@ -341,9 +339,11 @@ INDEX_JS = """\
     if (el.dataset.zone === viewer) return;
     var start = new Date(el.dataset.start), end = new Date(el.dataset.end);
     var lang = document.documentElement.lang;
-    var day = new Intl.DateTimeFormat(lang, {dateStyle: "full", timeStyle: "short"});
-    var time = new Intl.DateTimeFormat(lang, {timeStyle: "short", timeZoneName: "short"});
-    var out = el.parentNode.querySelector(".yours");
+    var day = new Intl.DateTimeFormat(lang, {weekday: "long", year: "numeric", month: "long",
+                                             day: "numeric", hour: "numeric", minute: "2-digit"});
+    var time = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit",
+                                              timeZoneName: "short"});
+    var out = el.closest("article").querySelector(".yours");
     out.textContent = el.dataset.label + ": " + day.format(start) + "–" + time.format(end);
     out.hidden = false;
   });
@@ -395,7 +395,7 @@ def index_page(
     webcal = f"webcal://{base.split('://', 1)[1]}"
     calendars = [(UI[ui_lang]["all_events"], "calendar.ics")]
     calendars += [
-        (UI.get(code, UI["en"])["calendar_lang"], f"calendar-{code}.ics")
+        (LANGUAGE_NAMES.get(code, code), f"calendar-{code}.ics")
         for code in langs
         if f"calendar-{code}.ics" in files
     ]

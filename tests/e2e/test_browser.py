@@ -1,0 +1,188 @@
+"""End to end in Debian's headless Chromium (driven by Playwright, never its own browser):
+the index page of `livepipe serve`, its download and subscribe links, and a preview report.
+Screenshots go to test-artifacts/ (LIVEPIPE_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livepipe.preview import make_preview, write_report
+from livepipe.site import Site
+
+from ..conftest import ARTIFACTS, Validators, failures
+from ..serving import Served, pull_request_repo, serving
+
+pytestmark = pytest.mark.browser
+
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(chromium), args=FLAGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Any]:
+    """Opens a page in a context of its own; at the end, no script may have failed and
+    nothing the page loaded may have been refused (console errors)."""
+    contexts, errors = [], []
+
+    def open_page(**options: Any) -> Any:
+        ctx = browser.new_context(**options)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        return page
+
+    yield open_page
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as s:
+        yield s
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000  # a real picture, not an empty page
+    return path
+
+
+def test_index_in_chinese_shows_the_events_in_beijing_time(new_page: Any, served: Served) -> None:
+    page = new_page(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page.goto(served.url + "/")
+    assert page.locator("html").get_attribute("lang") == "zh"
+    titles = page.locator("article.event h3 a").all_inner_texts()
+    assert "云原生 Meetup 成都站" in titles and "Operators in Practice: Berlin" not in titles
+    chengdu = page.locator("article.event", has_text="云原生 Meetup 成都站")
+    assert (
+        chengdu.locator(".when").inner_text()
+        == "2026 年 12 月 19 日（周六）13:30–17:30（北京时间）"
+    )
+    # The viewer is in Beijing too: no second time line.
+    assert not chengdu.locator(".yours").is_visible()
+    shot(page, "index-zh")
+
+
+def test_index_shows_the_viewers_own_time_elsewhere(new_page: Any, served: Served) -> None:
+    page = new_page(locale="en-US", timezone_id="America/New_York")
+    page.goto(served.url + "/")  # Accept-Language: en-US from the browser locale
+    assert page.locator("html").get_attribute("lang") == "en"
+    berlin = page.locator("article.event", has_text="Operators in Practice: Berlin")
+    assert "19:00–21:30 (Europe/Berlin, UTC+01:00)" in berlin.locator(".when").inner_text()
+    yours = berlin.locator(".yours")
+    assert yours.is_visible()
+    # 19:00 in Berlin (CET) is 13:00 in New York (EST); 21:30 is 15:30.
+    text = yours.inner_text()
+    assert text.startswith("Your time: Thursday, December 3, 2026") and "1:00" in text, text
+    assert "3:30" in text and "EST" in text, text
+    shot(page, "index-en-new-york")
+
+
+def test_index_fits_a_phone(new_page: Any, served: Served) -> None:
+    page = new_page(
+        locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 375, "height": 800}
+    )
+    page.goto(served.url + "/")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    shot(page, "index-phone")
+
+
+@pytest.mark.validators
+def test_download_and_subscribe_links_give_valid_calendars(
+    new_page: Any, served: Served, validators: Validators, tmp_path: Path
+) -> None:
+    page = new_page(locale="en-US", timezone_id="UTC", accept_downloads=True)
+    page.goto(served.url + "/")
+    saved = []
+    # The "Download .ics" button of the whole calendar: a real browser download.
+    with page.expect_download() as info:
+        page.locator("a[download]").first.click()
+    saved.append(tmp_path / "download-calendar.ics")
+    info.value.save_as(saved[-1])
+    # Each event's add-to-calendar file, and each webcal:// subscription over https.
+    hrefs = page.locator("a.ics").evaluate_all("els => els.map(e => e.href)")
+    hrefs += [
+        h.replace("webcal://", "http://", 1)
+        for h in page.locator("a.subscribe").evaluate_all("els => els.map(e => e.href)")
+    ]
+    assert len(hrefs) >= 4
+    for i, href in enumerate(hrefs):
+        r = page.request.get(href)
+        assert r.status == 200 and r.headers["content-type"] == "text/calendar; charset=utf-8"
+        saved.append(tmp_path / f"link-{i}.ics")
+        saved[-1].write_bytes(r.body())
+    report = validators.ics(saved)
+    assert report["ok"], failures(report)
+
+
+def test_preview_report_renders_every_section(new_page: Any, tmp_path: Path) -> None:
+    repo = pull_request_repo(tmp_path)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    index = write_report(make_preview(Site.locate(repo), base="HEAD", now=now), tmp_path / "pv")
+    page = new_page(locale="en-US", timezone_id="UTC", viewport={"width": 1400, "height": 900})
+    page.goto(index.as_uri())
+    assert page.locator("#verdict").inner_text() == "Something needs a fix before merging."
+    berlin = page.locator("article.event", has_text="Operators in Practice: Berlin")
+    for section in (
+        "calendar",
+        "timeline",
+        "wechat",
+        "group-text",
+        "newsletter",
+        "feed",
+        "validation",
+    ):
+        assert berlin.locator(f"section.{section}").is_visible(), section
+    assert "2026-12-04 18:00–20:30 UTC" in berlin.locator("section.calendar").inner_text()
+    new_rows = berlin.locator("section.timeline tr.new").all_inner_texts()
+    assert any("reminder-1d → outbox" in r and "12-03 18:00Z" in r for r in new_rows), new_rows
+    assert berlin.locator("section.timeline tr.withdraw").count() == 2
+    # The WeChat article renders inside its phone frame, 375 px wide at most.
+    frame = berlin.locator("section.wechat iframe")
+    assert frame.bounding_box()["width"] <= 375
+    article = frame.content_frame.locator("body")
+    assert (
+        "Operators in Practice: Berlin" in article.inner_text()
+        or "Anna Schmidt" in article.inner_text()
+    )
+    mail = berlin.locator("section.newsletter iframe").content_frame.locator("body")
+    assert "Operators in Practice: Berlin" in mail.inner_text()
+    assert "Operators in Practice: Berlin" in berlin.locator("section.group-text pre").inner_text()
+    assert "<item>" in berlin.locator("section.feed pre").first.inner_text()
+    # A page title that tries to break out of the report stays text.
+    hostile = page.locator("article.event", has_text="New </iframe><script>")
+    assert hostile.count() == 1 and page.evaluate("window.__pwned === undefined")
+    assert page.locator("section.failed-page").inner_text().count("broken.md:3") == 1
+    shot(page, "preview-report")
