@@ -98,7 +98,12 @@ def sync(
     if same:
         logger.info("content unchanged since the last sync: nothing to do")
         return {"changed": False}
-    summary = reconcile_ledger(root, out, stamp)
+    # A relative `out` is the site's own dist/, wherever the flow process runs.
+    base = Path(path).resolve()
+    target = (
+        Path(out) if Path(out).is_absolute() else (base if base.is_dir() else base.parent) / out
+    )
+    summary = reconcile_ledger(root, str(target), stamp)
     sent = send_due_now(root) if send_now else 0  # before mirroring: sent sends need no run
     runs = schedule_runs(root)
     markdown = f"{summary['markdown']}\n\nPrefect: {runs['scheduled']} publish runs scheduled, "

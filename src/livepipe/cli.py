@@ -407,7 +407,7 @@ def run(
 ) -> None:
     """Run the sync flow once through Prefect's local ephemeral API (no server needed): build,
     plan, send what is due, schedule a publish run per future send, print the timeline."""
-    summary = _flows().run_embedded(str(path), str(out))
+    summary = _flows().run_embedded(str(path), str(out.resolve()))
     with _store(path, None, None) as (settings, store):
         rows = timeline(store.state(), Plan(datetime.now(UTC)))
     print_timeline(rows, settings, datetime.now(UTC))

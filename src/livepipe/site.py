@@ -201,10 +201,14 @@ def _load_page(ctx: PageContext, settings: Settings) -> Event:
 
 
 def _relative(path: Path, root: Path) -> PurePosixPath:
-    try:
-        return PurePosixPath(path.resolve().relative_to(root).as_posix())
-    except ValueError:
-        return PurePosixPath(path.name)
+    """The page id: its place in the content tree (found by walking the resolved root, so no
+    resolve() per page: that is a syscall per path component)."""
+    for candidate in (path, path.resolve()):
+        try:
+            return PurePosixPath(candidate.relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return PurePosixPath(path.name)
 
 
 def _display(path: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, timedelta
 from typing import ClassVar
 
-from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration
+from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vText
 from icalendar import Event as VEvent
 
 from ..identity import site_host
@@ -34,9 +34,14 @@ class IcsRenderer:
     extension: ClassVar[str] = ".ics"
     media_type: ClassVar[str] = MEDIA_TYPE
 
+    def __init__(self, *, fast: bool = True) -> None:
+        # fast: write the VEVENT lines directly (values escaped by icalendar's own types);
+        # else build icalendar components. Tests hold both to byte-identical output.
+        self.fast = fast
+
     def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
         """The event's own file, plus its VEVENT bytes for the aggregate calendars."""
-        blob = serialize(self.vevent(e, ctx))
+        blob = self.vevent_bytes(e, ctx) if self.fast else serialize(self.vevent(e, ctx))
         alarm = ctx.settings.calendar.alarm
         own = blob if alarm is None else serialize(self.vevent(e, ctx, alarm=alarm))
         art = self._calendar(ctx, f"events/{ctx.stems[e.uid]}.ics", e.title, [e], {e.uid: own})
@@ -85,6 +90,8 @@ class IcsRenderer:
             description=ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e)),
             categories=list(e.tags),
         )
+        if not e.tags:
+            del v["CATEGORIES"]  # icalendar writes an empty CATEGORIES line for no tags
         if e.live_url:
             label = "直播" if e.lang == "zh" else "Livestream"
             v.add(
@@ -101,6 +108,44 @@ class IcsRenderer:
             a.add("trigger", alarm)
             v.add_component(a)
         return v
+
+    def vevent_bytes(self, e: Event, ctx: BuildContext) -> bytes:
+        """``serialize(self.vevent(e, ctx))`` without building icalendar components (a tenth
+        of the time): the same properties in icalendar's order, values through its types."""
+        stamp = f"{ctx.revision_time(e).astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        lines = ["BEGIN:VEVENT", "SUMMARY:" + _text(e.title)]
+        for name, value in (("DTSTART", e.start), ("DTEND", e.end)):
+            if e.all_day:
+                lines.append(f"{name};VALUE=DATE:{value:%Y%m%d}")
+            elif e.timezone == "UTC":
+                lines.append(f"{name}:{value.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+            else:
+                local = value.astimezone(get_zone(e.timezone))
+                lines.append(f"{name};TZID={e.timezone}:{local:%Y%m%dT%H%M%S}")
+        lines += [
+            f"DTSTAMP:{stamp}",
+            "UID:" + _text(e.uid),
+            f"SEQUENCE:{ctx.sequence.get(e.uid, 0)}",
+        ]
+        if e.tags:
+            lines.append("CATEGORIES:" + ",".join(_text(t) for t in e.tags))
+        if e.live_url:
+            label = "直播" if e.lang == "zh" else "Livestream"
+            lines.append(f"CONFERENCE;FEATURE=VIDEO;LABEL={label};VALUE=URI:{e.live_url}")
+        description = ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e))
+        lines.append("DESCRIPTION:" + _text(description))
+        if e.cover_image:
+            lines.append(f"IMAGE;DISPLAY=BADGE;VALUE=URI:{e.cover_image}")
+        lines.append(f"LAST-MODIFIED:{stamp}")
+        location = self._location(e, ctx)
+        if location:
+            lines.append("LOCATION:" + _text(location))
+        lines += [
+            "STATUS:" + ("CANCELLED" if e.cancelled else "CONFIRMED"),
+            f"URL:{e.url}",
+            "END:VEVENT",
+        ]
+        return b"".join(fold(line) for line in lines)
 
     def _location(self, e: Event, ctx: BuildContext) -> str | None:
         if e.location:
@@ -120,21 +165,34 @@ class IcsRenderer:
         site = ctx.settings.site
         host = site_host(site.base_url)
         events = list(events)
-        own = Calendar()
-        own.add("name", title.translate(_NAME_UNSAFE))
-        own.add("x-wr-calname", title.translate(_NAME_UNSAFE))
-        own.add("uid", f"{path.removesuffix('.ics')}@{host}")
-        own.add("url", f"{site.base_url}/{path}")
+        name = title.translate(_NAME_UNSAFE)
+        uid, url = f"{path.removesuffix('.ics')}@{host}", f"{site.base_url}/{path}"
+        if self.fast:
+            lines = (f"NAME:{_text(name)}", f"X-WR-CALNAME:{_text(name)}", f"UID:{_text(uid)}")
+            own_part = b"".join(fold(line) for line in (*lines, f"URL:{url}"))
+        else:
+            own = Calendar()
+            own.add("name", name)
+            own.add("x-wr-calname", name)
+            own.add("uid", uid)
+            own.add("url", url)
+            own_part = serialize(own, inner=True)
         years: dict[str, tuple[int, int]] = {}
         for e in events:
             if not e.all_day and e.timezone != "UTC":
                 lo, hi = years.get(e.timezone, (e.start.year, e.end.year))
                 years[e.timezone] = (min(lo, e.start.year), max(hi, e.end.year))
-        parts = [_calendar_head(ctx), serialize(own, inner=True)]
+        parts = [_calendar_head(ctx), own_part]
         parts.extend(_vtimezone(zone, lo, hi) for zone, (lo, hi) in sorted(years.items()))
         parts.extend(blobs[e.uid] for e in events)
         parts.append(b"END:VCALENDAR\r\n")
         return Artifact(path, MEDIA_TYPE, b"".join(parts), tuple(e.uid for e in events))
+
+
+def _text(value: str) -> str:
+    """A TEXT value escaped exactly as icalendar escapes it."""
+    escaped: bytes = vText(value).to_ical()
+    return escaped.decode("utf-8")
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:
