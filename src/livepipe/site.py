@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .cache import PageCache, stamp
 from .config import Settings, find_config, load_settings
 from .errors import ContentError
 from .models import Event, Problem, Severity
@@ -79,7 +80,8 @@ PARALLEL_MIN_PAGES = 2000
 
 
 def load(site: Site, *, workers: int | None = None) -> LoadResult:
-    """Read every page (in worker processes for big sites) and collect events and problems."""
+    """Read every page (in worker processes for big sites; unchanged ones from the cache of
+    the last run) and collect events and problems."""
     paths = [
         path
         for target in site.targets
@@ -88,6 +90,18 @@ def load(site: Site, *, workers: int | None = None) -> LoadResult:
         )
         if not is_section_page(path)
     ]
+    cache = PageCache(site.settings, site.content_root)
+    stamps = [stamp(p) for p in paths]
+    cached = [cache.get(p, key) for p, key in zip(paths, stamps, strict=True)]
+    todo = [p for p, hit in zip(paths, cached, strict=True) if hit is None]
+    fresh = iter(_read_pages(site, todo, workers))
+    results = [hit if hit is not None else next(fresh) for hit in cached]
+    entries = {str(p): (key, r) for p, key, r in zip(paths, stamps, results, strict=True) if key}
+    cache.save(entries, read=len(todo))
+    return _collect(site, results)
+
+
+def _read_pages(site: Site, paths: list[Path], workers: int | None) -> list[_PageResult]:
     workers = workers if workers is not None else min(usable_cpus(), 8)
     if workers > 1 and len(paths) >= PARALLEL_MIN_PAGES:
         global _WORKER_SITE
@@ -96,12 +110,10 @@ def load(site: Site, *, workers: int | None = None) -> LoadResult:
             chunk = max(64, len(paths) // (workers * 4))
             parts = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = [r for part in pool.map(_load_chunk, parts) for r in part]
+                return [r for part in pool.map(_load_chunk, parts) for r in part]
         finally:
             _WORKER_SITE = None
-    else:
-        results = [_load_one(site, path) for path in paths]
-    return _collect(site, results)
+    return [_load_one(site, path) for path in paths]
 
 
 _WORKER_SITE: Site | None = None

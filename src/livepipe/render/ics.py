@@ -189,10 +189,18 @@ class IcsRenderer:
         return Artifact(path, MEDIA_TYPE, b"".join(parts), tuple(e.uid for e in events))
 
 
+try:  # the function vText.to_ical() escapes with, without building a vText each time
+    from icalendar.parser import _escape_char as _escape
+except ImportError:  # pragma: no cover - a later icalendar: the public, slower way
+
+    def _escape(text: str | bytes) -> str:
+        escaped: bytes = vText(text).to_ical()
+        return escaped.decode("utf-8")
+
+
 def _text(value: str) -> str:
     """A TEXT value escaped exactly as icalendar escapes it."""
-    escaped: bytes = vText(value).to_ical()
-    return escaped.decode("utf-8")
+    return _escape(value)
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:

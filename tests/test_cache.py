@@ -1,0 +1,140 @@
+"""The page cache: unchanged pages come from the last run, changed ones are read again, and
+nothing stale ever survives an edit, a deletion, a settings change or a damaged file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from livepipe import site as site_module
+from livepipe.site import LoadResult, Site, load
+
+from .conftest import CONTENT, ROOT
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "livepipe.toml", tmp_path / "livepipe.toml")
+    shutil.copytree(CONTENT, tmp_path / "content")
+    bad = tmp_path / "content" / "en" / "events" / "bad.md"
+    bad.write_text("---\ntitle: Bad\nstart: [x\n---\n", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pages actually read (not taken from the cache), by name."""
+    seen: list[str] = []
+    real = site_module._load_one
+
+    def counting(site: Site, path: Path):  # type: ignore[no-untyped-def]
+        seen.append(path.name)
+        return real(site, path)
+
+    monkeypatch.setattr(site_module, "_load_one", counting)
+    return seen
+
+
+def fresh(root: Path) -> LoadResult:
+    return load(Site.locate(root), workers=1)
+
+
+def same(a: LoadResult, b: LoadResult) -> bool:
+    return (a.events, a.problems, a.pages, a.drafts, a.failed) == (
+        b.events,
+        b.problems,
+        b.pages,
+        b.drafts,
+        b.failed,
+    )
+
+
+def test_second_load_reads_nothing_and_gives_the_same_result(root: Path, reads: list) -> None:
+    first = fresh(root)
+    assert len(reads) == 10 and (root / ".livepipe" / "cache" / "pages.pickle").is_file()
+    reads.clear()
+    second = fresh(root)
+    assert reads == [] and same(first, second)
+    assert second.errors == 1 and second.problems[0].line == 3  # the bad page's problem too
+
+
+def test_an_edited_page_is_read_again(root: Path, reads: list) -> None:
+    fresh(root)
+    reads.clear()
+    page = root / "content" / "en" / "events" / "operators-berlin.md"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("Operators in Practice", "Operators Now"),
+        encoding="utf-8",
+    )
+    result = fresh(root)
+    assert reads == ["operators-berlin.md"]
+    assert "Operators Now: Berlin" in [e.title for e in result.events]
+    os.utime(page, ns=(1, 1))  # same size, other mtime: read again
+    reads.clear()
+    fresh(root)
+    assert reads == ["operators-berlin.md"]
+
+
+def test_a_fixed_page_loses_its_problem(root: Path, reads: list) -> None:
+    assert fresh(root).errors == 1
+    bad = root / "content" / "en" / "events" / "bad.md"
+    bad.write_text("---\ntitle: Good now\nstart: 2026-12-30 10:00\n---\n", encoding="utf-8")
+    result = fresh(root)
+    assert result.errors == 0 and "Good now" in [e.title for e in result.events]
+
+
+def test_a_deleted_page_is_gone(root: Path, reads: list) -> None:
+    before = fresh(root)
+    (root / "content" / "en" / "events" / "wasm-edge-0114.md").unlink()
+    after = fresh(root)
+    assert len(after.events) == len(before.events) - 1
+    assert "en/events/wasm-edge-0114.md" not in [e.source for e in after.events]
+
+
+def test_changed_settings_read_every_page(root: Path, reads: list) -> None:
+    fresh(root)
+    config = root / "livepipe.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'timezone = "Asia/Shanghai"', 'timezone = "UTC"'
+        ),
+        encoding="utf-8",
+    )
+    reads.clear()
+    result = fresh(root)
+    assert len(reads) == 10
+    assert result.site.settings.site.timezone == "UTC"
+
+
+@pytest.mark.parametrize("junk", [b"", b"not a pickle", b"\x80\x05garbage"])
+def test_a_damaged_cache_is_ignored_and_rewritten(root: Path, reads: list, junk: bytes) -> None:
+    first = fresh(root)
+    cache = root / ".livepipe" / "cache" / "pages.pickle"
+    cache.write_bytes(junk)
+    reads.clear()
+    assert same(fresh(root), first) and len(reads) == 10
+    reads.clear()
+    fresh(root)
+    assert reads == []
+
+
+def test_problems_name_pages_from_the_current_folder(
+    root: Path, reads: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    assert fresh(root).problems[0].path == "content/en/events/bad.md"
+    monkeypatch.chdir(root / "content")
+    assert fresh(root).problems[0].path == "en/events/bad.md"
+
+
+def test_the_cache_can_be_turned_off(
+    root: Path, reads: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEPIPE_CACHE", "0")
+    fresh(root)
+    reads.clear()
+    fresh(root)
+    assert len(reads) == 10 and not (root / ".livepipe" / "cache").exists()
