@@ -138,3 +138,13 @@ def test_the_cache_can_be_turned_off(
     reads.clear()
     fresh(root)
     assert len(reads) == 10 and not (root / ".livepipe" / "cache").exists()
+
+
+def test_checking_one_page_keeps_the_others_cached(root: Path, reads: list) -> None:
+    fresh(root)
+    page = root / "content" / "en" / "events" / "operators-berlin.md"
+    one = load(Site.locate(page), workers=1)
+    assert [e.title for e in one.events] == ["Operators in Practice: Berlin"]
+    reads.clear()
+    fresh(root)
+    assert reads == []

@@ -306,3 +306,59 @@ def test_all_day_links_use_dates_with_an_exclusive_end() -> None:
         ["true"],
     )
     assert outlook["location"] == ["Shanghai, Example Conference Center"]
+
+
+def test_the_serve_command_end_to_end(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .receiver import free_port
+    from .serving import copy_site
+
+    site = copy_site(tmp_path)
+    port = free_port()
+    exe = Path(sys.executable).parent / "livepipe"
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "serve",
+            str(site),
+            "--port",
+            str(port),
+            "--watch",
+            "0",
+            "-o",
+            str(site / "dist"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return proc.poll() is not None
+
+        assert wait_for(up, timeout=60) and proc.poll() is None
+        r = httpx.get(base + "/calendar.ics")
+        assert r.status_code == 200 and r.text.startswith("BEGIN:VCALENDAR")
+        assert r.content == (site / "dist" / "calendar.ics").read_bytes()
+        assert "server" not in r.headers  # no software banner
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"serving {site / 'dist'}/ at http://127.0.0.1:{port}/" in err.replace("\n", "")
+    assert f"webcal://127.0.0.1:{port}/calendar.ics" in err.replace("\n", "")
+
+
+def test_serve_refuses_a_missing_site(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope"), "--port", "1"])
+    assert result.exit_code == 2 and "no such file or folder" in result.stderr

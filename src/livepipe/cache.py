@@ -33,11 +33,11 @@ def stamp(path: Path) -> Stamp | None:
 
 
 class PageCache:
-    def __init__(self, settings: Settings, content_root: Path) -> None:
+    def __init__(self, settings: Settings, content_root: Path, *, enabled: bool = True) -> None:
         from . import __version__  # the package imports this module while it initialises
 
         root = settings.root
-        enabled = os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
+        enabled = enabled and os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
         self.path = root / ".livepipe" / "cache" / "pages.pickle" if root and enabled else None
         scope = f"{FORMAT}\0{__version__}\0{settings.model_dump_json()}\0{content_root}\0"
         self.scope = hashlib.sha256((scope + os.getcwd()).encode()).hexdigest()

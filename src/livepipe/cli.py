@@ -425,7 +425,8 @@ def run(
     root = settings.root or Path.cwd()
     console.print(
         f"dist: {out}/ (calendar.ics, feed.xml, atom.xml, feed.json)\n"
-        f"outbox: {root / '.livepipe' / 'outbox'}\nledger: {root / '.livepipe' / 'ledger.sqlite'}",
+        f"outbox: {root / '.livepipe' / 'outbox'}\nledger: {root / '.livepipe' / 'ledger.sqlite'}\n"
+        f"browse and subscribe: livepipe serve {path} --out {out}",
         highlight=False,
     )
 
@@ -486,6 +487,7 @@ def serve(
 
     from .serve import Rebuilder, create_app
 
+    _settings(path, config)  # a missing site or broken settings: a clear error, exit 2
     console = Console(stderr=True)
     rebuilder = Rebuilder(path, out, config=config, ledger=ledger)
     rebuilder._print = lambda m: console.print(m, highlight=False, markup=False)

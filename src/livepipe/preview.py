@@ -164,7 +164,8 @@ def load_base(site: Site, base: str) -> LoadResult | None:
     with content_at(site.content_root, base) as folder:
         if folder is None:
             return None
-        return load(Site(site.settings, folder, (folder,)), workers=1)
+        # A throwaway folder: its pages must not replace the site's own page cache.
+        return load(Site(site.settings, folder, (folder,)), workers=1, cache=False)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class _PageResult:
 PARALLEL_MIN_PAGES = 2000
 
 
-def load(site: Site, *, workers: int | None = None) -> LoadResult:
+def load(site: Site, *, workers: int | None = None, cache: bool = True) -> LoadResult:
     """Read every page (in worker processes for big sites; unchanged ones from the cache of
     the last run) and collect events and problems."""
     paths = [
@@ -90,14 +90,16 @@ def load(site: Site, *, workers: int | None = None) -> LoadResult:
         )
         if not is_section_page(path)
     ]
-    cache = PageCache(site.settings, site.content_root)
+    pages = PageCache(site.settings, site.content_root, enabled=cache)
     stamps = [stamp(p) for p in paths]
-    cached = [cache.get(p, key) for p, key in zip(paths, stamps, strict=True)]
+    cached = [pages.get(p, key) for p, key in zip(paths, stamps, strict=True)]
     todo = [p for p, hit in zip(paths, cached, strict=True) if hit is None]
     fresh = iter(_read_pages(site, todo, workers))
     results = [hit if hit is not None else next(fresh) for hit in cached]
     entries = {str(p): (key, r) for p, key, r in zip(paths, stamps, results, strict=True) if key}
-    cache.save(entries, read=len(todo))
+    if site.targets != (site.content_root,):  # part of the site: keep the other pages' entries
+        entries = {**pages.entries, **entries}
+    pages.save(entries, read=len(todo))
     return _collect(site, results)
 
 
