@@ -217,11 +217,12 @@ def _load_page(ctx: PageContext, settings: Settings) -> Event:
 def _relative(path: Path, root: Path) -> PurePosixPath:
     """The page id: its place in the content tree (found by walking the resolved root, so no
     resolve() per page: that is a syscall per path component)."""
-    for candidate in (path, path.resolve()):
+    for candidate in (path, None):
         try:
-            return PurePosixPath(candidate.relative_to(root).as_posix())
+            inside = (candidate or path.resolve()).relative_to(root)  # resolve only if need be
         except ValueError:
             continue
+        return PurePosixPath(inside.as_posix())
     return PurePosixPath(path.name)
 
 
