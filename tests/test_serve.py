@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from livepipe.serve import _accepts_gzip, create_app, url_path
+from livepipe.serve import Rebuilder, _accepts_gzip, create_app, url_path
 
 from .conftest import CONTENT
 from .receiver import serve_app, wait_for
-from .serving import Served, serving
+from .serving import NOW, Served, serving
 
 
 @pytest.fixture
@@ -362,3 +362,31 @@ def test_serve_refuses_a_missing_site(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope"), "--port", "1"])
     assert result.exit_code == 2 and "no such file or folder" in result.stderr
+
+
+def test_rebuild_uses_the_ledgers_sequence_like_sync(tmp_path: Path) -> None:
+    """After a reschedule the sync writes SEQUENCE:1; serve's rebuild must write the same
+    bytes (not SEQUENCE:0 over them)."""
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    from .serving import copy_site
+
+    site = copy_site(tmp_path)
+    dist = tmp_path / "dist"
+    sync = ["sync", str(site), "--out", str(dist), "--now", "2026-11-20T00:00:00Z"]
+    assert CliRunner().invoke(app, sync).exit_code == 0
+    page = site / "content" / "en" / "events" / "operators-berlin.md"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("2026-12-03 ", "2026-12-04 "), encoding="utf-8"
+    )
+    assert CliRunner().invoke(app, sync).exit_code == 0
+    ics = (dist / "events" / "operators-berlin.en.ics").read_bytes()
+    assert b"SEQUENCE:1\r\n" in ics
+    said: list[str] = []
+    rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
+    rebuilder._print = said.append
+    assert rebuilder.check()
+    assert "(0 written," in said[0], said
+    assert (dist / "events" / "operators-berlin.en.ics").read_bytes() == ics
