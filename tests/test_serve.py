@@ -390,3 +390,14 @@ def test_rebuild_uses_the_ledgers_sequence_like_sync(tmp_path: Path) -> None:
     assert rebuilder.check()
     assert "(0 written," in said[0], said
     assert (dist / "events" / "operators-berlin.en.ics").read_bytes() == ics
+
+
+def test_index_lists_recent_replays(served: Served) -> None:
+    zh = served.get("/?lang=zh").text
+    # GitOps ended on 22 October, 29 days before NOW, and has a replay link.
+    assert "近期回放" in zh
+    replays = zh.split('id="replays"', 1)[1]
+    assert "GitOps 渐进式交付实践" in replays
+    assert 'href="https://www.bilibili.com/video/BV1xx411c7mD"' in replays
+    assert "GitOps 渐进式交付实践" not in zh.split('id="replays"', 1)[0].split('id="upcoming"')[1]
+    assert 'id="replays"' not in served.get("/?lang=en").text  # no English replays

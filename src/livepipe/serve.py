@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 
@@ -295,6 +295,8 @@ class Rebuilder:
 UI = {
     "zh": {
         "upcoming": "即将开始",
+        "replays": "近期回放",
+        "watch": "观看回放",
         "none": "暂无即将开始的活动。",
         "subscribe": "订阅日历",
         "subscribe_hint": "在日历应用中订阅，新活动和改期会自动出现。",
@@ -311,6 +313,8 @@ UI = {
     },
     "en": {
         "upcoming": "Upcoming",
+        "replays": "Recent replays",
+        "watch": "Watch the replay",
         "none": "No upcoming events.",
         "subscribe": "Subscribe",
         "subscribe_hint": "Subscribe in your calendar app: new events and reschedules show up "
@@ -327,6 +331,8 @@ UI = {
         "lang": "Language",
     },
 }
+REPLAYS_FOR = timedelta(days=60)  # past events with a replay link stay on the index this long
+MAX_REPLAYS = 10
 FEEDS = (("RSS", "feed.xml"), ("Atom", "atom.xml"), ("JSON Feed", "feed.json"))
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -402,6 +408,11 @@ def index_page(
     used = {f"tags/{tag_file(t)}.ics" for e in snap.events if e.lang == lang for t in e.tags}
     tags = sorted(p for p in files if p in used)
     feeds = [(name, p) for name, p in FEEDS if p in files]
+    past = [e for e in snap.events if e.end <= now and e.replay_url and e.end > now - REPLAYS_FOR]
+    replays = [
+        {"title": e.title, "when": timefmt.when(e, ui_lang), "url": e.url, "replay": e.replay_url}
+        for e in sorted((e for e in past if e.lang == lang), key=lambda e: e.start, reverse=True)
+    ]
     rows = [
         {
             "title": e.title,
@@ -432,6 +443,7 @@ def index_page(
         ui=UI[ui_lang],
         site=settings.site,
         events=rows,
+        replays=replays[:MAX_REPLAYS],
         calendars=calendars,
         tags=[(p.removeprefix("tags/").removesuffix(".ics"), p) for p in tags],
         feeds=feeds,
