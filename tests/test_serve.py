@@ -385,8 +385,7 @@ def test_rebuild_uses_the_ledgers_sequence_like_sync(tmp_path: Path) -> None:
     ics = (dist / "events" / "operators-berlin.en.ics").read_bytes()
     assert b"SEQUENCE:1\r\n" in ics
     said: list[str] = []
-    rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
-    rebuilder._print = said.append
+    rebuilder = Rebuilder(site, dist, clock=lambda: NOW, log=said.append)
     assert rebuilder.check()
     assert "(0 written," in said[0], said
     assert (dist / "events" / "operators-berlin.en.ics").read_bytes() == ics

@@ -489,8 +489,13 @@ def serve(
 
     _settings(path, config)  # a missing site or broken settings: a clear error, exit 2
     console = Console(stderr=True)
-    rebuilder = Rebuilder(path, out, config=config, ledger=ledger)
-    rebuilder._print = lambda m: console.print(m, highlight=False, markup=False)
+    rebuilder = Rebuilder(
+        path,
+        out,
+        config=config,
+        ledger=ledger,
+        log=lambda m: console.print(m, highlight=False, markup=False),
+    )
     if not rebuilder.check():
         _fail(rebuilder.error or "nothing to serve")
     app_ = create_app(out, rebuilder, interval=watch, public_url=public_url)

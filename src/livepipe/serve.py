@@ -229,12 +229,12 @@ class Rebuilder:
     config: Path | None = None
     ledger: str | None = None  # None: the configured ledger, when one exists
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    snapshot: Snapshot | None = None
-    error: str | None = None
-    builds: int = 0
-    _print: Callable[[str], None] = field(default=lambda _m: None)
-    _fingerprint: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    log: Callable[[str], None] = field(default=lambda _message: None)
+    snapshot: Snapshot | None = field(default=None, init=False)
+    error: str | None = field(default=None, init=False)  # the last failed rebuild, if any
+    builds: int = field(default=0, init=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def check(self) -> bool:
         """Rebuild when anything changed since the last build; True when it rebuilt."""
@@ -248,7 +248,7 @@ class Rebuilder:
             except (ConfigError, RenderError, OSError) as exc:
                 message = f"rebuild failed, still serving the previous files: {exc}"
                 if message != self.error:
-                    self._print(message)
+                    self.log(message)
                 self.error = message
                 return False
             self._fingerprint, self.error = now, None
@@ -261,7 +261,7 @@ class Rebuilder:
                 self.clock(),
                 built.load.errors,
             )
-            self._print(
+            self.log(
                 f"built {len(built.artifacts)} files from {len(built.load.events)} events "
                 f"({len(built.report.written)} written, {built.load.errors} pages with errors)"
             )
