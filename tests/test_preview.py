@@ -15,7 +15,7 @@ from livepipe.errors import ConfigError
 from livepipe.preview import Preview, make_preview, markdown, own_checks, write_report
 from livepipe.site import Site
 
-from .conftest import Validators
+from .conftest import ROOT, Validators
 from .serving import pull_request_repo
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -204,3 +204,35 @@ def test_own_checks_pass_real_output(repo: Path) -> None:
     assert p.validator == "livepipe's own checks"
     assert all(c.ok and c.tool == "livepipe" for c in p.site_checks)
     assert len(p.site_checks) == 4
+
+
+def test_a_template_change_shows_every_page(tmp_path: Path) -> None:
+    from .serving import copy_site, git
+
+    site = tmp_path / "site"
+    site.mkdir()
+    copy_site(site)
+    git(site, "init", "-q", "-b", "main")
+    git(site, "add", "-A")
+    git(site, "commit", "-qm", "base")
+    builtin = ROOT / "templates" / "wechat" / "group.zh.txt"
+    override = site / "templates" / "wechat" / "group.zh.txt"
+    override.parent.mkdir(parents=True)
+    override.write_text("【新模板】\n" + builtin.read_text(encoding="utf-8"), encoding="utf-8")
+    p = make_preview(Site.locate(site), base="HEAD", now=NOW)
+    assert p.site_files == ["templates/wechat/group.zh.txt"]
+    assert len(p.events) == 8  # nothing in content/ changed, yet every page is shown
+    assert all(pv.changes == [] for pv in p.events)  # the events themselves are the same
+    chengdu = next(pv for pv in p.events if pv.source == "zh/live/meetup-chengdu-20261219.md")
+    group = chengdu.artifact("wechat/", ".txt")
+    assert group is not None and group.data.decode().startswith("【新模板】")
+    assert "Settings or templates changed (`templates/wechat/group.zh.txt`)" in markdown(p)
+
+
+def test_base_outside_a_git_repository(tmp_path: Path) -> None:
+    from .serving import copy_site
+
+    copy_site(tmp_path)
+    with pytest.raises(ConfigError, match="not in a git repository"):
+        make_preview(Site.locate(tmp_path), base="HEAD", now=NOW)
+    assert len(make_preview(Site.locate(tmp_path), now=NOW).events) == 8  # no --base: fine

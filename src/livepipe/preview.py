@@ -96,6 +96,7 @@ class Preview:
     failed: list[EventPreview]  # changed pages that do not load
     site_checks: list[Check]
     validator: str  # which validators ran
+    site_files: list[str] = field(default_factory=list)  # settings/templates changed since base
 
     @property
     def ok(self) -> bool:
@@ -120,15 +121,22 @@ def _git(cwd: Path, *args: str) -> bytes:
 
 def _repo(content_root: Path) -> tuple[Path, str]:
     """(the repository's top folder, the content folder relative to it)."""
-    top = Path(_git(content_root, "rev-parse", "--show-toplevel").decode().strip())
+    try:
+        top = Path(_git(content_root, "rev-parse", "--show-toplevel").decode().strip())
+    except ConfigError:
+        raise ConfigError(
+            f"{content_root} is not in a git repository: --base needs one "
+            "(leave --base out to preview every page)"
+        ) from None
     rel = content_root.resolve().relative_to(top.resolve()).as_posix()
     return top, "." if rel == "." else rel
 
 
-def changed_pages(content_root: Path, base: str) -> set[str]:
-    """Pages (relative to the content folder) that differ between ``base`` and the working
-    tree: committed, staged, unstaged and untracked changes, deletions included."""
-    top, rel = _repo(content_root)
+def changed_files(site: Site, base: str) -> tuple[set[str], list[str]]:
+    """(pages, relative to the content folder, that differ between ``base`` and the working
+    tree: committed, staged, unstaged and untracked changes, deletions included;
+    the site's settings and template files that changed, relative to the repository)."""
+    top, rel = _repo(site.content_root)
     try:
         _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
     except ConfigError:
@@ -136,11 +144,20 @@ def changed_pages(content_root: Path, base: str) -> set[str]:
             f"--base {base!r} is not a commit of {top}; "
             "fetch it first (in CI: actions/checkout with fetch-depth: 0)"
         ) from None
-    diff = _git(top, "diff", "--name-only", "-z", "--no-renames", base, "--", rel)
-    new = _git(top, "ls-files", "--others", "--exclude-standard", "-z", "--", rel)
+    diff = _git(top, "diff", "--name-only", "-z", "--no-renames", base)
+    new = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
     names = {n for n in (diff + new).decode("utf-8").split("\0") if n}
     prefix = "" if rel == "." else rel + "/"
-    return {n.removeprefix(prefix) for n in names if n.startswith(prefix)}
+    pages = {n.removeprefix(prefix) for n in names if n.startswith(prefix)}
+    root = site.settings.root
+    site_files: list[str] = []
+    if root is not None:
+        at = root.resolve().relative_to(top.resolve()).as_posix()
+        own = "" if at == "." else at + "/"
+        site_files = sorted(
+            n for n in names if n == f"{own}livepipe.toml" or n.startswith(f"{own}templates/")
+        )
+    return pages, site_files
 
 
 @contextmanager
@@ -321,7 +338,9 @@ def make_preview(
     head = load(site)
     base_result = load_base(site, base) if base else None
     sources = {e.source for e in head.events} | set(head.failed)
-    changed = changed_pages(site.content_root, base) if base else sources
+    changed, site_files = changed_files(site, base) if base else (sources, [])
+    if site_files:  # every artifact may look different: show every page
+        changed = sources | changed
     base_by_uid = {e.uid: e for e in base_result.events} if base_result else {}
     base_by_source = {e.source: e for e in base_by_uid.values()}
     _, changes, rows = simulate(base_result, head, now)
@@ -376,8 +395,8 @@ def make_preview(
     previews.sort(key=lambda p: p.shown.start)
 
     files = {p: a.data for pv in previews for p, a in pv.artifacts.items() if p.endswith(".ics")}
-    site_files = ("calendar.ics", "feed.xml", "atom.xml", "feed.json")
-    files.update({a.path: a.data for a in artifacts if a.path in site_files})
+    aggregates = ("calendar.ics", "feed.xml", "atom.xml", "feed.json")
+    files.update({a.path: a.data for a in artifacts if a.path in aggregates})
     checks, tool = validate(files, validators)
     for pv in previews:
         pv.checks = [checks[p] for p in pv.artifacts if p in checks]
@@ -387,8 +406,9 @@ def make_preview(
         now,
         previews,
         failed,
-        [checks[p] for p in site_files if p in checks],
+        [checks[p] for p in aggregates if p in checks],
         tool,
+        site_files,
     )
 
 
@@ -445,6 +465,9 @@ def markdown(preview: Preview, limit: int = 40) -> str:
         f"### {icon} livepipe preview: {len(preview.events)} event page(s) changed{against}",
         "",
     ]
+    if preview.site_files:
+        names = ", ".join(f"`{n}`" for n in preview.site_files)
+        lines += [f"Settings or templates changed ({names}): every page is shown.", ""]
     for pv in preview.failed:
         for p in pv.problems:
             lines.append(
