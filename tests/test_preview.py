@@ -236,3 +236,18 @@ def test_base_outside_a_git_repository(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not in a git repository"):
         make_preview(Site.locate(tmp_path), base="HEAD", now=NOW)
     assert len(make_preview(Site.locate(tmp_path), now=NOW).events) == 8  # no --base: fine
+
+
+@pytest.mark.validators
+def test_cli_finds_the_validators_from_the_environment(
+    repo: Path, validators: Validators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "content" / "en" / "events" / "broken.md").unlink()
+    monkeypatch.setenv("LIVEPIPE_VALIDATORS", str(validators.folder))
+    out = tmp_path / "report"
+    args = ["preview", str(repo), "--base", "HEAD", "--now", "2026-11-20T00:00:00Z"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--format", "github"])
+    assert result.exit_code == 0, result.stdout
+    assert "Checked with validate-ics / validate-feed" in result.stdout
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert html.count("(validate-ics)") == 3  # the three changed events' own calendars
