@@ -400,3 +400,27 @@ def test_index_lists_recent_replays(served: Served) -> None:
     assert 'href="https://www.bilibili.com/video/BV1xx411c7mD"' in replays
     assert "GitOps 渐进式交付实践" not in zh.split('id="replays"', 1)[0].split('id="upcoming"')[1]
     assert 'id="replays"' not in served.get("/?lang=en").text  # no English replays
+
+
+def test_index_stays_small_on_a_big_site(tmp_path: Path) -> None:
+    (tmp_path / "livepipe.toml").write_text(
+        '[site]\nname = "Big"\nbase_url = "https://big.test"\ndefault_language = "en"\n'
+        'languages = ["en"]\n',
+        encoding="utf-8",
+    )
+    for i in range(60):
+        page = tmp_path / "content" / f"e{i:02d}.md"
+        page.parent.mkdir(exist_ok=True)
+        page.write_text(
+            f"---\ntitle: Event {i:02d}\nstart: 2026-12-{1 + i % 28:02d}T{i % 24:02d}:00:00Z\n"
+            f"timezone: UTC\nlocation: online\ntags: [t{i}, common]\n---\nHi\n",
+            encoding="utf-8",
+        )
+    rebuilder = Rebuilder(tmp_path, tmp_path / "dist", clock=lambda: NOW)
+    assert rebuilder.check()
+    with serve_app(create_app(tmp_path / "dist", rebuilder, interval=0, clock=lambda: NOW)) as url:
+        html = httpx.get(url + "/").text
+    assert html.count('<article class="card event') == 50
+    assert "10 more events: subscribe to the calendar to see them all." in html
+    tag_buttons = html.split("By tag:", 1)[1].split("</ul>", 1)[0]
+    assert tag_buttons.count("<li>") == 40 and "/tags/common.ics" in tag_buttons

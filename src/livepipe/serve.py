@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -298,6 +298,7 @@ UI = {
         "replays": "近期回放",
         "watch": "观看回放",
         "none": "暂无即将开始的活动。",
+        "more": "还有 {n} 场活动：订阅日历即可全部看到。",
         "subscribe": "订阅日历",
         "subscribe_hint": "在日历应用中订阅，新活动和改期会自动出现。",
         "all_events": "全部活动",
@@ -316,6 +317,7 @@ UI = {
         "replays": "Recent replays",
         "watch": "Watch the replay",
         "none": "No upcoming events.",
+        "more": "{n} more events: subscribe to the calendar to see them all.",
         "subscribe": "Subscribe",
         "subscribe_hint": "Subscribe in your calendar app: new events and reschedules show up "
         "by themselves.",
@@ -333,6 +335,8 @@ UI = {
 }
 REPLAYS_FOR = timedelta(days=60)  # past events with a replay link stay on the index this long
 MAX_REPLAYS = 10
+MAX_UPCOMING = 50  # the page stays small at 10k events; the calendars have them all
+MAX_TAGS = 40  # the most used tags of the viewer's language
 FEEDS = (("RSS", "feed.xml"), ("Atom", "atom.xml"), ("JSON Feed", "feed.json"))
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -405,8 +409,11 @@ def index_page(
         for code in langs
         if f"calendar-{code}.ics" in files
     ]
-    used = {f"tags/{tag_file(t)}.ics" for e in snap.events if e.lang == lang for t in e.tags}
-    tags = sorted(p for p in files if p in used)
+    counts = Counter(
+        f"tags/{tag_file(t)}.ics" for e in snap.events if e.lang == lang for t in e.tags
+    )
+    popular = [p for p, _ in counts.most_common() if p in files][:MAX_TAGS]
+    tags = sorted(popular)
     feeds = [(name, p) for name, p in FEEDS if p in files]
     past = [e for e in snap.events if e.end <= now and e.replay_url and e.end > now - REPLAYS_FOR]
     replays = [
@@ -432,7 +439,7 @@ def index_page(
             "outlook": links.outlook(e),
             "tags": e.tags,
         }
-        for e in mine
+        for e in mine[:MAX_UPCOMING]
         if e.uid in snap.stems
     ]
     html = TEMPLATES.render(
@@ -443,6 +450,7 @@ def index_page(
         ui=UI[ui_lang],
         site=settings.site,
         events=rows,
+        more=max(0, len(mine) - MAX_UPCOMING),
         replays=replays[:MAX_REPLAYS],
         calendars=calendars,
         tags=[(p.removeprefix("tags/").removesuffix(".ics"), p) for p in tags],
