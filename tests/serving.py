@@ -79,16 +79,22 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
-def pull_request_repo(tmp_path: Path) -> Path:
-    """The bundled site committed as the base, then a pull request's worth of edits:
-    Berlin moved a day, the WebAssembly talk cancelled, the Chengdu meetup deleted, a page
-    added, a page that does not parse, and an unchanged rest."""
+def committed_site(tmp_path: Path) -> Path:
+    """The bundled site in a new git repository, committed on main."""
     site = tmp_path / "site"
     site.mkdir()
     copy_site(site)
     git(site, "init", "-q", "-b", "main")
     git(site, "add", "-A")
     git(site, "commit", "-qm", "base")
+    return site
+
+
+def pull_request_repo(tmp_path: Path) -> Path:
+    """The bundled site committed as the base, then a pull request's worth of edits:
+    Berlin moved a day, the WebAssembly talk cancelled, the Chengdu meetup deleted, a page
+    added, a page that does not parse, and an unchanged rest."""
+    site = committed_site(tmp_path)
     events = site / "content" / "en" / "events"
     berlin = events / "operators-berlin.md"
     text = berlin.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from livepipe.preview import Preview, make_preview, markdown, own_checks, write_
 from livepipe.site import Site
 
 from .conftest import ROOT, Validators
-from .serving import pull_request_repo
+from .serving import committed_site, pull_request_repo
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -207,14 +207,7 @@ def test_own_checks_pass_real_output(repo: Path) -> None:
 
 
 def test_a_template_change_shows_every_page(tmp_path: Path) -> None:
-    from .serving import copy_site, git
-
-    site = tmp_path / "site"
-    site.mkdir()
-    copy_site(site)
-    git(site, "init", "-q", "-b", "main")
-    git(site, "add", "-A")
-    git(site, "commit", "-qm", "base")
+    site = committed_site(tmp_path)
     builtin = ROOT / "templates" / "wechat" / "group.zh.txt"
     override = site / "templates" / "wechat" / "group.zh.txt"
     override.parent.mkdir(parents=True)
