@@ -71,10 +71,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield s
 
 
-def shot(page: Any, name: str) -> Path:
+def shot(target: Any, name: str) -> Path:
+    """A PNG of a page (whole length) or of one element (scrolled into view first: Chromium
+    does not paint frames outside the viewport into a full-page capture)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if hasattr(target, "scroll_into_view_if_needed"):
+        target.scroll_into_view_if_needed()
+        target.screenshot(path=str(path))
+    else:
+        target.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000  # a real picture, not an empty page
     return path
 
@@ -186,3 +192,5 @@ def test_preview_report_renders_every_section(new_page: Any, tmp_path: Path) -> 
     assert hostile.count() == 1 and page.evaluate("window.__pwned === undefined")
     assert page.locator("section.failed-page").inner_text().count("broken.md:3") == 1
     shot(page, "preview-report")
+    shot(berlin.locator("section.wechat"), "preview-wechat")
+    shot(berlin.locator("section.newsletter"), "preview-newsletter")
