@@ -24,6 +24,7 @@ class BuildResult:
     out: Path
     artifacts: tuple[Artifact, ...]
     report: WriteReport
+    stems: Mapping[str, str]  # uid → file stem, as this build named the files
 
     def count(self, renderer_prefix: str) -> int:
         return sum(a.path.startswith(renderer_prefix) for a in self.artifacts)
@@ -130,4 +131,4 @@ def build(
     ctx = context(result, sequence=sequence, tombstones=tombstones)
     artifacts = render_all(ctx, progress, only)
     report = write_all(out, artifacts)
-    return BuildResult(result, out, tuple(artifacts), report)
+    return BuildResult(result, out, tuple(artifacts), report, ctx.stems)

@@ -18,7 +18,7 @@ import json
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,10 +34,10 @@ from .build import BuildResult, build
 from .config import Settings
 from .errors import ConfigError, RenderError
 from .gitsource import fingerprint
-from .ledger import ledger_url, open_ledger
+from .ledger import ledger_url, open_ledger, sqlite_path
 from .models import Event
 from .render import links, timefmt
-from .render.context import BuildContext, place, tag_file
+from .render.context import place, tag_file
 from .render.templating import Templates
 from .site import Site, load
 from .writer import MANIFEST
@@ -61,6 +61,11 @@ class _File:
     last_modified: datetime
     media_type: str
     gz: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes held in memory (both variants)."""
+        return len(self.data) + len(self.gz or b"")
 
 
 class DistFiles:
@@ -124,18 +129,17 @@ class DistFiles:
         return entry
 
     def _store(self, path: str, entry: _File) -> None:
-        size = len(entry.data) + len(entry.gz or b"")
-        if size > self._limit:
+        if entry.size > self._limit:
             return
         with self._lock:
             old = self._cache.pop(path, None)
             if old is not None:
-                self._cached -= len(old.data) + len(old.gz or b"")
+                self._cached -= old.size
             self._cache[path] = entry
-            self._cached += size
+            self._cached += entry.size
             while self._cached > self._limit:
                 _, gone = self._cache.popitem(last=False)
-                self._cached -= len(gone.data) + len(gone.gz or b"")
+                self._cached -= gone.size
 
 
 def url_path(raw: str) -> str | None:
@@ -162,13 +166,19 @@ def _accepts_gzip(header: str) -> bool:
     return False
 
 
+def _plain_tag(tag: str) -> str:
+    """``W/"abc-gz"`` → ``"abc"``: the ETag of the uncompressed representation."""
+    tag = tag.strip().removeprefix("W/")
+    return tag.removesuffix('-gz"') + '"' if tag.endswith('-gz"') else tag
+
+
 def _not_modified(request: Request, f: _File) -> bool:
     inm = request.headers.get("if-none-match")
     if inm is not None:  # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)
         if inm.strip() == "*":
             return True
-        tags = {t.strip().removeprefix("W/").removesuffix('-gz"') for t in inm.split(",")}
-        return f.etag.removesuffix('"') in tags or f.etag in tags
+        # Weak comparison; either representation (plain or gzip) names the same bytes.
+        return f.etag in {_plain_tag(t) for t in inm.split(",")}
     ims = request.headers.get("if-modified-since")
     if ims is None:
         return False
@@ -215,9 +225,8 @@ class Snapshot:
 
     settings: Settings
     events: tuple[Event, ...]
-    stems: dict[str, str]
+    stems: Mapping[str, str]
     built_at: datetime
-    problems: int
 
 
 @dataclass
@@ -253,14 +262,7 @@ class Rebuilder:
                 return False
             self._fingerprint, self.error = now, None
             self.builds += 1
-            ctx = BuildContext(settings=site.settings, events=built.load.events)
-            self.snapshot = Snapshot(
-                site.settings,
-                built.load.events,
-                ctx.stems,
-                self.clock(),
-                built.load.errors,
-            )
+            self.snapshot = Snapshot(site.settings, built.load.events, built.stems, self.clock())
             self.log(
                 f"built {len(built.artifacts)} files from {len(built.load.events)} events "
                 f"({len(built.report.written)} written, {built.load.errors} pages with errors)"
@@ -270,12 +272,8 @@ class Rebuilder:
     def _build(self, site: Site) -> BuildResult:
         result = load(site)
         settings = site.settings
-        url = ledger_url(settings, self.ledger)
-        sqlite = not url.startswith(("postgresql://", "postgres://"))
-        path = Path(url.removeprefix("sqlite:///"))
-        if sqlite and not path.is_absolute():
-            path = (settings.root or Path.cwd()) / path
-        if sqlite and not path.exists():  # no ledger yet: SEQUENCE 0, no tombstones
+        path = sqlite_path(settings, ledger_url(settings, self.ledger))
+        if path is not None and not path.exists():  # no ledger yet: SEQUENCE 0, no tombstones
             return build(result, self.out)
         store = open_ledger(settings, self.ledger)
         try:  # the same SEQUENCE numbers and tombstones as the sync writes
@@ -379,16 +377,15 @@ def negotiate(request: Request, languages: tuple[str, ...], default: str) -> str
     return best[1] if best else default
 
 
-def _origin(request: Request, public_url: str | None) -> tuple[str, str]:
-    """(https?://host, host) for links back to this server."""
+def _origin(request: Request, public_url: str | None) -> str:
+    """``http(s)://host[:port]`` for links back to this server."""
     if public_url:
-        base = public_url.rstrip("/")
-        return base, base.split("://", 1)[-1]
+        return public_url.rstrip("/")
     host = request.headers.get("host", "")
     if not _HOST.match(host):
         server = request.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
-    return f"{request.url.scheme}://{host}", host
+    return f"{request.url.scheme}://{host}"
 
 
 def index_page(
@@ -401,7 +398,7 @@ def index_page(
     ui_lang = lang if lang in UI else "en"
     upcoming = [e for e in snap.events if e.end > now]
     mine = [e for e in upcoming if e.lang == lang] or upcoming
-    base, host = _origin(request, public_url)
+    base = _origin(request, public_url)
     webcal = f"webcal://{base.split('://', 1)[1]}"
     calendars = [(UI[ui_lang]["all_events"], "calendar.ics")]
     calendars += [
@@ -457,7 +454,6 @@ def index_page(
         feeds=feeds,
         base=base,
         webcal=webcal,
-        host=host,
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in langs],
     )
     return html, lang

@@ -16,18 +16,24 @@ def ledger_url(settings: Settings, override: str | None = None) -> str:
     return override or os.environ.get(ENV) or settings.ledger.url
 
 
+def sqlite_path(settings: Settings, url: str) -> Path | None:
+    """The file of a SQLite ledger URL (relative to the site root), None for PostgreSQL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return path if path.is_absolute() else (settings.root or Path.cwd()) / path
+
+
 def open_ledger(settings: Settings, override: str | None = None) -> Ledger:
     url = ledger_url(settings, override)
-    if url.startswith(("postgresql://", "postgres://")):
+    path = sqlite_path(settings, url)
+    if path is None:
         from .postgresql import PostgresLedger
 
         ledger: Ledger = PostgresLedger(url)
     else:
         from .sqlite import SqliteLedger
 
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_absolute():
-            path = (settings.root or Path.cwd()) / path
         ledger = SqliteLedger(path)
     ledger.migrate()
     return ledger
@@ -40,6 +46,7 @@ __all__ = [
     "ledger_url",
     "open_ledger",
     "parse_ts",
+    "sqlite_path",
     "ts",
     "worker_id",
 ]
