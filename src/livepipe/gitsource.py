@@ -12,11 +12,17 @@ from .errors import ConfigError
 from .site import Site
 
 
-def _git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+def git(cwd: Path, *args: str) -> bytes:
+    """``git ARGS`` in ``cwd``: its output as bytes, or a ConfigError with git's message."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     if proc.returncode != 0:
-        raise ConfigError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()[:300]}")
-    return proc.stdout.strip()
+        detail = proc.stderr.decode("utf-8", "replace").strip()[:300]
+        raise ConfigError(f"git {' '.join(args[:2])} failed: {detail}")
+    return proc.stdout
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return git(cwd, *args).decode("utf-8", "replace").strip()
 
 
 def checkout(site: Site, commit: str | None) -> Path:

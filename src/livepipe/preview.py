@@ -25,9 +25,10 @@ from pathlib import Path
 
 from .build import context, render_all
 from .errors import ConfigError
+from .gitsource import git
 from .ledger.sqlite import SqliteLedger
 from .models import Event, Problem, Severity
-from .plan import Change, LedgerState, SendState, plan
+from .plan import Change, SendState, plan
 from .render import RENDERERS, Artifact, BuildContext, timefmt
 from .render.context import place
 from .render.feeds import FeedRenderer
@@ -111,18 +112,10 @@ class Preview:
 # git: which pages changed, and the content as it was at the base
 
 
-def _git(cwd: Path, *args: str) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip()[:300]
-        raise ConfigError(f"git {' '.join(args[:2])} failed: {detail}")
-    return proc.stdout
-
-
 def _repo(content_root: Path) -> tuple[Path, str]:
     """(the repository's top folder, the content folder relative to it)."""
     try:
-        top = Path(_git(content_root, "rev-parse", "--show-toplevel").decode().strip())
+        top = Path(git(content_root, "rev-parse", "--show-toplevel").decode().strip())
     except ConfigError:
         raise ConfigError(
             f"{content_root} is not in a git repository: --base needs one "
@@ -138,14 +131,14 @@ def changed_files(site: Site, base: str) -> tuple[set[str], list[str]]:
     the site's settings and template files that changed, relative to the repository)."""
     top, rel = _repo(site.content_root)
     try:
-        _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+        git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
     except ConfigError:
         raise ConfigError(
             f"--base {base!r} is not a commit of {top}; "
             "fetch it first (in CI: actions/checkout with fetch-depth: 0)"
         ) from None
-    diff = _git(top, "diff", "--name-only", "-z", "--no-renames", base)
-    new = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
+    diff = git(top, "diff", "--name-only", "-z", "--no-renames", base)
+    new = git(top, "ls-files", "--others", "--exclude-standard", "-z")
     names = {n for n in (diff + new).decode("utf-8").split("\0") if n}
     prefix = "" if rel == "." else rel + "/"
     pages = {n.removeprefix(prefix) for n in names if n.startswith(prefix)}
@@ -167,7 +160,7 @@ def content_at(content_root: Path, base: str) -> Iterator[Path | None]:
     top, rel = _repo(content_root)
     with tempfile.TemporaryDirectory(prefix="livepipe-base-") as tmp:
         try:
-            data = _git(top, "archive", "--format=tar", base, "--", rel)
+            data = git(top, "archive", "--format=tar", base, "--", rel)
         except ConfigError:
             yield None
             return
@@ -191,7 +184,9 @@ def load_base(site: Site, base: str) -> LoadResult | None:
 
 def simulate(
     base: LoadResult | None, head: LoadResult, now: datetime
-) -> tuple[LedgerState, list[Change], list[TimelineRow]]:
+) -> tuple[list[Change], list[TimelineRow]]:
+    """What planning ``head`` would change, and the send timeline, against the state the base
+    left (everything due by ``now`` assumed sent)."""
     settings = head.site.settings
     with tempfile.TemporaryDirectory(prefix="livepipe-preview-") as tmp:
         ledger = SqliteLedger(Path(tmp) / "ledger.sqlite")
@@ -206,7 +201,7 @@ def simulate(
         finally:
             ledger.close()
     head_plan = plan(head.events, state, settings, now, failed_sources=head.failed)
-    return state, head_plan.changes, timeline(state, head_plan)
+    return head_plan.changes, timeline(state, head_plan)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,12 +252,12 @@ def own_checks(path: str, data: bytes) -> Check:
                 raise ValueError("lines must end with CRLF")
             if any(len(line) > 75 for line in lines):
                 raise ValueError("a line is longer than 75 octets")
-            cal = Calendar.from_ical(data.decode("utf-8"))
-            for ev in cal.walk("VEVENT"):
+            events = Calendar.from_ical(data.decode("utf-8")).walk("VEVENT")
+            for ev in events:
                 missing = [p for p in ("UID", "DTSTAMP", "DTSTART") if p not in ev]
                 if missing:
                     raise ValueError(f"a VEVENT has no {', '.join(missing)}")
-            return Check(path, "livepipe", True, f"{len(cal.walk('VEVENT'))} events, RFC 5545")
+            return Check(path, "livepipe", True, f"{len(events)} events, RFC 5545")
         if path.endswith(".json"):
             doc = json.loads(data)
             if "version" in doc and not str(doc["version"]).startswith("https://jsonfeed.org/"):
@@ -343,7 +338,7 @@ def make_preview(
         changed = sources | changed
     base_by_uid = {e.uid: e for e in base_result.events} if base_result else {}
     base_by_source = {e.source: e for e in base_by_uid.values()}
-    _, changes, rows = simulate(base_result, head, now)
+    changes, rows = simulate(base_result, head, now)
     ctx = context(head)
     artifacts = render_all(ctx)
     by_uid: dict[str, dict[str, Artifact]] = {}
@@ -354,11 +349,9 @@ def make_preview(
     problems = _problems_by_source(head)
 
     previews: list[EventPreview] = []
-    seen: set[str] = set()
     for e in head.events:
         if e.source not in changed:
             continue
-        seen.add(e.uid)
         previews.append(
             EventPreview(
                 e.uid,
@@ -377,10 +370,9 @@ def make_preview(
         EventPreview("", src, None, base_by_source.get(src), problems=problems.get(src, []))
         for src in sorted(set(head.failed) & changed)
     ]
+    head_uids = {e.uid for e in head.events}
     for gone in base_by_uid.values():  # deleted pages: their cancellation and withdrawn sends
-        if gone.uid in seen or gone.source in head.failed or gone.source not in changed:
-            continue
-        if any(ev.uid == gone.uid for ev in head.events):
+        if gone.uid in head_uids or gone.source in head.failed or gone.source not in changed:
             continue
         previews.append(
             EventPreview(
