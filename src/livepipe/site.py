@@ -217,13 +217,14 @@ def _load_page(ctx: PageContext, settings: Settings) -> Event:
 def _relative(path: Path, root: Path) -> PurePosixPath:
     """The page id: its place in the content tree (found by walking the resolved root, so no
     resolve() per page: that is a syscall per path component)."""
-    for candidate in (path, None):
-        try:
-            inside = (candidate or path.resolve()).relative_to(root)  # resolve only if need be
-        except ValueError:
-            continue
-        return PurePosixPath(inside.as_posix())
-    return PurePosixPath(path.name)
+    try:
+        return PurePosixPath(path.relative_to(root).as_posix())
+    except ValueError:
+        pass
+    try:  # reached through a symlink or a relative path: resolve only now
+        return PurePosixPath(path.resolve().relative_to(root).as_posix())
+    except ValueError:
+        return PurePosixPath(path.name)
 
 
 def _display(path: Path) -> str:

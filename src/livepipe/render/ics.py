@@ -93,11 +93,10 @@ class IcsRenderer:
         if not e.tags:
             del v["CATEGORIES"]  # icalendar writes an empty CATEGORIES line for no tags
         if e.live_url:
-            label = "直播" if e.lang == "zh" else "Livestream"
             v.add(
                 "conference",
                 e.live_url,
-                parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": label},
+                parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": _conference_label(e)},
             )
         if e.cover_image:
             v.add("image", e.cover_image, parameters={"VALUE": "URI", "DISPLAY": "BADGE"})
@@ -130,7 +129,7 @@ class IcsRenderer:
         if e.tags:
             lines.append("CATEGORIES:" + ",".join(_text(t) for t in e.tags))
         if e.live_url:
-            label = "直播" if e.lang == "zh" else "Livestream"
+            label = _conference_label(e)
             lines.append(f"CONFERENCE;FEATURE=VIDEO;LABEL={label};VALUE=URI:{e.live_url}")
         description = ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e))
         lines.append("DESCRIPTION:" + _text(description))
@@ -189,18 +188,19 @@ class IcsRenderer:
         return Artifact(path, MEDIA_TYPE, b"".join(parts), tuple(e.uid for e in events))
 
 
-try:  # the function vText.to_ical() escapes with, without building a vText each time
-    from icalendar.parser import _escape_char as _escape
+# A TEXT value escaped exactly as icalendar escapes it: the function vText.to_ical() uses,
+# without building a vText (and its parameters) each time.
+try:
+    from icalendar.parser import _escape_char as _text
 except ImportError:  # pragma: no cover - a later icalendar: the public, slower way
 
-    def _escape(text: str | bytes) -> str:
+    def _text(text: str | bytes) -> str:
         escaped: bytes = vText(text).to_ical()
         return escaped.decode("utf-8")
 
 
-def _text(value: str) -> str:
-    """A TEXT value escaped exactly as icalendar escapes it."""
-    return _escape(value)
+def _conference_label(e: Event) -> str:
+    return "直播" if e.lang == "zh" else "Livestream"
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:
