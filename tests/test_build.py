@@ -36,7 +36,7 @@ def test_rebuild_is_byte_identical_and_writes_nothing(tmp_path: Path) -> None:
     build(load(Site.locate(site)), tmp_path / "dist2")
     assert snapshot(tmp_path / "dist2") == before
     again = build(load(Site.locate(site)), out)
-    assert again.report.written == [] and len(again.report.unchanged) == len(first.artifacts)
+    assert again.report.written == [] and len(again.report.unchanged) == len(first.files)
 
 
 def test_changed_page_rewrites_only_its_artifacts_and_aggregates(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_page_with_error_is_left_out_and_others_build(tmp_path: Path) -> None:
     built = build(result, tmp_path / "dist")
     assert result.errors == 1 and len(result.events) == 8
     assert (tmp_path / "dist" / "events" / "operators-berlin.en.ics").is_file()
-    assert not any("broken" in a.path for a in built.artifacts)
+    assert not any("broken" in a.path for a in built.files)
 
 
 def git(cwd: Path, *args: str, date: str | None = None) -> None:
@@ -180,3 +180,26 @@ def test_parallel_rendering_gives_the_same_artifacts(monkeypatch) -> None:
     parallel = build_module.render_all(fixed_context(result), workers=2)
     assert [(a.path, a.data) for a in parallel] == [(a.path, a.data) for a in serial]
     assert len(serial) > 50
+
+
+def test_parallel_build_writes_the_same_folder(monkeypatch, tmp_path: Path) -> None:
+    """Worker processes write the files of their events themselves: the folder, the manifest
+    and the report must be what one process writes."""
+    import livepipe.build as build_module
+
+    result = load(Site.locate(CONTENT))
+    monkeypatch.setattr(build_module, "usable_cpus", lambda: 1)
+    serial = build(result, tmp_path / "serial")
+    monkeypatch.setattr(build_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(build_module, "PARALLEL_MIN_EVENTS", 0)
+    parallel = build(result, tmp_path / "parallel")
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert tree(tmp_path / "parallel") == tree(tmp_path / "serial")
+    assert len(tree(tmp_path / "serial")) == len(serial.files) + 1  # + manifest.json
+    assert sorted(parallel.report.written) == sorted(serial.report.written)
+    assert parallel.files == serial.files
+    again = build(result, tmp_path / "parallel")
+    assert again.report.written == [] and len(again.report.unchanged) == len(serial.files)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from livepipe import cache as cache_module
 from livepipe import site as site_module
 from livepipe.site import LoadResult, Site, load
 
@@ -148,3 +149,49 @@ def test_checking_one_page_keeps_the_others_cached(root: Path, reads: list) -> N
     reads.clear()
     fresh(root)
     assert reads == []
+
+
+def test_worker_shards_are_kept_as_written_and_only_the_edited_page_is_read(
+    root: Path, reads: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livepipe.cache import PageCache
+
+    monkeypatch.setattr(site_module, "PARALLEL_MIN_PAGES", 0)
+    monkeypatch.setattr(site_module, "CHUNK_MIN_PAGES", 2)
+    monkeypatch.setattr(site_module, "usable_cpus", lambda: 2)
+    site = Site.locate(root)
+    parallel = load(site)  # workers pickle their pages; those bytes are the cache shards
+    shards = PageCache(site.settings, site.content_root).shards
+    assert len(shards) > 1 and sum(len(s.keys) for s in shards) == 10
+    assert same(fresh(root), parallel) and reads == []
+
+    page = root / "content" / "en" / "events" / "operators-berlin.md"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("Practice: Berlin", "Practice: Bonn"),
+        encoding="utf-8",
+    )
+    pickled: list[int] = []
+    real_of = cache_module.Shard.of.__func__  # type: ignore[attr-defined]
+
+    def counting_of(cls, keys, results):  # type: ignore[no-untyped-def]
+        pickled.append(len(keys))
+        return real_of(cls, keys, results)
+
+    monkeypatch.setattr(cache_module.Shard, "of", classmethod(counting_of))
+    edited = fresh(root)
+    assert reads == ["operators-berlin.md"]
+    assert sum(pickled) == 2  # the edited page, and the one that shared its shard
+    assert "Operators in Practice: Bonn" in [e.title for e in edited.events]
+    after = PageCache(site.settings, site.content_root).shards
+    untouched = [s for s in shards if str(page) not in [p for p, _ in s.keys]]
+    assert all(s in after for s in untouched)  # the same bytes, not pickled again
+    assert sorted(p for s in after for p, _ in s.keys) == sorted(
+        p for s in shards for p, _ in s.keys
+    )
+    reads.clear()
+    assert same(fresh(root), edited) and reads == []
+
+    page.unlink()
+    fresh(root)
+    cached = PageCache(site.settings, site.content_root).entries
+    assert str(page) not in cached and len(cached) == 9

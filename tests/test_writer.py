@@ -9,7 +9,7 @@ import pytest
 
 from livepipe.errors import RenderError
 from livepipe.render import Artifact
-from livepipe.writer import safe_join, write_all
+from livepipe.writer import OutputDir, Written, manifest_json, safe_join, write_all
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,31 @@ def test_only_changed_files_are_rewritten_and_stale_ones_removed(tmp_path: Path)
 def test_two_artifacts_on_one_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="two artifacts"):
         write_all(tmp_path, [art("a.txt", b"1"), art("a.txt", b"2")])
+
+
+@pytest.mark.parametrize("paths", [[], ["a.txt"], ['events/ä "q".ics', "tags/x\\y.ics", "b"]])
+def test_manifest_text_is_what_json_dumps_writes(paths: list[str]) -> None:
+    files = [
+        Written(p, "text/calendar; charset=utf-8", "ab" * 32, 7 * i, False)
+        for i, p in enumerate(paths)
+    ]
+    manifest = {
+        "generator": "livepipe",
+        "artifacts": [
+            {"path": f.path, "media_type": f.media_type, "sha256": f.sha256, "bytes": f.size}
+            for f in files
+        ],
+    }
+    expected = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    assert manifest_json(files).decode("utf-8") == expected
+
+
+def test_files_in_a_checked_folder_are_still_kept_inside(tmp_path: Path) -> None:
+    out = OutputDir(tmp_path / "dist")
+    out.put(art("events/a.ics", b"A"))  # the folder is checked once here
+    for bad in ["events/../../x", "events/./../y", "events//z/../../w", "/events/x"]:
+        with pytest.raises(RenderError):
+            out.put(art(bad, b"X"))
+    with pytest.raises(RenderError, match=r"manifest\.json"):
+        out.put(art("manifest.json", b"{}"))
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.ics"]

@@ -6,28 +6,30 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import RenderError
 from .models import Event
-from .render import RENDERERS, Artifact, BuildContext, EventOutput, Templates
+from .render import RENDERERS, Artifact, BuildContext, Templates
 from .site import LoadResult
 from .sources.revisions import revision_times
 from .timeutil import usable_cpus
-from .writer import WriteReport, write_all
+from .writer import OutputDir, WriteReport, Written
 
 Progress = Callable[[str, int], None]  # (renderer name, artifacts so far)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class BuildResult:
     load: LoadResult
     out: Path
-    artifacts: tuple[Artifact, ...]
+    files: tuple[Written, ...]  # every artifact, as the manifest lists it
     report: WriteReport
     stems: Mapping[str, str]  # uid → file stem, as this build named the files
 
     def count(self, renderer_prefix: str) -> int:
-        return sum(a.path.startswith(renderer_prefix) for a in self.artifacts)
+        return sum(f.path.startswith(renderer_prefix) for f in self.files)
 
 
 def context(
@@ -59,43 +61,71 @@ def render_all(
     *,
     workers: int | None = None,
 ) -> list[Artifact]:
-    """Stage 1: every event through every renderer (in ``workers`` processes for big sites);
-    stage 2: each renderer's aggregate files from the fragments of stage 1."""
+    """Every artifact of the site, in memory (preview, tests); ``build`` writes them instead."""
+    return list(_render(ctx, _names(only), _keep, progress, workers))
+
+
+def _names(only: tuple[str, ...]) -> tuple[str, ...]:
     unknown = set(only) - RENDERERS.keys()
     if unknown:
         raise RenderError(f"unknown renderer {sorted(unknown)[0]!r}; use {', '.join(RENDERERS)}")
-    names = tuple(n for n in RENDERERS if not only or n in only)
-    artifacts: list[Artifact] = []
+    return tuple(n for n in RENDERERS if not only or n in only)
+
+
+def _keep(art: Artifact) -> Artifact:
+    return art
+
+
+def _render(
+    ctx: BuildContext,
+    names: tuple[str, ...],
+    sink: Callable[[Artifact], T],
+    progress: Progress | None,
+    workers: int | None,
+) -> Iterator[T]:
+    """Stage 1: every event through every renderer (in ``workers`` processes for big sites),
+    each of its files handed to ``sink`` where it was made; stage 2: each renderer's
+    aggregate files from the fragments of stage 1."""
     fragments: dict[str, dict[str, bytes]] = {n: {} for n in names}
-    for uid, outputs in _render_events(ctx, names, workers):
-        for name, output in zip(names, outputs, strict=True):
-            artifacts.extend(output.artifacts)
-            if output.fragment is not None:
-                fragments[name][uid] = output.fragment
-        if progress is not None:
-            progress("events", len(artifacts))
+    done = 0
     for name in names:
-        artifacts.extend(RENDERERS[name].render_site(ctx, fragments[name]))
+        prepare = getattr(RENDERERS[name], "prepare", None)
+        if prepare is not None:  # optional: warm what every worker would otherwise make
+            prepare(ctx)
+    for uid, outputs in _render_events(ctx, names, sink, workers):
+        for name, (files, fragment) in zip(names, outputs, strict=True):
+            yield from files
+            done += len(files)
+            if fragment is not None:
+                fragments[name][uid] = fragment
         if progress is not None:
-            progress(name, len(artifacts))
-    return artifacts
+            progress("events", done)
+    for name in names:
+        for art in RENDERERS[name].render_site(ctx, fragments[name]):
+            yield sink(art)
+            done += 1
+        if progress is not None:
+            progress(name, done)
 
 
 # Below this many events a worker pool costs more than it saves (fork + pickling).
 PARALLEL_MIN_EVENTS = 400
-_WORKER_CTX: tuple[BuildContext, tuple[str, ...]] | None = None
+# What a worker sends back per event and renderer: its files (as the sink made them) and
+# the fragment for the aggregates.
+_Outputs = list[tuple[list[Any], bytes | None]]
+_WORKER: tuple[BuildContext, tuple[str, ...], Callable[[Artifact], Any]] | None = None
 
 
 def _render_events(
-    ctx: BuildContext, names: tuple[str, ...], workers: int | None
-) -> Iterator[tuple[str, list[EventOutput]]]:
+    ctx: BuildContext, names: tuple[str, ...], sink: Callable[[Artifact], T], workers: int | None
+) -> Iterator[tuple[str, _Outputs]]:
     workers = workers if workers is not None else min(usable_cpus(), 8)
     if workers <= 1 or len(ctx.events) < PARALLEL_MIN_EVENTS or "fork" not in _start_methods():
         for e in ctx.events:
-            yield e.uid, [RENDERERS[n].render_event(e, ctx) for n in names]
+            yield e.uid, _render_event(e, ctx, names, sink)
         return
-    global _WORKER_CTX
-    _WORKER_CTX = (ctx, names)  # inherited by the forked workers, never pickled
+    global _WORKER
+    _WORKER = (ctx, names, sink)  # inherited by the forked workers, never pickled
     try:
         chunk = max(16, len(ctx.events) // (workers * 8))
         bounds = [(i, min(i + chunk, len(ctx.events))) for i in range(0, len(ctx.events), chunk)]
@@ -103,16 +133,20 @@ def _render_events(
             for batch in pool.imap(_render_slice, bounds):
                 yield from batch
     finally:
-        _WORKER_CTX = None
+        _WORKER = None
 
 
-def _render_slice(bounds: tuple[int, int]) -> list[tuple[str, list[EventOutput]]]:
-    assert _WORKER_CTX is not None
-    ctx, names = _WORKER_CTX
-    return [
-        (e.uid, [RENDERERS[n].render_event(e, ctx) for n in names])
-        for e in ctx.events[bounds[0] : bounds[1]]
-    ]
+def _render_event(
+    e: Event, ctx: BuildContext, names: tuple[str, ...], sink: Callable[[Artifact], Any]
+) -> _Outputs:
+    outputs = (RENDERERS[n].render_event(e, ctx) for n in names)
+    return [([sink(a) for a in out.artifacts], out.fragment) for out in outputs]
+
+
+def _render_slice(bounds: tuple[int, int]) -> list[tuple[str, _Outputs]]:
+    assert _WORKER is not None
+    ctx, names, sink = _WORKER
+    return [(e.uid, _render_event(e, ctx, names, sink)) for e in ctx.events[slice(*bounds)]]
 
 
 def _start_methods() -> list[str]:
@@ -128,7 +162,11 @@ def build(
     progress: Progress | None = None,
     only: tuple[str, ...] = (),
 ) -> BuildResult:
+    """Render and write every artifact into ``out``: the files of each event are written by
+    the process that renders them, the aggregates by this one, then the manifest."""
+    names = _names(only)
     ctx = context(result, sequence=sequence, tombstones=tombstones)
-    artifacts = render_all(ctx, progress, only)
-    report = write_all(out, artifacts)
-    return BuildResult(result, out, tuple(artifacts), report, ctx.stems)
+    dist = OutputDir(out)
+    files = tuple(_render(ctx, names, dist.put, progress, None))
+    report = dist.finish(files)
+    return BuildResult(result, out, files, report, ctx.stems)

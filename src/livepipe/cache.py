@@ -15,13 +15,33 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
-FORMAT = 1
+Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
+FORMAT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Pages read together (by one worker process), pickled once: the worker's bytes are
+    what reaches the parent and what the cache file keeps, so saving re-pickles nothing."""
+
+    keys: tuple[Key, ...]
+    blob: bytes  # pickle of the list of results, in the order of keys
+
+    @classmethod
+    def of(cls, keys: Sequence[Key], results: Sequence[Any]) -> Shard:
+        return cls(tuple(keys), pickle.dumps(list(results), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def results(self) -> list[Any]:
+        results: list[Any] = pickle.loads(self.blob)
+        return results
 
 
 def stamp(path: Path) -> Stamp | None:
@@ -41,35 +61,70 @@ class PageCache:
         self.path = root / ".livepipe" / "cache" / "pages.pickle" if root and enabled else None
         scope = f"{FORMAT}\0{__version__}\0{settings.model_dump_json()}\0{content_root}\0"
         self.scope = hashlib.sha256((scope + os.getcwd()).encode()).hexdigest()
-        self.entries: dict[str, tuple[Stamp, Any]] = self._read()
+        self.shards, self.entries = self._read()
 
-    def _read(self) -> dict[str, tuple[Stamp, Any]]:
+    def _read(self) -> tuple[list[Shard], dict[str, tuple[Stamp | None, Any]]]:
         if self.path is None:
-            return {}
+            return [], {}
+        entries: dict[str, tuple[Stamp | None, Any]] = {}
         try:
             with self.path.open("rb") as fh:
-                scope, entries = pickle.load(fh)
+                scope, shards = pickle.load(fh)
+            if scope != self.scope:
+                return [], {}
+            for shard in shards:
+                for (path, key), result in zip(shard.keys, shard.results(), strict=True):
+                    entries[path] = (key, result)
         except FileNotFoundError:
-            return {}
+            return [], {}
         except Exception:  # damaged, truncated, or written by another version
-            return {}
-        return entries if scope == self.scope and isinstance(entries, dict) else {}
+            return [], {}
+        return list(shards), entries
 
     def get(self, path: Path, key: Stamp | None) -> Any:
         hit = self.entries.get(str(path))
         return hit[1] if key is not None and hit is not None and hit[0] == key else None
 
-    def save(self, entries: dict[str, tuple[Stamp, Any]], *, read: int) -> None:
-        """Replace the cache with ``entries`` (atomically), unless nothing was ``read`` anew
-        and no page went away."""
-        if self.path is None or (not read and entries.keys() == self.entries.keys()):
+    def save(
+        self, current: Mapping[str, Stamp], fresh: Sequence[Shard], *, scanned_all: bool
+    ) -> None:
+        """Keep the pages of ``current`` (path → stamp, every page looked at) in the cache:
+        the ``fresh`` shards just read, old shards whose pages are all unchanged (as they
+        are, not re-pickled), and the unchanged pages of other old shards re-pickled into
+        one. ``scanned_all``: a page missing from ``current`` was deleted (else: not looked
+        at this time, and kept). Atomic; skipped when nothing changed."""
+        if self.path is None:
             return
-        self.entries = entries
+        fresh_paths = {path for shard in fresh for path, _ in shard.keys}
+
+        def unchanged(path: str, key: Stamp | None) -> bool:
+            if key is None or path in fresh_paths:
+                return False
+            now = current.get(path)
+            return now == key if now is not None or scanned_all else True
+
+        kept: list[Shard] = []
+        loose: list[tuple[Key, Any]] = []
+        for shard in self.shards:
+            keep = [unchanged(path, key) for path, key in shard.keys]
+            if all(keep):
+                kept.append(shard)
+            elif any(keep):
+                results = shard.results()
+                loose.extend(
+                    (k, r) for k, r, ok in zip(shard.keys, results, keep, strict=True) if ok
+                )
+        if not fresh and len(kept) == len(self.shards):
+            return  # nothing read anew, nothing gone
+        shards = [*kept, *fresh]
+        if loose:
+            shards.append(Shard.of([k for k, _ in loose], [r for _, r in loose]))
+        self.shards = shards
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             with tmp.open("wb") as fh:
-                pickle.dump((self.scope, entries), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((self.scope, shards), fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only site still works, only slower

@@ -210,7 +210,7 @@ def print_build(built: BuildResult, console: Console | None = None) -> None:
     console.print(table)
     report = built.report
     console.print(
-        f"{len(built.artifacts)} files: {len(report.written)} written, "
+        f"{len(built.files)} files: {len(report.written)} written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
         f"{len(built.load.events)} events, {built.load.errors} pages with errors left out",
         highlight=False,

@@ -17,6 +17,7 @@ Rules (DESIGN.md guarantee 1):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 DEFAULT_TAG_DATE = "2020"
 
 
+@functools.lru_cache(maxsize=64)
 def site_host(base_url: str) -> str:
     host = urlsplit(base_url).hostname
     return host or "localhost"

@@ -10,7 +10,32 @@ import enum
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
+from typing import TypeVar
 from zoneinfo import ZoneInfo
+
+_C = TypeVar("_C", bound=type)
+
+
+def quick_pickle(cls: _C) -> _C:
+    """Pickle a frozen slotted dataclass as a plain tuple of its fields. The dataclass default
+    looks the fields up again for every object; with 10k events crossing from worker
+    processes and into the page cache that was a third of the pickling time."""
+    names = tuple(f.name for f in fields(cls))
+    state = attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
+    put = object.__setattr__
+
+    def __getstate__(self: object) -> tuple[object, ...]:
+        values: tuple[object, ...] = state(self)
+        return values
+
+    def __setstate__(self: object, values: tuple[object, ...]) -> None:
+        for name, value in zip(names, values, strict=True):
+            put(self, name, value)
+
+    setattr(cls, "__getstate__", __getstate__)  # noqa: B010 (mypy: no method assignment)
+    setattr(cls, "__setstate__", __setstate__)  # noqa: B010
+    return cls
 
 
 class Severity(enum.StrEnum):
@@ -24,6 +49,7 @@ class Status(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One finding about one page: where, how bad, what, and how to fix it."""
@@ -50,6 +76,7 @@ class Problem:
         }
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Section:
     """A `## heading` of the page body with its Markdown text."""
@@ -58,6 +85,7 @@ class Section:
     text: str
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Speaker:
     name: str
@@ -65,12 +93,14 @@ class Speaker:
     photo: str | None = None
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class QA:
     question: str
     answer: str
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event page, normalised: the only shape renderers and the planner see.
@@ -201,6 +231,7 @@ class Event:
         }
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Message:
     """What one send delivers: rendered text plus the event it is about (None for digests)."""

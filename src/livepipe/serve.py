@@ -264,7 +264,7 @@ class Rebuilder:
             self.builds += 1
             self.snapshot = Snapshot(site.settings, built.load.events, built.stems, self.clock())
             self.log(
-                f"built {len(built.artifacts)} files from {len(built.load.events)} events "
+                f"built {len(built.files)} files from {len(built.load.events)} events "
                 f"({len(built.report.written)} written, {built.load.errors} pages with errors)"
             )
             return True

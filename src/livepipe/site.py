@@ -5,15 +5,16 @@ A bad page becomes one Problem and is left out; every other page still loads.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .cache import PageCache, stamp
+from .cache import PageCache, Shard, Stamp, stamp
 from .config import Settings, find_config, load_settings
 from .errors import ContentError
-from .models import Event, Problem, Severity
+from .models import Event, Problem, Severity, quick_pickle
 from .normalize import normalize
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
@@ -64,6 +65,7 @@ class LoadResult:
         return sum(p.severity is Severity.WARNING for p in self.problems)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class _PageResult:
     """One page read: its event (None when it failed), its problems, and how to report it."""
@@ -77,6 +79,7 @@ class _PageResult:
 
 # Below this many pages a worker pool costs more than it saves.
 PARALLEL_MIN_PAGES = 2000
+CHUNK_MIN_PAGES = 64  # pages a worker reads per task (and per cache shard), at least
 
 
 def load(site: Site, *, workers: int | None = None, cache: bool = True) -> LoadResult:
@@ -93,43 +96,55 @@ def load(site: Site, *, workers: int | None = None, cache: bool = True) -> LoadR
     pages = PageCache(site.settings, site.content_root, enabled=cache)
     stamps = [stamp(p) for p in paths]
     cached = [pages.get(p, key) for p, key in zip(paths, stamps, strict=True)]
-    todo = [p for p, hit in zip(paths, cached, strict=True) if hit is None]
-    fresh = iter(_read_pages(site, todo, workers))
+    todo = [(p, key) for p, key, hit in zip(paths, stamps, cached, strict=True) if hit is None]
+    shards = _read_pages(site, todo, workers, keep=pages.path is not None)
+    fresh = (r for _, part in shards for r in part)
     results = [hit if hit is not None else next(fresh) for hit in cached]
-    entries = {str(p): (key, r) for p, key, r in zip(paths, stamps, results, strict=True) if key}
-    if site.targets != (site.content_root,):  # part of the site: keep the other pages' entries
-        entries = {**pages.entries, **entries}
-    pages.save(entries, read=len(todo))
+    pages.save(
+        {str(p): key for p, key in zip(paths, stamps, strict=True) if key},
+        [shard for shard, _ in shards if shard is not None],
+        scanned_all=site.targets == (site.content_root,),
+    )
     return _collect(site, results)
 
 
-def _read_pages(site: Site, paths: list[Path], workers: int | None) -> list[_PageResult]:
+def _read_pages(
+    site: Site, todo: list[tuple[Path, Stamp | None]], workers: int | None, *, keep: bool
+) -> list[tuple[Shard | None, list[_PageResult]]]:
+    """Read ``todo`` (page, stamp before reading); the results in order, in shards for the
+    cache (``keep``): one per worker chunk, pickled by the worker."""
     workers = workers if workers is not None else min(usable_cpus(), 8)
-    if workers > 1 and len(paths) >= PARALLEL_MIN_PAGES:
+    if workers > 1 and len(todo) >= PARALLEL_MIN_PAGES:
         global _WORKER_SITE
         _WORKER_SITE = site  # inherited by the forked workers
         try:
-            chunk = max(64, len(paths) // (workers * 4))
-            parts = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+            chunk = max(CHUNK_MIN_PAGES, len(todo) // (workers * 4))
+            parts = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                return [r for part in pool.map(_load_chunk, parts) for r in part]
+                return [(shard, shard.results()) for shard in pool.map(_load_chunk, parts)]
         finally:
             _WORKER_SITE = None
-    return [_load_one(site, path) for path in paths]
+    if not todo:
+        return []
+    results = [_load_one(site, path) for path, _ in todo]
+    keys = [(str(path), key) for path, key in todo]
+    return [(Shard.of(keys, results) if keep else None, results)]
 
 
 _WORKER_SITE: Site | None = None
 
 
-def _load_chunk(paths: list[Path]) -> list[_PageResult]:
+def _load_chunk(part: list[tuple[Path, Stamp | None]]) -> Shard:
+    """In a worker: read the pages and send them back pickled once, as a cache shard."""
     assert _WORKER_SITE is not None
-    return [_load_one(_WORKER_SITE, p) for p in paths]
+    results = [_load_one(_WORKER_SITE, path) for path, _ in part]
+    return Shard.of([(str(path), key) for path, key in part], results)
 
 
 def _load_one(site: Site, path: Path) -> _PageResult:
     settings = site.settings
     rel = _relative(path, site.content_root)
-    display = _display(path)
+    display = _display(path, site.content_root)
     ctx: PageContext | None = None
     try:
         page = read_page(
@@ -215,23 +230,43 @@ def _load_page(ctx: PageContext, settings: Settings) -> Event:
 
 
 def _relative(path: Path, root: Path) -> PurePosixPath:
-    """The page id: its place in the content tree (found by walking the resolved root, so no
-    resolve() per page: that is a syscall per path component)."""
-    try:
-        return PurePosixPath(path.relative_to(root).as_posix())
-    except ValueError:
-        pass
+    """The page id: its place in the content tree (found from the strings of the discovered
+    path and the resolved root, so no resolve() per page: a syscall per path component)."""
+    text, prefix = str(path), _with_sep(str(root))
+    if text.startswith(prefix):
+        return PurePosixPath(text[len(prefix) :].replace(os.sep, "/"))
     try:  # reached through a symlink or a relative path: resolve only now
         return PurePosixPath(path.resolve().relative_to(root).as_posix())
     except ValueError:
         return PurePosixPath(path.name)
 
 
-def _display(path: Path) -> str:
+def _display(path: Path, root: Path) -> str:
+    """``path`` relative to the working folder, as problems name pages."""
+    text, prefix = str(path), _with_sep(str(root))
+    shown = _shown_root(str(root), os.getcwd())
+    if shown is not None and text.startswith(prefix):  # os.path.relpath, without its work
+        rest = text[len(prefix) :]
+        return rest if shown == "." else shown + os.sep + rest
     try:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+def _with_sep(folder: str) -> str:
+    return folder if folder.endswith(os.sep) else folder + os.sep
+
+
+@functools.lru_cache(maxsize=16)
+def _shown_root(root: str, cwd: str) -> str | None:
+    """The content root relative to ``cwd`` when that is at or below it (then a page's
+    relative path is this plus its page path), else None."""
+    try:
+        shown = os.path.relpath(root, cwd)
+    except ValueError:
+        return None
+    return None if shown.split(os.sep)[0] == os.pardir else shown
 
 
 def load_path(path: Path, *, config: Path | None = None) -> LoadResult:

@@ -6,6 +6,7 @@ manifest listed that are no longer produced are removed, nothing else is touched
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,58 +49,120 @@ def safe_join(root: Path, rel: str, *, _seen: dict[Path, bool] | None = None) ->
     return target
 
 
-def write_file(path: Path, data: bytes, *, made: set[Path] | None = None) -> bool:
-    """Atomically replace ``path`` with ``data``; False (and no write) when already equal."""
+def write_file(path: str | Path, data: bytes, *, made: set[str] | None = None) -> bool:
+    """Atomically replace ``path`` with ``data``; False (and no write) when already equal.
+    ``made``: folders this process already created (skips a mkdir per file)."""
+    path = os.fspath(path)
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
+        if os.stat(path).st_size == len(data):
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    return False
     except FileNotFoundError:
         pass
-    parent = path.parent
+    parent, name = os.path.split(path)
     if made is None or parent not in made:
-        parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(parent or ".", exist_ok=True)
         if made is not None:
             made.add(parent)
-    tmp = parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp = os.path.join(parent, f".{name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One file of dist/ as the manifest lists it, and whether this build changed its bytes."""
+
+    path: str
+    media_type: str
+    sha256: str
+    size: int
+    changed: bool
+
+
+class OutputDir:
+    """dist/ during one build: ``put`` each artifact as it is rendered (forked render workers
+    do, so files are written in parallel and their bytes never travel back to the parent),
+    then ``finish`` with every entry: stale files removed, manifest written."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._base = str(root)
+        self._seen: dict[Path, bool] = {}  # for safe_join
+        self._checked: set[str] = set()  # folders (relative) safe_join has accepted
+        self._made: set[str] = set()
+
+    def put(self, art: Artifact) -> Written:
+        if art.path == MANIFEST:
+            raise RenderError(f"an artifact may not be named {MANIFEST}")
+        changed = write_file(self._target(art.path), art.data, made=self._made)
+        digest = hashlib.sha256(art.data).hexdigest()
+        return Written(art.path, art.media_type, digest, len(art.data), changed)
+
+    def _target(self, rel: str) -> str:
+        """safe_join, checked once per folder: later files in it only need a plain name."""
+        folder, _, name = rel.rpartition("/")
+        if folder in self._checked and name not in _ODD_NAMES and _plain(rel):
+            return os.path.join(self._base, rel)
+        target = safe_join(self.root, rel, _seen=self._seen)
+        self._checked.add(folder)
+        return str(target)
+
+    def finish(self, files: Iterable[Written]) -> WriteReport:
+        report = WriteReport()
+        entries: dict[str, Written] = {}
+        for f in files:
+            if f.path in entries or f.path == MANIFEST:
+                raise RenderError(f"two artifacts would be written to {f.path}")
+            entries[f.path] = f
+            (report.written if f.changed else report.unchanged).append(f.path)
+        for old in sorted(_previous(self.root) - entries.keys()):
+            try:
+                safe_join(self.root, old).unlink()
+                report.removed.append(old)
+            except (FileNotFoundError, RenderError):
+                pass
+        write_file(self.root / MANIFEST, manifest_json([entries[k] for k in sorted(entries)]))
+        return report
+
+
+_ODD_NAMES = frozenset({"", ".", ".."})
+
+
+def _plain(rel: str) -> bool:
+    """A relative path of ordinary names: no absolute path, no ``.``/``..``/empty part,
+    no backslash (what safe_join accepts without having to look)."""
+    return "\\" not in rel and not rel.startswith("/") and _ODD_NAMES.isdisjoint(rel.split("/"))
+
+
 def write_all(root: Path, artifacts: Iterable[Artifact]) -> WriteReport:
-    root.mkdir(parents=True, exist_ok=True)
-    report = WriteReport()
-    entries: dict[str, dict[str, object]] = {}
-    seen: dict[Path, bool] = {}
-    made: set[Path] = set()
-    for art in artifacts:
-        if art.path in entries or art.path == MANIFEST:
-            raise RenderError(f"two artifacts would be written to {art.path}")
-        target = safe_join(root, art.path, _seen=seen)
-        written = write_file(target, art.data, made=made)
-        (report.written if written else report.unchanged).append(art.path)
-        entries[art.path] = {
-            "path": art.path,
-            "media_type": art.media_type,
-            "sha256": hashlib.sha256(art.data).hexdigest(),
-            "bytes": len(art.data),
-        }
-    for old in sorted(_previous(root) - entries.keys()):
-        try:
-            safe_join(root, old).unlink()
-            report.removed.append(old)
-        except (FileNotFoundError, RenderError):
-            pass
-    manifest = {"generator": "livepipe", "artifacts": [entries[k] for k in sorted(entries)]}
-    data = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    write_file(root / MANIFEST, data)
-    return report
+    out = OutputDir(root)
+    return out.finish([out.put(a) for a in artifacts])
+
+
+def manifest_json(files: list[Written]) -> bytes:
+    """The manifest as ``json.dumps(…, ensure_ascii=False, indent=2)`` writes it, a line per
+    value built with the C encoder (the indenting encoder is pure Python: 0.3 s at 50k files)."""
+    if not files:
+        return b'{\n  "generator": "livepipe",\n  "artifacts": []\n}\n'
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    items = ",\n".join(
+        f'    {{\n      "path": {dumps(f.path)},\n      "media_type": {dumps(f.media_type)},\n'
+        f'      "sha256": "{f.sha256}",\n      "bytes": {f.size}\n    }}'
+        for f in files
+    )
+    text = f'{{\n  "generator": "livepipe",\n  "artifacts": [\n{items}\n  ]\n}}\n'
+    return text.encode("utf-8")
 
 
 def _previous(root: Path) -> set[str]:

@@ -4,7 +4,9 @@ A renderer is a small class with a ``name`` and two pure methods, one per build 
 ``render_event(event, ctx) -> EventOutput`` makes an event's own files (events are independent,
 so this stage runs in parallel) plus a fragment the renderer wants back, and
 ``render_site(ctx, fragments) -> Iterator[Artifact]`` assembles the aggregate files (calendars,
-feeds, digests) from those fragments, so no event is rendered twice.
+feeds, digests) from those fragments, so no event is rendered twice. A renderer may also
+have ``prepare(ctx)``: run once before stage 1 (before worker processes fork), to make what
+every event would otherwise make again in each worker (ICS: the VTIMEZONEs).
 """
 
 from __future__ import annotations

@@ -64,6 +64,10 @@ class RawPage:
     fm_lines: tuple[str, ...]  # front-matter source lines, fm_lines[0] is file line 2
     body: str
     body_line: int  # file line (1-based) where the body starts
+    _top: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_top", _top_level_keys(self.fm_lines))
 
     def line_of(self, *keys: str) -> int:
         """File line of a (nested) front-matter key, e.g. ``line_of("section1", "time")``.
@@ -73,12 +77,37 @@ class RawPage:
         line = 1
         index = 0
         for depth, key in enumerate(keys):
-            found = _find_key(self.fm_lines, key, index, nested=depth > 0)
+            if depth == 0 and not _ODD_KEY.intersection(key):
+                found = self._top.get(key)  # what _find_key would find, from one scan
+            else:
+                found = _find_key(self.fm_lines, key, index, nested=depth > 0)
             if found is None:
                 return line
             index = found
             line = found + 2
         return line
+
+
+# Keys with these characters are looked up by scanning (the index splits lines at them).
+_ODD_KEY = frozenset(":='\"")
+
+
+def _top_level_keys(lines: tuple[str, ...]) -> dict[str, int]:
+    """Each top-level key's first line: the keys ``_find_key(…, nested=False)`` matches, i.e.
+    an unindented ``key:``, ``'key':``, ``"key":`` or ``key =``."""
+    index: dict[str, int] = {}
+    for i, text in enumerate(lines):
+        if not text or text[0].isspace():
+            continue
+        head, colon, _ = text.partition(":")
+        if colon:
+            if len(head) >= 2 and head[0] == head[-1] and head[0] in "'\"":
+                index.setdefault(head[1:-1], i)
+            index.setdefault(head, i)
+        head, equals, _ = text.partition(" =")
+        if equals:
+            index.setdefault(head, i)
+    return index
 
 
 def _find_key(lines: tuple[str, ...], key: str, start: int, *, nested: bool) -> int | None:

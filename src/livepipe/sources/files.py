@@ -15,6 +15,7 @@ import frontmatter.default_handlers
 import yaml
 
 from ..errors import ContentError
+from . import fastyaml
 from .base import RawPage
 
 PAGE_SUFFIXES = (".md", ".markdown")
@@ -145,8 +146,10 @@ def _load_front_matter(
     try:
         if opener == "+++":
             meta: object = tomllib.loads(fm_text)
-        else:
-            meta = _YAML.load(fm_text, Loader=_YAML_LOADER)
+        else:  # the common simple shape directly, everything else (and errors) by PyYAML
+            meta = fastyaml.load(fm_text)
+            if meta is None:
+                meta = _YAML.load(fm_text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         context = getattr(exc, "context", None) or ""

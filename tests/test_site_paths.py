@@ -1,0 +1,45 @@
+"""Page ids and the names problems use are computed from strings (no resolve(), no relpath()
+per page); they must equal what pathlib and os.path.relpath give, from any working folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from livepipe.site import _display, _relative
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "site" / "content"
+    page = root / "zh" / "live" / "a b.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    return root, page
+
+
+@pytest.mark.parametrize(
+    "cwd", [".", "site", "site/content", "site/content/zh", "site/content/zh/live", "elsewhere"]
+)
+def test_display_is_relpath_from_any_working_folder(
+    tree: tuple[Path, Path], tmp_path: Path, cwd: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, page = tree
+    monkeypatch.chdir(tmp_path / cwd)
+    assert _display(page, root) == os.path.relpath(page)
+    assert _relative(page, root) == PurePosixPath("zh/live/a b.md")
+
+
+def test_a_page_outside_the_root_or_through_a_symlink(tree: tuple[Path, Path]) -> None:
+    root, _ = tree
+    link = root.parent / "link"
+    link.symlink_to(root)
+    assert _relative(link / "zh" / "live" / "a b.md", root) == PurePosixPath("zh/live/a b.md")
+    assert _relative(root.parent / "other.md", root) == PurePosixPath("other.md")
+    # a sibling folder whose name starts like the root's is not inside it
+    sibling = root.parent / "content2" / "x.md"
+    assert _relative(sibling, root) == PurePosixPath("x.md")
+    assert _display(sibling, root) == os.path.relpath(sibling)
