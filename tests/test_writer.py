@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,48 @@ def test_files_in_a_checked_folder_are_still_kept_inside(tmp_path: Path) -> None
     with pytest.raises(RenderError, match=r"manifest\.json"):
         out.put(art("manifest.json", b"{}"))
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.ics"]
+
+
+def test_files_the_manifest_vouches_for_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livepipe.writer as writer_module
+
+    out = tmp_path / "dist"
+    files = [art("a.txt", b"A" * 10), art("sub/b.txt", b"B" * 10)]
+    write_all(out, files)
+    compared: list[str] = []
+    real = writer_module.write_file
+
+    def counting(path, data, **kw):  # type: ignore[no-untyped-def]
+        compared.append(Path(path).name)
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(writer_module, "write_file", counting)
+    again = write_all(out, files)
+    assert compared == ["manifest.json"] and again.written == []
+
+    # Changed behind our back, same size and mtime: its ctime is newer than the manifest's.
+    b = out / "sub" / "b.txt"
+    st = b.stat()
+    b.write_bytes(b"X" * 10)
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+    compared.clear()
+    third = write_all(out, files)
+    assert third.written == ["sub/b.txt"] and b.read_bytes() == b"B" * 10
+    assert compared == ["b.txt", "manifest.json"]
+
+    # A file replaced by a symlink is not vouched for: one inside dist/ is replaced by the
+    # file, one leading outside is refused (safe_join), never written through.
+    a = out / "a.txt"
+    (out / "copy.txt").write_bytes(b"A" * 10)
+    a.unlink()
+    a.symlink_to(out / "copy.txt")
+    fourth = write_all(out, files)
+    assert fourth.written == ["a.txt"] and not a.is_symlink()
+    (tmp_path / "elsewhere").write_bytes(b"A" * 10)
+    a.unlink()
+    a.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RenderError, match="outside"):
+        write_all(out, files)
+    assert (tmp_path / "elsewhere").read_bytes() == b"A" * 10

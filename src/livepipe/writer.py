@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -54,7 +55,8 @@ def write_file(path: str | Path, data: bytes, *, made: set[str] | None = None) -
     ``made``: folders this process already created (skips a mkdir per file)."""
     path = os.fspath(path)
     try:
-        if os.stat(path).st_size == len(data):
+        st = os.lstat(path)  # a symlink is replaced by the file, not read through
+        if stat.S_ISREG(st.st_mode) and st.st_size == len(data):
             with open(path, "rb") as fh:
                 if fh.read() == data:
                     return False
@@ -101,13 +103,28 @@ class OutputDir:
         self._seen: dict[Path, bool] = {}  # for safe_join
         self._checked: set[str] = set()  # folders (relative) safe_join has accepted
         self._made: set[str] = set()
+        self._before, self._manifest_ctime = _previous(root)
 
     def put(self, art: Artifact) -> Written:
         if art.path == MANIFEST:
             raise RenderError(f"an artifact may not be named {MANIFEST}")
-        changed = write_file(self._target(art.path), art.data, made=self._made)
+        target = self._target(art.path)
         digest = hashlib.sha256(art.data).hexdigest()
+        if self._before.get(art.path) == (digest, len(art.data)) and self._untouched(target):
+            changed = False
+        else:
+            changed = write_file(target, art.data, made=self._made)
         return Written(art.path, art.media_type, digest, len(art.data), changed)
+
+    def _untouched(self, target: str) -> bool:
+        """The file is as the last manifest describes it: it has not been changed, replaced
+        or touched since that manifest was written (its ctime, which no one can set back, is
+        older), so reading it to compare is not needed. Else write_file compares the bytes."""
+        try:
+            st = os.lstat(target)
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_ctime_ns < self._manifest_ctime
 
     def _target(self, rel: str) -> str:
         """safe_join, checked once per folder: later files in it only need a plain name."""
@@ -126,7 +143,7 @@ class OutputDir:
                 raise RenderError(f"two artifacts would be written to {f.path}")
             entries[f.path] = f
             (report.written if f.changed else report.unchanged).append(f.path)
-        for old in sorted(_previous(self.root) - entries.keys()):
+        for old in sorted(self._before.keys() - entries.keys()):
             try:
                 safe_join(self.root, old).unlink()
                 report.removed.append(old)
@@ -165,9 +182,13 @@ def manifest_json(files: list[Written]) -> bytes:
     return text.encode("utf-8")
 
 
-def _previous(root: Path) -> set[str]:
+def _previous(root: Path) -> tuple[dict[str, tuple[str, int]], int]:
+    """The last manifest's files (path → (sha256, size)) and the manifest's ctime (ns)."""
     try:
-        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        return {str(a["path"]) for a in data.get("artifacts", [])}
+        with open(root / MANIFEST, "rb") as fh:
+            ctime = os.fstat(fh.fileno()).st_ctime_ns
+            data = json.loads(fh.read().decode("utf-8"))
+        files = {str(a["path"]): (str(a["sha256"]), int(a["bytes"])) for a in data["artifacts"]}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return set()
+        return {}, 0
+    return files, ctime
