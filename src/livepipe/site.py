@@ -118,10 +118,12 @@ def _read_pages(
         global _WORKER_SITE
         _WORKER_SITE = site  # inherited by the forked workers
         try:
-            chunk = max(CHUNK_MIN_PAGES, len(todo) // (workers * 4))
+            # Small tasks: the workers finish together; each shard is unpickled here as soon
+            # as it arrives, while the workers read on.
+            chunk = max(CHUNK_MIN_PAGES, len(todo) // (workers * 16))
             parts = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                return [(shard, shard.results()) for shard in pool.map(_load_chunk, parts)]
+                return [(shard, shard.results()) for shard in pool.imap(_load_chunk, parts)]
         finally:
             _WORKER_SITE = None
     if not todo:
