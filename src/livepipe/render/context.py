@@ -38,32 +38,65 @@ class EventOutput:
     fragment: bytes | None = None
 
 
-@dataclass(frozen=True)
 class EventView:
-    """Everything a template may show about an event, already decided and formatted."""
+    """Everything a template may show about an event, already decided and formatted. The
+    formatted values are made on first use: an ICS description shows a third of them."""
 
-    uid: str
-    lang: str
-    title: str
-    description: str
-    url: str
-    when: str  # in the event's zone
-    when_site: str  # in the site's zone (empty when the same)
-    place: str
-    location: str | None
-    online: bool
-    live_url: str | None
-    replay_url: str | None
-    cover_image: str | None
-    outline_image: str | None
-    summary_text: str
-    slides_text: str
-    speakers: tuple[tuple[str, str], ...]  # (name, bio)
-    speaker_lines: tuple[str, ...]  # "name，bio" / "name: bio", once each
-    outline: tuple[str, ...]
-    tags: tuple[str, ...]
-    cancelled: bool
-    all_day: bool
+    def __init__(self, event: Event, site_zone: str | None) -> None:
+        self._event = event
+        self._site_zone = site_zone
+        self.uid = event.uid
+        self.lang = event.lang
+        self.title = event.title
+        self.description = event.description
+        self.url = event.url
+        self.location = event.location
+        self.online = event.online
+        self.live_url = event.live_url
+        self.replay_url = event.replay_url
+        self.cover_image = event.cover_image
+        self.outline_image = event.outline_image
+        self.tags = event.tags
+        self.cancelled = event.cancelled
+        self.all_day = event.all_day
+
+    @cached_property
+    def when(self) -> str:
+        """In the event's zone."""
+        return timefmt.when(self._event)
+
+    @cached_property
+    def when_site(self) -> str:
+        """In the site's zone; empty when that is the event's own (or it is all-day)."""
+        e, zone = self._event, self._site_zone
+        other_zone = zone is not None and zone != e.timezone and not e.all_day
+        return timefmt.when(e, zone=zone) if other_zone else ""
+
+    @cached_property
+    def place(self) -> str:
+        return place(self._event, self.lang)
+
+    @cached_property
+    def summary_text(self) -> str:
+        return markdown_text(self._event.summary)
+
+    @cached_property
+    def slides_text(self) -> str:
+        return markdown_text(self._event.slides)
+
+    @cached_property
+    def speakers(self) -> tuple[tuple[str, str], ...]:
+        """(name, bio)"""
+        return tuple((s.name, s.bio) for s in self._event.speakers)
+
+    @cached_property
+    def speaker_lines(self) -> tuple[str, ...]:
+        """Each speaker as "name，bio" / "name: bio", the name once."""
+        return tuple(_speaker_line(s.name, s.bio, self.lang) for s in self._event.speakers)
+
+    @cached_property
+    def outline(self) -> tuple[str, ...]:
+        return tuple(markdown_text(item) for item in self._event.outline)
 
 
 @dataclass
@@ -76,6 +109,7 @@ class BuildContext:
     memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
     # Deleted events kept (as cancelled) in the calendars for a while, from the ledger.
     tombstones: tuple[Event, ...] = ()
+    views: dict[str, EventView] = field(default_factory=dict, repr=False)
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)
@@ -109,33 +143,11 @@ class BuildContext:
         }
 
     def view(self, event: Event) -> EventView:
-        site_zone = self.settings.site.timezone
-        lang = event.lang
-        other_zone = site_zone is not None and site_zone != event.timezone and not event.all_day
-        return EventView(
-            uid=event.uid,
-            lang=lang,
-            title=event.title,
-            description=event.description,
-            url=event.url,
-            when=timefmt.when(event),
-            when_site=timefmt.when(event, zone=site_zone) if other_zone else "",
-            place=place(event, lang),
-            location=event.location,
-            online=event.online,
-            live_url=event.live_url,
-            replay_url=event.replay_url,
-            cover_image=event.cover_image,
-            outline_image=event.outline_image,
-            summary_text=markdown_text(event.summary),
-            slides_text=markdown_text(event.slides),
-            speakers=tuple((s.name, s.bio) for s in event.speakers),
-            speaker_lines=tuple(_speaker_line(s.name, s.bio, lang) for s in event.speakers),
-            outline=tuple(markdown_text(item) for item in event.outline),
-            tags=event.tags,
-            cancelled=event.cancelled,
-            all_day=event.all_day,
-        )
+        """The template view of an event (one per event and build, shared by renderers)."""
+        view = self.views.get(event.uid)
+        if view is None or view._event is not event:
+            view = self.views[event.uid] = EventView(event, self.settings.site.timezone)
+        return view
 
 
 def _speaker_line(name: str, bio: str, lang: str) -> str:

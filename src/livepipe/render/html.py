@@ -225,16 +225,24 @@ _TAG = re.compile(r"<[^>]+>")
 _EMPH = re.compile(r"(\*\*|__|\*|`)(.+?)\1")
 
 
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_BULLET = re.compile(r"^\s*[-*+]\s+")
+# A line without any of these characters is plain text already: no pattern above can match.
+_MARKUP = re.compile(r"[!<\[*_`#+-]")
+
+
 def markdown_text(text: str) -> str:
     """Markdown → readable plain text: images and HTML dropped, links as ``text (url)``."""
     out: list[str] = []
     for raw in text.replace("\r\n", "\n").split("\n"):
-        line = _IMAGE.sub("", raw)
-        line = _TAG.sub("", line)
-        line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
-        line = _EMPH.sub(r"\2", line)
-        line = re.sub(r"^\s{0,3}#{1,6}\s+", "", line)
-        line = re.sub(r"^\s*[-*+]\s+", "· ", line)
+        line = raw
+        if _MARKUP.search(line):
+            line = _IMAGE.sub("", line)
+            line = _TAG.sub("", line)
+            line = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", line)
+            line = _EMPH.sub(r"\2", line)
+            line = _HEADING.sub("", line)
+            line = _BULLET.sub("· ", line)
         out.append(line.rstrip())
     paragraphs = re.split(r"\n\s*\n", "\n".join(out))
     return "\n\n".join(_unwrap(p.strip()) for p in paragraphs if p.strip())
