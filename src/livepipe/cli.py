@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,15 +21,15 @@ from rich.table import Table
 from .build import BuildResult
 from .config import Settings
 from .errors import ConfigError, PublishError, RenderError
-from .ledger import Ledger, open_ledger
 from .models import Event, Message, Problem, Severity
-from .pipeline import sync as run_sync
-from .plan import Plan, plan
-from .publish import make_channels
-from .send import Outcome, Sender
 from .site import LoadResult, Site, load
-from .timeline import TimelineRow, timeline
 from .timeutil import get_zone
+
+if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
+    from .ledger import Ledger
+    from .plan import Plan
+    from .send import Outcome
+    from .timeline import TimelineRow
 
 app = typer.Typer(
     name="livepipe",
@@ -260,6 +260,8 @@ def _clock(value: str | None) -> Callable[[], datetime]:
 
 def _ledger(settings: Settings, url: str | None) -> Ledger:
     try:
+        from .ledger import open_ledger
+
         return open_ledger(settings, url)
     except ConfigError as exc:
         _fail(str(exc))
@@ -303,9 +305,13 @@ def plan_cmd(
     store = _ledger(settings, ledger)
     try:
         state = store.state()
+        from .plan import plan
+
         the_plan = plan(result.events, state, settings, at, failed_sources=result.failed)
     finally:
         store.close()
+    from .timeline import timeline
+
     rows = timeline(state, the_plan)
     if format is Format.json:
         payload = {"now": at.isoformat(), "sends": [r.to_json() for r in rows]}
@@ -331,6 +337,8 @@ def sync_cmd(
             Console(stderr=True).print(p.format(), highlight=False, markup=False, soft_wrap=True)
     store = _ledger(result.site.settings, ledger)
     try:
+        from .pipeline import sync as run_sync
+
         done = run_sync(result.site, store, _now(now), out=out, loaded=result)
     except (RenderError, OSError) as exc:
         _fail(f"sync failed: {exc}")
@@ -353,6 +361,9 @@ def send_due_cmd(
     """Send every due, still valid, unsent send once, through its channel."""
     with _store(path, config, ledger) as (settings, store):
         try:
+            from .publish import make_channels
+            from .send import Sender
+
             sender = Sender(store, settings, make_channels(settings, kv=store), clock=_clock(now))
             outcomes = sender.dry_run() if dry_run else sender.send_due()
         except ConfigError as exc:
@@ -409,6 +420,9 @@ def run(
     plan, send what is due, schedule a publish run per future send, print the timeline."""
     summary = _flows().run_embedded(str(path), str(out.resolve()))
     with _store(path, None, None) as (settings, store):
+        from .plan import Plan
+        from .timeline import timeline
+
         rows = timeline(store.state(), Plan(datetime.now(UTC)))
     print_timeline(rows, settings, datetime.now(UTC))
     runs = _flows().scheduled_runs()
@@ -578,6 +592,8 @@ def channels_list(path: PathArg = Path("."), config: ConfigOpt = None) -> None:
     for col in ("name", "type", "languages", "dedup by key", "enabled"):
         table.add_column(col)
     try:
+        from .publish import make_channels
+
         built = make_channels(settings)
     except ConfigError as exc:
         _fail(str(exc))
@@ -597,6 +613,8 @@ def channels_test(
     """Send one test message to one channel now (not recorded in the ledger)."""
     settings = _settings(path, config)
     try:
+        from .publish import make_channels
+
         chan = make_channels(settings).get(name)
     except ConfigError as exc:
         _fail(str(exc))

@@ -7,16 +7,27 @@ allow-list sanitizer, never passed through. Profiles give each target its tags a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
-_MD = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """The Markdown parser, made on first use (an ICS-only build never needs it)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+
+
 _DROP_WITH_CONTENT = frozenset(
     {
         "script",
@@ -139,7 +150,7 @@ EMAIL = Profile(
 
 def markdown_html(text: str, profile: Profile = BASIC, *, shift_headings: bool = False) -> str:
     """Render Markdown and sanitise it for ``profile``."""
-    html = _MD.render(text)
+    html = _markdown().render(text)
     if shift_headings:  # a page's `##` becomes `h3` inside an article that has its own h2
         html = re.sub(r"<(/?)h([1-5])\b", lambda m: f"<{m[1]}h{int(m[2]) + 1}", html)
     return sanitize(html, profile)
