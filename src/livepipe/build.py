@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from .errors import RenderError
 from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, Templates
+from .render.context import SitePart
 from .site import LoadResult
 from .sources.revisions import revision_times
 from .timeutil import usable_cpus
@@ -100,10 +102,18 @@ def _render(
                 fragments[name][uid] = fragment
         if progress is not None:
             progress("events", done)
+    parts: list[tuple[str, SitePart]] = []
     for name in names:
-        for art in RENDERERS[name].render_site(ctx, fragments[name]):
-            yield sink(art)
-            done += 1
+        renderer = RENDERERS[name]
+        split = getattr(renderer, "site_parts", None)  # optional: the site stage in pieces
+        if split is not None:
+            parts += [(name, part) for part in split(ctx, fragments[name])]
+        else:
+            parts.append((name, functools.partial(renderer.render_site, ctx, fragments[name])))
+    parallel = len(parts) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
+    for name, files in _site_stage(parts, sink, workers if parallel else 1):
+        yield from files
+        done += len(files)
         if progress is not None:
             progress(name, done)
 
@@ -147,6 +157,35 @@ def _render_slice(bounds: tuple[int, int]) -> list[tuple[str, _Outputs]]:
     assert _WORKER is not None
     ctx, names, sink = _WORKER
     return [(e.uid, _render_event(e, ctx, names, sink)) for e in ctx.events[slice(*bounds)]]
+
+
+_SITE: tuple[list[tuple[str, SitePart]], Callable[[Artifact], Any]] | None = None
+
+
+def _site_stage(
+    parts: list[tuple[str, SitePart]], sink: Callable[[Artifact], T], workers: int | None
+) -> Iterator[tuple[str, list[T]]]:
+    """Each part's files through ``sink``, in order; in forked workers for big sites (they
+    inherit the fragments of stage 1)."""
+    workers = workers if workers is not None else min(usable_cpus(), 8)
+    if workers <= 1 or "fork" not in _start_methods():
+        for name, part in parts:
+            yield name, [sink(art) for art in part()]
+        return
+    global _SITE
+    _SITE = (parts, sink)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_site_part, range(len(parts)))
+    finally:
+        _SITE = None
+
+
+def _site_part(index: int) -> tuple[str, list[Any]]:
+    assert _SITE is not None
+    parts, sink = _SITE
+    name, part = parts[index]
+    return name, [sink(art) for art in part()]
 
 
 def _start_methods() -> list[str]:

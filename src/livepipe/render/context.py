@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -27,6 +27,10 @@ class Artifact:
     media_type: str
     data: bytes
     uids: tuple[str, ...] = ()
+
+
+# A piece of a renderer's site stage that can be made on its own (in a worker process).
+SitePart = Callable[[], Iterator[Artifact]]
 
 
 @dataclass(frozen=True)

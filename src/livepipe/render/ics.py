@@ -23,9 +23,11 @@ from icalendar import Event as VEvent
 from ..identity import site_host
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, EventOutput, tag_file
+from .context import Artifact, BuildContext, EventOutput, SitePart, tag_file
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
+_CALENDARS_PER_PART = 256
+CalendarSpec = tuple[str, str, list[Event]]  # (path, title, events)
 _NAME_UNSAFE = str.maketrans({",": " ", ";": " ", "\\": " "})  # icalendar leaves NAME unescaped
 
 
@@ -55,29 +57,48 @@ class IcsRenderer:
         return EventOutput((art,), blob)
 
     def render_site(self, ctx: BuildContext, blobs: Mapping[str, bytes]) -> Iterator[Artifact]:
+        for part in self.site_parts(ctx, blobs):
+            yield from part()
+
+    def site_parts(self, ctx: BuildContext, blobs: Mapping[str, bytes]) -> list[SitePart]:
+        """The aggregate calendars as independent parts (a build with thousands of tags
+        makes them in parallel): calendar.ics, per language, per tag in batches."""
         site = ctx.settings.site
+        tombstone_files: list[Artifact] = []
         if ctx.tombstones:  # deleted pages stay in the calendars as cancelled for a while
             blobs = dict(blobs)
             for e in ctx.tombstones:
                 output = self.render_event(e, ctx)
                 blobs[e.uid] = output.fragment or b""
-                yield from output.artifacts
-        yield self._calendar(ctx, "calendar.ics", site.name, primary_events(ctx), blobs)
+                tombstone_files.extend(output.artifacts)
+        specs: list[CalendarSpec] = [("calendar.ics", site.name, primary_events(ctx))]
         by_lang: dict[str, list[Event]] = {}
         for e in ctx.calendar_events:
             by_lang.setdefault(e.lang, []).append(e)
         if len(by_lang) > 1:
             for lang, events in sorted(by_lang.items()):
-                yield self._calendar(
-                    ctx, f"calendar-{lang}.ics", f"{site.name} ({lang})", events, blobs
-                )
+                specs.append((f"calendar-{lang}.ics", f"{site.name} ({lang})", events))
         by_tag: dict[str, tuple[str, list[Event]]] = {}
         for e in ctx.calendar_events:
             for tag in e.tags:
                 by_tag.setdefault(tag_file(tag), (tag, []))[1].append(e)
         if len(by_tag) > 1:
             for file, (tag, events) in sorted(by_tag.items()):
-                yield self._calendar(ctx, f"tags/{file}.ics", f"{site.name} – {tag}", events, blobs)
+                specs.append((f"tags/{file}.ics", f"{site.name} – {tag}", events))
+        parts: list[SitePart] = [functools.partial(iter, tombstone_files)]
+        for i in range(0, len(specs), _CALENDARS_PER_PART):
+            batch = specs[i : i + _CALENDARS_PER_PART]
+            parts.append(functools.partial(self._calendars, ctx, batch, blobs))
+        return parts
+
+    def _calendars(
+        self,
+        ctx: BuildContext,
+        specs: list[tuple[str, str, list[Event]]],
+        blobs: Mapping[str, bytes],
+    ) -> Iterator[Artifact]:
+        for path, title, events in specs:
+            yield self._calendar(ctx, path, title, events, blobs)
 
     def vevent(self, e: Event, ctx: BuildContext, *, alarm: timedelta | None = None) -> VEvent:
         stamp = ctx.revision_time(e).astimezone(UTC)
