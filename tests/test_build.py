@@ -203,3 +203,27 @@ def test_parallel_build_writes_the_same_folder(monkeypatch, tmp_path: Path) -> N
     assert parallel.files == serial.files
     again = build(result, tmp_path / "parallel")
     assert again.report.written == [] and len(again.report.unchanged) == len(serial.files)
+
+
+def test_commit_times_of_pages_with_cjk_names_and_behind_a_symlink(tmp_path: Path) -> None:
+    """git quotes non-ASCII names unless told not to; a site reached through a symlink must
+    still match git's real paths."""
+    from livepipe.sources.revisions import revision_times
+
+    repo = tmp_path / "repo"
+    (repo / "content" / "zh").mkdir(parents=True)
+    cjk = repo / "content" / "zh" / "云原生-直播.md"
+    plain = repo / "content" / "zh" / "plain.md"
+    for page in (cjk, plain):
+        page.write_text("---\ntitle: x\n---\n", encoding="utf-8")
+        os.utime(page, (1000, 1000))
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "all", date="2026-11-01T12:00:00+00:00")
+    committed = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    times = revision_times(repo / "content", [cjk, plain])
+    assert times == {cjk: committed, plain: committed}
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    through = link / "content" / "zh" / "plain.md"
+    assert revision_times(link / "content", [through]) == {through: committed}

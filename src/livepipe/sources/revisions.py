@@ -15,14 +15,19 @@ from pathlib import Path
 def revision_times(root: Path, paths: Iterable[Path]) -> dict[Path, datetime]:
     """Path → last revision (UTC, whole seconds). Files changed since the last commit, or not
     in git at all, use their mtime."""
-    committed = _git_times(root)
-    dirty = _git_dirty(root) if committed else set()
+    top = _toplevel(root)
+    committed = _git_times(root, top) if top is not None else {}
+    dirty = _git_dirty(root, top) if committed and top is not None else set()
     out: dict[Path, datetime] = {}
     for path in paths:
         stamp = None
         if committed:
-            real = path.resolve()
-            stamp = None if real in dirty else committed.get(real)
+            # Pages are found under the resolved content root: their names are real paths
+            # already (resolving 10k of them took a second); resolve only what is not found.
+            name = str(path)
+            if name not in committed and name not in dirty:
+                name = str(path.resolve())
+            stamp = None if name in dirty else committed.get(name)
         if stamp is None:
             try:
                 stamp = int(os.stat(path).st_mtime)
@@ -35,7 +40,11 @@ def revision_times(root: Path, paths: Iterable[Path]) -> dict[Path, datetime]:
 def _git(root: Path, *args: str) -> str | None:
     try:
         proc = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+            # core.quotePath=false: names with CJK characters as they are, not octal-quoted
+            ["git", "-C", str(root), "-c", "core.quotePath=false", *args],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except OSError:
         return None
@@ -47,24 +56,21 @@ def _toplevel(root: Path) -> Path | None:
     return Path(out.strip()).resolve() if out else None
 
 
-def _git_times(root: Path) -> dict[Path, int]:
-    top = _toplevel(root)
-    if top is None:
-        return {}
+def _git_times(root: Path, top: Path) -> dict[str, int]:
+    """Real path of every file in the history under ``root`` → its newest commit time."""
     out = _git(root, "log", "--format=%x00%ct", "--name-only", "--no-renames", "--", ".")
-    times: dict[Path, int] = {}
+    times: dict[str, int] = {}
     stamp = 0
     for line in (out or "").splitlines():
         if line.startswith("\x00"):
             stamp = int(line[1:])
         elif line:
-            times.setdefault((top / line).resolve(), stamp)  # newest commit comes first
+            times.setdefault(os.path.join(top, line), stamp)  # newest commit comes first
     return times
 
 
-def _git_dirty(root: Path) -> set[Path]:
-    top = _toplevel(root)
+def _git_dirty(root: Path, top: Path) -> set[str]:
     out = _git(root, "status", "--porcelain", "--untracked-files=all", "--", ".")
-    if top is None or out is None:
+    if out is None:
         return set()
-    return {(top / line[3:].strip().strip('"')).resolve() for line in out.splitlines() if line}
+    return {os.path.join(top, line[3:].strip().strip('"')) for line in out.splitlines() if line}
