@@ -15,7 +15,7 @@ from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
 from .site import LoadResult
 from .sources.revisions import revision_times
-from .timeutil import usable_cpus
+from .timeutil import paused_gc, usable_cpus
 from .writer import OutputDir, WriteReport, Written
 
 Progress = Callable[[str, int], None]  # (renderer name, artifacts so far)
@@ -204,8 +204,9 @@ def build(
     """Render and write every artifact into ``out``: the files of each event are written by
     the process that renders them, the aggregates by this one, then the manifest."""
     names = _names(only)
-    ctx = context(result, sequence=sequence, tombstones=tombstones)
-    dist = OutputDir(out)
-    files = tuple(_render(ctx, names, dist.put, progress, None))
-    report = dist.finish(files)
+    with paused_gc():
+        ctx = context(result, sequence=sequence, tombstones=tombstones)
+        dist = OutputDir(out)
+        files = tuple(_render(ctx, names, dist.put, progress, None))
+        report = dist.finish(files)
     return BuildResult(result, out, files, report, ctx.stems)

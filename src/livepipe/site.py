@@ -19,7 +19,7 @@ from .normalize import normalize
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
-from .timeutil import usable_cpus
+from .timeutil import paused_gc, usable_cpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,11 @@ CHUNK_MIN_PAGES = 64  # pages a worker reads per task (and per cache shard), at 
 def load(site: Site, *, workers: int | None = None, cache: bool = True) -> LoadResult:
     """Read every page (in worker processes for big sites; unchanged ones from the cache of
     the last run) and collect events and problems."""
+    with paused_gc():
+        return _load_site(site, workers, cache)
+
+
+def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     paths = [
         path
         for target in site.targets
