@@ -43,3 +43,19 @@ def test_a_page_outside_the_root_or_through_a_symlink(tree: tuple[Path, Path]) -
     sibling = root.parent / "content2" / "x.md"
     assert _relative(sibling, root) == PurePosixPath("x.md")
     assert _display(sibling, root) == os.path.relpath(sibling)
+
+
+def test_discover_orders_pages_as_paths_sort(tmp_path: Path) -> None:
+    """Which of two pages with one uid wins depends on this order: it must stay Path order
+    (by parts), which is not the order of the path strings."""
+    from livepipe.sources.files import discover
+
+    names = ["a/b.md", "a-c.md", "a.md", "A/z.md", "a/b/c.md", "a b.md", "中/x.md", "a/_index.md"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    found = list(discover(tmp_path))
+    assert found == sorted(found) and len(found) == len(names)
+    # the strings disagree: "a-c.md" < "a/b.md", but a/b.md comes first
+    assert str(tmp_path / "a-c.md") < str(tmp_path / "a" / "b.md")
+    assert found.index(tmp_path / "a" / "b.md") < found.index(tmp_path / "a-c.md")

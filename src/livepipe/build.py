@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,9 @@ def context(
 ) -> BuildContext:
     """The BuildContext for a loaded site: revision times from git/mtime, site templates."""
     site = result.site
-    paths = {e.uid: site.content_root / e.source for e in result.events}
-    times = revision_times(site.content_root, paths.values())
+    content = str(site.content_root)
+    paths = {e.uid: os.path.join(content, e.source) for e in result.events}
+    times = revision_times(site.content_root, paths.values(), mtimes=result.mtimes)
     revised = {uid: times[p] for uid, p in paths.items() if p in times}
     root = site.settings.root
     return BuildContext(

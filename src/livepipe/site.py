@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +56,8 @@ class LoadResult:
     pages: int  # event pages looked at (section pages excluded)
     drafts: tuple[str, ...] = ()
     failed: tuple[str, ...] = field(default=())  # sources of pages that did not load
+    # page file → its mtime (whole seconds) when it was read: revision times need no stat
+    mtimes: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def errors(self) -> int:
@@ -110,7 +113,8 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
         [shard for shard, _ in shards if shard is not None],
         scanned_all=site.targets == (site.content_root,),
     )
-    return _collect(site, results)
+    mtimes = {str(p): key[1] // 1_000_000_000 for p, key in zip(paths, stamps, strict=True) if key}
+    return _collect(site, results, mtimes)
 
 
 def _read_pages(
@@ -178,7 +182,7 @@ def _load_one(site: Site, path: Path) -> _PageResult:
     return _PageResult(str(rel), display, event, tuple(ctx.problems), page.line_of("uid"))
 
 
-def _collect(site: Site, results: list[_PageResult]) -> LoadResult:
+def _collect(site: Site, results: list[_PageResult], mtimes: Mapping[str, int]) -> LoadResult:
     events: dict[str, Event] = {}
     problems: list[Problem] = []
     drafts: list[str] = []
@@ -206,7 +210,9 @@ def _collect(site: Site, results: list[_PageResult]) -> LoadResult:
             events[event.uid] = event
     ordered = tuple(sorted(events.values(), key=lambda e: (e.start, e.uid)))
     problems.sort(key=lambda p: (p.path, p.line, p.code))
-    return LoadResult(site, ordered, tuple(problems), len(results), tuple(drafts), tuple(failed))
+    return LoadResult(
+        site, ordered, tuple(problems), len(results), tuple(drafts), tuple(failed), mtimes
+    )
 
 
 def _load_page(ctx: PageContext, settings: Settings) -> Event:

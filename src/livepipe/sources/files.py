@@ -36,15 +36,17 @@ def discover(root: Path, sections: tuple[str, ...] = ()) -> Iterator[Path]:
         if base.is_file():
             yield base
             continue
-        found: list[Path] = []
+        found: list[tuple[list[str], str]] = []  # (parts: the order Path sorts in, name)
         for folder, dirs, files in os.walk(base):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")) or d == "_index")
+            parts = folder.split(os.sep)
             found.extend(
-                Path(folder) / f
+                ([*parts, f], os.path.join(folder, f))
                 for f in files
                 if f.endswith(PAGE_SUFFIXES) and not f.startswith(".")
             )
-        yield from sorted(found)
+        found.sort(key=lambda item: item[0])  # strings: sorting 10k Paths took 0.1 s
+        yield from (Path(name) for _, name in found)
 
 
 def language_of(rel: PurePosixPath, languages: tuple[str, ...]) -> str | None:

@@ -7,27 +7,35 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
+
+P = TypeVar("P", str, Path)
 
 
-def revision_times(root: Path, paths: Iterable[Path]) -> dict[Path, datetime]:
+def revision_times(
+    root: Path, paths: Iterable[P], *, mtimes: Mapping[str, int] | None = None
+) -> dict[P, datetime]:
     """Path → last revision (UTC, whole seconds). Files changed since the last commit, or not
-    in git at all, use their mtime."""
+    in git at all, use their mtime (from ``mtimes``, file name → seconds, when known)."""
     top = _toplevel(root)
     committed = _git_times(root, top) if top is not None else {}
     dirty = _git_dirty(root, top) if committed and top is not None else set()
-    out: dict[Path, datetime] = {}
+    known = mtimes or {}
+    out: dict[P, datetime] = {}
     for path in paths:
         stamp = None
+        name = str(path)
         if committed:
             # Pages are found under the resolved content root: their names are real paths
             # already (resolving 10k of them took a second); resolve only what is not found.
-            name = str(path)
             if name not in committed and name not in dirty:
-                name = str(path.resolve())
+                name = os.path.realpath(name)
             stamp = None if name in dirty else committed.get(name)
+        if stamp is None:
+            stamp = known.get(str(path))
         if stamp is None:
             try:
                 stamp = int(os.stat(path).st_mtime)
