@@ -139,3 +139,23 @@ def test_console_script_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "9 pages: 8 events, 0 errors, 0 warnings, 1 drafts skipped" in proc.stdout
     assert "Community Day 2027" in proc.stdout
+
+
+def test_console_script_leaves_quickly_with_its_exit_code_and_all_output(
+    write_page: Callable[..., Path], tmp_path: Path
+) -> None:
+    """build and check end with os._exit (no interpreter teardown): the exit code, the piped
+    output (flushed first) and a usage error's code must be what they would be without."""
+    exe = str(Path(sys.executable).parent / "livepipe")
+    bad = write_page("bad.md", "---\ntitle: Bad\nstart: [x\n---\n")
+    proc = subprocess.run([exe, "check", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "invalid-yaml" in proc.stdout + proc.stderr
+    out = tmp_path / "dist"
+    proc = subprocess.run(
+        [exe, "build", str(CONTENT), "--out", str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("subscribe:")  # the last line too
+    assert (out / "manifest.json").is_file()
+    proc = subprocess.run([exe, "build", "--no-such-option"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "No such option" in proc.stderr
