@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import ClassVar
 
 from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vText
@@ -263,13 +263,35 @@ def _years(events: Iterable[Event]) -> Iterable[tuple[str, tuple[int, int]]]:
 @functools.lru_cache(maxsize=512)
 def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
     """VTIMEZONE covering whole years (cached: generating one scans the zone's history)."""
+    first, last = date(first_year - 1, 12, 1), date(last_year + 1, 1, 31)
     tz = Timezone.from_tzinfo(
-        get_zone(zone),
-        tzid=zone,
-        first_date=date(first_year - 1, 12, 1),
-        last_date=date(last_year + 1, 1, 31),
+        _Until(get_zone(zone), last), tzid=zone, first_date=first, last_date=last
     )
     return serialize(tz)
+
+
+class _Until(tzinfo):
+    """``zone``, ending a while after ``last``. icalendar's from_tzinfo looks for the end of
+    the last offset by stepping 64 days at a time until the zone ends; zoneinfo zones never
+    do, so for a zone without DST (Asia/Shanghai) it stepped to the year 9999: 30 ms a
+    calendar. Ending here (the OverflowError it expects at the end of a zone) gives the same
+    VTIMEZONE: anything after ``last`` is past the range it writes. Tests hold the two equal."""
+
+    def __init__(self, zone: tzinfo, last: date) -> None:
+        self.zone = zone
+        # from_tzinfo stops at the first step past this, and that step is past ``last``
+        self.until = datetime.combine(last, time()) + timedelta(days=1)
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        if dt is not None and dt.replace(tzinfo=None) > self.until:
+            raise OverflowError("past the end of the calendar")
+        return self.zone.utcoffset(dt)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return self.zone.dst(dt)
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return self.zone.tzname(dt)
 
 
 def serialize(component: Component, *, inner: bool = False) -> bytes:
