@@ -24,9 +24,10 @@ def split_sections(body: str) -> tuple[Section, ...]:
     buf: list[str] = []
     in_fence = False
     for line in body.split("\n"):
-        if _FENCE.match(line):
+        # (the substring tests skip the patterns on the lines they cannot match)
+        if ("```" in line or "~~~" in line) and _FENCE.match(line):
             in_fence = not in_fence
-        m = None if in_fence else _HEADING.match(line)
+        m = None if in_fence or not line.startswith("##") else _HEADING.match(line)
         if m and len(m.group(1)) == 2:
             if heading is not None:
                 sections.append(Section(heading, "\n".join(buf).strip()))
