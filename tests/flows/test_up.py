@@ -143,6 +143,6 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
         assert wait_for(announced, 150), (root / "up.log").read_text()[-3000:]
         # The reminders, due in two days, still have their scheduled runs.
         assert len(pending_keys()) == 2
-        assert wait_for(lambda: pending_keys() <= waiting_keys(), 30)
+        assert wait_for(lambda: pending_keys() <= waiting_keys(), 90)
     finally:
         stop(proc)

@@ -6,7 +6,9 @@ so this stage runs in parallel) plus a fragment the renderer wants back, and
 ``render_site(ctx, fragments) -> Iterator[Artifact]`` assembles the aggregate files (calendars,
 feeds, digests) from those fragments, so no event is rendered twice. A renderer may also
 have ``prepare(ctx)``: run once before stage 1 (before worker processes fork), to make what
-every event would otherwise make again in each worker (ICS: the VTIMEZONEs).
+every event would otherwise make again in each worker (ICS: the VTIMEZONEs); and
+``site_parts(ctx, fragments)``: its site stage as independent pieces, which a big build makes
+in parallel (ICS: thousands of tag calendars).
 """
 
 from __future__ import annotations
