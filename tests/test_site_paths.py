@@ -59,3 +59,21 @@ def test_discover_orders_pages_as_paths_sort(tmp_path: Path) -> None:
     # the strings disagree: "a-c.md" < "a/b.md", but a/b.md comes first
     assert str(tmp_path / "a-c.md") < str(tmp_path / "a" / "b.md")
     assert found.index(tmp_path / "a" / "b.md") < found.index(tmp_path / "a-c.md")
+
+
+def test_page_ids_are_what_pathlib_says() -> None:
+    """page_id works on strings; the rule is the PurePath one (kept here as the oracle)."""
+    from livepipe.identity import page_id
+
+    def oracle(rel: PurePosixPath) -> str:
+        pid = rel.with_suffix("") if rel.suffix in {".md", ".markdown"} else rel
+        if pid.name == "index" and len(pid.parts) > 1:
+            pid = pid.parent
+        return str(pid)
+
+    names = ["a.md", "a.markdown", "a..md", ".md", "a.md.md", "a.MD", "a.", "index.md", "a.txt"]
+    names += ["index", "index.markdown", "index.en.md", "中文.md", "a b.md", "x.en.md"]
+    for folder in ["", "zh/live", "a.md", "index", "x/index"]:
+        for name in names:
+            rel = PurePosixPath(folder) / name if folder else PurePosixPath(name)
+            assert page_id(rel) == oracle(rel), rel

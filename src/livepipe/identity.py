@@ -36,10 +36,13 @@ def page_id(rel: PurePosixPath) -> str:
 
     A leaf bundle (``live/foo/index.md``) is identified by its folder: ``live/foo``.
     """
-    pid = rel.with_suffix("") if rel.suffix in {".md", ".markdown"} else rel
-    if pid.name == "index" and len(pid.parts) > 1:
-        pid = pid.parent
-    return str(pid)
+    head, _, name = str(rel).rpartition("/")  # string operations: this runs for every page
+    dot = name.rfind(".")
+    if 0 < dot < len(name) - 1 and name[dot:] in (".md", ".markdown"):  # PurePath.suffix
+        name = name[:dot]
+    if name == "index" and head:
+        return head
+    return f"{head}/{name}" if head else name
 
 
 def event_uid(rel: PurePosixPath, base_url: str) -> str:

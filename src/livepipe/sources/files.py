@@ -66,14 +66,15 @@ def read_page(
         return ContentError(code, message, line=line, hint=hint, path=display)
 
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise fail(
-                "too-large",
-                f"page is {size:,} bytes, over the {max_bytes:,}-byte limit",
-                hint="move large media out of the page, or raise pages.max_page_bytes",
-            )
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # one open: its size, then (if allowed) its bytes
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise fail(
+                    "too-large",
+                    f"page is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                    hint="move large media out of the page, or raise pages.max_page_bytes",
+                )
+            data = fh.read()
     except OSError as exc:
         raise fail("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
     if b"\x00" in data:
