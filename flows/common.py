@@ -24,6 +24,9 @@ QUIET = {
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # The first start of the local server creates its database: 20 s (Prefect's default wait)
+    # was not always enough on a slow machine, and `make run` failed on a fresh clone.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
