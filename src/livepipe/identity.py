@@ -45,8 +45,9 @@ def page_id(rel: PurePosixPath) -> str:
     return f"{head}/{name}" if head else name
 
 
-def event_uid(rel: PurePosixPath, base_url: str) -> str:
-    return f"{page_id(rel)}@{site_host(base_url)}"
+def event_uid(pid: str, base_url: str) -> str:
+    """The uid of the page with id ``pid`` (``page_id``) on the site at ``base_url``."""
+    return f"{pid}@{site_host(base_url)}"
 
 
 def tag_uri(uid: str, tag_date: str = DEFAULT_TAG_DATE) -> str:

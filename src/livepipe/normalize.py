@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from .config import Settings
-from .identity import page_id, site_host
+from .identity import event_uid, page_id
 from .models import Event
 from .sources.base import Draft, PageContext, PageSchema
 from .timeutil import format_duration, get_zone, localize, midnight, parse_duration
@@ -54,7 +54,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     replay_url, replay_embed = _replay(ctx, draft.replay_url)
     options = _options(ctx, draft.options, settings)
     event = Event(
-        uid=draft.uid or f"{pid}@{site_host(base)}",  # identity.event_uid
+        uid=draft.uid or event_uid(pid, base),
         source=str(page.rel),
         slug=_slug(pid, lang),
         lang=lang,

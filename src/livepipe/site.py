@@ -108,12 +108,13 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     shards = _read_pages(site, todo, workers, keep=pages.path is not None)
     fresh = (r for _, part in shards for r in part)
     results = [hit if hit is not None else next(fresh) for hit in cached]
+    current = {str(p): key for p, key in zip(paths, stamps, strict=True) if key}
     pages.save(
-        {str(p): key for p, key in zip(paths, stamps, strict=True) if key},
+        current,
         [shard for shard, _ in shards if shard is not None],
         scanned_all=site.targets == (site.content_root,),
     )
-    mtimes = {str(p): key[1] // 1_000_000_000 for p, key in zip(paths, stamps, strict=True) if key}
+    mtimes = {name: key[1] // 1_000_000_000 for name, key in current.items()}
     return _collect(site, results, mtimes)
 
 

@@ -94,7 +94,7 @@ class IcsRenderer:
     def _calendars(
         self,
         ctx: BuildContext,
-        specs: list[tuple[str, str, list[Event]]],
+        specs: list[CalendarSpec],
         blobs: Mapping[str, bytes],
     ) -> Iterator[Artifact]:
         for path, title, events in specs:

@@ -27,7 +27,7 @@ def revision_times(
     out: dict[P, datetime] = {}
     for path in paths:
         stamp = None
-        name = str(path)
+        name = text = str(path)
         if committed:
             # Pages are found under the resolved content root: their names are real paths
             # already (resolving 10k of them took a second); resolve only what is not found.
@@ -35,7 +35,7 @@ def revision_times(
                 name = os.path.realpath(name)
             stamp = None if name in dirty else committed.get(name)
         if stamp is None:
-            stamp = known.get(str(path))
+            stamp = known.get(text)
         if stamp is None:
             try:
                 stamp = int(os.stat(path).st_mtime)
