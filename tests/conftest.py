@@ -189,3 +189,10 @@ def chromium() -> Path:
         if not CHROMIUM.exists():
             pytest.skip(f"Chromium is not installed and could not be: {why}")
     return CHROMIUM
+
+
+def body_of(page: Path) -> str:
+    """The Markdown after the front matter, read here without livepipe's reader."""
+    lines = page.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+    close = lines.index(lines[0], 1)
+    return "\n".join(lines[close + 1 :]).strip()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from typing import TypeVar
@@ -100,6 +100,11 @@ class QA:
     answer: str
 
 
+# Fields older versions had on Event: ``body`` (the page's Markdown, now only hashed into
+# ``revision``: renderers use the parts the schema took from it) and ``sections`` (never set).
+_GONE_FIELDS = ("body", "sections")
+
+
 @quick_pickle
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -117,7 +122,6 @@ class Event:
     url: str  # the page on the site
     title: str
     description: str
-    body: str  # Markdown
     start: datetime
     end: datetime
     timezone: str
@@ -140,7 +144,6 @@ class Event:
     speakers: tuple[Speaker, ...] = ()
     outline: tuple[str, ...] = ()
     qa: tuple[QA, ...] = ()
-    sections: tuple[Section, ...] = field(default=(), repr=False)
     translation_key: str = ""
     # Per-page publishing options (front matter `livepipe: {publish, reminders, skip}`).
     publish: bool = True
@@ -188,7 +191,8 @@ class Event:
         data["status"] = Status(data["status"])
         data["speakers"] = tuple(Speaker(**s) for s in data["speakers"])
         data["qa"] = tuple(QA(**q) for q in data["qa"])
-        data["sections"] = tuple(Section(**s) for s in data["sections"])
+        for gone in _GONE_FIELDS:  # kept in records an older version wrote
+            data.pop(gone, None)
         data["tags"] = tuple(data["tags"])
         data["outline"] = tuple(data["outline"])
         data["skip"] = tuple(data["skip"])

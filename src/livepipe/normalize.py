@@ -29,7 +29,7 @@ SIGNIFICANT_FIELDS = (
     "live_url",
     "status",
 )
-_NOT_HASHED = {"revision", "significant", "sections"}
+_NOT_HASHED = {"revision", "significant"}
 _HASHED = tuple(f.name for f in fields(Event) if f.name not in _NOT_HASHED)
 
 
@@ -62,7 +62,6 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         url=_page_url(base, pid, key, lang, page.lang, settings),
         title=" ".join(draft.title.split()),
         description=draft.description,
-        body=page.body.strip(),
         start=start,
         end=end,
         timezone=zone_name,
@@ -91,7 +90,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         skip=options.skip,
     )
     # The event is not shared yet: fill in its two hashes in place (replace() copies it).
-    object.__setattr__(event, "revision", _hash(event, _HASHED))
+    object.__setattr__(event, "revision", _hash(event, _HASHED, body=page.body.strip()))
     object.__setattr__(event, "significant", _hash(event, SIGNIFICANT_FIELDS))
     return event
 
@@ -296,10 +295,12 @@ def _page_url(
     return f"{base}/{prefix}{key}/"
 
 
-def _hash(event: Event, names: tuple[str, ...]) -> str:
+def _hash(event: Event, names: tuple[str, ...], **extra: object) -> str:
     """16 hex digits of SHA-256 over ``json.dumps(fields, sort_keys=True, ensure_ascii=False,
-    default=_encode)``. The ledger keeps these: the text hashed must never change."""
-    data = {name: getattr(event, name) for name in names}
+    default=_encode)``. The ledger keeps these: the text hashed must never change (the page
+    body is hashed as the ``body`` field the event once had)."""
+    data: dict[str, object] = {name: getattr(event, name) for name in names}
+    data.update(extra)
     return hashlib.sha256(_json(data).encode("utf-8")).hexdigest()[:16]
 
 

@@ -9,7 +9,7 @@ import re
 from livepipe.render.html import _EMPH, _IMAGE, _LINK, _TAG, _unwrap, markdown_text
 from livepipe.site import Site, load
 
-from ..conftest import CONTENT, CORPUS
+from ..conftest import CONTENT, CORPUS, body_of
 
 
 def every_pattern(text: str) -> str:
@@ -30,8 +30,10 @@ def test_real_pages() -> None:
     texts: list[str] = []
     for root in (CONTENT, CORPUS):
         if root.is_dir():
-            for e in load(Site.locate(root), cache=False).events:
-                texts += [e.body, e.summary, e.slides, *e.outline]
+            site = Site.locate(root)
+            for e in load(site, cache=False).events:
+                body = body_of(site.content_root / e.source)
+                texts += [body, e.summary, e.slides, *e.outline]
     assert len(texts) > 30
     for text in texts:
         assert markdown_text(text) == every_pattern(text)

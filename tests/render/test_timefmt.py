@@ -21,7 +21,6 @@ def event(start: datetime, hours: float = 1, *, zone: str, lang: str, all_day: b
         url="https://x/s/",
         title="T",
         description="",
-        body="",
         start=start,
         end=start + timedelta(hours=hours),
         timezone=zone,

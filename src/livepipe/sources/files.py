@@ -59,22 +59,37 @@ def language_of(rel: PurePosixPath, languages: tuple[str, ...]) -> str | None:
     return None
 
 
+def _read_all(fd: int, size: int) -> bytes:
+    """The file's bytes: one read for the size fstat gave; on to the end if the read came
+    back short or the file has grown since."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def read_page(
     path: Path, rel: PurePosixPath, display: str, *, languages: tuple[str, ...], max_bytes: int
 ) -> RawPage:
     def fail(code: str, message: str, line: int = 1, hint: str = "") -> ContentError:
         return ContentError(code, message, line=line, hint=hint, path=display)
 
-    try:
-        with open(path, "rb") as fh:  # one open: its size, then (if allowed) its bytes
-            size = os.fstat(fh.fileno()).st_size
+    try:  # one open, its size, then (if allowed) its bytes; no file object (half the time)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
             if size > max_bytes:
                 raise fail(
                     "too-large",
                     f"page is {size:,} bytes, over the {max_bytes:,}-byte limit",
                     hint="move large media out of the page, or raise pages.max_page_bytes",
                 )
-            data = fh.read()
+            data = _read_all(fd, size)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise fail("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
     if b"\x00" in data:
