@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any, TypeVar
 
 from .errors import RenderError
 from .models import Event
+from .parallel import shared_map
 from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
 from .site import LoadResult
@@ -120,32 +120,30 @@ def _render(
             progress(name, done)
 
 
-# Below this many events a worker pool costs more than it saves (fork + pickling).
+# Below this many events helper processes cost more than they save (fork + pickling).
 PARALLEL_MIN_EVENTS = 400
-# What a worker sends back per event and renderer: its files (as the sink made them) and
+# What a helper sends back per event and renderer: its files (as the sink made them) and
 # the fragment for the aggregates.
 _Outputs = list[tuple[list[Any], bytes | None]]
-_WORKER: tuple[BuildContext, tuple[str, ...], Callable[[Artifact], Any]] | None = None
 
 
 def _render_events(
     ctx: BuildContext, names: tuple[str, ...], sink: Callable[[Artifact], T], workers: int | None
 ) -> Iterator[tuple[str, _Outputs]]:
-    workers = workers if workers is not None else min(usable_cpus(), 8)
-    if workers <= 1 or len(ctx.events) < PARALLEL_MIN_EVENTS or "fork" not in _start_methods():
-        for e in ctx.events:
-            yield e.uid, _render_event(e, ctx, names, sink)
-        return
-    global _WORKER
-    _WORKER = (ctx, names, sink)  # inherited by the forked workers, never pickled
-    try:
-        chunk = max(16, len(ctx.events) // (workers * 8))
-        bounds = [(i, min(i + chunk, len(ctx.events))) for i in range(0, len(ctx.events), chunk)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for batch in pool.imap(_render_slice, bounds):
-                yield from batch
-    finally:
-        _WORKER = None
+    """Every event through the renderers, in slices shared by this process and forked helpers
+    (they inherit the context: nothing is pickled on the way out) for big sites."""
+    processes = workers if workers is not None else min(usable_cpus(), 8)
+    events = ctx.events
+    if len(events) < PARALLEL_MIN_EVENTS:
+        processes = 1
+    size = max(16, len(events) // (processes * 8)) if processes > 1 else max(1, len(events))
+    bounds = [(i, min(i + size, len(events))) for i in range(0, len(events), size)]
+
+    def render_slice(index: int, remote: bool) -> list[tuple[str, _Outputs]]:
+        return [(e.uid, _render_event(e, ctx, names, sink)) for e in events[slice(*bounds[index])]]
+
+    for batch in shared_map(render_slice, len(bounds), processes):
+        yield from batch
 
 
 def _render_event(
@@ -155,43 +153,18 @@ def _render_event(
     return [([sink(a) for a in out.artifacts], out.fragment) for out in outputs]
 
 
-def _render_slice(bounds: tuple[int, int]) -> list[tuple[str, _Outputs]]:
-    assert _WORKER is not None
-    ctx, names, sink = _WORKER
-    return [(e.uid, _render_event(e, ctx, names, sink)) for e in ctx.events[slice(*bounds)]]
-
-
-_SITE: tuple[list[tuple[str, SitePart]], Callable[[Artifact], Any]] | None = None
-
-
 def _site_stage(
     parts: list[tuple[str, SitePart]], sink: Callable[[Artifact], T], workers: int | None
 ) -> Iterator[tuple[str, list[T]]]:
-    """Each part's files through ``sink``, in order; in forked workers for big sites (they
-    inherit the fragments of stage 1)."""
-    workers = workers if workers is not None else min(usable_cpus(), 8)
-    if workers <= 1 or "fork" not in _start_methods():
-        for name, part in parts:
-            yield name, [sink(art) for art in part()]
-        return
-    global _SITE
-    _SITE = (parts, sink)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_site_part, range(len(parts)))
-    finally:
-        _SITE = None
+    """Each part's files through ``sink``, in order; shared with forked helpers for big sites
+    (they inherit the fragments of stage 1)."""
+    processes = workers if workers is not None else min(usable_cpus(), 8)
 
+    def run(index: int, remote: bool) -> tuple[str, list[T]]:
+        name, part = parts[index]
+        return name, [sink(art) for art in part()]
 
-def _site_part(index: int) -> tuple[str, list[Any]]:
-    assert _SITE is not None
-    parts, sink = _SITE
-    name, part = parts[index]
-    return name, [sink(art) for art in part()]
-
-
-def _start_methods() -> list[str]:
-    return multiprocessing.get_all_start_methods()
+    yield from shared_map(run, len(parts), processes)
 
 
 def build(

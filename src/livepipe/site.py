@@ -6,7 +6,6 @@ A bad page becomes one Problem and is left out; every other page still loads.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from .config import Settings, find_config, load_settings
 from .errors import ContentError
 from .models import Event, Problem, Severity, quick_pickle
 from .normalize import normalize
+from .parallel import shared_map
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
@@ -122,35 +122,33 @@ def _read_pages(
     site: Site, todo: list[tuple[Path, Stamp | None]], workers: int | None, *, keep: bool
 ) -> list[tuple[Shard | None, list[_PageResult]]]:
     """Read ``todo`` (page, stamp before reading); the results in order, in shards for the
-    cache (``keep``): one per worker chunk, pickled by the worker."""
-    workers = workers if workers is not None else min(usable_cpus(), 8)
-    if workers > 1 and len(todo) >= PARALLEL_MIN_PAGES:
-        global _WORKER_SITE
-        _WORKER_SITE = site  # inherited by the forked workers
-        try:
-            # Small tasks: the workers finish together; each shard is unpickled here as soon
-            # as it arrives, while the workers read on.
-            chunk = max(CHUNK_MIN_PAGES, len(todo) // (workers * 16))
-            parts = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                return [(shard, shard.results()) for shard in pool.imap(_load_chunk, parts)]
-        finally:
-            _WORKER_SITE = None
+    cache (``keep``): one per chunk. Big sites are read by this process and forked helpers
+    (parallel.shared_map); a helper pickles its chunk once, and those bytes are both what it
+    sends and the cache shard."""
     if not todo:
         return []
-    results = [_load_one(site, path) for path, _ in todo]
-    keys = [(str(path), key) for path, key in todo]
-    return [(Shard.of(keys, results) if keep else None, results)]
+    processes = workers if workers is not None else min(usable_cpus(), 8)
+    if len(todo) < PARALLEL_MIN_PAGES:
+        processes = 1
+    # Small chunks: the processes finish together.
+    size = max(CHUNK_MIN_PAGES, len(todo) // (processes * 16)) if processes > 1 else len(todo)
+    parts = [todo[i : i + size] for i in range(0, len(todo), size)]
 
+    def chunk(index: int, remote: bool) -> tuple[Shard | None, list[_PageResult] | None]:
+        part = parts[index]
+        results = [_load_one(site, path) for path, _ in part]
+        keys = [(str(path), key) for path, key in part]
+        if remote:  # the shard's bytes are what travels; the results come out of them here
+            return Shard.of(keys, results), None
+        return (Shard.of(keys, results) if keep else None), results
 
-_WORKER_SITE: Site | None = None
-
-
-def _load_chunk(part: list[tuple[Path, Stamp | None]]) -> Shard:
-    """In a worker: read the pages and send them back pickled once, as a cache shard."""
-    assert _WORKER_SITE is not None
-    results = [_load_one(_WORKER_SITE, path) for path, _ in part]
-    return Shard.of([(str(path), key) for path, key in part], results)
+    read: list[tuple[Shard | None, list[_PageResult]]] = []
+    for shard, results in shared_map(chunk, len(parts), processes):
+        if results is None:
+            assert shard is not None
+            results = shard.results()
+        read.append((shard, results))
+    return read
 
 
 def _load_one(site: Site, path: Path) -> _PageResult:
