@@ -27,15 +27,11 @@ R = TypeVar("R")
 _Message = tuple[int, Any, BaseException | None]
 
 
-def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def shared_map(task: Callable[[int, bool], R], count: int, processes: int) -> Iterator[R]:
     """``task(i, remote)`` for every ``i`` in ``range(count)``, in order; ``remote`` tells a
     task it runs in a helper (its result will be pickled: it may send a lighter form)."""
     helpers = min(processes, count) - 1
-    if helpers < 1 or not can_fork():
+    if helpers < 1 or "fork" not in multiprocessing.get_all_start_methods():
         for i in range(count):
             yield task(i, False)
         return
