@@ -136,7 +136,8 @@ def _render_events(
     events = ctx.events
     if len(events) < PARALLEL_MIN_EVENTS:
         processes = 1
-    size = max(16, len(events) // (processes * 8)) if processes > 1 else max(1, len(events))
+    # Slices small enough for steady progress, big enough to share well.
+    size = max(16, len(events) // (processes * 8)) if processes > 1 else 64
     bounds = [(i, min(i + size, len(events))) for i in range(0, len(events), size)]
 
     def render_slice(index: int, remote: bool) -> list[tuple[str, _Outputs]]:
