@@ -24,7 +24,7 @@ from .config import Settings
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
-FORMAT = 3
+FORMAT = 4  # bump when what is pickled changes shape (4: Event without body)
 
 
 @dataclass(frozen=True, slots=True)
