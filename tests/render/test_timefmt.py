@@ -75,3 +75,16 @@ def test_when_in_site_zone() -> None:
     ev = event(datetime(2026, 12, 3, 19, tzinfo=BER), 2.5, zone="Europe/Berlin", lang="zh")
     # 19:00 CET = 18:00 UTC = 02:00 next day in Beijing.
     assert when(ev, zone="Asia/Shanghai") == ("2026 年 12 月 4 日（周五）02:00–04:30（北京时间）")
+
+
+def test_english_day_names_match_the_c_locale_for_every_day_of_two_years() -> None:
+    import locale
+    from datetime import UTC, datetime, timedelta
+
+    from livepipe.render.timefmt import _day
+
+    assert locale.setlocale(locale.LC_TIME) == "C"  # strftime's names are English only here
+    day = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    for _ in range(730):
+        assert _day(day, "en") == f"{day:%A}, {day.day} {day:%B %Y}"
+        day += timedelta(days=1)

@@ -9,6 +9,11 @@ from ..models import Event
 from ..timeutil import get_zone
 
 _ZH_WEEKDAYS = "一二三四五六日"
+# English names without strftime: the same words whatever the process locale, and no libc call.
+_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_EN_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
 _ZH_ZONES = {
     "Asia/Shanghai": "北京时间",
     "Asia/Chongqing": "北京时间",
@@ -39,7 +44,7 @@ def zone_label(dt: datetime, zone: str, lang: str) -> str:
 def _day(dt: datetime, lang: str) -> str:
     if lang == "zh":
         return f"{dt.year} 年 {dt.month} 月 {dt.day} 日（周{_ZH_WEEKDAYS[dt.weekday()]}）"
-    return f"{dt:%A}, {dt.day} {dt:%B %Y}"
+    return f"{_EN_WEEKDAYS[dt.weekday()]}, {dt.day} {_EN_MONTHS[dt.month - 1]} {dt.year}"
 
 
 def when(event: Event, lang: str | None = None, zone: str | None = None) -> str:
