@@ -104,7 +104,7 @@ def qa_items(markdown: str) -> tuple[QA, ...]:
     question: str | None = None
     buf: list[str] = []
     for line in markdown.split("\n"):
-        m = _HEADING.match(line)
+        m = _HEADING.match(line) if line.startswith("##") else None  # the pattern's own start
         if m:
             if question is not None:
                 items.append(_qa(question, buf))
