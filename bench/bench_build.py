@@ -2,7 +2,9 @@
 
     python bench/bench_build.py [N ...]       (default: the corpus, then 10000 synthetic pages)
 
-Both run as fresh processes on the same pages, best of three, one after the other in this run:
+Both run as fresh processes on the same pages, in five interleaved rounds (each command once
+per round, so a drift in the machine's speed hits all of them alike); the table shows each
+command's best time and the median of the per-round ratios to Hugo. The commands:
 - hugo: `hugo --quiet` with an ICS output format template (one calendar of every page, each
   page's summary rendered from Markdown; pages themselves render an empty HTML layout);
 - livepipe ics: `livepipe build --only ics` (per-event files + calendar.ics + language and tag
@@ -11,12 +13,14 @@ Both run as fresh processes on the same pages, best of three, one after the othe
 each cold (the page cache `.livepipe/cache` removed before every run, like Hugo, which
 re-reads every page) and warm (pages unchanged since the run before: the usual case of a sync
 after a merge or a rebuild in `livepipe serve`). The ratios are ICS-only over Hugo.
+Each command writes into its own output folder, kept between rounds as a real dist/ is.
 Goal (issue 4): livepipe ≤ Hugo's time at 10k pages.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +33,7 @@ from synth import generate  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CORPUS = HERE.parent.parent / "shared" / "corpus" / "kubesphere-live"
+ROUNDS = 5
 
 HUGO_CONFIG = """
 baseURL = "https://bench.example.org/"
@@ -77,16 +82,13 @@ def hugo_site(site: Path) -> Path:
     return root
 
 
-def timed(cmd: list[str], cwd: Path, *, cold: Path | None = None) -> float:
-    """Best of three; ``cold``: remove this page cache before each run."""
-    best = float("inf")
-    for _ in range(3):
-        if cold is not None:
-            shutil.rmtree(cold, ignore_errors=True)
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
+def run(cmd: list[str], cwd: Path, *, cold: Path | None = None) -> float:
+    """Seconds for one run; ``cold``: remove this page cache first."""
+    if cold is not None:
+        shutil.rmtree(cold, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def corpus_site(tmp: Path) -> Path:
@@ -123,23 +125,36 @@ def main(sizes: list[str]) -> None:
             else:
                 site = generate(tmp / f"site-{size}", int(size))
                 label = size
-            hroot = hugo_site(site)
-            t_hugo = timed([hugo, "--quiet", "--destination", str(tmp / "hugo-out")], hroot)
-            out = str(tmp / "lp-out")
-            cache = site / ".livepipe" / "cache"
-            ics = [livepipe, "build", str(site), "--out", out, "-q", "--only", "ics"]
-            every = [livepipe, "build", str(site), "--out", out, "-q"]
-            figures = []
-            for cmd in (ics, every):
-                figures.append(timed(cmd, site, cold=cache))
-                shutil.rmtree(out)
-                figures.append(timed(cmd, site))  # the page cache of the run before
-                shutil.rmtree(out)
-            print(
-                f"{label:>7} {t_hugo:>8.2f} "
-                + " ".join(f"{t:>9.2f}" for t in figures)
-                + f" {figures[0] / t_hugo:>9.2f} {figures[1] / t_hugo:>9.2f}"
-            )
+            compare(label, site, tmp, hugo, livepipe)
+
+
+def compare(label: str, site: Path, tmp: Path, hugo: str, livepipe: str) -> None:
+    """Interleaved rounds (this machine's speed drifts): every command once per round, each
+    into its own output folder, kept between rounds as a real dist/ would be."""
+    hroot = hugo_site(site)
+    cache = site / ".livepipe" / "cache"
+    hugo_cmd = [hugo, "--quiet", "--destination", str(tmp / f"{label}-hugo")]
+    ics = [livepipe, "build", str(site), "--out", str(tmp / f"{label}-ics"), "-q", "--only", "ics"]
+    every = [livepipe, "build", str(site), "--out", str(tmp / f"{label}-all"), "-q"]
+    times: list[list[float]] = []
+    for _ in range(ROUNDS):
+        times.append(
+            [
+                run(hugo_cmd, hroot),
+                run(ics, site, cold=cache),
+                run(ics, site),  # warm: the page cache of the run before
+                run(every, site, cold=cache),
+                run(every, site),
+            ]
+        )
+    best = [min(column) for column in zip(*times, strict=True)]
+    ratios = [statistics.median(r[i] / r[0] for r in times) for i in (1, 2)]
+    print(
+        f"{label:>7} "
+        + " ".join(f"{t:>9.2f}" for t in best)
+        + "".join(f" {r:>9.2f}" for r in ratios),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
