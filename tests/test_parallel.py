@@ -88,3 +88,33 @@ def test_an_error_here_stops_the_helpers() -> None:
     with pytest.raises(KeyError):
         list(shared_map(task, 4, 2))
     assert time.monotonic() - started < 4  # the busy helper was stopped, not waited for
+
+
+def _refuse_to_load() -> None:
+    raise ValueError("this result does not unpickle")
+
+
+class Unloadable:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_refuse_to_load, ())
+
+
+def test_a_result_that_does_not_unpickle_here_is_an_error_not_a_hang() -> None:
+    def task(i: int, remote: bool) -> object:
+        time.sleep(0.02)
+        return Unloadable() if remote else i
+
+    with pytest.raises(ValueError, match="does not unpickle"):
+        list(shared_map(task, 20, 2))
+
+
+def test_a_helpers_error_carries_its_traceback() -> None:
+    def failing_in_a_helper(i: int, remote: bool) -> int:
+        if remote:
+            raise ValueError("boom")
+        time.sleep(0.05)
+        return i
+
+    with pytest.raises(ValueError) as caught:
+        list(shared_map(failing_in_a_helper, 20, 2))
+    assert any("failing_in_a_helper" in note for note in caught.value.__notes__)

@@ -114,9 +114,11 @@ def _helper(
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """The helper's exception if it survives pickling, else one that carries its text."""
+    """The helper's exception (with its traceback as a note) if it survives pickling, else
+    one that carries its text."""
     import pickle
 
+    exc.add_note("in a helper process:\n" + "".join(traceback.format_tb(exc.__traceback__)))
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
@@ -136,4 +138,6 @@ def _receive(pipes: list[Connection], arrived: queue.SimpleQueue[_Message | None
                 arrived.put(pipe.recv())
             except (EOFError, OSError):
                 open_pipes.remove(pipe)
+            except Exception as exc:  # a result that does not unpickle here
+                arrived.put((-1, None, exc))
     arrived.put(None)
