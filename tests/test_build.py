@@ -186,11 +186,12 @@ def test_parallel_build_writes_the_same_folder(monkeypatch, tmp_path: Path) -> N
     """Worker processes write the files of their events themselves: the folder, the manifest
     and the report must be what one process writes."""
     import livepipe.build as build_module
+    import livepipe.parallel as parallel_module
 
     result = load(Site.locate(CONTENT))
-    monkeypatch.setattr(build_module, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(parallel_module, "usable_cpus", lambda: 1)
     serial = build(result, tmp_path / "serial")
-    monkeypatch.setattr(build_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(parallel_module, "usable_cpus", lambda: 2)
     monkeypatch.setattr(build_module, "PARALLEL_MIN_EVENTS", 0)
     parallel = build(result, tmp_path / "parallel")
 

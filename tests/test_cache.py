@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from livepipe import cache as cache_module
+from livepipe import parallel as parallel_module
 from livepipe import site as site_module
 from livepipe.site import LoadResult, Site, load
 
@@ -158,7 +159,7 @@ def test_worker_shards_are_kept_as_written_and_only_the_edited_page_is_read(
 
     monkeypatch.setattr(site_module, "PARALLEL_MIN_PAGES", 0)
     monkeypatch.setattr(site_module, "CHUNK_MIN_PAGES", 2)
-    monkeypatch.setattr(site_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(parallel_module, "usable_cpus", lambda: 2)
     site = Site.locate(root)
     parallel = load(site)  # helpers pickle their pages; those bytes are the cache shards
     shards = PageCache(site.settings, site.content_root).shards

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import parallel
 from .errors import RenderError
 from .models import Event
-from .parallel import shared_map
 from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
 from .site import LoadResult
 from .sources.revisions import revision_times
-from .timeutil import paused_gc, usable_cpus
+from .timeutil import paused_gc
 from .writer import OutputDir, WriteReport, Written
 
 Progress = Callable[[str, int], None]  # (renderer name, artifacts so far)
@@ -112,8 +112,8 @@ def _render(
             parts += [(name, part) for part in split(ctx, fragments[name])]
         else:
             parts.append((name, functools.partial(renderer.render_site, ctx, fragments[name])))
-    parallel = len(parts) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
-    for name, files in _site_stage(parts, sink, workers if parallel else 1):
+    big = len(parts) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
+    for name, files in _site_stage(parts, sink, workers if big else 1):
         yield from files
         done += len(files)
         if progress is not None:
@@ -132,7 +132,7 @@ def _render_events(
 ) -> Iterator[tuple[str, _Outputs]]:
     """Every event through the renderers, in slices shared by this process and forked helpers
     (they inherit the context: nothing is pickled on the way out) for big sites."""
-    processes = workers if workers is not None else min(usable_cpus(), 8)
+    processes = parallel.processes(workers)
     events = ctx.events
     if len(events) < PARALLEL_MIN_EVENTS:
         processes = 1
@@ -143,7 +143,7 @@ def _render_events(
     def render_slice(index: int, remote: bool) -> list[tuple[str, _Outputs]]:
         return [(e.uid, _render_event(e, ctx, names, sink)) for e in events[slice(*bounds[index])]]
 
-    for batch in shared_map(render_slice, len(bounds), processes):
+    for batch in parallel.shared_map(render_slice, len(bounds), processes):
         yield from batch
 
 
@@ -159,13 +159,13 @@ def _site_stage(
 ) -> Iterator[tuple[str, list[T]]]:
     """Each part's files through ``sink``, in order; shared with forked helpers for big sites
     (they inherit the fragments of stage 1)."""
-    processes = workers if workers is not None else min(usable_cpus(), 8)
+    processes = parallel.processes(workers)
 
     def run(index: int, remote: bool) -> tuple[str, list[T]]:
         name, part = parts[index]
         return name, [sink(art) for art in part()]
 
-    yield from shared_map(run, len(parts), processes)
+    yield from parallel.shared_map(run, len(parts), processes)
 
 
 def build(

@@ -21,10 +21,18 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
+from .timeutil import usable_cpus
+
 R = TypeVar("R")
+MAX_PROCESSES = 8  # the cap the stages have always had (not measured beyond two CPUs here)
 
 # A task's result as it travels: (index, result, None) or (-1, None, the error).
 _Message = tuple[int, Any, BaseException | None]
+
+
+def processes(workers: int | None) -> int:
+    """``workers`` when given, else one process per usable CPU (at most ``MAX_PROCESSES``)."""
+    return workers if workers is not None else min(usable_cpus(), MAX_PROCESSES)
 
 
 def shared_map(task: Callable[[int, bool], R], count: int, processes: int) -> Iterator[R]:

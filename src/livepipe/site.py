@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from . import parallel
 from .cache import PageCache, Shard, Stamp, stamp
 from .config import Settings, find_config, load_settings
 from .errors import ContentError
 from .models import Event, Problem, Severity, quick_pickle
 from .normalize import normalize
-from .parallel import shared_map
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
-from .timeutil import paused_gc, usable_cpus
+from .timeutil import paused_gc
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def _read_pages(
     sends and the cache shard."""
     if not todo:
         return []
-    processes = workers if workers is not None else min(usable_cpus(), 8)
+    processes = parallel.processes(workers)
     if len(todo) < PARALLEL_MIN_PAGES:
         processes = 1
     # Small chunks: the processes finish together.
@@ -143,7 +143,7 @@ def _read_pages(
         return (Shard.of(keys, results) if keep else None), results
 
     read: list[tuple[Shard | None, list[_PageResult]]] = []
-    for shard, results in shared_map(chunk, len(parts), processes):
+    for shard, results in parallel.shared_map(chunk, len(parts), processes):
         if results is None:
             assert shard is not None
             results = shard.results()
