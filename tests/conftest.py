@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ HISTORY = SHARED / "corpus" / "kubesphere-live-history"
 
 # Unit tests must never start a Prefect server by accident (PREFECT.md §1).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
+# Page caches of the tests' sites (and of the commands they run) stay out of ~/.cache.
+os.environ.setdefault("LIVEPIPE_CACHE_DIR", tempfile.mkdtemp(prefix="livepipe-test-cache-"))
 
 
 @pytest.fixture(scope="session")

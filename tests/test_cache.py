@@ -18,12 +18,22 @@ from .conftest import CONTENT, ROOT
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "livepipe.toml", tmp_path / "livepipe.toml")
-    shutil.copytree(CONTENT, tmp_path / "content")
-    bad = tmp_path / "content" / "en" / "events" / "bad.md"
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LIVEPIPE_CACHE_DIR", str(tmp_path / "user-cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(ROOT / "livepipe.toml", site / "livepipe.toml")
+    shutil.copytree(CONTENT, site / "content")
+    bad = site / "content" / "en" / "events" / "bad.md"
     bad.write_text("---\ntitle: Bad\nstart: [x\n---\n", encoding="utf-8")
-    return tmp_path
+    return site
+
+
+def cache_file(root: Path) -> Path:
+    site = Site.locate(root)
+    path = cache_module.PageCache(site.settings, site.content_root).path
+    assert path is not None
+    return path
 
 
 @pytest.fixture
@@ -56,7 +66,8 @@ def same(a: LoadResult, b: LoadResult) -> bool:
 
 def test_second_load_reads_nothing_and_gives_the_same_result(root: Path, reads: list) -> None:
     first = fresh(root)
-    assert len(reads) == 10 and (root / ".livepipe" / "cache" / "pages.pickle").is_file()
+    assert len(reads) == 10 and cache_file(root).is_file()
+    assert root not in cache_file(root).parents  # never inside the site tree
     reads.clear()
     second = fresh(root)
     assert reads == [] and same(first, second)
@@ -114,8 +125,7 @@ def test_changed_settings_read_every_page(root: Path, reads: list) -> None:
 @pytest.mark.parametrize("junk", [b"", b"not a pickle", b"\x80\x05garbage"])
 def test_a_damaged_cache_is_ignored_and_rewritten(root: Path, reads: list, junk: bytes) -> None:
     first = fresh(root)
-    cache = root / ".livepipe" / "cache" / "pages.pickle"
-    cache.write_bytes(junk)
+    cache_file(root).write_bytes(junk)
     reads.clear()
     assert same(fresh(root), first) and len(reads) == 10
     reads.clear()
@@ -139,7 +149,7 @@ def test_the_cache_can_be_turned_off(
     fresh(root)
     reads.clear()
     fresh(root)
-    assert len(reads) == 10 and not (root / ".livepipe" / "cache").exists()
+    assert len(reads) == 10 and not cache_module.cache_dir().exists()
 
 
 def test_checking_one_page_keeps_the_others_cached(root: Path, reads: list) -> None:

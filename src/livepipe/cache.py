@@ -1,4 +1,4 @@
-"""Pages read by an earlier run, reused: ``.livepipe/cache/pages.pickle`` under the site root.
+"""Pages read by an earlier run, reused: ``pages-<site>.pickle`` in the user's cache folder.
 
 Reading pages (YAML, normalising, checks) is most of what every command does, and between two
 runs (a sync after a merge, a rebuild in `livepipe serve`, a preview) most pages have not
@@ -7,14 +7,23 @@ everything the result depends on: the livepipe version, the settings, the conten
 the working folder (problems name pages relative to it). A damaged or foreign cache file is
 ignored and rewritten. ``LIVEPIPE_CACHE=0`` turns the cache off.
 
-The file is pickled: only livepipe writes it, inside the site's own ``.livepipe/`` folder.
+Nothing from the site tree is ever unpickled. The cache lives outside it, where a pull
+request cannot write (``LIVEPIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/livepipe``, else
+``~/.cache/livepipe``; one file per site, named by a hash of the site's resolved path), and
+it is read by an unpickler that builds only livepipe's own value types (``_SafeUnpickler``):
+a file that names any other class or function is refused as damaged, so even a planted
+file runs no code. (Older versions kept ``.livepipe/cache/pages.pickle`` inside the site;
+that file is never read.)
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import io
 import os
 import pickle
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +34,56 @@ from .config import Settings
 Stamp = tuple[int, int]  # (size, mtime_ns)
 Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
 FORMAT = 4  # bump when what is pickled changes shape (4: Event without body)
+
+
+def _zone_getattr(owner: object, name: str) -> object:
+    """The one ``getattr`` a pickle of ours needs: ZoneInfo pickles as its ``_unpickle``."""
+    if owner is zoneinfo.ZoneInfo and name == "_unpickle":
+        return zoneinfo.ZoneInfo._unpickle  # type: ignore[attr-defined]
+    raise pickle.UnpicklingError(f"refusing getattr {name!r} in a cache file")
+
+
+def _allowed() -> dict[tuple[str, str], object]:
+    from . import models, site  # they import this module
+
+    names: dict[tuple[str, str], object] = {
+        ("builtins", "getattr"): _zone_getattr,
+        ("zoneinfo", "ZoneInfo"): zoneinfo.ZoneInfo,
+        ("livepipe.site", "_PageResult"): site._PageResult,
+        ("livepipe.cache", "Shard"): Shard,
+    }
+    for name in ("datetime", "date", "time", "timedelta", "timezone"):
+        names["datetime", name] = getattr(datetime, name)
+    for name in ("Event", "Problem", "Severity", "Status", "Speaker", "QA", "Section"):
+        names["livepipe.models", name] = getattr(models, name)
+    return names
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Builds only the value types a page cache holds; any other global is an error."""
+
+    _names: dict[tuple[str, str], object] | None = None
+
+    def find_class(self, module: str, name: str) -> object:
+        if _SafeUnpickler._names is None:
+            _SafeUnpickler._names = _allowed()
+        found = _SafeUnpickler._names.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"refusing {module}.{name} in a cache file")
+        return found
+
+
+def safe_loads(data: bytes) -> Any:
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
+def cache_dir() -> Path:
+    """Where livepipe keeps caches: never inside a site (see the module docstring)."""
+    explicit = os.environ.get("LIVEPIPE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "livepipe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +99,7 @@ class Shard:
         return cls(tuple(keys), pickle.dumps(list(results), protocol=pickle.HIGHEST_PROTOCOL))
 
     def results(self) -> list[Any]:
-        results: list[Any] = pickle.loads(self.blob)
+        results: list[Any] = safe_loads(self.blob)
         return results
 
 
@@ -58,7 +117,10 @@ class PageCache:
 
         root = settings.root
         enabled = enabled and os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
-        self.path = root / ".livepipe" / "cache" / "pages.pickle" if root and enabled else None
+        self.path = None
+        if root and enabled:
+            site = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:24]
+            self.path = cache_dir() / f"pages-{site}.pickle"
         scope = f"{FORMAT}\0{__version__}\0{settings.model_dump_json()}\0{content_root}\0"
         self.scope = hashlib.sha256((scope + os.getcwd()).encode()).hexdigest()
         self.shards, self.entries = self._read()
@@ -68,8 +130,7 @@ class PageCache:
             return [], {}
         entries: dict[str, tuple[Stamp | None, Any]] = {}
         try:
-            with self.path.open("rb") as fh:
-                scope, shards = pickle.load(fh)
+            scope, shards = safe_loads(self.path.read_bytes())
             if scope != self.scope:
                 return [], {}
             for shard in shards:

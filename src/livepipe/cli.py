@@ -636,7 +636,7 @@ def channels_test(
         due=now,
     )
     try:
-        receipt = chan.send(message)
+        receipt = chan.deliver(message)
     except PublishError as exc:
         hint = f" (hint: {exc.hint})" if exc.hint else ""
         _fail(f"{name}: {type(exc).__name__} {exc.code}: {exc}{hint}")

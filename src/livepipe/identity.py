@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 DEFAULT_TAG_DATE = "2020"
 
@@ -50,12 +51,37 @@ def event_uid(pid: str, base_url: str) -> str:
     return f"{pid}@{site_host(base_url)}"
 
 
+# What an IRI may hold unencoded (RFC 3987 ipchar and "/"); a space, "#", "%", quotes… are
+# percent-encoded so that a page named "a b#1.md" still has a valid id.
+_IRI_UNSAFE = re.compile("[^A-Za-z0-9\\-._~!$&'()*+,;=:@/\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef]")
+
+
+def _iri_encode(text: str) -> str:
+    return _IRI_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
+_PATH_SAFE = "/-._~!$&'()*+,;=:@"  # RFC 3986 pchar and "/"
+_URL_SAFE = _PATH_SAFE + "?#[]%"
+
+
+def url_path(path: str) -> str:
+    """A path (a page id, an artifact's file name) as it goes into a URL: percent-encoded."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def uri(url: str) -> str:
+    """A URL as written on a page, made a valid URI: spaces, quotes, non-ASCII and the like
+    percent-encoded; what is already valid (and existing %XX escapes) left as it is."""
+    return quote(url, safe=_URL_SAFE)
+
+
 def tag_uri(uid: str, tag_date: str = DEFAULT_TAG_DATE) -> str:
-    """RFC 4151 tag URI for a uid: ``tag:host,date:page-id``."""
+    """RFC 4151 tag URI for a uid: ``tag:host,date:page-id`` (characters an IRI may not hold
+    percent-encoded)."""
     local, _, host = uid.rpartition("@")
     if not local:
         local, host = uid, "localhost"
-    return f"tag:{host},{tag_date}:{local}"
+    return f"tag:{_iri_encode(host)},{tag_date}:{_iri_encode(local)}"
 
 
 def digest(*parts: str, length: int = 16) -> str:

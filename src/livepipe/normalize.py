@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from .config import Settings
-from .identity import event_uid, page_id
+from .identity import event_uid, page_id, uri, url_path
 from .models import Event
 from .sources.base import Draft, PageContext, PageSchema
 from .timeutil import format_duration, get_zone, localize, midnight, parse_duration
@@ -163,7 +163,31 @@ def _options(ctx: PageContext, raw: object, settings: Settings) -> _Options:
     return out
 
 
+# Events happen in years a calendar can hold with room to spare: outside them the arithmetic
+# (an end a day later, UTC conversion, VTIMEZONE rules) would overflow.
+YEARS = range(1900, 3000)
+
+
 def _times(
+    ctx: PageContext, draft: Draft, tz: tzinfo, default: timedelta
+) -> tuple[datetime, datetime, bool]:
+    for value, line in ((draft.start, draft.start_line), (draft.end, draft.end_line)):
+        if value is not None and value.year not in YEARS:
+            raise ctx.error(
+                "bad-time",
+                f"year {value.year} is out of range ({YEARS.start}–{YEARS.stop - 1})",
+                line=line or draft.start_line,
+                hint="check the date",
+            )
+    try:
+        return _start_end(ctx, draft, tz, default)
+    except OverflowError as exc:
+        raise ctx.error(
+            "bad-time", "the time is out of range", line=draft.start_line, hint="check the date"
+        ) from exc
+
+
+def _start_end(
     ctx: PageContext, draft: Draft, tz: tzinfo, default: timedelta
 ) -> tuple[datetime, datetime, bool]:
     start, end = draft.start, draft.end
@@ -237,7 +261,7 @@ def _optional_instant(ctx: PageContext, value: object, key: str, tz: tzinfo) -> 
 def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = None) -> str | None:
     if not raw:
         return None
-    url = raw.strip()
+    url = uri(raw.strip())
     if url.startswith("//"):
         url = "https:" + url
     elif url.startswith("/") and base:
@@ -292,7 +316,7 @@ def _page_url(
     dir_lang = pid.partition("/")[0] == lang
     default = settings.site.default_language
     prefix = f"{lang}/" if (dir_lang or (path_lang and lang != default)) else ""
-    return f"{base}/{prefix}{key}/"
+    return f"{base}/{prefix}{url_path(key)}/"  # a space or `#` in a file name: encoded
 
 
 def _hash(event: Event, names: tuple[str, ...], **extra: object) -> str:

@@ -148,7 +148,7 @@ class Sender:
         except LostClaimError:
             return Outcome(send, "skipped", "claim lost to recovery")
         try:
-            receipt = channel.send(message)
+            receipt = channel.deliver(message)
         except TransientPublishError as exc:
             now = self.clock()
             retry_at = now + backoff(send.attempts, exc.retry_after, self.rng)

@@ -20,6 +20,7 @@ from .normalize import normalize
 from .render.wechat import lint as wechat_lint
 from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
 from .sources.files import is_section_page
+from .text import PATH_UNSAFE
 from .timeutil import paused_gc
 
 
@@ -163,12 +164,29 @@ def _load_one(site: Site, path: Path) -> _PageResult:
             display,
             languages=settings.site.languages,
             max_bytes=settings.pages.max_page_bytes,
+            site_root=_site_root(site),
         )
         ctx = PageContext(page)
         event = _load_page(ctx, settings)
     except ContentError as exc:
         error = Problem(display, exc.line, Severity.ERROR, exc.code, exc.message, exc.hint)
         return _PageResult(str(rel), display, None, (*(ctx.problems if ctx else ()), error))
+    except Exception as exc:  # a bug in livepipe: still one problem for one page, no traceback
+        error = Problem(
+            display,
+            1,
+            Severity.ERROR,
+            "internal-error",
+            f"livepipe could not read this page ({type(exc).__name__}: {exc})"[:300],
+            "please report this page to the livepipe developers",
+        )
+        return _PageResult(str(rel), display, None, (*(ctx.problems if ctx else ()), error))
+    if page.controls_removed:
+        ctx.warn(
+            "control-chars",
+            "control characters (such as ESC or NUL) were removed from the page's text",
+            hint="delete them from the page; they can't be shown in calendars or feeds",
+        )
     for code, key, message, hint in wechat_lint(event):
         ctx.warn(code, message, line=page.line_of(key), hint=hint)
     if event.draft:
@@ -241,6 +259,17 @@ def _load_page(ctx: PageContext, settings: Settings) -> Event:
     return normalize(ctx, draft, schema, settings)
 
 
+@functools.lru_cache(maxsize=16)
+def _site_root_of(root: Path) -> str:
+    return os.path.realpath(root)
+
+
+def _site_root(site: Site) -> str:
+    """Where pages (and what they link to) must be: the folder of livepipe.toml, else the
+    content root; resolved."""
+    return _site_root_of(site.settings.root or site.content_root)
+
+
 def _relative(path: Path, root: Path) -> PurePosixPath:
     """The page id: its place in the content tree (found from the strings of the discovered
     path and the resolved root, so no resolve() per page: a syscall per path component)."""
@@ -254,7 +283,15 @@ def _relative(path: Path, root: Path) -> PurePosixPath:
 
 
 def _display(path: Path, root: Path) -> str:
-    """``path`` relative to the working folder, as problems name pages."""
+    """``path`` relative to the working folder, as problems name pages (control characters
+    in a file name shown escaped: a problem line must stay one line)."""
+    shown = _display_raw(path, root)
+    if PATH_UNSAFE.search(shown):
+        return PATH_UNSAFE.sub(lambda m: ascii(m.group())[1:-1], shown)
+    return shown
+
+
+def _display_raw(path: Path, root: Path) -> str:
     text, prefix = str(path), _with_sep(str(root))
     shown = _shown_root(str(root), os.getcwd())
     if shown is not None and text.startswith(prefix):  # os.path.relpath, without its work

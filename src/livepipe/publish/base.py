@@ -8,18 +8,24 @@ named in livepipe.toml and never appear in logs, errors or previews.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..config import ChannelSettings
-from ..errors import ConfigError
+from ..errors import ConfigError, PublishError
 from ..models import Message
+
+REDACTED = "***"
+_MIN_SECRET = 6  # shorter strings would redact ordinary words
 
 
 class KeyValue(Protocol):
@@ -64,10 +70,62 @@ class Channel(ABC):
         self.root = root
         self.env = env
         self.kv = kv  # state shared by all workers (the ledger), e.g. API tokens
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
 
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Deliver one message; raise Transient/PermanentPublishError on failure."""
+
+    def deliver(self, message: Message) -> Receipt:
+        """``send``, with every secret this channel knows taken out of what comes back (a
+        remote may echo its URL, token or key in an error body): this is what callers use,
+        so nothing stored in the ledger or printed holds a secret."""
+        try:
+            receipt = self.send(message)
+        except PublishError as exc:
+            exc.args = (self.redact(str(exc.args[0]) if exc.args else ""), *exc.args[1:])
+            exc.hint = self.redact(exc.hint)
+            exc.code = self.redact(exc.code)
+            raise
+        return replace(
+            receipt,
+            remote_id=self.redact(receipt.remote_id),
+            remote_url=self.redact(receipt.remote_url),
+            note=self.redact(receipt.note),
+        )
+
+    def keep_secret(self, value: str) -> None:
+        """Remember a value to redact: a secret from the environment, a token the remote
+        handed out. For a secret URL also its path, its path segments and query values
+        (the part that is the secret), each also percent-encoded."""
+        forms = {value}
+        parts = urlsplit(value) if "://" in value else None
+        if parts is not None and parts.netloc:
+            forms.add(parts.path + (f"?{parts.query}" if parts.query else ""))
+            forms.update(seg for seg in parts.path.split("/") if len(seg) >= _MIN_SECRET)
+            forms.update(v for _, v in parse_qsl(parts.query) if len(v) >= _MIN_SECRET)
+            if len(parts.path) <= 1:
+                forms.discard(parts.path)
+        forms |= {quote(f, safe="") for f in forms}
+        self._secrets.update(f for f in forms if len(f) >= _MIN_SECRET)
+        self._pattern = None
+
+    def keep_basic_auth(self, user: str, password: str) -> None:
+        self.keep_secret(password)
+        self.keep_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
+
+    def redact(self, text: str | None) -> Any:
+        """``text`` with every remembered secret replaced by ``***``."""
+        if not text or not self._secrets:
+            return text
+        pattern = self._pattern
+        if pattern is None:
+            pattern = re.compile(
+                "|".join(re.escape(s) for s in sorted(self._secrets, key=len, reverse=True))
+            )
+            self._pattern = pattern
+        return pattern.sub(REDACTED, text)
 
     def preview(self, message: Message) -> str:
         """Exactly what the channel would receive (secrets left out), for --dry-run."""
@@ -88,6 +146,8 @@ class Channel(ABC):
         if var is None:
             return None
         value = self.env.get(str(var)) or None
+        if value is not None:
+            self.keep_secret(value)
         if value is None and required:
             raise ConfigError(
                 f"channels.{self.name}: environment variable {var} is not set",

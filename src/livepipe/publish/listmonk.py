@@ -33,7 +33,9 @@ class ListmonkChannel(Channel):
 
     def _client(self) -> httpx.Client:
         client = http.client(float(self.option("timeout", 10.0)), self.transport)
-        client.auth = (self.secret("username_env") or "", self.secret("token_env") or "")
+        user, token = self.secret("username_env") or "", self.secret("token_env") or ""
+        self.keep_basic_auth(user, token)
+        client.auth = (user, token)
         return client
 
     def body(self, message: Message) -> str:

@@ -124,6 +124,7 @@ class WeChatChannel(Channel):
     ) -> dict[str, Any]:
         params = {**(kwargs.pop("params", None) or {})}
         if token:
+            self.keep_secret(token)  # a remote error may echo the token
             params["access_token"] = token
         response = http.request(
             client, self.name, method, self.base + path, params=params or None, **kwargs

@@ -173,7 +173,7 @@ def place(event: Event, lang: str) -> str:
     return " + ".join(parts) or ("待定" if zh else "to be announced")
 
 
-_UNSAFE = re.compile(r"[\\/:*?\"<>|\s#%&{}$!'@`=+]+")
+_UNSAFE = re.compile(r"[\\/:*?\"<>|\s#%&{}$!'@`=+\x00-\x1f\x7f-\x9f]+")
 
 
 def _safe_name(text: str) -> str:

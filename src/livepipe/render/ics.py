@@ -20,7 +20,7 @@ from typing import ClassVar
 from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vText
 from icalendar import Event as VEvent
 
-from ..identity import site_host
+from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
 from .context import Artifact, BuildContext, EventOutput, SitePart, tag_file
@@ -193,7 +193,7 @@ class IcsRenderer:
         host = site_host(site.base_url)
         events = list(events)
         name = title.translate(_NAME_UNSAFE)
-        uid, url = f"{path.removesuffix('.ics')}@{host}", f"{site.base_url}/{path}"
+        uid, url = f"{path.removesuffix('.ics')}@{host}", f"{site.base_url}/{url_path(path)}"
         if self.fast:
             lines = (f"NAME:{_text(name)}", f"X-WR-CALNAME:{_text(name)}", f"UID:{_text(uid)}")
             own_part = b"".join(fold(line) for line in (*lines, f"URL:{url}"))

@@ -64,6 +64,7 @@ class RawPage:
     fm_lines: tuple[str, ...]  # front-matter source lines, fm_lines[0] is file line 2
     body: str
     body_line: int  # file line (1-based) where the body starts
+    controls_removed: bool = False  # control characters were taken out (livepipe.text)
     _top: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -5,15 +5,18 @@ Every way a file can be unreadable becomes one ContentError with the file's line
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 import frontmatter.default_handlers
 import yaml
 
+from .. import text as _text
 from ..errors import ContentError
 from . import fastyaml
 from .base import RawPage
@@ -30,9 +33,13 @@ def is_section_page(path: Path) -> bool:
 
 
 def discover(root: Path, sections: tuple[str, ...] = ()) -> Iterator[Path]:
-    """Every page file under ``root`` in a deterministic order; hidden folders are skipped."""
+    """Every page file under ``root`` in a deterministic order; hidden folders are skipped.
+    Symlinked folders are not followed, and a section that resolves outside ``root`` is not
+    read (a symlinked page file is checked where it is read: ``read_page``)."""
     bases = [root / s for s in sections] if sections else [root]
     for base in bases:
+        if sections and not _inside(os.path.realpath(base), os.path.realpath(root)):
+            continue
         if base.is_file():
             yield base
             continue
@@ -71,14 +78,63 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+
+# Never blocks (a FIFO named *.md), never follows a symlink without checking where it goes.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_page(path: Path, site_root: str | None, fail: Callable[..., ContentError]) -> int:
+    """A descriptor of the page's regular file; a symlink only to a file inside the site."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        real = os.path.realpath(path)
+        if site_root is not None and not _inside(real, site_root):
+            raise fail(
+                "outside-site",
+                "the page is a symlink to a file outside the site",
+                hint="pages must be files inside the site folder: copy the file in",
+            ) from exc
+        fd = os.open(real, _OPEN_FLAGS)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise fail(
+            "not-a-file",
+            "not a regular file (a FIFO, socket or device named like a page)",
+            hint="only regular Markdown files belong in the content folder",
+        )
+    return fd
+
+
 def read_page(
-    path: Path, rel: PurePosixPath, display: str, *, languages: tuple[str, ...], max_bytes: int
+    path: Path,
+    rel: PurePosixPath,
+    display: str,
+    *,
+    languages: tuple[str, ...],
+    max_bytes: int,
+    site_root: str | None = None,
 ) -> RawPage:
+    """Read one page. ``site_root`` (resolved): a symlinked page must resolve inside it."""
+
     def fail(code: str, message: str, line: int = 1, hint: str = "") -> ContentError:
         return ContentError(code, message, line=line, hint=hint, path=display)
 
+    bad = _text.PATH_UNSAFE.search(str(rel))
+    if bad is not None:
+        raise fail(
+            "bad-path",
+            f"the file name contains the control character U+{ord(bad.group()):04X}",
+            hint="rename the file: letters, digits, '-', '_' and '.' make safe page names",
+        )
     try:  # one open, its size, then (if allowed) its bytes; no file object (half the time)
-        fd = os.open(path, os.O_RDONLY)
+        fd = _open_page(path, site_root, fail)
         try:
             size = os.fstat(fd).st_size
             if size > max_bytes:
@@ -141,6 +197,14 @@ def read_page(
     fm_lines = tuple(line.rstrip("\r") for line in lines[1:close])
     fm_text = "\n".join(fm_lines)
     meta = _load_front_matter(fm_text, opener, fail)
+    body = "\n".join(lines[close + 1 :])
+    controls = False
+    if "&" in fm_text or "\\" in fm_text or len(fm_lines) > _MAX_DEPTH:
+        controls = _inspect(meta, fail)  # aliases, escapes or deep nesting: look closer
+    if controls:
+        meta = {k: _text.clean_value(v) for k, v in meta.items()}
+    if _text.has_controls(body):
+        body, controls = _text.clean(body), True
     return RawPage(
         path=path,
         rel=rel,
@@ -148,9 +212,66 @@ def read_page(
         lang=language_of(rel, languages),
         meta=meta,
         fm_lines=fm_lines,
-        body="\n".join(lines[close + 1 :]).replace("\r\n", "\n"),
+        body=body,
         body_line=close + 2,
+        controls_removed=controls,
     )
+
+
+# YAML aliases share one object, so a kilobyte of anchors can stand for billions of values
+# (an "alias bomb") that any walk over the front matter would take forever to visit.
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _inspect(meta: Mapping[str, object], fail: Callable[..., ContentError]) -> bool:
+    """Walk the front matter (without recursion, bounded): too many values or too deep is an
+    ``invalid-yaml`` error; returns whether any string holds a control character."""
+    stack: list[tuple[object, int]] = [(meta, 0)]
+    seen = 0
+    controls = False
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            raise fail(
+                "invalid-yaml",
+                f"front matter expands to more than {_MAX_VALUES:,} values (YAML aliases?)",
+                hint="write the values out instead of repeating anchors (&a / *a)",
+            )
+        if depth > _MAX_DEPTH:
+            raise fail(
+                "invalid-yaml",
+                f"front matter is nested more than {_MAX_DEPTH} levels deep",
+                hint="event pages need only a few levels of keys",
+            )
+        if isinstance(value, str):
+            controls = controls or _text.has_controls(value)
+        elif isinstance(value, Mapping):
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return controls
+
+
+def _bad_value_line(fm_text: str) -> int:
+    """The file line of the first ``key: value`` whose value alone fails to load (the
+    loaders' ValueErrors carry no position); 1 if none does."""
+    for number, line in enumerate(fm_text.split("\n"), start=2):
+        value = line.partition(": ")[2].strip() or line.lstrip(" -").strip()
+        try:
+            yaml.load(value, Loader=_YAML_LOADER)
+        except (ValueError, OverflowError):
+            return number
+        except Exception:  # a fragment out of context: not what we look for
+            continue
+    return 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 # YAML notices an unclosed bracket or quote only where the text ends; the line to fix is
@@ -186,6 +307,21 @@ def _load_front_matter(
         m = re.search(r"line (\d+)", str(exc))
         line = int(m.group(1)) + 1 if m else 1
         raise fail("invalid-toml", f"front matter is not valid TOML: {exc}", line) from exc
+    except RecursionError as exc:
+        raise fail(
+            "invalid-yaml",
+            "front matter is nested too deeply to read",
+            hint="event pages need only a few levels of keys",
+        ) from exc
+    except (ValueError, OverflowError) as exc:  # a 5,000-digit number, an offset of +25:00
+        raise fail(
+            "invalid-yaml",
+            f"front matter has a value that cannot be read: {_first_line(exc)}",
+            _bad_value_line(fm_text),
+            hint="UTC offsets lie between -23:59 and +23:59"
+            if "offset" in str(exc)
+            else "quote the value to keep it as text, or correct it",
+        ) from exc
     if meta is None:
         raise fail(
             "empty-front-matter",
