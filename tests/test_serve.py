@@ -241,7 +241,7 @@ def test_a_broken_config_keeps_the_previous_files(served: Served) -> None:
     config.write_text(good + "\n[site\n", encoding="utf-8")
     assert wait_for(lambda: served.get("/healthz").json()["error"], timeout=20)
     health = served.get("/healthz").json()
-    assert "livepipe.toml" in health["error"] and health["status"] == "ok"
+    assert "livepipe.toml" in health["error"] and health["status"] == "degraded"
     assert served.get("/calendar.ics").headers["etag"] == etag
     config.write_text(good.replace("Example Cloud", "Fixed Cloud"), encoding="utf-8")
     assert wait_for(lambda: served.get("/healthz").json()["error"] is None, timeout=20)

@@ -183,6 +183,10 @@ def build(
     with paused_gc():
         ctx = context(result, sequence=sequence, tombstones=tombstones)
         dist = OutputDir(out)
-        files = tuple(_render(ctx, names, dist.put, progress, None))
+        try:
+            files = tuple(_render(ctx, names, dist.put, progress, None))
+        except BaseException:
+            dist.abort()  # nothing of this build reaches what clients see
+            raise
         report = dist.finish(files)
     return BuildResult(result, out, files, report, ctx.stems)

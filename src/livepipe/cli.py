@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -24,6 +25,8 @@ from .config import Settings
 from .errors import ConfigError, PublishError, RenderError
 from .models import Event, Message, Problem, Severity
 from .site import LoadResult, Site, load
+from .text import console as safe_console
+from .text import printable
 from .timeutil import get_zone
 
 if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
@@ -55,7 +58,7 @@ def _root(
     if version:
         from . import __version__
 
-        typer.echo(f"livepipe {__version__}")
+        typer.echo(printable(f"livepipe {__version__}"))
         raise typer.Exit()
 
 
@@ -78,7 +81,9 @@ def _load(path: Path, config: Path | None) -> LoadResult:
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    safe_console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
     raise typer.Exit(2)
 
 
@@ -133,7 +138,7 @@ def _github_annotation(p: Problem) -> str:
 
 
 def print_events(events: tuple[Event, ...], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or safe_console()
     table = Table(title=f"{len(events)} events", title_justify="left")
     table.add_column("start", no_wrap=True)
     table.add_column("title")
@@ -168,7 +173,7 @@ def build(
     from .build import build as run_build
 
     result = _load(path, config)
-    console = Console(stderr=True)
+    console = safe_console(stderr=True)
     if not quiet:
         for p in result.problems:
             if p.severity is not Severity.INFO:
@@ -194,7 +199,7 @@ def build(
 
 
 def print_build(built: BuildResult, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or safe_console()
     table = Table(title=f"built {built.out}", title_justify="left")
     table.add_column("artifacts")
     table.add_column("files", justify="right")
@@ -335,7 +340,9 @@ def sync_cmd(
     result = _load(path, config)
     for p in result.problems:
         if p.severity is not Severity.INFO:
-            Console(stderr=True).print(p.format(), highlight=False, markup=False, soft_wrap=True)
+            safe_console(stderr=True).print(
+                p.format(), highlight=False, markup=False, soft_wrap=True
+            )
     store = _ledger(result.site.settings, ledger)
     try:
         from .pipeline import sync as run_sync
@@ -369,7 +376,7 @@ def send_due_cmd(
             outcomes = sender.dry_run() if dry_run else sender.send_due()
         except ConfigError as exc:
             _fail(str(exc))
-    console = Console()
+    console = safe_console()
     for o in outcomes:
         s = o.send
         console.print(
@@ -401,7 +408,7 @@ def resolve(
         ok = store.resolve(key, datetime.now(UTC), delivered=delivered)
     if not ok:
         _fail(f"no uncertain send with key {key}")
-    typer.echo(f"{key}: {'sent' if delivered else 'pending again'}")
+    typer.echo(printable(f"{key}: {'sent' if delivered else 'pending again'}"))
 
 
 def _flows() -> types.ModuleType:
@@ -427,14 +434,14 @@ def run(
         rows = timeline(store.state(), Plan(datetime.now(UTC)))
     print_timeline(rows, settings, datetime.now(UTC))
     runs = _flows().scheduled_runs()
-    console = Console()
+    console = safe_console()
     console.print(
         f"sync: {summary.get('sent', 0)} sent now, {summary.get('scheduled', 0)} publish runs "
         f"scheduled in Prefect ({len(runs)} waiting), {summary.get('errors', 0)} page errors",
         highlight=False,
     )
     for when, name, state in runs[:10]:
-        console.print(f"  {when}  {name}  {state}", highlight=False)
+        console.print(f"  {when}  {name}  {state}", highlight=False, markup=False)
     if len(runs) > 10:
         console.print(f"  … and {len(runs) - 10} more", highlight=False)
     root = settings.root or Path.cwd()
@@ -475,7 +482,7 @@ def notify(
 ) -> None:
     """CI step after a merge: emit `livepipe.content.merged` so the sync deployment runs."""
     _flows().notify(commit, ref, str(path))
-    typer.echo(f"livepipe.content.merged emitted for {commit}")
+    typer.echo(printable(f"livepipe.content.merged emitted for {commit}"))
 
 
 @app.command()
@@ -500,10 +507,10 @@ def serve(
     upcoming events with subscribe and add-to-calendar links, /healthz; rebuilds on change."""
     import uvicorn
 
-    from .serve import Rebuilder, create_app
+    from .serve import Rebuilder, create_app, http_protocol
 
     _settings(path, config)  # a missing site or broken settings: a clear error, exit 2
-    console = Console(stderr=True)
+    console = safe_console(stderr=True)
     rebuilder = Rebuilder(
         path,
         out,
@@ -521,7 +528,17 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.run(  # idle connections (before, between, inside requests' headers) closed after 5 s
+        app_,
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+        http=http_protocol(),
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=64 * 1024,
+        limit_concurrency=512,
+    )
 
 
 VALIDATORS_HELP = (
@@ -568,13 +585,16 @@ def preview(
     if format is Format.github:
         sys.stdout.write(markdown(result))
     else:
-        console = Console()
+        console = safe_console()
         for pv in result.events:
             mark = "[green]ok[/]  " if pv.ok else "[red]FAIL[/]"
             changes = ", ".join(c.what for c in pv.changes) or ("deleted" if not pv.event else "")
-            console.print(f"{mark} {pv.title}  [dim]{pv.source}  {changes}[/]", highlight=False)
+            console.print(
+                f"{mark} {escape(pv.title)}  [dim]{escape(pv.source)}  {changes}[/]",
+                highlight=False,
+            )
         for pv in result.failed:
-            console.print(f"[red]FAIL[/] {pv.source}: does not load", highlight=False)
+            console.print(f"[red]FAIL[/] {escape(pv.source)}: does not load", highlight=False)
         console.print(
             f"{len(result.events)} changed event page(s); report: {report}", highlight=False
         )
@@ -602,7 +622,7 @@ def channels_list(path: PathArg = Path("."), config: ConfigOpt = None) -> None:
         chan = built.get(name)
         dedup = "yes" if chan is not None and chan.accepts_idempotency_key else "no"
         table.add_row(name, cfg.type, ", ".join(cfg.languages) or "all", dedup, str(cfg.enabled))
-    Console().print(table)
+    safe_console().print(table)
 
 
 @channels_app.command("test")
@@ -642,7 +662,7 @@ def channels_test(
         _fail(f"{name}: {type(exc).__name__} {exc.code}: {exc}{hint}")
     except ConfigError as exc:
         _fail(str(exc))
-    typer.echo(f"{name}: sent ({receipt.remote_id or receipt.note or 'ok'})")
+    typer.echo(printable(f"{name}: sent ({receipt.remote_id or receipt.note or 'ok'})"))
 
 
 def _counts(outcomes: list[Outcome]) -> dict[str, int]:
@@ -654,7 +674,7 @@ def _counts(outcomes: list[Outcome]) -> dict[str, int]:
 
 def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -> None:
     zone = get_zone(settings.site.timezone or "UTC")
-    console = Console()
+    console = safe_console()
     table = Table(
         title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M} {zone.key} "
         f"({now.astimezone(UTC):%H:%M}Z); due times in {zone.key}, UTC below",
@@ -696,11 +716,13 @@ def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -
             "check the channel, then `livepipe resolve KEY --delivered` or `--resend`:"
         )
         for r in uncertain:
-            console.print(f"  {r.key}  {r.slot} → {r.channel}  {r.title}", highlight=False)
+            console.print(
+                f"  {r.key}  {r.slot} → {r.channel}  {r.title}", highlight=False, markup=False
+            )
 
 
 def print_changes(p: Plan) -> None:
-    console = Console()
+    console = safe_console()
     for c in p.changes:
         console.print(f"{c.what:11} {c.uid}  {c.detail}", highlight=False, markup=False)
     console.print(
@@ -729,10 +751,33 @@ def print_changes(p: Plan) -> None:
 _QUICK_EXIT = frozenset({"build", "check"})
 
 
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [OSError, sqlite3.Error]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
 def main() -> None:
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     try:
-        app()
+        try:
+            app()
+        except Exception as exc:
+            if not isinstance(exc, _storage_errors()):
+                raise
+            # A full disk, a read-only folder, a ledger that went away: say so, no traceback.
+            # Every ledger change is one transaction, so nothing was half recorded.
+            safe_console(stderr=True, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(exc) or type(exc).__name__)}\n"
+                "    hint: check free disk space and that the site's .livepipe/ folder and "
+                "the ledger are writable, then run the command again",
+                highlight=False,
+            )
+            raise SystemExit(2) from None
     except SystemExit as exc:
         if command not in _QUICK_EXIT:
             raise

@@ -4,6 +4,10 @@ GitHub and Gitea sign the body (``X-Hub-Signature-256`` / ``X-Gitea-Signature``:
 with the shared secret); GitLab sends the secret as ``X-Gitlab-Token``. Anything unsigned or
 wrongly signed gets 401 and starts nothing. Only pushes to the configured branch that touch the
 content folder (or livepipe.toml, or templates/) start a sync.
+
+The body is read up to ``MAX_BODY`` bytes and no further (a bigger one is refused before it is
+held in memory); a delivery the forge repeats (same delivery id) starts nothing the second
+time; a signed body of an unexpected shape gets 400, never 500.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +28,9 @@ from starlette.routing import Route
 from .config import Settings
 
 MAX_BODY = 5 << 20
+# Each forge names every delivery; a redelivery (or a replayed request) repeats the id.
+DELIVERY_HEADERS = ("x-github-delivery", "x-gitea-delivery", "x-gitlab-event-uuid")
+_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,27 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str | None) -> str:
 def parse_push(
     forge: str, headers: Mapping[str, str], body: bytes, settings: Settings
 ) -> Push | None:
-    """The push to sync, or None when it is not for us (other event, branch or paths)."""
+    """The push to sync, or None when it is not for us (other event, branch or paths);
+    HookError(400) for a body of another shape than a push event's."""
+    try:
+        return _parse_push(forge, headers, body, settings)
+    except HookError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+        raise HookError(400, f"not a push event body: {type(exc).__name__}") from exc
+
+
+def _strings(value: object, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise HookError(400, f"{what} must be a list of paths")
+    return value
+
+
+def _parse_push(
+    forge: str, headers: Mapping[str, str], body: bytes, settings: Settings
+) -> Push | None:
     event = (
         headers.get("x-github-event")
         or headers.get("x-gitea-event")
@@ -79,6 +108,9 @@ def parse_push(
     branch = settings.hooks.branch or settings.site.branch
     if data.get("ref") != f"refs/heads/{branch}":
         return None
+    commits = data.get("commits") or []
+    if not isinstance(commits, list):
+        raise HookError(400, "commits must be a list")
     prefixes = settings.hooks.paths or (
         settings.site.content_dir.rstrip("/") + "/",
         "livepipe.toml",
@@ -86,14 +118,16 @@ def parse_push(
     )
     touched = {
         path
-        for commit in data.get("commits") or []
+        for commit in commits
         if isinstance(commit, dict)
         for key in ("added", "modified", "removed")
-        for path in commit.get(key) or []
+        for path in _strings(commit.get(key), f"commits[].{key}")
     }
     if touched and not any(p.startswith(prefixes) for p in touched):
         return None
-    sha = str(data.get("after") or data.get("checkout_sha") or "")
+    sha = data.get("after") or data.get("checkout_sha") or ""
+    if not isinstance(sha, str) or not all(c in "0123456789abcdef" for c in sha.lower()):
+        raise HookError(400, "the pushed commit is not a hex sha")
     repo = data.get("repository") or data.get("project") or {}
     name = (
         str(repo.get("full_name") or repo.get("path_with_namespace") or "")
@@ -103,12 +137,46 @@ def parse_push(
     return Push(forge, sha, str(data["ref"]), name)
 
 
+class _Deliveries:
+    """The delivery ids seen lately (bounded): a repeated one is not handled again."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, delivery: str) -> bool:
+        with self._lock:
+            if delivery in self._seen:
+                return False
+            self._seen[delivery] = None
+            if len(self._seen) > _REMEMBERED:
+                self._seen.popitem(last=False)
+            return True
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY (stops reading at the limit)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def make_app(
     settings: Settings, secret: Callable[[], str | None], on_push: Callable[[Push], None]
 ) -> Starlette:
+    deliveries = _Deliveries()
+
     async def git(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _read_body(request)
+        if body is None:
             return JSONResponse({"error": "body too large"}, status_code=413)
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
@@ -118,6 +186,11 @@ def make_app(
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if push is None:
             return JSONResponse({"status": "ignored"}, status_code=202)
+        delivery = next((headers[h] for h in DELIVERY_HEADERS if headers.get(h)), None)
+        # Without a delivery id, the signed body itself names the delivery.
+        delivery = delivery or hashlib.sha256(body).hexdigest()
+        if not deliveries.first_time(f"{forge}:{delivery}"):
+            return JSONResponse({"status": "duplicate delivery: ignored"}, status_code=202)
         on_push(push)
         return JSONResponse({"status": "sync requested", "commit": push.commit}, status_code=202)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -254,8 +255,10 @@ class Rebuilder:
                 if now == self._fingerprint:
                     return False
                 built = self._build(site)
-            except (ConfigError, RenderError, OSError) as exc:
-                message = f"rebuild failed, still serving the previous files: {exc}"
+            except Exception as exc:  # whatever it was, keep serving and keep watching
+                known = isinstance(exc, ConfigError | RenderError | OSError)
+                what = str(exc) if known else f"{type(exc).__name__}: {exc}"
+                message = f"rebuild failed, still serving the previous files: {what}"
                 if message != self.error:
                     self.log(message)
                 self.error = message
@@ -283,8 +286,13 @@ class Rebuilder:
             store.close()
 
     def watch(self, stop: threading.Event, interval: float) -> None:
+        """Check every ``interval`` seconds until ``stop``; no error ends the watching (each
+        is reported in /healthz until a later rebuild succeeds)."""
         while not stop.wait(interval):
-            self.check()
+            try:
+                self.check()
+            except Exception as exc:  # e.g. the log callback itself failed
+                self.error = f"watcher: {type(exc).__name__}: {exc}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -499,7 +507,9 @@ def create_app(
         listing = files.listing()
         snap = rebuilder.snapshot if rebuilder else None
         body = {
-            "status": "ok" if listing else "empty",
+            "status": ("degraded" if rebuilder and rebuilder.error else "ok")
+            if listing
+            else "empty",
             "artifacts": len(listing),
             "events": len(snap.events) if snap else None,
             "built_at": snap.built_at.isoformat() if snap else None,
@@ -543,3 +553,31 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+IDLE_SECONDS = 5.0
+
+
+def http_protocol() -> type:
+    """uvicorn's HTTP/1.1 protocol that also closes a connection that sends nothing, or
+    stalls inside a request's headers, for ``IDLE_SECONDS`` (uvicorn only times out idle
+    connections between requests): idle clients cannot hold the server's sockets."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class IdleTimeoutProtocol(H11Protocol):
+        def _arm(self) -> None:
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                IDLE_SECONDS, self.timeout_keep_alive_handler
+            )
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is None and not self.transport.is_closing():
+                self._arm()  # still no whole request: the clock runs on
+
+    return IdleTimeoutProtocol

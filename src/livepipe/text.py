@@ -10,6 +10,7 @@ Tab and line feed stay; CR LF and a lone CR become LF.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # C0 except TAB and LF, DEL, and C1; CR is handled apart (it becomes a line break).
 CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -43,3 +44,16 @@ def clean_value(value: object) -> object:
 def printable(text: str) -> str:
     """For a terminal: control characters (ESC included) shown as nothing, lines kept."""
     return clean(text)
+
+
+def console(*, stderr: bool = False, soft_wrap: bool = False) -> Any:
+    """A rich Console that removes control characters from every text it prints (table
+    cells included): page titles and remote answers never drive the terminal. Rich's own
+    styling is added after, so colours still work."""
+    from rich.console import Console
+
+    class _SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(clean(text), **kwargs)
+
+    return _SafeConsole(stderr=stderr, soft_wrap=soft_wrap)

@@ -1,7 +1,13 @@
-"""Write artifacts into dist/: atomically, never outside it, only when the bytes change.
+"""Write artifacts into dist/: all or nothing, never outside it, only when the bytes change.
 
 ``manifest.json`` lists every artifact (path, media type, sha256, size); files a previous
 manifest listed that are no longer produced are removed, nothing else is touched.
+
+A build is all or nothing for what clients see: changed files are first written into a
+staging folder inside dist/ (``.livepipe-stage-<id>/``, which no manifest lists, so
+``livepipe serve`` never serves it); only when every file is there are they renamed into
+place (renames need no disk space), then stale files removed and the manifest replaced. A
+full disk or a failed render leaves the previous dist/ as it was.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from .errors import RenderError
 from .render.context import Artifact
 
 MANIFEST = "manifest.json"
+STAGE_PREFIX = ".livepipe-stage-"
 
 
 @dataclass
@@ -50,18 +59,36 @@ def safe_join(root: Path, rel: str, *, _seen: dict[Path, bool] | None = None) ->
     return target
 
 
+def _equal(path: str, data: bytes) -> bool:
+    """Is ``path`` a regular file holding exactly ``data``? (A symlink never is: it is
+    replaced by the file, not read through.)"""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and st.st_size == len(data):
+            with open(path, "rb") as fh:
+                return fh.read() == data
+    except FileNotFoundError:
+        pass
+    return False
+
+
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+
+
 def write_file(path: str | Path, data: bytes, *, made: set[str] | None = None) -> bool:
     """Atomically replace ``path`` with ``data``; False (and no write) when already equal.
     ``made``: folders this process already created (skips a mkdir per file)."""
     path = os.fspath(path)
-    try:
-        st = os.lstat(path)  # a symlink is replaced by the file, not read through
-        if stat.S_ISREG(st.st_mode) and st.st_size == len(data):
-            with open(path, "rb") as fh:
-                if fh.read() == data:
-                    return False
-    except FileNotFoundError:
-        pass
+    if _equal(path, data):
+        return False
     parent, name = os.path.split(path)
     if made is None or parent not in made:
         os.makedirs(parent or ".", exist_ok=True)
@@ -89,6 +116,8 @@ class Written:
     sha256: str
     size: int
     changed: bool
+    # its new bytes, in the staging folder until ``finish`` (not part of what was written)
+    staged: str | None = field(default=None, compare=False)
 
 
 class OutputDir:
@@ -104,6 +133,12 @@ class OutputDir:
         self._checked: set[str] = set()  # folders (relative) safe_join has accepted
         self._made: set[str] = set()
         self._before, self._manifest_ctime = _previous(root)
+        for old in os.listdir(root):  # what a build that was killed left behind
+            if old.startswith(STAGE_PREFIX):
+                shutil.rmtree(root / old, ignore_errors=True)
+        self._stage = os.path.join(self._base, STAGE_PREFIX + secrets.token_hex(6))
+        os.mkdir(self._stage)
+        self._count = 0
 
     def put(self, art: Artifact) -> Written:
         if art.path == MANIFEST:
@@ -111,10 +146,13 @@ class OutputDir:
         target = self._target(art.path)
         digest = hashlib.sha256(art.data).hexdigest()
         if self._before.get(art.path) == (digest, len(art.data)) and self._untouched(target):
-            changed = False
-        else:
-            changed = write_file(target, art.data, made=self._made)
-        return Written(art.path, art.media_type, digest, len(art.data), changed)
+            return Written(art.path, art.media_type, digest, len(art.data), False)
+        if _equal(target, art.data):
+            return Written(art.path, art.media_type, digest, len(art.data), False)
+        self._count += 1  # forked writers share the folder: the pid keeps names apart
+        staged = f"{os.getpid()}-{self._count}"
+        _write_new(os.path.join(self._stage, staged), art.data)
+        return Written(art.path, art.media_type, digest, len(art.data), True, staged)
 
     def _untouched(self, target: str) -> bool:
         """The file is as the last manifest describes it: it has not been changed, replaced
@@ -135,7 +173,18 @@ class OutputDir:
         self._checked.add(folder)
         return str(target)
 
+    def abort(self) -> None:
+        """The build failed: drop what was staged; dist/ stays as the last build left it."""
+        shutil.rmtree(self._stage, ignore_errors=True)
+
     def finish(self, files: Iterable[Written]) -> WriteReport:
+        """Every file is staged: move them into place, remove stale ones, write the manifest."""
+        try:
+            return self._commit(files)
+        finally:
+            self.abort()
+
+    def _commit(self, files: Iterable[Written]) -> WriteReport:
         report = WriteReport()
         entries: dict[str, Written] = {}
         for f in files:
@@ -143,6 +192,14 @@ class OutputDir:
                 raise RenderError(f"two artifacts would be written to {f.path}")
             entries[f.path] = f
             (report.written if f.changed else report.unchanged).append(f.path)
+        for f in entries.values():
+            if f.staged is not None:
+                target = self._target(f.path)
+                parent = os.path.dirname(target)
+                if parent not in self._made:
+                    os.makedirs(parent, exist_ok=True)
+                    self._made.add(parent)
+                os.replace(os.path.join(self._stage, f.staged), target)
         for old in sorted(self._before.keys() - entries.keys()):
             try:
                 safe_join(self.root, old).unlink()

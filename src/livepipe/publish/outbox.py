@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import TransientPublishError
 from ..models import Message
 from ..writer import write_file
 from .base import Channel, Receipt
@@ -25,5 +26,12 @@ class OutboxChannel(Channel):
     def send(self, message: Message) -> Receipt:
         path = self.folder / f"{message.key}.json"
         data = json.dumps(message.to_json(), ensure_ascii=False, indent=2) + "\n"
-        write_file(path, data.encode("utf-8"))
+        try:
+            write_file(path, data.encode("utf-8"))
+        except OSError as exc:  # a full disk: try again later, inside the window
+            raise TransientPublishError(
+                f"cannot write the outbox file: {exc.strerror or exc}",
+                channel=self.name,
+                code="io",
+            ) from None
         return Receipt(remote_id=message.key, remote_url=path.as_uri())
