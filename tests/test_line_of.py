@@ -71,7 +71,8 @@ def test_index_names_the_line_the_scan_names() -> None:
         for key in _candidates(page.fm_lines):
             assert page.line_of(key) == _scan(page, key), (key, lines)
             checked += 1
-    assert checked > 1000
+    # 744 keys in the odd page and the bundled content; thousands more with the corpus.
+    assert checked >= (3000 if CORPUS.is_dir() else 700)
 
 
 @pytest.mark.parametrize(

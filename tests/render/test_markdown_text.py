@@ -34,7 +34,8 @@ def test_real_pages() -> None:
             for e in load(site, cache=False).events:
                 body = body_of(site.content_root / e.source)
                 texts += [body, e.summary, e.slides, *e.outline]
-    assert len(texts) > 30
+    # 30 texts in the bundled content; the corpus (in CI) brings hundreds more.
+    assert len(texts) >= (300 if CORPUS.is_dir() else 30)
     for text in texts:
         assert markdown_text(text) == every_pattern(text)
 
