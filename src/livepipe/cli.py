@@ -174,10 +174,10 @@ def build(
 
     result = _load(path, config)
     console = safe_console(stderr=True)
-    if not quiet:
-        for p in result.problems:
-            if p.severity is not Severity.INFO:
-                console.print(p.format(), highlight=False, markup=False, soft_wrap=True)
+    shown = (Severity.ERROR,) if quiet else (Severity.ERROR, Severity.WARNING)
+    for p in result.problems:
+        if p.severity in shown:
+            console.print(p.format(), highlight=False, markup=False, soft_wrap=True)
     try:
         if quiet or not console.is_terminal:
             built = run_build(result, out, only=tuple(only or ()))

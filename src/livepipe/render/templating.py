@@ -58,9 +58,22 @@ class _SiteLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+_MAX_RANGE = 10_000
+
+
+def _range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > _MAX_RANGE:
+        raise SecurityError(f"range over {_MAX_RANGE:,} items is not allowed in site templates")
+    return r
+
+
 class _BoundedSandbox(SandboxedEnvironment):
-    MAX_RANGE = 10_000
     intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.globals["range"] = _range
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -185,5 +198,11 @@ class Templates:
                     f"{template.name}: took more than {SITE_TEMPLATE_SECONDS:g} s to render",
                     template=template.name or name,
                 ) from None
+            except (jinja2.TemplateError, RenderError):
+                raise
+            except Exception as exc:  # a site template's own error: its problem, not a crash
+                raise RenderError(
+                    f"{template.name}: {type(exc).__name__}: {exc}", template=template.name or name
+                ) from exc
         except jinja2.TemplateError as exc:
             raise RenderError(f"{template.name}: {exc}", template=template.name or name) from exc
