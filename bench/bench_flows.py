@@ -97,7 +97,7 @@ def lateness(n: int, only: str | None = None) -> None:
             (site / "livepipe.toml").write_text(
                 '[site]\nname = "L"\nbase_url = "https://l.example"\ntimezone = "UTC"\n'
                 f'[ledger]\nurl = "{site}/ledger.sqlite"\n'
-                f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\n'
+                f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nunsigned = true\n'
                 "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
                 '[slots.reminder-1d]\nchannels = ["hook"]\n'
             )

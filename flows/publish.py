@@ -33,6 +33,10 @@ def publish(key: str, path: str = ".") -> str:
             if outcome is None:
                 rec = ledger.send(key)
                 why = "unknown send" if rec is None else f"it is {rec.state}"
+                if rec is not None and rec.channel in sender.broken:
+                    why = f"channel {rec.channel} cannot send ({sender.broken[rec.channel]})"
+                    logger.error("send %s stays pending: %s", key, why)
+                    raise RuntimeError(f"send {key} stays pending: {why}")
                 if rec is not None and rec.state == "pending" and rec.valid_until <= now():
                     why = "its window has passed"
                 logger.info("send %s: nothing to do (%s)", key, why)

@@ -18,6 +18,7 @@ from flows.common import (
     open_site,
     quiet_environment,
 )
+from livepipe.config import Settings
 
 
 def prefect_home(root: Path) -> None:
@@ -155,6 +156,7 @@ def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
     from livepipe.identity import site_host
 
     site = open_site(path)
+    _say_broken(site.settings)
     root = site.settings.root or Path.cwd()
     server = start_server(root, port)
     import prefect
@@ -192,10 +194,19 @@ def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
                 server.kill()
 
 
+def _say_broken(settings: Settings) -> None:
+    """Channels that cannot send, said at start (their sends stay pending until fixed)."""
+    from livepipe.publish import broken_channels, make_channels
+
+    for name, exc in sorted(broken_channels(make_channels(settings)).items()):
+        print(f"error: channel {name} cannot send, its sends stay pending: {exc}", file=sys.stderr)
+
+
 def worker(path: str = ".", threads: int = 8) -> None:
     """Run publish runs from an existing server in this process (scale-out; see worker.py)."""
     if not os.environ.get("PREFECT_API_URL"):
         raise SystemExit("livepipe worker needs PREFECT_API_URL (a shared Prefect server)")
+    _say_broken(open_site(path).settings)
     quiet_environment()
     from flows.publish import publish
     from flows.worker import run_worker

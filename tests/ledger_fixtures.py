@@ -24,7 +24,7 @@ def site_config(root: Path, url: str, *, idempotent: bool = True, secret_env: st
         '[channels.hook]\ntype = "webhook"',
         f'url = "{url}"',
         f"idempotency = {'true' if idempotent else 'false'}",
-        f'secret_env = "{secret_env}"' if secret_env else "",
+        f'secret_env = "{secret_env}"' if secret_env else "unsigned = true",
         "timeout = 5",
     ]
     (root / "livepipe.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")

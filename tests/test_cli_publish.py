@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from livepipe.cli import app
@@ -76,3 +77,64 @@ def test_resolve_unknown_key(tmp_path: Path) -> None:
         str(tmp_path / "l.sqlite"),
     )
     assert code == 2 and "no uncertain send with key nope" in out
+
+
+def test_a_misconfigured_channel_strands_nothing(tmp_path: Path) -> None:
+    """A channel whose variable is unset is reported at once, by name and variable; its sends
+    are never claimed (so never 'uncertain') and go out once it is fixed."""
+    from livepipe.config import Settings
+    from livepipe.ledger import open_ledger
+    from livepipe.plan import SendState
+
+    from .fake_apis import Recorder, make_app
+    from .receiver import serve_app
+
+    root = site(tmp_path)
+    with (root / "livepipe.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[channels.team]\ntype = "slack"\nurl_env = "TEAM_SLACK_URL"\n')
+        fh.write('\n[slots.announce]\nkind = "announce"\nuntil = "-2h"\nchannels = ["team"]\n')
+    ledger = str(tmp_path / "l.sqlite")
+    args = ("--now", NOW, "--ledger", ledger)
+    code, out = invoke("sync", str(root), *args, "--out", str(tmp_path / "dist"))
+    assert code == 1 and "channel team cannot send" in out and "TEAM_SLACK_URL" in out
+    for _ in range(2):  # every rerun: nothing claimed, nothing stranded
+        code, out = invoke("send-due", str(root), *args)
+        assert code == 1 and "TEAM_SLACK_URL is not set" in out
+    store = open_ledger(Settings(), ledger)
+    try:
+        team = [s for s in store.sends() if s.channel == "team"]
+        assert team and {s.state for s in team} == {SendState.PENDING}
+        assert all(s.attempts == 0 for s in team)
+    finally:
+        store.close()
+    rec = Recorder()
+    with serve_app(make_app(rec)) as url:
+        result = runner.invoke(
+            app,
+            ["send-due", str(root), *args],
+            env={"COLUMNS": "200", "TEAM_SLACK_URL": f"{url}/services/T0/B0/ok"},
+        )
+    assert result.exit_code == 0, result.output
+    assert len(rec.calls("/services/T0/B0/ok")) == len(team)
+
+
+def test_a_webhook_without_its_secret_does_not_send_unsigned(tmp_path: Path) -> None:
+    from livepipe.config import ChannelSettings
+    from livepipe.errors import ConfigError
+    from livepipe.publish import PUBLISHERS
+
+    def hook(env: dict[str, str], **options: object):  # type: ignore[no-untyped-def]
+        cfg = ChannelSettings(type="webhook", url="http://127.0.0.1:9/", **options)
+        return PUBLISHERS["webhook"]("ops", cfg, root=tmp_path, env=env)
+
+    with pytest.raises(ConfigError, match="needs secret_env"):
+        hook({}).validate()
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET is not set"):
+        hook({}, secret_env="WEBHOOK_SECRET").validate()
+    hook({"WEBHOOK_SECRET": "s3cret"}, secret_env="WEBHOOK_SECRET").validate()
+    hook({}, unsigned=True).validate()  # said explicitly: allowed
+    root = site(tmp_path)
+    with (root / "livepipe.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[channels.ops]\ntype = "webhook"\nurl = "http://127.0.0.1:9/"\n')
+    code, out = invoke("channels", "test", "ops", str(root))
+    assert code != 0 and "needs secret_env" in out and "sent" not in out

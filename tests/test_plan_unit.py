@@ -50,6 +50,36 @@ def test_page_reminders_override_and_opt_out(events) -> None:
     assert "announce" not in {s.slot for s in skipped.add}
 
 
+def test_page_reminders_go_where_the_reminder_they_replace_went(events) -> None:
+    obs = replace(events["observability1210-live.zh"], reminders=("-2h", "-2d"))
+    config = settings(
+        channels={"day": {"type": "outbox"}, "soon": {"type": "outbox"}},
+        slots={
+            "reminder-1d": {"kind": "reminder", "offset": "-1d", "window": "12h"},
+            "starting-soon": {"kind": "reminder", "offset": "-10m", "until": "15m"},
+        },
+    )
+    config = config.model_copy(
+        update={
+            "slots": {
+                **config.slots,
+                "reminder-1d": config.slots["reminder-1d"].model_copy(
+                    update={"channels": ("day",)}
+                ),
+                "starting-soon": config.slots["starting-soon"].model_copy(
+                    update={"channels": ("soon",)}
+                ),
+            }
+        }
+    )
+    p = plan([obs], LedgerState(), config, NOW)
+    by = {s.slot: s for s in p.add if s.slot.startswith("reminder")}
+    assert by["reminder-2h"].channel == "soon"  # nearest: the -10m slot
+    assert by["reminder-2h"].valid_until == obs.start + timedelta(minutes=15)
+    assert by["reminder-2d"].channel == "day"  # nearest: the -1d slot
+    assert by["reminder-2d"].valid_until == obs.start - timedelta(days=2, hours=-12)
+
+
 def test_announce_needs_lead_time(events) -> None:
     obs = events["observability1210-live.zh"]
     late = plan([obs], LedgerState(), settings(), obs.start - timedelta(hours=5))

@@ -353,7 +353,14 @@ def sync_cmd(
     finally:
         store.close()
     print_changes(done.plan)
-    raise typer.Exit(1 if result.errors else 0)
+    try:
+        from .publish import broken_channels, make_channels
+
+        broken = broken_channels(make_channels(result.site.settings))
+    except ConfigError as exc:
+        _fail(str(exc))
+    _report_broken(broken)
+    raise typer.Exit(1 if result.errors or broken else 0)
 
 
 @app.command("send-due")
@@ -389,7 +396,21 @@ def send_due_cmd(
             console.print(o.preview, markup=False, highlight=False, soft_wrap=True)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(_counts(outcomes).items()))
     console.print(f"{len(outcomes)} sends{': ' + summary if summary else ''}", highlight=False)
-    raise typer.Exit(1 if any(o.state == "failed" for o in outcomes) else 0)
+    _report_broken(sender.broken)
+    failed = any(o.state == "failed" for o in outcomes)
+    raise typer.Exit(1 if failed or sender.broken else 0)
+
+
+def _report_broken(broken: dict[str, ConfigError]) -> None:
+    """Channels that cannot send: said once each; their sends stay pending."""
+    console = safe_console(stderr=True)
+    for name in sorted(broken):
+        console.print(
+            f"[bold red]error:[/] channel {escape(name)} cannot send, its sends stay pending: "
+            f"{escape(str(broken[name]))}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -656,6 +677,7 @@ def channels_test(
         due=now,
     )
     try:
+        chan.validate()
         receipt = chan.deliver(message)
     except PublishError as exc:
         hint = f" (hint: {exc.hint})" if exc.hint else ""

@@ -265,15 +265,22 @@ def _valid_until(cfg: SlotSettings, event: Event, due: datetime, default: dateti
 def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSettings]]:
     if event.reminders is None:
         return [(n, c) for n, c in settings.slots.items() if c.kind == "reminder"]
-    base = next((c for c in settings.slots.values() if c.kind == "reminder"), None)
-    channels = base.channels if base else ("outbox",)
-    return [
-        (
-            f"reminder{text}",
-            SlotSettings(kind="reminder", offset=parse_duration(text), channels=channels),
-        )
-        for text in event.reminders
-    ]
+    configured = [c for c in settings.slots.values() if c.kind == "reminder" and c.offset]
+    out = []
+    for text in event.reminders:
+        offset = parse_duration(text)
+        # A page's reminder replaces the configured one nearest to it: its channels and its
+        # validity (a -2h reminder goes where starting-soon went, a -2d one where -1d did).
+        base = min(configured, key=lambda c: abs(c.offset - offset), default=None)  # type: ignore[operator]
+        if base is None:
+            out.append((f"reminder{text}", SlotSettings(kind="reminder", offset=offset)))
+            continue
+        until = base.until
+        if until is not None and base.offset is not None and until <= offset:
+            until = None  # the replaced slot's end would come before this reminder is due
+        slot = base.model_copy(update={"offset": offset, "until": until})
+        out.append((f"reminder{text}", slot))
+    return out
 
 
 def _event_sends(
@@ -306,7 +313,8 @@ def _event_sends(
         elif cfg.kind == "reminder":
             assert cfg.offset is not None
             due = event.start + cfg.offset
-            until = _valid_until(cfg, event, due, event.start)
+            # Never after the end: a reminder then would only say something untrue.
+            until = min(_valid_until(cfg, event, due, event.start), event.end)
             occurrence = event.start.astimezone(get_zone("UTC")).isoformat()
             if event.all_day and -cfg.offset < timedelta(days=1):
                 continue  # "starting in 10 minutes" means nothing for an all-day event

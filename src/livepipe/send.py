@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Settings
-from .errors import PermanentPublishError, PublishError, TransientPublishError
+from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message
 from .plan import SendRecord, SendState
-from .publish import Channel, Receipt
+from .publish import Channel, Receipt, broken_channels
 from .render.messages import render_message, week_bounds
 from .render.templating import Templates
 
@@ -84,6 +84,11 @@ class Sender:
         )
         self.worker = worker or worker_id()
         self.rng = random.Random()
+        # Channels that cannot send (a variable unset, an option missing): their sends are
+        # never claimed, so they stay pending until the channel is fixed.
+        self.broken: dict[str, ConfigError] = broken_channels(channels)
+        for name, exc in self.broken.items():
+            log.error("channel %s cannot send, its sends stay pending: %s", name, exc)
 
     def recover(self) -> list[tuple[SendRecord, SendState]]:
         def idempotent(name: str) -> bool:
@@ -94,7 +99,9 @@ class Sender:
             self.clock(), lease=self.settings.ledger.lease, idempotent=idempotent
         )
 
-    def message(self, send: SendRecord) -> Message:
+    def message(self, send: SendRecord, now: datetime | None = None) -> Message:
+        """The send's message as it reads ``now`` (default: the clock), when it goes out."""
+        now = now or self.clock()
         if send.kind == "digest":
             start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
             week = sorted(
@@ -106,8 +113,11 @@ class Sender:
                 key=lambda e: (e.start, e.uid),
             )
             events = [e for e in week if start <= e.start < end]
-            return render_message(send, None, self.settings, self.templates, week_events=events)
-        return render_message(send, self.ledger.event(send.uid), self.settings, self.templates)
+            return render_message(
+                send, None, self.settings, self.templates, week_events=events, now=now
+            )
+        event = self.ledger.event(send.uid)
+        return render_message(send, event, self.settings, self.templates, now=now)
 
     def send_due(
         self, *, limit: int | None = None, grace: timedelta = timedelta(0)
@@ -116,7 +126,7 @@ class Sender:
         ``grace`` skips sends that came due less than that long ago."""
         self.recover()
         outcomes: list[Outcome] = []
-        names = sorted(self.channels)
+        names = sorted(n for n in self.channels if n not in self.broken)
         while limit is None or len(outcomes) < limit:
             checkpoint("before-claim")
             now = self.clock()
@@ -128,7 +138,11 @@ class Sender:
         return outcomes
 
     def send_one(self, key: str) -> Outcome | None:
-        """Claim and send one given send (what a publish flow run does); None if not claimable."""
+        """Claim and send one given send (what a publish flow run does); None if not claimable
+        (or its channel cannot send: then it stays pending, see ``broken``)."""
+        rec = self.ledger.send(key)
+        if rec is not None and (rec.channel in self.broken or rec.channel not in self.channels):
+            return None
         send = self.ledger.claim(key, self.clock(), self.worker)
         if send is None:
             return None

@@ -123,6 +123,7 @@ url = "{ledger}"
 [channels.hook]
 type = "webhook"
 url = "{hook}"
+unsigned = true
 
 [slots.announce]
 enabled = false

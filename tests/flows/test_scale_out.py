@@ -75,6 +75,7 @@ def test_two_workers_200_sends_exactly_once(
             '[site]\nname = "Scale"\nbase_url = "https://crash.example"\ntimezone = "UTC"\n'
             f'[ledger]\nurl = "{pg_url}"\n'
             f'[channels.hook]\ntype = "webhook"\nurl = "{base}/plain"\nidempotency = false\n'
+            "unsigned = true\n"
         )
         ledger = open_ledger(load_settings(root / "livepipe.toml"))
         keys = fill(ledger, datetime.now(UTC), 50)  # 200 sends, all due now

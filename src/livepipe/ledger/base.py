@@ -129,32 +129,53 @@ def parse_ts(text: str | None) -> datetime | None:
 
 
 def worker_id() -> str:
-    """host:pid — who holds a claim (used to tell a dead claimer from a slow one)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start`` — who holds a claim. ``start`` is when the process started (clock
+    ticks since boot, from /proc): a later process that reuses the PID (PID namespaces,
+    wrap-around) has another start, so a dead claimer is never taken for a live one."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid) or 0}"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, …]; None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _started(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 and fields[19].isdigit() else None
 
 
 def claimer_alive(claimed_by: str | None) -> bool | None:
-    """True/False for a claimer on this host; None when it is elsewhere (use the lease)."""
-    if not claimed_by or ":" not in claimed_by:
+    """True/False for a claimer on this host; None when it is elsewhere (use the lease).
+    Claims written as ``host:pid`` by older versions are judged by the PID alone."""
+    parts = (claimed_by or "").split(":")
+    if len(parts) >= 3 and parts[-1].isdigit() and parts[-2].isdigit():
+        host, pid, start = ":".join(parts[:-2]), parts[-2], int(parts[-1])
+    elif len(parts) >= 2 and parts[-1].isdigit():
+        host, pid, start = ":".join(parts[:-1]), parts[-1], None
+    else:
         return None
-    host, _, pid = claimed_by.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname():
         return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return _not_zombie(int(pid))
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+        pass
+    fields = _stat(int(pid))
+    if fields is None:
+        return True  # no /proc: trust kill(0)
+    if fields[0] == "Z":
+        return False  # a zombie sends nothing
+    if start and len(fields) > 19 and fields[19].isdigit() and int(fields[19]) != start:
+        return False  # the PID now belongs to another process
+    return True
 
 
 class Ledger(ABC):

@@ -55,4 +55,15 @@ def make_channels(
     return out
 
 
-__all__ = ["PUBLISHERS", "Channel", "Receipt", "make_channels"]
+def broken_channels(channels: Mapping[str, Channel]) -> dict[str, ConfigError]:
+    """The channels that cannot send (``Channel.validate``), with why."""
+    broken: dict[str, ConfigError] = {}
+    for name, channel in channels.items():
+        try:
+            channel.validate()
+        except ConfigError as exc:
+            broken[name] = exc
+    return broken
+
+
+__all__ = ["PUBLISHERS", "Channel", "Receipt", "broken_channels", "make_channels"]

@@ -55,6 +55,11 @@ class Channel(ABC):
     title_max: ClassVar[int | None] = None
     body_max: ClassVar[int | None] = None
     rate_per_second: ClassVar[float | None] = None
+    # What ``validate`` checks before anything is claimed: options that must be set, options
+    # naming environment variables that must be set, and ones that, when given, must be set.
+    required_options: ClassVar[tuple[str, ...]] = ()
+    required_secrets: ClassVar[tuple[str, ...]] = ()
+    optional_secrets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -76,6 +81,18 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Deliver one message; raise Transient/PermanentPublishError on failure."""
+
+    def validate(self) -> None:
+        """Raise ConfigError (naming the channel and the variable) when this channel could not
+        send: called when the channels are made, so a misconfigured channel's sends are never
+        claimed (they stay pending until it is fixed) instead of failing after the claim."""
+        for key in self.required_options:
+            self.option(key, required=True)
+        for key in self.required_secrets:
+            self.secret(key)
+        for key in self.optional_secrets:
+            if key in self.options:
+                self.secret(key)
 
     def deliver(self, message: Message) -> Receipt:
         """``send``, with every secret this channel knows taken out of what comes back (a

@@ -37,6 +37,8 @@ from .base import Channel, Receipt
 
 class EmailChannel(Channel):
     type: ClassVar[str] = "email"
+    required_options: ClassVar[tuple[str, ...]] = ("host", "from", "recipients_file")
+    optional_secrets: ClassVar[tuple[str, ...]] = ("username_env", "password_env")
     title_max: ClassVar[int | None] = 200
 
     def recipients(self) -> list[str]:

@@ -28,6 +28,8 @@ from .base import Channel, Receipt
 
 class ListmonkChannel(Channel):
     type: ClassVar[str] = "listmonk"
+    required_options: ClassVar[tuple[str, ...]] = ("url", "lists")
+    required_secrets: ClassVar[tuple[str, ...]] = ("username_env", "token_env")
     accepts_idempotency_key: ClassVar[bool] = True  # the campaign name is the send key
     transport: httpx.BaseTransport | None = None
 

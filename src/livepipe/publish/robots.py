@@ -50,6 +50,8 @@ class RobotChannel(Channel):
     # Robot error codes that mean "try again later"; every other non-zero code is permanent.
     transient_codes: ClassVar[frozenset[int]] = frozenset()
     code_field: ClassVar[str] = "errcode"
+    required_secrets: ClassVar[tuple[str, ...]] = ("url_env",)
+    optional_secrets: ClassVar[tuple[str, ...]] = ("secret_env",)
 
     def url(self) -> str:
         value = self.secret("url_env")

@@ -7,7 +7,7 @@ with ``X-Livepipe-Timestamp: <unix seconds>``; receivers verify both (README has
 [channels.ops-hook]
 type = "webhook"
 url = "https://hooks.example.org/livepipe"
-secret_env = "LIVEPIPE_WEBHOOK_SECRET"   # optional: no signature without it
+secret_env = "LIVEPIPE_WEBHOOK_SECRET"   # required, unless `unsigned = true`
 timeout = 10
 idempotency = true                       # false: the receiver does not deduplicate by key
 ```
@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import httpx
 
+from ..errors import ConfigError
 from ..models import Message
 from . import http
 from .base import Channel, Receipt
@@ -35,6 +36,20 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 class WebhookChannel(Channel):
     type: ClassVar[str] = "webhook"
     body_max: ClassVar[int | None] = 1 << 20
+    required_options: ClassVar[tuple[str, ...]] = ("url",)
+
+    def validate(self) -> None:
+        """A receiver cannot tell our messages from anyone's without a signature: a webhook
+        sends signed, or says so with ``unsigned = true``."""
+        super().validate()
+        if self.option("unsigned", False) is True:
+            return
+        if "secret_env" not in self.options:
+            raise ConfigError(
+                f"channels.{self.name}: a webhook needs secret_env (its signing secret)",
+                hint='add secret_env = "…" and export that variable, or unsigned = true',
+            )
+        self.secret("secret_env")
 
     @property
     def accepts_idempotency_key(self) -> bool:  # type: ignore[override]
@@ -49,7 +64,8 @@ class WebhookChannel(Channel):
 
     def headers(self, message: Message, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.key}
-        secret = self.secret("secret_env", required=False)
+        unsigned = self.option("unsigned", False) is True
+        secret = None if unsigned else self.secret("secret_env", required=not unsigned)
         if secret:
             stamp = http.unix_now()
             headers["X-Livepipe-Timestamp"] = str(stamp)

@@ -63,6 +63,7 @@ class _TokenExpired(Exception):
 
 class WeChatChannel(Channel):
     type: ClassVar[str] = "wechat"
+    required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
     title_max: ClassVar[int | None] = 32
     transport: httpx.BaseTransport | None = None
     poll_interval: float = 2.0

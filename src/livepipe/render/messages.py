@@ -16,9 +16,13 @@ from .context import BuildContext
 from .templating import Templates
 
 
-def _lead(send: Send, event: Event, lang: str) -> str:
-    """“明天开播” / “Starting in 10 minutes”: how far the reminder is from the start."""
-    ahead = event.start - send.due
+def _lead(now: datetime, event: Event, lang: str) -> str:
+    """“明天开始” / “Starting in 10 minutes” / “Live now”: how far the start is from the
+    moment the message goes out (``now``, never the planned due time: after an outage the
+    text must still be true)."""
+    ahead = event.start - now
+    if ahead < timedelta(seconds=30):
+        return "直播中" if lang == "zh" else "Live now"
     if ahead >= timedelta(hours=20):
         days = round(ahead / timedelta(days=1))
         return (
@@ -26,7 +30,7 @@ def _lead(send: Send, event: Event, lang: str) -> str:
             if lang == "zh"
             else ("Tomorrow" if days == 1 else f"In {days} days")
         )
-    minutes = round(ahead / timedelta(minutes=1))
+    minutes = max(1, round(ahead / timedelta(minutes=1)))
     if minutes >= 60:
         hours = round(minutes / 60)
         return f"{hours} 小时后开始" if lang == "zh" else f"Starting in {hours} h"
@@ -40,7 +44,11 @@ def render_message(
     templates: Templates,
     *,
     week_events: Sequence[Event] = (),
+    now: datetime | None = None,
 ) -> Message:
+    """The message as it reads at ``now`` (default: the send's due time), the moment it
+    goes out: texts that state a time are computed from it."""
+    at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
     if send.kind == "digest":
         lang = settings.site.default_language or "en"
@@ -62,7 +70,8 @@ def render_message(
             lang,
             e=ctx.view(event),
             site=settings.site,
-            lead=_lead(send, event, lang) if send.kind == "reminder" else "",
+            lead=_lead(at, event, lang) if send.kind == "reminder" else "",
+            live=event.start <= at + timedelta(seconds=30) < event.end + timedelta(seconds=30),
         )
         url = event.url
     title, _, body = text.strip().partition("\n")
