@@ -3,6 +3,8 @@
     python bench/bench_flows.py noop [N]          # cost of a no-op sync at N pages (10000)
     python bench/bench_flows.py lateness [N]      # due → delivery lateness over N sends (100),
                                                   # default polling vs tuned, on a real server
+    python bench/bench_flows.py burst [N]         # N sends due at the same instant (200),
+                                                  # through `livepipe up` (its own server)
 
 Goals (issue 6): no-op sync < 0.5 s at 10k pages excluding Prefect start-up; p99 lateness
 ≤ 2 s with tuned polling.
@@ -100,6 +102,7 @@ def lateness(n: int, only: str | None = None) -> None:
                 f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nunsigned = true\n'
                 "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
                 '[slots.reminder-1d]\nchannels = ["hook"]\n'
+                '[slots.starting-soon]\nchannels = ["hook"]\n'
             )
             code = (
                 f"import prefect\nfrom flows.serve import deployments\n"
@@ -148,10 +151,89 @@ def lateness(n: int, only: str | None = None) -> None:
         )
 
 
+def burst(n: int) -> None:
+    """N sends due at one instant, delivered by `livepipe up` (its own Prefect server on
+    SQLite, publish runs in its threads) to a loopback webhook receiver: lateness of each
+    arrival after the due time, duplicates and losses."""
+    from tests.receiver import Stats, free_port, serve
+
+    port, hook = free_port(), free_port()
+    home = Path(tempfile.mkdtemp(prefix="lp-burst-"))
+    stats = Stats()
+    arrivals: dict[str, float] = {}
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    with serve(stats) as base:
+        site = home / "site"
+        (site / "content").mkdir(parents=True)
+        (site / "livepipe.toml").write_text(
+            '[site]\nname = "B"\nbase_url = "https://b.example"\ntimezone = "UTC"\n'
+            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nunsigned = true\n'
+            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+            '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
+        )
+        exe = str(Path(sys.executable).parent / "livepipe")
+        up = subprocess.Popen(
+            [exe, "up", str(site), "--port", str(port), "--hook-port", str(hook)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            import httpx
+
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{hook}/healthz", timeout=1).is_success:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            time.sleep(5)  # deployments served
+            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.25))
+            for i in range(n):
+                (site / "content" / f"e{i}.md").write_text(
+                    f"---\ntitle: E{i}\nstart: {(due_at + timedelta(minutes=10)).isoformat()}\n"
+                    "location: online\n---\n"
+                )
+            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            from flows.sync import sync
+
+            started = time.time()
+            sync(path=str(site), out=str(site / "dist"), force=True)
+            print(f"sync of {n} events with {n} publish runs: {time.time() - started:.1f} s")
+            from livepipe.config import load_settings
+            from livepipe.ledger import open_ledger
+
+            ledger = open_ledger(load_settings(site / "livepipe.toml"))
+            due = {s.key: s.due for s in ledger.sends()}
+            ledger.close()
+            deadline = due_at.timestamp() + 180
+            while len(arrivals) < len(due) and time.time() < deadline:
+                for key in list(stats.processed):
+                    arrivals.setdefault(key, time.time())
+                time.sleep(0.02)
+        finally:
+            up.send_signal(2)
+            try:
+                up.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+    late = sorted(arrivals[k] - due[k].timestamp() for k in arrivals)
+    q = statistics.quantiles(late, n=100) if len(late) > 2 else late
+    dupes = sum(c - 1 for c in stats.raw.values() if c > 1)
+    print(
+        f"burst   sends {len(due)}, delivered {len(late)}, lost {len(due) - len(late)}, "
+        f"duplicates {dupes}: lateness p50 {statistics.median(late):.2f} s, "
+        f"p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, max {late[-1]:.2f} s"
+    )
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "noop"
     size = int(sys.argv[2]) if len(sys.argv) > 2 else (10000 if what == "noop" else 100)
     if what == "noop":
         noop(size)
+    elif what == "burst":
+        burst(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:
         lateness(size, sys.argv[3] if len(sys.argv) > 3 else None)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from flows.common import (
     MERGED_EVENT,
@@ -20,12 +21,18 @@ from flows.common import (
 )
 from livepipe.config import Settings
 
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
 
 def prefect_home(root: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
 
 
-def deployments(path: str, poll_seconds: float = 300, reconcile_seconds: float = 60) -> list:
+def deployments(
+    path: str, poll_seconds: float = 300, reconcile_seconds: float = 60
+) -> list[RunnerDeployment]:
+    """The sync, publish and reconcile deployments of the site at ``path``, in that order."""
     from prefect.events import DeploymentEventTrigger
 
     from flows.publish import publish
@@ -37,7 +44,7 @@ def deployments(path: str, poll_seconds: float = 300, reconcile_seconds: float =
         match={"prefect.resource.id": "livepipe.site.*"},
         parameters={"path": path, "commit": "{{ event.payload.commit }}"},
     )
-    return [
+    made = [
         sync.to_deployment(
             name="livepipe", parameters={"path": path}, triggers=[trigger], interval=poll_seconds
         ),
@@ -45,7 +52,8 @@ def deployments(path: str, poll_seconds: float = 300, reconcile_seconds: float =
         reconcile.to_deployment(
             name="livepipe", parameters={"path": path}, interval=reconcile_seconds
         ),
-    ]
+    ]  # called outside an event loop, to_deployment returns the deployment itself
+    return [cast("RunnerDeployment", d) for d in made]
 
 
 def scheduled_runs(limit: int = 200) -> list[tuple[str, str, str]]:
@@ -113,6 +121,7 @@ def launch_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {}), "PREFECT_HOME": str(home)},
         )
+    (home / "server.pid").write_text(f"{proc.pid}\n")
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout
     while not _healthy(url):
@@ -133,9 +142,32 @@ def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None
     prefect_home(root)
     quiet_environment()
     url = f"http://127.0.0.1:{port}/api"
-    proc = None if _healthy(url) else launch_server(Path(os.environ["PREFECT_HOME"]), port)
+    home = Path(os.environ["PREFECT_HOME"])
+    if _healthy(url):
+        if not _ours(home):
+            raise SystemExit(
+                f"a Prefect server this site did not start already answers on 127.0.0.1:{port}: "
+                "refusing to use someone else's server. Pick another --port, or set "
+                f"PREFECT_API_URL={url} to use it on purpose."
+            )
+        proc = None  # ours, left running by an earlier `up` that was killed
+    else:
+        proc = launch_server(home, port)
     os.environ["PREFECT_API_URL"] = url
     return proc
+
+
+def _ours(home: Path) -> bool:
+    """Is the server recorded in ``home/server.pid`` alive, and a Prefect server of ``home``?"""
+    try:
+        pid = int((home / "server.pid").read_text().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            command = fh.read().split(b"\0")
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            environ = fh.read().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    return b"server" in command and f"PREFECT_HOME={home}".encode() in environ
 
 
 def emit_merged(commit: str, ref: str, site_host: str) -> None:
@@ -148,8 +180,17 @@ def emit_merged(commit: str, ref: str, site_host: str) -> None:
     )
 
 
-def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
-    """Long-running: server (unless given), webhook endpoint, and the three deployments."""
+def up(
+    path: str = ".",
+    port: int = 4200,
+    hook_port: int = 8765,
+    *,
+    publish: bool = True,
+    threads: int = 16,
+) -> None:
+    """Long-running: server (unless given), webhook endpoint, the sync and reconcile
+    deployments served, and the publish runs executed in threads of this process
+    (``publish=False``: by ``livepipe worker`` processes elsewhere)."""
     import uvicorn
 
     from livepipe.hooks import make_app
@@ -174,17 +215,35 @@ def up(path: str = ".", port: int = 4200, hook_port: int = 8765) -> None:
     threading.Thread(target=hook.run, daemon=True).start()
     print(
         f"livepipe up: Prefect UI {os.environ['PREFECT_API_URL'].removesuffix('/api')}, "
-        f"git webhook http://127.0.0.1:{hook_port}/hooks/git; Ctrl-C stops everything"
+        f"git webhook http://127.0.0.1:{hook_port}/hooks/git, "
+        + (f"publish runs in {threads} threads here" if publish else "publishing left to workers")
+        + "; Ctrl-C stops everything"
     )
+    sync_dep, publish_dep, reconcile_dep = deployments(path)
+    publish_dep.apply()  # runs are created for it; this process (or workers) executes them
+    stop = threading.Event()
+    if publish:
+        from flows.worker import run_worker
+
+        threading.Thread(
+            target=run_worker,
+            args=(path,),
+            kwargs={"threads": threads, "stop": stop, "poll_seconds": 0.5},
+            name="livepipe-publish",
+            daemon=True,
+        ).start()
     try:
+        # Sync and reconcile are rare: Prefect's runner (a process per run) is fine for them.
         prefect.serve(
-            *deployments(path),
-            limit=20,
-            prefetch_seconds=60,
+            sync_dep,
+            reconcile_dep,
+            limit=4,
+            prefetch_seconds=10,
             query_seconds=1,
             print_starting_message=False,
         )
     finally:
+        stop.set()
         hook.should_exit = True
         if server is not None:
             server.send_signal(signal.SIGTERM)
@@ -208,10 +267,9 @@ def worker(path: str = ".", threads: int = 8) -> None:
         raise SystemExit("livepipe worker needs PREFECT_API_URL (a shared Prefect server)")
     _say_broken(open_site(path).settings)
     quiet_environment()
-    from flows.publish import publish
     from flows.worker import run_worker
 
-    publish.to_deployment(name="livepipe", parameters={"path": path}).apply()
+    deployments(path)[1].apply()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"livepipe worker: running publish runs with {threads} threads; Ctrl-C stops")

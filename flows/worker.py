@@ -57,21 +57,40 @@ def run_worker(
     prefetch_seconds: float = 10.0,
     stop: threading.Event | None = None,
 ) -> int:
-    """Poll, claim and run publish runs until ``stop`` is set; returns how many it ran."""
+    """Poll, claim and run publish runs until ``stop`` is set; returns how many it ran.
+
+    Takes only what it can start on time: never more runs than it has free threads (a run
+    claimed but queued behind busy threads would be late, and another worker could have
+    sent it), so several workers share a burst instead of one hoarding it."""
     from prefect.client.orchestration import get_client
 
     stop = stop or threading.Event()
     done = 0
+    busy = threading.Semaphore(threads)
     with get_client(sync_client=True) as client, ThreadPoolExecutor(threads) as pool:
         deployment = client.read_deployment_by_name(PUBLISH_DEPLOYMENT)
+
+        def execute(run_id: Any) -> None:
+            try:
+                _execute(run_id, path)
+            finally:
+                busy.release()
+
         while not stop.is_set():
-            horizon = datetime.now(UTC) + timedelta(seconds=prefetch_seconds)
-            runs = client.get_scheduled_flow_runs_for_deployments(
-                [deployment.id], scheduled_before=horizon, limit=threads * 4
-            )
-            for run in runs:
-                if _claim(client, run):
-                    pool.submit(_execute, run.id, path)
-                    done += 1
+            free = 0
+            while busy.acquire(blocking=False):
+                free += 1
+            if free:
+                horizon = datetime.now(UTC) + timedelta(seconds=prefetch_seconds)
+                runs = client.get_scheduled_flow_runs_for_deployments(
+                    [deployment.id], scheduled_before=horizon, limit=free
+                )
+                for run in runs:
+                    if free and _claim(client, run):
+                        free -= 1
+                        pool.submit(execute, run.id)
+                        done += 1
+                for _ in range(free):
+                    busy.release()
             stop.wait(poll_seconds)
     return done

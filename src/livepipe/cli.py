@@ -461,10 +461,23 @@ def run(
         f"scheduled in Prefect ({len(runs)} waiting), {summary.get('errors', 0)} page errors",
         highlight=False,
     )
+    zone = get_zone(settings.site.timezone or "UTC")
     for when, name, state in runs[:10]:
-        console.print(f"  {when}  {name}  {state}", highlight=False, markup=False)
+        try:
+            local = f"{datetime.fromisoformat(when).astimezone(zone):%Y-%m-%d %H:%M %Z}"
+        except ValueError:
+            local = when
+        console.print(f"  {local}  {name}  {state}", highlight=False, markup=False)
     if len(runs) > 10:
         console.print(f"  … and {len(runs) - 10} more", highlight=False)
+    if runs:
+        console.print(
+            f"{len(runs)} sends are waiting for their time: nothing runs them after this "
+            f"command ends. `livepipe up {path}` (long-running) delivers each one on time; "
+            f"`livepipe send-due {path}` sends whatever is due whenever you run it.",
+            highlight=False,
+            markup=False,
+        )
     root = settings.root or Path.cwd()
     console.print(
         f"dist: {out}/ (calendar.ics, feed.xml, atom.xml, feed.json)\n"
@@ -479,10 +492,19 @@ def up(
     path: PathArg = Path("."),
     port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
     hook_port: Annotated[int, typer.Option(help="Port of POST /hooks/git.")] = 8765,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish/--no-publish",
+            help="Execute publish runs here (default), or leave them to `livepipe worker`s.",
+        ),
+    ] = True,
+    threads: Annotated[int, typer.Option(help="Publish runs executed at once.")] = 16,
 ) -> None:
-    """Long-running: a local Prefect server (unless PREFECT_API_URL is set), the sync, publish
-    and reconcile deployments served in one process, and the git webhook endpoint."""
-    _flows().up(str(path), port=port, hook_port=hook_port)
+    """Long-running: a local Prefect server (unless PREFECT_API_URL is set), the sync and
+    reconcile deployments, publish runs executed in threads of this process, and the git
+    webhook endpoint."""
+    _flows().up(str(path), port=port, hook_port=hook_port, publish=publish, threads=threads)
 
 
 @app.command()

@@ -146,3 +146,32 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
         assert wait_for(lambda: pending_keys() <= waiting_keys(), 90)
     finally:
         stop(proc)
+
+
+def test_up_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
+    """Another Prefect server (here: anything answering /api/health) on up's port is not
+    taken over: up says so and stops, unless PREFECT_API_URL names that server."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from ..receiver import serve_app
+
+    async def health(request):  # type: ignore[no-untyped-def]
+        return JSONResponse(True)
+
+    root = tmp_path / "site"
+    (root / "content").mkdir(parents=True)
+    (root / "livepipe.toml").write_text('[site]\nname = "S"\ntimezone = "UTC"\n')
+    with serve_app(Starlette(routes=[Route("/api/health", health)])) as url:
+        port = int(url.rsplit(":", 1)[1])
+        env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+        proc = subprocess.run(
+            [LIVEPIPE, "up", str(root), "--port", str(port), "--hook-port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode != 0
+    assert "refusing to use someone else's server" in proc.stderr + proc.stdout
