@@ -12,13 +12,15 @@ quiet_environment()
 
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.client.schemas.objects import State  # noqa: E402
+from prefect.states import Cancelled  # noqa: E402
 
 from livepipe.publish import make_channels  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
 
 
 @flow(name="publish", log_prints=True)
-def publish(key: str, path: str = ".") -> str:
+def publish(key: str, path: str = ".") -> str | State:
     logger = get_run_logger()
     settings = open_site(path).settings
     ledger = store(settings)
@@ -39,8 +41,10 @@ def publish(key: str, path: str = ".") -> str:
                     raise RuntimeError(f"send {key} stays pending: {why}")
                 if rec is not None and rec.state == "pending" and rec.valid_until <= now():
                     why = "its window has passed"
-                logger.info("send %s: nothing to do (%s)", key, why)
-                return f"skipped: {why}"
+                logger.warning("send %s: nothing to do (%s)", key, why)
+                # The run ends Cancelled with the reason as its state message: the UI shows
+                # why nothing was sent (a withdrawn send, one already sent, a passed window).
+                return Cancelled(message=f"not sent: {why}")
             if outcome.state != "retry":
                 break
             rec = ledger.send(key)

@@ -104,17 +104,17 @@ def test_reschedule_moves_the_run_and_cancel_removes_it(flow_site: FlowSite) -> 
 
     # Their runs were deleted (still scheduled) or cancelled (prefetched by the runner; one the
     # runner was just starting passes through Cancelling first). A run the runner had already
-    # started (it waits for its due time inside the flow) is left to find its send withdrawn in
-    # the ledger and complete without sending: it must have started before the sync was done.
+    # started (it waits for its due time inside the flow) finds its send withdrawn in the
+    # ledger and ends Cancelled too, saying why in its state message.
     def leftovers() -> list:
         return publish_runs(old.key) + publish_runs(dropped.key)
 
     def settled(run) -> bool:
-        if run.state is None:
+        if run.state is None or not run.state.is_cancelled():
             return False
-        if run.state.is_completed():
-            return run.start_time is not None and run.start_time <= synced
-        return run.state.is_cancelled()
+        said = run.state.message or ""
+        why = "not sent: it is withdrawn" in said or "send no longer pending" in said
+        return why and (run.start_time is None or run.start_time <= synced)
 
     assert wait_for(lambda: all(settled(r) for r in leftovers()), 60), [
         (r.state, r.start_time, synced) for r in leftovers()
