@@ -189,7 +189,7 @@ def burst(n: int) -> None:
                 except httpx.HTTPError:
                     time.sleep(0.5)
             time.sleep(5)  # deployments served
-            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.25))
+            due_at = datetime.now(UTC) + timedelta(seconds=max(90, n * 0.4))  # after the sync
             for i in range(n):
                 (site / "content" / f"e{i}.md").write_text(
                     f"---\ntitle: E{i}\nstart: {(due_at + timedelta(minutes=10)).isoformat()}\n"

@@ -34,6 +34,21 @@ def publish(key: str, path: str = ".") -> str | State:
             outcome = sender.send_one(key)
             if outcome is None:
                 rec = ledger.send(key)
+                if rec is not None and rec.state == "sent":
+                    # Sent already, by the dispatcher or another run: this run records it.
+                    by = rec.claimed_by or "livepipe"
+                    create_markdown_artifact(
+                        key=f"publish-{key[:12]}",
+                        markdown=(
+                            "| send | slot | channel | event | outcome | sent at | remote id |\n"
+                            "|---|---|---|---|---|---|---|\n"
+                            f"| {key} | {rec.slot} | {rec.channel} | {rec.uid} | sent ({by}) | "
+                            f"{rec.sent_at.isoformat() if rec.sent_at else ''} | "
+                            f"{rec.remote_id or ''} |"
+                        ),
+                        description=f"{rec.slot} → {rec.channel}",
+                    )
+                    return "sent"
                 why = "unknown send" if rec is None else f"it is {rec.state}"
                 if rec is not None and rec.channel in sender.broken:
                     why = f"channel {rec.channel} cannot send ({sender.broken[rec.channel]})"

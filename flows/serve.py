@@ -224,11 +224,18 @@ def up(
     stop = threading.Event()
     if publish:
         from flows.worker import run_worker
+        from livepipe.dispatch import Dispatcher
 
+        # Delivery first, from the ledger's due times (on time in bursts); the publish runs,
+        # executed in threads below, record each send in Prefect (or send it, if first).
+        dispatcher = Dispatcher(site.settings, threads=threads)
+        threading.Thread(
+            target=dispatcher.run, args=(stop,), name="livepipe-dispatch", daemon=True
+        ).start()
         threading.Thread(
             target=run_worker,
             args=(path,),
-            kwargs={"threads": threads, "stop": stop, "poll_seconds": 0.5},
+            kwargs={"threads": 4, "stop": stop, "poll_seconds": 0.5},  # bookkeeping: few
             name="livepipe-publish",
             daemon=True,
         ).start()
