@@ -222,6 +222,7 @@ def up(
     sync_dep, publish_dep, reconcile_dep = deployments(path)
     publish_dep.apply()  # runs are created for it; this process (or workers) executes them
     stop = threading.Event()
+    senders: list[threading.Thread] = []
     if publish:
         from flows.worker import run_worker
         from livepipe.dispatch import Dispatcher
@@ -229,16 +230,20 @@ def up(
         # Delivery first, from the ledger's due times (on time in bursts); the publish runs,
         # executed in threads below, record each send in Prefect (or send it, if first).
         dispatcher = Dispatcher(site.settings, threads=threads)
-        threading.Thread(
-            target=dispatcher.run, args=(stop,), name="livepipe-dispatch", daemon=True
-        ).start()
-        threading.Thread(
-            target=run_worker,
-            args=(path,),
-            kwargs={"threads": 4, "stop": stop, "poll_seconds": 0.5},  # bookkeeping: few
-            name="livepipe-publish",
-            daemon=True,
-        ).start()
+        senders = [
+            threading.Thread(
+                target=dispatcher.run, args=(stop,), name="livepipe-dispatch", daemon=True
+            ),
+            threading.Thread(
+                target=run_worker,
+                args=(path,),
+                kwargs={"threads": 4, "stop": stop, "poll_seconds": 0.5},  # bookkeeping: few
+                name="livepipe-publish",
+                daemon=True,
+            ),
+        ]
+        for thread in senders:
+            thread.start()
     try:
         # Sync and reconcile are rare: Prefect's runner (a process per run) is fine for them.
         prefect.serve(
@@ -249,15 +254,27 @@ def up(
             query_seconds=1,
             print_starting_message=False,
         )
+    except KeyboardInterrupt:
+        pass
     finally:
+        # Stop sending first (in-flight sends finish, up to 10 s), then the server.
         stop.set()
         hook.should_exit = True
+        deadline = time.monotonic() + 10
+        for thread in senders:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if server is not None:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+    # A publish run still inside Prefect's engine would retry its API calls against the
+    # stopped server, and the interpreter joins such threads at exit: leave now. Whatever it
+    # was doing is safe: its claim in the ledger is recovered by the next start.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _say_broken(settings: Settings) -> None:
