@@ -22,7 +22,7 @@ from .config import Settings
 from .ledger import Ledger, open_ledger
 from .plan import SendState
 from .publish import broken_channels, make_channels
-from .send import Outcome, Sender
+from .send import Sender
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +41,13 @@ class Dispatcher:
         threads: int = 16,
         poll_seconds: float = 1.0,
         clock: Callable[[], datetime] = _now,
-        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.settings = settings
         self.threads = threads
         self.poll = poll_seconds
         self.clock = clock
-        self.on_outcome = on_outcome
         self.sent = 0
         self._local = threading.local()
-        self._wake = threading.Event()
-
-    def wake(self) -> None:
-        """New sends were planned (a sync ran): look again now, not at the next poll."""
-        self._wake.set()
 
     def _sender(self) -> Sender:
         """This thread's sender, on its own ledger connection."""
@@ -69,17 +62,13 @@ class Dispatcher:
     def _drain(self) -> tuple[int, int]:
         """(sends handled, sends sent) by this thread until nothing is due."""
         outcomes = self._sender().send_due()
-        for outcome in outcomes:
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
         return len(outcomes), sum(o.state == "sent" for o in outcomes)
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: wait for the next due send, then drain everything due."""
         ledger: Ledger = open_ledger(self.settings)
-        healthy = set(make_channels(self.settings)) - set(
-            broken_channels(make_channels(self.settings))
-        )
+        channels = make_channels(self.settings)
+        healthy = set(channels) - set(broken_channels(channels))
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="livepipe-send") as pool:
                 # Every thread makes its sender (ledger connection, channels, templates: ~0.1 s
@@ -107,9 +96,10 @@ class Dispatcher:
                         for future in done.done:
                             if future.exception() is not None:
                                 log.error("dispatcher: %s", future.exception())
-                            else:
-                                handled += future.result()[0]
-                                self.sent += future.result()[1]
+                                continue
+                            tried, sent = future.result()
+                            handled += tried
+                            self.sent += sent
                         if handled:
                             continue
                         # Due but not claimable here (another process holds them): no spin.
@@ -119,7 +109,6 @@ class Dispatcher:
                     timeout = self.poll
                     if later:
                         timeout = min(timeout, (min(later) - now).total_seconds())
-                    self._wake.wait(max(0.0, timeout))
-                    self._wake.clear()
+                    stop.wait(max(0.0, timeout))  # wakes at once on stop, too
         finally:
             ledger.close()

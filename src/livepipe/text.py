@@ -9,6 +9,7 @@ Tab and line feed stay; CR LF and a lone CR become LF.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -50,10 +51,15 @@ def console(*, stderr: bool = False, soft_wrap: bool = False) -> Any:
     """A rich Console that removes control characters from every text it prints (table
     cells included): page titles and remote answers never drive the terminal. Rich's own
     styling is added after, so colours still work."""
-    from rich.console import Console
+    return _safe_console_class()(stderr=stderr, soft_wrap=soft_wrap)
 
-    class _SafeConsole(Console):
+
+@functools.cache
+def _safe_console_class() -> type:
+    from rich.console import Console  # imported on first use: the core does not need rich
+
+    class SafeConsole(Console):
         def render_str(self, text: str, **kwargs: Any) -> Any:
             return super().render_str(clean(text), **kwargs)
 
-    return _SafeConsole(stderr=stderr, soft_wrap=soft_wrap)
+    return SafeConsole
