@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from flows.common import now, open_site, quiet_environment, store
+from flows.common import now, open_site, quiet_environment
 
 quiet_environment()
 
@@ -15,17 +15,14 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.client.schemas.objects import State  # noqa: E402
 from prefect.states import Cancelled  # noqa: E402
 
-from livepipe.publish import make_channels  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
 
 
 @flow(name="publish", log_prints=True)
 def publish(key: str, path: str = ".") -> str | State:
     logger = get_run_logger()
-    settings = open_site(path).settings
-    ledger = store(settings)
-    try:
-        sender = Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now)
+    with Sender.open(open_site(path).settings, clock=now) as sender:
+        ledger = sender.ledger
         early = ledger.send(key)
         if early is not None and early.state == "pending" and early.due > now():
             # Prefect may start a run up to ~0.5 s before its scheduled time (PREFECT.md §3).
@@ -82,5 +79,3 @@ def publish(key: str, path: str = ".") -> str | State:
             description=f"{s.slot} → {s.channel}",
         )
         return outcome.state
-    finally:
-        ledger.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flows.common import mirror, now, open_site, quiet_environment, store
+from flows.common import mirror, now, open_site, quiet_environment
 
 quiet_environment()
 
@@ -14,17 +14,14 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
 from livepipe.plan import SendState  # noqa: E402
-from livepipe.publish import make_channels  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
 
 
 @flow(name="reconcile", log_prints=True)
 def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
     logger = get_run_logger()
-    settings = open_site(path).settings
-    ledger = store(settings)
-    try:
-        sender = Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now)
+    with Sender.open(open_site(path).settings, clock=now) as sender:
+        ledger = sender.ledger
         # Leave sends that just came due to their own scheduled runs.
         outcomes = sender.send_due(grace=timedelta(seconds=grace_seconds))
         missed = ledger.expire(now())
@@ -55,5 +52,3 @@ def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
             "removed": len(report.removed),
             "uncertain": len(uncertain),
         }
-    finally:
-        ledger.close()

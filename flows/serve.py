@@ -222,28 +222,7 @@ def up(
     sync_dep, publish_dep, reconcile_dep = deployments(path)
     publish_dep.apply()  # runs are created for it; this process (or workers) executes them
     stop = threading.Event()
-    senders: list[threading.Thread] = []
-    if publish:
-        from flows.worker import run_worker
-        from livepipe.dispatch import Dispatcher
-
-        # Delivery first, from the ledger's due times (on time in bursts); the publish runs,
-        # executed in threads below, record each send in Prefect (or send it, if first).
-        dispatcher = Dispatcher(site.settings, threads=threads)
-        senders = [
-            threading.Thread(
-                target=dispatcher.run, args=(stop,), name="livepipe-dispatch", daemon=True
-            ),
-            threading.Thread(
-                target=run_worker,
-                args=(path,),
-                kwargs={"threads": 4, "stop": stop, "poll_seconds": 0.5},  # bookkeeping: few
-                name="livepipe-publish",
-                daemon=True,
-            ),
-        ]
-        for thread in senders:
-            thread.start()
+    senders = start_senders(path, site.settings, stop, threads=threads) if publish else []
     try:
         # Sync and reconcile are rare: Prefect's runner (a process per run) is fine for them.
         prefect.serve(
@@ -277,6 +256,32 @@ def up(
     os._exit(0)
 
 
+def start_senders(
+    path: str, settings: Settings, stop: threading.Event, *, threads: int, runs: int = 4
+) -> list[threading.Thread]:
+    """The two halves of publishing in this process, until ``stop``: the Dispatcher delivers
+    every due send from the ledger's due times (on time in bursts), and ``runs`` threads
+    execute the publish runs, which record each send in Prefect (or send it, if first).
+    The runs wait while the dispatcher is busy, so a burst has the CPU to itself."""
+    from flows.worker import run_worker
+    from livepipe.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(settings, threads=threads)
+    senders = [
+        threading.Thread(target=dispatcher.run, args=(stop,), name="livepipe-dispatch"),
+        threading.Thread(
+            target=run_worker,
+            args=(path,),
+            kwargs={"threads": runs, "stop": stop, "poll_seconds": 0.5, "idle": dispatcher.idle},
+            name="livepipe-publish",
+        ),
+    ]
+    for thread in senders:
+        thread.daemon = True
+        thread.start()
+    return senders
+
+
 def _say_broken(settings: Settings) -> None:
     """Channels that cannot send, said at start (their sends stay pending until fixed)."""
     from livepipe.publish import broken_channels, make_channels
@@ -286,23 +291,30 @@ def _say_broken(settings: Settings) -> None:
 
 
 def worker(path: str = ".", threads: int = 8) -> None:
-    """Run publish runs from an existing server in this process (scale-out; see worker.py)."""
+    """Scale-out: deliver due sends from the shared ledger (a Dispatcher) and run publish
+    runs from the shared server in this process (see worker.py), until Ctrl-C or SIGTERM."""
     if not os.environ.get("PREFECT_API_URL"):
         raise SystemExit("livepipe worker needs PREFECT_API_URL (a shared Prefect server)")
-    _say_broken(open_site(path).settings)
+    settings = open_site(path).settings
+    _say_broken(settings)
     quiet_environment()
     from flows.worker import run_worker
+    from livepipe.dispatch import Dispatcher
 
     deployments(path)[1].apply()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"livepipe worker: running publish runs with {threads} threads; Ctrl-C stops")
+    dispatcher = Dispatcher(settings, threads=threads)
+    delivering = threading.Thread(target=dispatcher.run, args=(stop,), name="livepipe-dispatch")
+    delivering.start()
+    print(f"livepipe worker: sending and running publish runs with {threads} threads; Ctrl-C stops")
     ran = 0
     try:
-        ran = run_worker(path, threads=threads, stop=stop)
+        ran = run_worker(path, threads=threads, stop=stop, idle=dispatcher.idle)
     except KeyboardInterrupt:
         stop.set()
-    print(f"livepipe worker: ran {ran} publish runs")
+    delivering.join(timeout=10)
+    print(f"livepipe worker: sent {dispatcher.sent}, ran {ran} publish runs")
 
 
 def notify(commit: str, ref: str, path: str = ".") -> None:

@@ -18,7 +18,6 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
 from livepipe.gitsource import checkout, fingerprint  # noqa: E402
 from livepipe.pipeline import sync as run_sync  # noqa: E402
-from livepipe.publish import make_channels  # noqa: E402
 from livepipe.report import sync_markdown  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
 
@@ -74,14 +73,8 @@ def schedule_runs(root: str) -> dict[str, int]:
 @task
 def send_due_now(root: str) -> int:
     """Embedded mode (`make run`): nothing serves the publish runs, so send what is due here."""
-    settings = open_site(root).settings
-    ledger = store(settings)
-    try:
-        return len(
-            Sender(ledger, settings, make_channels(settings, kv=ledger), clock=now).send_due()
-        )
-    finally:
-        ledger.close()
+    with Sender.open(open_site(root).settings, clock=now) as sender:
+        return len(sender.send_due())
 
 
 @flow(name="sync", log_prints=True)

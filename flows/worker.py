@@ -34,7 +34,7 @@ def _claim(client: Any, run: Any) -> bool:
     return bool(result.status == SetStateStatus.ACCEPT)
 
 
-def _execute(run_id: Any, path: str) -> None:
+def _execute(run_id: Any, path: str, idle: threading.Event | None) -> None:
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
 
@@ -45,6 +45,8 @@ def _execute(run_id: Any, path: str) -> None:
     start = run.next_scheduled_start_time or run.expected_start_time
     if start is not None:
         time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    if idle is not None:  # a dispatcher here delivers first; this run then records it
+        idle.wait(timeout=300)
     parameters = {"path": path, **(run.parameters or {})}
     run_flow(publish, flow_run=run, parameters=parameters, return_type="state")
 
@@ -56,12 +58,14 @@ def run_worker(
     poll_seconds: float = 1.0,
     prefetch_seconds: float = 10.0,
     stop: threading.Event | None = None,
+    idle: threading.Event | None = None,
 ) -> int:
     """Poll, claim and run publish runs until ``stop`` is set; returns how many it ran.
 
     Takes only what it can start on time: never more runs than it has free threads (a run
     claimed but queued behind busy threads would be late, and another worker could have
-    sent it), so several workers share a burst instead of one hoarding it."""
+    sent it), so several workers share a burst instead of one hoarding it. With ``idle``
+    (the Dispatcher's, in the same process), runs wait while a burst is being delivered."""
     from prefect.client.orchestration import get_client
 
     stop = stop or threading.Event()
@@ -72,7 +76,7 @@ def run_worker(
 
         def execute(run_id: Any) -> None:
             try:
-                _execute(run_id, path)
+                _execute(run_id, path, idle)
             finally:
                 busy.release()
 

@@ -32,6 +32,7 @@ class Stats:
     bad_signatures: int = 0
     bodies: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    arrived: dict[str, float] = field(default_factory=dict)  # key → first arrival (epoch s)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -58,6 +59,7 @@ def make_app(stats: Stats, secret: str | None = None, delay: float = 0.0) -> Sta
             await asyncio.sleep(delay)
         dedup = request.url.path == "/dedup"
         with stats.lock:
+            stats.arrived.setdefault(key, time.time())
             stats.raw[key] += 1
             if not (dedup and stats.processed[key]):
                 stats.processed[key] += 1

@@ -374,15 +374,14 @@ def send_due_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Send every due, still valid, unsent send once, through its channel."""
-    with _store(path, config, ledger) as (settings, store):
-        try:
-            from .publish import make_channels
-            from .send import Sender
+    settings = _settings(path, config)
+    from .send import Sender
 
-            sender = Sender(store, settings, make_channels(settings, kv=store), clock=_clock(now))
+    try:
+        with Sender.open(settings, clock=_clock(now), ledger_url=ledger) as sender:
             outcomes = sender.dry_run() if dry_run else sender.send_due()
-        except ConfigError as exc:
-            _fail(str(exc))
+    except ConfigError as exc:
+        _fail(str(exc))
     console = safe_console()
     for o in outcomes:
         s = o.send

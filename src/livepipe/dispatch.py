@@ -16,15 +16,16 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .config import Settings
-from .ledger import Ledger, open_ledger
 from .plan import SendState
-from .publish import broken_channels, make_channels
 from .send import Sender
 
 log = logging.getLogger(__name__)
+
+
+LOOKAHEAD = timedelta(seconds=3)
 
 
 def _now() -> datetime:
@@ -48,15 +49,20 @@ class Dispatcher:
         self.clock = clock
         self.sent = 0
         self._local = threading.local()
+        self._senders: list[Sender] = []
+        self._lock = threading.Lock()
+        # Set while nothing is due in the next LOOKAHEAD: the publish runs' bookkeeping in the
+        # same process waits for it, so a burst has the CPU (and the GIL) to itself.
+        self.idle = threading.Event()
+        self.idle.set()
 
     def _sender(self) -> Sender:
         """This thread's sender, on its own ledger connection."""
         sender: Sender | None = getattr(self._local, "sender", None)
         if sender is None:
-            ledger = open_ledger(self.settings)
-            channels = make_channels(self.settings, kv=ledger)
-            sender = Sender(ledger, self.settings, channels, clock=self.clock)
-            self._local.sender = sender
+            sender = self._local.sender = Sender.open(self.settings, clock=self.clock)
+            with self._lock:
+                self._senders.append(sender)
         return sender
 
     def _drain(self) -> tuple[int, int]:
@@ -66,9 +72,9 @@ class Dispatcher:
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: wait for the next due send, then drain everything due."""
-        ledger: Ledger = open_ledger(self.settings)
-        channels = make_channels(self.settings)
-        healthy = set(channels) - set(broken_channels(channels))
+        lookout = Sender.open(self.settings, clock=self.clock)  # reads due times, sends nothing
+        ledger = lookout.ledger
+        healthy = set(lookout.channels) - set(lookout.broken)
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="livepipe-send") as pool:
                 # Every thread makes its sender (ledger connection, channels, templates: ~0.1 s
@@ -89,6 +95,11 @@ class Dispatcher:
                     ]
                     ready = [max(s.due, s.not_before or s.due) for s in pending]
                     due = sum(at <= now for at in ready)
+                    soon = now + LOOKAHEAD
+                    if due or any(at <= soon for at in ready):
+                        self.idle.clear()
+                    else:
+                        self.idle.set()
                     if due:
                         workers = min(self.threads, due)
                         done = wait([pool.submit(self._drain) for _ in range(workers)])
@@ -111,4 +122,8 @@ class Dispatcher:
                         timeout = min(timeout, (min(later) - now).total_seconds())
                     stop.wait(max(0.0, timeout))  # wakes at once on stop, too
         finally:
-            ledger.close()
+            self.idle.set()
+            lookout.close()
+            for sender in self._senders:  # the pool has finished: no thread uses them now
+                sender.close()
+            self._senders.clear()

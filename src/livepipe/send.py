@@ -13,9 +13,9 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .config import Settings
 from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
@@ -23,7 +23,7 @@ from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message
 from .plan import SendRecord, SendState
 from .publish import Channel, Receipt, broken_channels
-from .render.messages import render_message, week_bounds
+from .render.messages import ALL_PARTS, render_message, week_bounds
 from .render.templating import Templates
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,50 @@ def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> time
     return timedelta(seconds=max(delay, retry_after or 0.0))
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Sender:
+    """The send path's one owner: a ledger, the site's channels (built and checked once) and
+    the templates, for one thread. ``Sender.open(settings)`` makes one with its own ledger
+    connection (closed with it); everything that sends (send-due, the dispatcher's threads,
+    the publish, reconcile and embedded sync flows) goes through one of these."""
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        ledger_url: str | None = None,
+    ) -> Sender:
+        """A sender with its own ledger connection and channels; close it (or use ``with``)."""
+        from .ledger import open_ledger
+        from .publish import make_channels
+
+        ledger = open_ledger(settings, ledger_url)
+        try:
+            sender = cls(ledger, settings, make_channels(settings, kv=ledger), clock=clock)
+        except BaseException:
+            ledger.close()
+            raise
+        sender._owns_ledger = True
+        return sender
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channels' connections (and the ledger, if ``open`` made it)."""
+        for channel in self.channels.values():
+            channel.close()
+        if self._owns_ledger:
+            self.ledger.close()
+
     def __init__(
         self,
         ledger: Ledger,
@@ -84,6 +127,7 @@ class Sender:
         )
         self.worker = worker or worker_id()
         self.rng = random.Random()
+        self._owns_ledger = False
         # Channels that cannot send (a variable unset, an option missing): their sends are
         # never claimed, so they stay pending until the channel is fixed.
         self.broken: dict[str, ConfigError] = broken_channels(channels)
@@ -99,7 +143,9 @@ class Sender:
             self.clock(), lease=self.settings.ledger.lease, idempotent=idempotent
         )
 
-    def message(self, send: SendRecord, now: datetime | None = None) -> Message:
+    def message(
+        self, send: SendRecord, now: datetime | None = None, parts: Collection[str] = ALL_PARTS
+    ) -> Message:
         """The send's message as it reads ``now`` (default: the clock), when it goes out."""
         now = now or self.clock()
         if send.kind == "digest":
@@ -117,7 +163,7 @@ class Sender:
                 send, None, self.settings, self.templates, week_events=events, now=now
             )
         event = self.ledger.event(send.uid)
-        return render_message(send, event, self.settings, self.templates, now=now)
+        return render_message(send, event, self.settings, self.templates, now=now, parts=parts)
 
     def send_due(
         self, *, limit: int | None = None, grace: timedelta = timedelta(0)
@@ -152,7 +198,7 @@ class Sender:
     def _deliver(self, send: SendRecord) -> Outcome:
         channel = self.channels[send.channel]
         try:
-            message = self.message(send)
+            message = self.message(send, parts=channel.reads)
         except Exception as exc:  # a template bug must not leave the claim hanging
             self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
             log.error("send %s: cannot render the message: %s", send.key, exc)
@@ -200,6 +246,7 @@ class Sender:
                 continue
             if send.not_before is not None and send.not_before > now:
                 continue
-            preview = self.channels[send.channel].preview(self.message(send))
+            channel = self.channels[send.channel]
+            preview = channel.preview(self.message(send, parts=channel.reads))
             out.append(Outcome(send, "dry-run", preview=preview))
         return out

@@ -12,6 +12,8 @@ import base64
 import json
 import os
 import re
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,9 +22,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import httpx
+
 from ..config import ChannelSettings
 from ..errors import ConfigError, PublishError
 from ..models import Message
+from .http import client as http_client
 
 REDACTED = "***"
 _MIN_SECRET = 6  # shorter strings would redact ordinary words
@@ -47,6 +52,12 @@ class Receipt:
     note: str | None = None
 
 
+def _close_all(clients: list[httpx.Client]) -> None:
+    for made in clients:
+        made.close()
+    clients.clear()
+
+
 class Channel(ABC):
     type: ClassVar[str]
     # Does the remote side deduplicate by our send key? Then a send whose process died
@@ -60,6 +71,10 @@ class Channel(ABC):
     required_options: ClassVar[tuple[str, ...]] = ()
     required_secrets: ClassVar[tuple[str, ...]] = ()
     optional_secrets: ClassVar[tuple[str, ...]] = ()
+    # The parts of a Message this channel reads besides its text: "html" (the newsletter
+    # email), "article" (the WeChat article). Only those are rendered for its sends.
+    reads: ClassVar[frozenset[str]] = frozenset()
+    transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
 
     def __init__(
         self,
@@ -77,6 +92,11 @@ class Channel(ABC):
         self.kv = kv  # state shared by all workers (the ledger), e.g. API tokens
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._clients = threading.local()
+        self._made: list[httpx.Client] = []
+        # A channel dropped without close() still closes its connections (no socket left to
+        # the garbage collector's ResourceWarning).
+        weakref.finalize(self, _close_all, self._made)
 
     @abstractmethod
     def send(self, message: Message) -> Receipt:
@@ -148,7 +168,25 @@ class Channel(ABC):
         """Exactly what the channel would receive (secrets left out), for --dry-run."""
         return json.dumps(message.to_json(), ensure_ascii=False, indent=2)
 
+    def close(self) -> None:
+        """Close the HTTP clients this channel opened (one per thread that sent)."""
+        _close_all(self._made)
+        self._clients = threading.local()
+
     # -- helpers for subclasses ---------------------------------------------------------
+    def http(self, timeout: float) -> httpx.Client:
+        """This thread's HTTP client for the channel, kept between sends: its connections
+        stay open (no TCP and TLS handshake per send) and its proxy settings are read once."""
+        clients: dict[tuple[float, int], httpx.Client] = self._clients.__dict__.setdefault(
+            "made", {}
+        )
+        key = (timeout, id(self.transport))
+        made = clients.get(key)
+        if made is None:
+            made = clients[key] = http_client(timeout, self.transport)
+            self._made.append(made)
+        return made
+
     def option(self, key: str, default: Any = None, *, required: bool = False) -> Any:
         """A channel option from livepipe.toml (TOML values: str, int, float, list…)."""
         if key not in self.options:

@@ -37,6 +37,7 @@ from .base import Channel, Receipt
 
 class EmailChannel(Channel):
     type: ClassVar[str] = "email"
+    reads: ClassVar[frozenset[str]] = frozenset({"html"})
     required_options: ClassVar[tuple[str, ...]] = ("host", "from", "recipients_file")
     optional_secrets: ClassVar[tuple[str, ...]] = ("username_env", "password_env")
     title_max: ClassVar[int | None] = 200

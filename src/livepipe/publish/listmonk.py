@@ -28,13 +28,13 @@ from .base import Channel, Receipt
 
 class ListmonkChannel(Channel):
     type: ClassVar[str] = "listmonk"
+    reads: ClassVar[frozenset[str]] = frozenset({"html"})
     required_options: ClassVar[tuple[str, ...]] = ("url", "lists")
     required_secrets: ClassVar[tuple[str, ...]] = ("username_env", "token_env")
     accepts_idempotency_key: ClassVar[bool] = True  # the campaign name is the send key
-    transport: httpx.BaseTransport | None = None
 
     def _client(self) -> httpx.Client:
-        client = http.client(float(self.option("timeout", 10.0)), self.transport)
+        client = self.http(float(self.option("timeout", 10.0)))
         user, token = self.secret("username_env") or "", self.secret("token_env") or ""
         self.keep_basic_auth(user, token)
         client.auth = (user, token)
@@ -59,40 +59,40 @@ class ListmonkChannel(Channel):
 
     def send(self, message: Message) -> Receipt:
         base = str(self.option("url", required=True)).rstrip("/")
-        with self._client() as client:
-            found = http.request(
+        client = self._client()
+        found = http.request(
+            client,
+            self.name,
+            "GET",
+            f"{base}/api/campaigns",
+            params={"query": message.key, "per_page": 5},
+        )
+        http.check_status(found, self.name)
+        existing = [
+            c
+            for c in found.json().get("data", {}).get("results", [])
+            if c.get("name") == message.key
+        ]
+        if existing:
+            campaign = existing[0]
+        else:
+            made = http.request(
+                client, self.name, "POST", f"{base}/api/campaigns", json=self.campaign(message)
+            )
+            http.check_status(made, self.name)
+            campaign = made.json().get("data") or {}
+        cid = campaign.get("id")
+        if cid is None:
+            raise PermanentPublishError(
+                "listmonk did not return a campaign id", channel=self.name, code="no-id"
+            )
+        if campaign.get("status") not in ("running", "finished", "scheduled"):
+            started = http.request(
                 client,
                 self.name,
-                "GET",
-                f"{base}/api/campaigns",
-                params={"query": message.key, "per_page": 5},
+                "PUT",
+                f"{base}/api/campaigns/{cid}/status",
+                json={"status": "running"},
             )
-            http.check_status(found, self.name)
-            existing = [
-                c
-                for c in found.json().get("data", {}).get("results", [])
-                if c.get("name") == message.key
-            ]
-            if existing:
-                campaign = existing[0]
-            else:
-                made = http.request(
-                    client, self.name, "POST", f"{base}/api/campaigns", json=self.campaign(message)
-                )
-                http.check_status(made, self.name)
-                campaign = made.json().get("data") or {}
-            cid = campaign.get("id")
-            if cid is None:
-                raise PermanentPublishError(
-                    "listmonk did not return a campaign id", channel=self.name, code="no-id"
-                )
-            if campaign.get("status") not in ("running", "finished", "scheduled"):
-                started = http.request(
-                    client,
-                    self.name,
-                    "PUT",
-                    f"{base}/api/campaigns/{cid}/status",
-                    json={"status": "running"},
-                )
-                http.check_status(started, self.name)
+            http.check_status(started, self.name)
         return Receipt(remote_id=str(cid), remote_url=f"{base}/admin/campaigns/{cid}")

@@ -46,7 +46,6 @@ from .base import Channel, Receipt
 class RobotChannel(Channel):
     """POST a JSON payload to the webhook URL and check the robot's own error code."""
 
-    transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
     # Robot error codes that mean "try again later"; every other non-zero code is permanent.
     transient_codes: ClassVar[frozenset[int]] = frozenset()
     code_field: ClassVar[str] = "errcode"
@@ -73,15 +72,15 @@ class RobotChannel(Channel):
                 code="too-large",
                 hint="shorten the page's summary",
             )
-        with http.client(float(self.option("timeout", 10.0)), self.transport) as client:
-            response = http.request(
-                client,
-                self.name,
-                "POST",
-                self.target(),
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
+        client = self.http(float(self.option("timeout", 10.0)))
+        response = http.request(
+            client,
+            self.name,
+            "POST",
+            self.target(),
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
         http.check_status(response, self.name)
         return self.check_answer(response)
 

@@ -20,8 +20,6 @@ import hmac
 import json
 from typing import ClassVar
 
-import httpx
-
 from ..errors import ConfigError
 from ..models import Message
 from . import http
@@ -57,8 +55,6 @@ class WebhookChannel(Channel):
         one does not, so a send interrupted mid-call becomes 'uncertain' instead of retried."""
         return bool(self.option("idempotency", True))
 
-    transport: httpx.BaseTransport | None = None  # tests may inject httpx.MockTransport
-
     def body(self, message: Message) -> bytes:
         return json.dumps(message.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
 
@@ -76,10 +72,10 @@ class WebhookChannel(Channel):
         url = str(self.option("url", required=True))
         body = self.body(message)
         timeout = float(self.option("timeout", 10.0))
-        with http.client(timeout, self.transport) as client:
-            response = http.request(
-                client, self.name, "POST", url, content=body, headers=self.headers(message, body)
-            )
+        client = self.http(timeout)
+        response = http.request(
+            client, self.name, "POST", url, content=body, headers=self.headers(message, body)
+        )
         http.check_status(response, self.name)
         remote_id = None
         try:

@@ -63,9 +63,9 @@ class _TokenExpired(Exception):
 
 class WeChatChannel(Channel):
     type: ClassVar[str] = "wechat"
+    reads: ClassVar[frozenset[str]] = frozenset({"article"})
     required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
     title_max: ClassVar[int | None] = 32
-    transport: httpx.BaseTransport | None = None
     poll_interval: float = 2.0
     poll_timeout: float = 300.0
 
@@ -196,19 +196,19 @@ class WeChatChannel(Channel):
                 hint="route only event slots (announce, replay, changed…) to this channel",
             )
         progress = self._progress(message.key)
-        with http.client(float(self.option("timeout", 20.0)), self.transport) as client:
-            if "publish_id" in progress:  # a retry: never submit twice
-                return self.wait(client, progress["publish_id"])
-            media_id = progress.get("media_id") or self._draft(client, message)
-            self._save(message.key, media_id=media_id)
-            if self.option("draft_only", False):
-                return Receipt(remote_id=media_id, note="draft saved; publish it in the editor")
-            submitted = self.call(
-                client, "POST", "/cgi-bin/freepublish/submit", json={"media_id": media_id}
-            )
-            publish_id = str(submitted["publish_id"])
-            self._save(message.key, media_id=media_id, publish_id=publish_id)
-            return self.wait(client, publish_id)
+        client = self.http(float(self.option("timeout", 20.0)))
+        if "publish_id" in progress:  # a retry: never submit twice
+            return self.wait(client, progress["publish_id"])
+        media_id = progress.get("media_id") or self._draft(client, message)
+        self._save(message.key, media_id=media_id)
+        if self.option("draft_only", False):
+            return Receipt(remote_id=media_id, note="draft saved; publish it in the editor")
+        submitted = self.call(
+            client, "POST", "/cgi-bin/freepublish/submit", json={"media_id": media_id}
+        )
+        publish_id = str(submitted["publish_id"])
+        self._save(message.key, media_id=media_id, publish_id=publish_id)
+        return self.wait(client, publish_id)
 
     def _draft(self, client: httpx.Client, message: Message) -> str:
         assert message.article is not None and message.article_meta is not None

@@ -6,7 +6,7 @@ content/ and a page broken after planning still gets its reminder with the last 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from ..config import Settings
@@ -37,6 +37,9 @@ def _lead(now: datetime, event: Event, lang: str) -> str:
     return f"{minutes} 分钟后开始" if lang == "zh" else f"Starting in {minutes} minutes"
 
 
+ALL_PARTS = frozenset({"html", "article"})
+
+
 def render_message(
     send: Send,
     event: Event | None,
@@ -45,9 +48,11 @@ def render_message(
     *,
     week_events: Sequence[Event] = (),
     now: datetime | None = None,
+    parts: Collection[str] = ALL_PARTS,
 ) -> Message:
     """The message as it reads at ``now`` (default: the send's due time), the moment it
-    goes out: texts that state a time are computed from it."""
+    goes out: texts that state a time are computed from it. ``parts`` names what is rendered
+    besides the text ("html", "article"): only what the channel reads (``Channel.reads``)."""
     at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
     if send.kind == "digest":
@@ -76,14 +81,16 @@ def render_message(
         url = event.url
     title, _, body = text.strip().partition("\n")
     article = meta = html = None
-    if event is not None:
-        from markupsafe import Markup
-
-        from .html import EMAIL, markdown_html
+    if event is not None and "article" in parts:
         from .wechat import WeChatRenderer
 
         wechat = WeChatRenderer()
         article, meta = wechat.article(event, ctx), wechat.meta(event, ctx)
+    if event is not None and "html" in parts:
+        from markupsafe import Markup
+
+        from .html import EMAIL, markdown_html
+
         html = templates.render(
             "newsletter",
             "event.html",
