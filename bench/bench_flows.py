@@ -3,11 +3,15 @@
     python bench/bench_flows.py noop [N]          # cost of a no-op sync at N pages (10000)
     python bench/bench_flows.py lateness [N]      # due → delivery lateness over N sends (100),
                                                   # default polling vs tuned, on a real server
-    python bench/bench_flows.py burst [N]         # N sends due at the same instant (200),
+    python bench/bench_flows.py burst [N [C]]     # N sends due at the same instant (200),
+                                                  # N/C events x C signed webhook channels (4),
                                                   # through `livepipe up` (its own server)
+    python bench/bench_flows.py scale-out [N [C]] # the same through `up --no-publish` + 2
+                                                  # workers, Prefect and ledger on PostgreSQL
+    python bench/bench_flows.py dispatch [N]      # the dispatcher alone (no Prefect)
 
-Goals (issue 6): no-op sync < 0.5 s at 10k pages excluding Prefect start-up; p99 lateness
-≤ 2 s with tuned polling.
+Goals: no-op sync < 0.5 s at 10k pages excluding Prefect start-up (issue 6); bursts: p99
+≤ 2 s for 200 sends due at once, ≤ 5 s for 1,000, 0 duplicates, 0 lost (issue 13).
 """
 
 from __future__ import annotations
@@ -151,81 +155,217 @@ def lateness(n: int, only: str | None = None) -> None:
         )
 
 
-def burst(n: int) -> None:
-    """N sends due at one instant, delivered by `livepipe up` (its own Prefect server on
-    SQLite, publish runs in its threads) to a loopback webhook receiver: lateness of each
-    arrival after the due time, duplicates and losses."""
+SECRET_ENV = "LP_BENCH_SECRET"
+SECRET = "bench-signing-secret"
+PG_URL = os.environ.get("LIVEPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def burst_site(root: Path, base: str, channels: int, ledger: str | None = None) -> Path:
+    """A site whose only slot is starting-soon, to ``channels`` signed webhook channels."""
+    (root / "content").mkdir(parents=True)
+    hooks = [f"hook{c}" for c in range(channels)]
+    (root / "livepipe.toml").write_text(
+        '[site]\nname = "B"\nbase_url = "https://b.example"\ntimezone = "UTC"\n'
+        + (f'[ledger]\nurl = "{ledger}"\n' if ledger else "")
+        + "".join(
+            f'[channels.{h}]\ntype = "webhook"\nurl = "{base}/dedup"\nsecret_env = "{SECRET_ENV}"\n'
+            for h in hooks
+        )
+        + "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+        + "[slots.reminder-1d]\nenabled = false\n"
+        + f"[slots.starting-soon]\nchannels = {hooks!r}\n".replace("'", '"')
+    )
+    return root
+
+
+def write_events(site: Path, events: int, due_at: datetime) -> None:
+    """``events`` pages starting 10 minutes after ``due_at`` (their starting-soon time)."""
+    start = (due_at + timedelta(minutes=10)).isoformat()
+    for i in range(events):
+        (site / "content" / f"e{i}.md").write_text(
+            f"---\ntitle: E{i}\nstart: {start}\nlocation: online\n---\n"
+        )
+
+
+def report(label: str, due: dict[str, datetime], stats: object) -> None:
+    arrived: dict[str, float] = stats.arrived  # type: ignore[attr-defined]
+    raw: dict[str, int] = stats.raw  # type: ignore[attr-defined]
+    late = sorted(arrived[k] - due[k].timestamp() for k in due if k in arrived)
+    if not late:
+        print(f"{label}: sends {len(due)}, none delivered", flush=True)
+        return
+    q = statistics.quantiles(late, n=100) if len(late) > 2 else late * 100
+    dupes = sum(c - 1 for c in raw.values() if c > 1)
+    bad = getattr(stats, "bad_signatures", 0)
+    print(
+        f"{label}: sends {len(due)}, delivered {len(late)}, lost {len(due) - len(late)}, "
+        f"duplicates {dupes}, bad signatures {bad}: lateness p50 {statistics.median(late):.2f} s, "
+        f"p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, max {late[-1]:.2f} s",
+        flush=True,
+    )
+
+
+def wait_arrivals(stats: object, due: dict[str, datetime], until: float) -> None:
+    arrived: dict[str, float] = stats.arrived  # type: ignore[attr-defined]
+    while sum(k in arrived for k in due) < len(due) and time.time() < until:
+        time.sleep(0.05)
+    time.sleep(2)  # would a second delivery still come?
+
+
+def pending_due(settings_path: Path) -> dict[str, datetime]:
+    from livepipe.config import load_settings
+    from livepipe.ledger import open_ledger
+
+    ledger = open_ledger(load_settings(settings_path))
+    try:
+        return {s.key: s.due for s in ledger.sends()}
+    finally:
+        ledger.close()
+
+
+def dispatch(n: int, channels: int = 4) -> None:
+    """The send path alone: N sends due at one instant, delivered by one Dispatcher (what
+    `livepipe up` runs) in its own process, no Prefect; the receiver in this process."""
+    from livepipe.ledger import open_ledger
+    from livepipe.pipeline import sync
+    from livepipe.site import Site
+    from tests.receiver import Stats, serve
+
+    stats = Stats()
+    home = Path(tempfile.mkdtemp(prefix="lp-dispatch-"))
+    with serve(stats, secret=SECRET) as base:
+        site = burst_site(home / "site", base, channels)
+        due_at = datetime.now(UTC) + timedelta(seconds=8)
+        write_events(site, n // channels, due_at)
+        loaded = Site.locate(site)
+        ledger = open_ledger(loaded.settings)
+        sync(loaded, ledger, datetime.now(UTC), out=site / "dist")
+        ledger.close()
+        due = pending_due(site / "livepipe.toml")
+        code = (
+            "import sys, threading, time\n"
+            "from pathlib import Path\nfrom livepipe.config import load_settings\n"
+            "from livepipe.dispatch import Dispatcher\n"
+            "stop = threading.Event()\n"
+            "d = Dispatcher(load_settings(Path(sys.argv[1])), threads=16)\n"
+            "threading.Thread(target=d.run, args=(stop,), daemon=True).start()\n"
+            "time.sleep(float(sys.argv[2])); stop.set(); time.sleep(1)\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(site / "livepipe.toml"), "60"],
+            env={**os.environ, SECRET_ENV: SECRET},
+        )
+        wait_arrivals(stats, due, due_at.timestamp() + 50)
+        proc.terminate()
+        proc.wait(timeout=30)
+    report(f"dispatcher alone, {n // channels} events x {channels} channels", due, stats)
+
+
+def _wait_healthy(url: str, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not come up")
+
+
+def burst(n: int, channels: int = 4, scale_out: bool = False, lead_s: float = 0.0) -> None:
+    """N sends due at one instant to a loopback receiver (signed webhooks): through
+    `livepipe up` (its own Prefect server on SQLite, sending in its own threads), or with
+    ``scale_out`` through `up --no-publish` + 2 `livepipe worker`s, the Prefect server and
+    the ledger on PostgreSQL. Lateness = arrival − due time; duplicates and losses."""
     from tests.receiver import Stats, free_port, serve
 
     port, hook = free_port(), free_port()
     home = Path(tempfile.mkdtemp(prefix="lp-burst-"))
     stats = Stats()
-    arrivals: dict[str, float] = {}
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    with serve(stats) as base:
-        site = home / "site"
-        (site / "content").mkdir(parents=True)
-        (site / "livepipe.toml").write_text(
-            '[site]\nname = "B"\nbase_url = "https://b.example"\ntimezone = "UTC"\n'
-            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nunsigned = true\n'
-            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
-            '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
-        )
-        exe = str(Path(sys.executable).parent / "livepipe")
-        up = subprocess.Popen(
-            [exe, "up", str(site), "--port", str(port), "--hook-port", str(hook)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            import httpx
+    env[SECRET_ENV] = SECRET
+    procs: list[subprocess.Popen[bytes]] = []
+    cleanup: list[object] = []
+    exe = str(Path(sys.executable).parent / "livepipe")
+    ledger_url = None
+    if scale_out:
+        import uuid
 
-            deadline = time.time() + 180
-            while time.time() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{hook}/healthz", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            time.sleep(5)  # deployments served
-            due_at = datetime.now(UTC) + timedelta(seconds=max(90, n * 0.4))  # after the sync
-            for i in range(n):
-                (site / "content" / f"e{i}.md").write_text(
-                    f"---\ntitle: E{i}\nstart: {(due_at + timedelta(minutes=10)).isoformat()}\n"
-                    "location: online\n---\n"
+        import psycopg
+
+        from flows.serve import launch_server
+
+        tag = uuid.uuid4().hex[:10]
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE lp_bench_{tag}")
+            conn.execute(f"CREATE SCHEMA lp_bench_{tag}")
+        host = PG_URL.split("://", 1)[1].rsplit("/", 1)[0]
+        server_env = {
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{host}/lp_bench_{tag}"
+        }
+        from flows.common import QUIET
+
+        procs.append(launch_server(home / "prefect", port, {**QUIET, **server_env}))
+        env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+        ledger_url = f"{PG_URL}?options=-csearch_path%3Dlp_bench_{tag}"
+        cleanup.append(tag)
+    with serve(stats, secret=SECRET) as base:
+        site = burst_site(home / "site", base, channels, ledger_url)
+        args = [exe, "up", str(site), "--port", str(port), "--hook-port", str(hook)]
+        procs.append(
+            subprocess.Popen(
+                args + (["--no-publish"] if scale_out else []),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        if scale_out:
+            for _ in range(2):
+                procs.append(
+                    subprocess.Popen(
+                        [exe, "worker", str(site), "--threads", "16"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
+        try:
+            _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
+            time.sleep(5)  # deployments served
+            # Far enough ahead for the sync (≈0.4 s per publish run) to finish first.
+            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.45) + lead_s)
+            write_events(site, n // channels, due_at)
             os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            if ledger_url:
+                os.environ[SECRET_ENV] = SECRET
             from flows.sync import sync
 
             started = time.time()
             sync(path=str(site), out=str(site / "dist"), force=True)
-            print(f"sync of {n} events with {n} publish runs: {time.time() - started:.1f} s")
-            from livepipe.config import load_settings
-            from livepipe.ledger import open_ledger
-
-            ledger = open_ledger(load_settings(site / "livepipe.toml"))
-            due = {s.key: s.due for s in ledger.sends()}
-            ledger.close()
-            deadline = due_at.timestamp() + 180
-            while len(arrivals) < len(due) and time.time() < deadline:
-                for key in list(stats.processed):
-                    arrivals.setdefault(key, time.time())
-                time.sleep(0.02)
+            print(
+                f"sync of {n // channels} events, {n} publish runs: {time.time() - started:.1f} s"
+            )
+            due = pending_due(site / "livepipe.toml")
+            wait_arrivals(stats, due, due_at.timestamp() + 180)
         finally:
-            up.send_signal(2)
-            try:
-                up.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                up.kill()
-    late = sorted(arrivals[k] - due[k].timestamp() for k in arrivals)
-    q = statistics.quantiles(late, n=100) if len(late) > 2 else late
-    dupes = sum(c - 1 for c in stats.raw.values() if c > 1)
-    print(
-        f"burst   sends {len(due)}, delivered {len(late)}, lost {len(due) - len(late)}, "
-        f"duplicates {dupes}: lateness p50 {statistics.median(late):.2f} s, "
-        f"p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, max {late[-1]:.2f} s"
-    )
+            for proc in reversed(procs):
+                proc.send_signal(2)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            for tag in cleanup:
+                import psycopg
+
+                with psycopg.connect(PG_URL, autocommit=True) as conn:
+                    conn.execute(f"DROP DATABASE IF EXISTS lp_bench_{tag} WITH (FORCE)")
+                    conn.execute(f"DROP SCHEMA IF EXISTS lp_bench_{tag} CASCADE")
+    how = "up --no-publish + 2 workers, PostgreSQL" if scale_out else "livepipe up, SQLite"
+    report(f"burst through {how}, {n // channels} events x {channels} channels", due, stats)
 
 
 if __name__ == "__main__":
@@ -233,7 +373,11 @@ if __name__ == "__main__":
     size = int(sys.argv[2]) if len(sys.argv) > 2 else (10000 if what == "noop" else 100)
     if what == "noop":
         noop(size)
-    elif what == "burst":
-        burst(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+    elif what in ("burst", "scale-out"):
+        count = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+        width = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+        burst(count, width, scale_out=what == "scale-out")
+    elif what == "dispatch":
+        dispatch(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:
         lateness(size, sys.argv[3] if len(sys.argv) > 3 else None)
