@@ -15,7 +15,8 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.client.schemas.objects import State  # noqa: E402
 from prefect.states import Cancelled  # noqa: E402
 
-from livepipe.send import Sender  # noqa: E402
+from livepipe.plan import SendState  # noqa: E402
+from livepipe.send import Result, Sender  # noqa: E402
 
 
 @flow(name="publish", log_prints=True)
@@ -24,14 +25,14 @@ def publish(key: str, path: str = ".") -> str | State:
     with Sender.open(open_site(path).settings, clock=now) as sender:
         ledger = sender.ledger
         early = ledger.send(key)
-        if early is not None and early.state == "pending" and early.due > now():
+        if early is not None and early.state is SendState.PENDING and early.due > now():
             # Prefect may start a run up to ~0.5 s before its scheduled time (PREFECT.md §3).
             time.sleep(min(60.0, (early.due - now()).total_seconds()))
         while True:
             outcome = sender.send_one(key)
             if outcome is None:
                 rec = ledger.send(key)
-                if rec is not None and rec.state == "sent":
+                if rec is not None and rec.state is SendState.SENT:
                     # Sent already, by the dispatcher or another run: this run records it.
                     by = rec.claimed_by or "livepipe"
                     create_markdown_artifact(
@@ -51,13 +52,13 @@ def publish(key: str, path: str = ".") -> str | State:
                     why = f"channel {rec.channel} cannot send ({sender.broken[rec.channel]})"
                     logger.error("send %s stays pending: %s", key, why)
                     raise RuntimeError(f"send {key} stays pending: {why}")
-                if rec is not None and rec.state == "pending" and rec.valid_until <= now():
+                if rec is not None and rec.state is SendState.PENDING and rec.valid_until <= now():
                     why = "its window has passed"
                 logger.warning("send %s: nothing to do (%s)", key, why)
                 # The run ends Cancelled with the reason as its state message: the UI shows
                 # why nothing was sent (a withdrawn send, one already sent, a passed window).
                 return Cancelled(message=f"not sent: {why}")
-            if outcome.state != "retry":
+            if outcome.state is not Result.RETRY:
                 break
             rec = ledger.send(key)
             if rec is None or rec.not_before is None:

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
 from livepipe.plan import SendState  # noqa: E402
-from livepipe.send import Sender  # noqa: E402
+from livepipe.send import Result, Sender  # noqa: E402
 
 
 @flow(name="reconcile", log_prints=True)
@@ -46,7 +46,7 @@ def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
                 + "\n".join(rows),
             )
         return {
-            "sent": sum(o.state == "sent" for o in outcomes),
+            "sent": sum(o.state is Result.SENT for o in outcomes),
             "missed": len(missed),
             "scheduled": len(report.scheduled),
             "removed": len(report.removed),

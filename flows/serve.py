@@ -133,8 +133,32 @@ def launch_server(
     return proc
 
 
-def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None:
-    """Start a local server (SQLite under .prefect/) unless PREFECT_API_URL is set."""
+class _Adopted:
+    """Our own server left running by an `up` that was killed: this `up` stops it at exit."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def send_signal(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{self.pid}").exists():
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("prefect server", timeout)
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | _Adopted | None:
+    """Start a local server (SQLite under .prefect/) unless PREFECT_API_URL is set; one that
+    an earlier, killed `up` of this site left running is adopted (and stopped at exit)."""
     if os.environ.get("PREFECT_API_URL"):
         if not _healthy(os.environ["PREFECT_API_URL"]):
             raise SystemExit(f"PREFECT_API_URL={os.environ['PREFECT_API_URL']} is not healthy")
@@ -150,17 +174,21 @@ def start_server(root: Path, port: int = 4200) -> subprocess.Popen[bytes] | None
                 "refusing to use someone else's server. Pick another --port, or set "
                 f"PREFECT_API_URL={url} to use it on purpose."
             )
-        proc = None  # ours, left running by an earlier `up` that was killed
+        proc: subprocess.Popen[bytes] | _Adopted = _Adopted(_server_pid(home))
     else:
         proc = launch_server(home, port)
     os.environ["PREFECT_API_URL"] = url
     return proc
 
 
+def _server_pid(home: Path) -> int:
+    return int((home / "server.pid").read_text().strip())
+
+
 def _ours(home: Path) -> bool:
     """Is the server recorded in ``home/server.pid`` alive, and a Prefect server of ``home``?"""
     try:
-        pid = int((home / "server.pid").read_text().strip())
+        pid = _server_pid(home)
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             command = fh.read().split(b"\0")
         with open(f"/proc/{pid}/environ", "rb") as fh:

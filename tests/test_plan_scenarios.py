@@ -63,7 +63,7 @@ def test_new_event_announces_now_and_reminds_later(sc: Scenario) -> None:
     result = sc.sync(T0)
     assert slots(result.plan.add) == ["announce", "reminder-1d", "starting-soon"]
     by = {s.slot: s for s in result.plan.add}
-    assert by["announce"].due == T0 and by["announce"].valid_until == START - timedelta(hours=2)
+    assert by["announce"].due == T0 and by["announce"].valid_until == START - timedelta(minutes=30)
     assert by["reminder-1d"].due == at(9, 20) and by["reminder-1d"].valid_until == at(10, 8)
     assert by["starting-soon"].due == at(10, 19, 50)
     assert by["starting-soon"].valid_until == at(10, 20, 15)

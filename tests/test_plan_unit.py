@@ -82,8 +82,12 @@ def test_page_reminders_go_where_the_reminder_they_replace_went(events) -> None:
 
 def test_announce_needs_lead_time(events) -> None:
     obs = events["observability1210-live.zh"]
-    late = plan([obs], LedgerState(), settings(), obs.start - timedelta(hours=5))
-    assert "announce" not in {s.slot for s in late.add}  # less than 6 h ahead: reminders only
+    merged = obs.start - timedelta(hours=3)  # merged the same afternoon: still announced
+    soon = {s.slot: s for s in plan([obs], LedgerState(), settings(), merged).add}
+    assert soon["announce"].due == merged
+    assert soon["announce"].valid_until == obs.start - timedelta(minutes=30)
+    late = plan([obs], LedgerState(), settings(), obs.start - timedelta(minutes=50))
+    assert "announce" not in {s.slot for s in late.add}  # under 1 h ahead: reminders only
     assert "starting-soon" in {s.slot for s in late.add}
 
 

@@ -23,7 +23,8 @@ from rich.table import Table
 from .build import BuildResult
 from .config import Settings
 from .errors import ConfigError, PublishError, RenderError
-from .models import Event, Message, Problem, Severity
+from .models import Event, Message, Problem, Severity, SlotKind
+from .plan import SendState
 from .site import LoadResult, Site, load
 from .text import console as safe_console
 from .text import printable
@@ -324,7 +325,7 @@ def plan_cmd(
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
         print_timeline(rows, settings, at)
-    uncertain = [r for r in rows if r.state == "uncertain"]
+    uncertain = [r for r in rows if r.state is SendState.UNCERTAIN]
     raise typer.Exit(1 if uncertain else 0)
 
 
@@ -375,7 +376,7 @@ def send_due_cmd(
 ) -> None:
     """Send every due, still valid, unsent send once, through its channel."""
     settings = _settings(path, config)
-    from .send import Sender
+    from .send import Result, Sender
 
     try:
         with Sender.open(settings, clock=_clock(now), ledger_url=ledger) as sender:
@@ -396,7 +397,7 @@ def send_due_cmd(
     summary = ", ".join(f"{n} {state}" for state, n in sorted(_counts(outcomes).items()))
     console.print(f"{len(outcomes)} sends{': ' + summary if summary else ''}", highlight=False)
     _report_broken(sender.broken)
-    failed = any(o.state == "failed" for o in outcomes)
+    failed = any(o.state is Result.FAILED for o in outcomes)
     raise typer.Exit(1 if failed or sender.broken else 0)
 
 
@@ -689,7 +690,7 @@ def channels_test(
         key=f"test-{int(now.timestamp())}",
         uid="test",
         slot="test",
-        kind="test",
+        kind=SlotKind.ANNOUNCE,
         channel=name,
         lang=lang,
         title="livepipe test message",
@@ -752,7 +753,7 @@ def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -
         ]
         table.add_row(*cells, *([r.key] if wide else []), style=styles.get(r.state, ""))
     console.print(table)
-    uncertain = [r for r in rows if r.state == "uncertain"]
+    uncertain = [r for r in rows if r.state is SendState.UNCERTAIN]
     if uncertain:
         console.print(
             f"[bold red]{len(uncertain)} uncertain send(s)[/]: a process died during the call; "

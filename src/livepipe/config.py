@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .models import SlotKind
 from .timeutil import get_zone, parse_duration
 
 CONFIG_NAME = "livepipe.toml"
@@ -86,9 +87,6 @@ class WeChatSettings(_Model):
     author: str | None = None
 
 
-SlotKind = Literal["announce", "reminder", "replay", "changed", "cancelled", "digest"]
-
-
 class SlotSettings(_Model):
     """A kind of message, when it is due relative to the event, and until when it is worth
     sending (see plan.py for how each kind is planned)."""
@@ -105,15 +103,15 @@ class SlotSettings(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> SlotSettings:
-        if self.kind == "reminder" and self.offset is None:
+        if self.kind == SlotKind.REMINDER and self.offset is None:
             raise ValueError('a reminder slot needs an offset, e.g. offset = "-1d"')
-        if self.kind == "digest":
+        if self.kind == SlotKind.DIGEST:
             parse_weekly(self.weekly or "")
         return self
 
 
 DEFAULT_SLOTS: dict[str, dict[str, object]] = {
-    "announce": {"kind": "announce", "until": "-2h", "min_lead": "6h"},
+    "announce": {"kind": "announce", "until": "-30m", "min_lead": "1h"},
     "reminder-1d": {"kind": "reminder", "offset": "-1d", "window": "12h"},
     "starting-soon": {"kind": "reminder", "offset": "-10m", "until": "15m"},
     "replay": {"kind": "replay", "window": "7d"},

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from .config import Settings
 from .plan import SendState
-from .send import Sender
+from .send import Result, Sender
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Dispatcher:
     def _drain(self) -> tuple[int, int]:
         """(sends handled, sends sent) by this thread until nothing is due."""
         outcomes = self._sender().send_due()
-        return len(outcomes), sum(o.state == "sent" for o in outcomes)
+        return len(outcomes), sum(o.state is Result.SENT for o in outcomes)
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: wait for the next due send, then drain everything due."""

@@ -235,6 +235,17 @@ class Event:
         }
 
 
+class SlotKind(enum.StrEnum):
+    """The kinds of message a slot sends (livepipe.toml `[slots.*] kind`, plan.py's rules)."""
+
+    ANNOUNCE = "announce"
+    REMINDER = "reminder"
+    REPLAY = "replay"
+    CHANGED = "changed"
+    CANCELLED = "cancelled"
+    DIGEST = "digest"
+
+
 @quick_pickle
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -243,7 +254,7 @@ class Message:
     key: str
     uid: str
     slot: str
-    kind: str
+    kind: SlotKind
     channel: str
     lang: str
     title: str

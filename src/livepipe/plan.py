@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from .config import Settings, SlotSettings, parse_weekly
 from .identity import send_key, site_uid
-from .models import Event, Status
+from .models import Event, SlotKind, Status
 from .timeutil import get_zone, parse_duration
 
 
@@ -54,7 +54,7 @@ class Send:
     key: str
     uid: str
     slot: str
-    kind: str
+    kind: SlotKind
     channel: str
     occurrence: str
     due: datetime
@@ -107,10 +107,22 @@ class LedgerState:
     sends: Mapping[str, SendRecord] = field(default_factory=dict)
 
 
+class ChangeKind(enum.StrEnum):
+    """What happened to an event between two syncs."""
+
+    ADDED = "added"
+    EDITED = "edited"  # text only: no notice
+    CHANGED = "changed"  # place, live URL or status
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+    REPLAY = "replay"
+
+
 @dataclass(frozen=True)
 class Change:
     uid: str
-    what: str  # added | changed | rescheduled | cancelled | deleted | replay
+    what: ChangeKind
     detail: str = ""
 
 
@@ -164,7 +176,7 @@ def plan(
                 changed_at=now,
             )
             result.events.append(gone)
-            result.changes.append(Change(uid, "deleted", old.source))
+            result.changes.append(Change(uid, ChangeKind.DELETED, old.source))
         records[uid] = gone
         result.desired.extend(_cancelled(gone.event, gone, settings, now))
     result.desired.extend(_digests(records, settings, now))
@@ -203,25 +215,27 @@ def _record(event: Event, old: EventRecord | None, now: datetime) -> EventRecord
 
 def _changes(event: Event, old: EventRecord | None) -> list[Change]:
     if old is None:
-        return [Change(event.uid, "added", event.title)]
+        return [Change(event.uid, ChangeKind.ADDED, event.title)]
     if old.deleted_at is not None:
-        return [Change(event.uid, "added", f"{event.title} (page restored)")]
+        return [Change(event.uid, ChangeKind.ADDED, f"{event.title} (page restored)")]
     before = old.event
     out = []
     if event.cancelled and not before.cancelled:
-        out.append(Change(event.uid, "cancelled", event.title))
+        out.append(Change(event.uid, ChangeKind.CANCELLED, event.title))
     elif (event.start, event.end) != (before.start, before.end):
         out.append(
             Change(
-                event.uid, "rescheduled", f"{before.start.isoformat()} → {event.start.isoformat()}"
+                event.uid,
+                ChangeKind.RESCHEDULED,
+                f"{before.start.isoformat()} → {event.start.isoformat()}",
             )
         )
     elif event.significant != before.significant:
-        out.append(Change(event.uid, "changed", "place, live URL or status"))
+        out.append(Change(event.uid, ChangeKind.CHANGED, "place, live URL or status"))
     if event.replay_url and not before.replay_url:
-        out.append(Change(event.uid, "replay", event.replay_url))
+        out.append(Change(event.uid, ChangeKind.REPLAY, event.replay_url))
     if not out and event.revision != before.revision:
-        out.append(Change(event.uid, "edited", "text only"))
+        out.append(Change(event.uid, ChangeKind.EDITED, "text only"))
     return out
 
 
@@ -264,8 +278,8 @@ def _valid_until(cfg: SlotSettings, event: Event, due: datetime, default: dateti
 
 def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSettings]]:
     if event.reminders is None:
-        return [(n, c) for n, c in settings.slots.items() if c.kind == "reminder"]
-    configured = [c for c in settings.slots.values() if c.kind == "reminder" and c.offset]
+        return [(n, c) for n, c in settings.slots.items() if c.kind == SlotKind.REMINDER]
+    configured = [c for c in settings.slots.values() if c.kind == SlotKind.REMINDER and c.offset]
     out = []
     for text in event.reminders:
         offset = parse_duration(text)
@@ -273,7 +287,7 @@ def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSet
         # validity (a -2h reminder goes where starting-soon went, a -2d one where -1d did).
         base = min(configured, key=lambda c: abs(c.offset - offset), default=None)  # type: ignore[operator]
         if base is None:
-            out.append((f"reminder{text}", SlotSettings(kind="reminder", offset=offset)))
+            out.append((f"reminder{text}", SlotSettings(kind=SlotKind.REMINDER, offset=offset)))
             continue
         until = base.until
         if until is not None and base.offset is not None and until <= offset:
@@ -291,11 +305,11 @@ def _event_sends(
     if event.cancelled:
         return _cancelled(event, record, settings, now)
     wanted: list[Send] = []
-    slots = [(n, c) for n, c in settings.slots.items() if c.kind != "reminder"]
+    slots = [(n, c) for n, c in settings.slots.items() if c.kind != SlotKind.REMINDER]
     for name, cfg in [*slots, *_reminder_slots(event, settings)]:
         if not cfg.enabled or name in event.skip:
             continue
-        if cfg.kind == "announce":
+        if cfg.kind == SlotKind.ANNOUNCE:
             due = record.first_seen
             until = _valid_until(cfg, event, due, event.start)
             if event.start - due >= cfg.min_lead:
@@ -310,7 +324,7 @@ def _event_sends(
                     lang=event.lang,
                     settings=settings,
                 )
-        elif cfg.kind == "reminder":
+        elif cfg.kind == SlotKind.REMINDER:
             assert cfg.offset is not None
             due = event.start + cfg.offset
             # Never after the end: a reminder then would only say something untrue.
@@ -329,7 +343,7 @@ def _event_sends(
                 lang=event.lang,
                 settings=settings,
             )
-        elif cfg.kind == "replay" and event.replay_url and record.replay_seen_at:
+        elif cfg.kind == SlotKind.REPLAY and event.replay_url and record.replay_seen_at:
             due = max(event.end, record.replay_seen_at)
             if due - event.end <= cfg.max_age:
                 until = _valid_until(cfg, event, due, due + timedelta(days=7))
@@ -337,7 +351,7 @@ def _event_sends(
                     event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
                 )
         elif (
-            cfg.kind == "changed"
+            cfg.kind == SlotKind.CHANGED
             and record.notified_significant is not None
             and record.notified_significant != event.significant
         ):
@@ -355,7 +369,7 @@ def _event_sends(
                 settings=settings,
             )
     # Nothing but a replay for an event that is over.
-    return [s for s in wanted if s.kind == "replay" or now < event.end or s.due < event.end]
+    return [s for s in wanted if s.kind == SlotKind.REPLAY or now < event.end or s.due < event.end]
 
 
 def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datetime) -> list[Send]:
@@ -363,7 +377,7 @@ def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datet
         return []  # nobody was told about it: nothing to take back
     out: list[Send] = []
     for name, cfg in settings.slots.items():
-        if cfg.kind == "cancelled" and cfg.enabled and name not in event.skip:
+        if cfg.kind == SlotKind.CANCELLED and cfg.enabled and name not in event.skip:
             due = record.deleted_at or record.changed_at
             until = _valid_until(cfg, event, due, event.start)
             out += _sends(
@@ -382,7 +396,7 @@ def _digests(records: Mapping[str, EventRecord], settings: Settings, now: dateti
         if r.deleted_at is None and r.status == str(Status.SCHEDULED)
     ]
     for name, cfg in settings.slots.items():
-        if cfg.kind != "digest" or not cfg.enabled:
+        if cfg.kind != SlotKind.DIGEST or not cfg.enabled:
             continue
         weekday, hour, minute = parse_weekly(cfg.weekly or "")
         local = now.astimezone(zone)
@@ -430,6 +444,10 @@ def _diff(result: Plan, state: LedgerState, frozen_uids: set[str]) -> None:
 
 def _reason(rec: SendRecord, result: Plan) -> str:
     for change in result.changes:
-        if change.uid == rec.uid and change.what in {"rescheduled", "cancelled", "deleted"}:
+        if change.uid == rec.uid and change.what in {
+            ChangeKind.RESCHEDULED,
+            ChangeKind.CANCELLED,
+            ChangeKind.DELETED,
+        }:
             return change.what
     return "no longer planned"

@@ -34,7 +34,7 @@ from .render.context import place
 from .render.feeds import FeedRenderer
 from .render.templating import Templates
 from .site import LoadResult, Site, load
-from .timeline import TimelineRow, timeline
+from .timeline import Planned, TimelineRow, timeline
 from .timeutil import get_zone
 from .writer import write_all
 
@@ -473,8 +473,8 @@ def markdown(preview: Preview, limit: int = 40) -> str:
     for pv in preview.events[:limit]:
         when = timefmt.when(pv.shown) if pv.event else "deleted"
         changes = "; ".join(f"{c.what} {c.detail}".strip() for c in pv.changes) or "—"
-        new = sum(r.state == "new" for r in pv.sends)
-        gone = sum(r.state == "withdraw" for r in pv.sends)
+        new = sum(r.state is Planned.NEW for r in pv.sends)
+        gone = sum(r.state is Planned.WITHDRAW for r in pv.sends)
         sends = f"{new} new, {gone} withdrawn, {len(pv.sends) - new - gone} kept"
         errors = [p for p in pv.problems if p.severity is not Severity.INFO]
         failed = [c for c in pv.checks if not c.ok]
@@ -493,7 +493,12 @@ def markdown(preview: Preview, limit: int = 40) -> str:
     if len(preview.events) > limit:
         lines.append(f"\n… and {len(preview.events) - limit} more in the HTML report.")
     upcoming = sorted(
-        (r for pv in preview.events for r in pv.sends if r.state in ("new", "withdraw")),
+        (
+            r
+            for pv in preview.events
+            for r in pv.sends
+            if r.state in (Planned.NEW, Planned.WITHDRAW)
+        ),
         key=lambda r: r.due,
     )
     if upcoming:
@@ -506,7 +511,7 @@ def markdown(preview: Preview, limit: int = 40) -> str:
         ]
         for r in upcoming[:limit]:
             due = f"{r.due.astimezone(zone):%Y-%m-%d %H:%M} ({r.due.astimezone(UTC):%H:%M}Z)"
-            what = "new" if r.state == "new" else f"withdrawn: {r.note}"
+            what = "new" if r.state is Planned.NEW else f"withdrawn: {r.note}"
             lines.append(f"| {due} | {r.slot} → {r.channel} | {_md(r.title)} | {_md(what)} |")
         lines += ["", "</details>"]
     bad_site = [c for c in preview.site_checks if not c.ok]

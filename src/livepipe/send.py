@@ -9,6 +9,7 @@ retrying is safe. Nothing is sent outside its validity window.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from .config import Settings
 from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
-from .models import Message
+from .models import Message, SlotKind
 from .plan import SendRecord, SendState
 from .publish import Channel, Receipt, broken_channels
 from .render.messages import ALL_PARTS, render_message, week_bounds
@@ -47,10 +48,20 @@ def checkpoint(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class Result(enum.StrEnum):
+    """What one attempt at a send did."""
+
+    SENT = "sent"
+    FAILED = "failed"  # permanently: reported, not retried
+    RETRY = "retry"  # a transient error: released with a later not_before
+    DRY_RUN = "dry-run"  # --dry-run: what would be sent
+    SKIPPED = "skipped"  # the claim was lost to recovery
+
+
 @dataclass(frozen=True)
 class Outcome:
     send: SendRecord
-    state: str  # sent | failed | retry | dry-run | skipped
+    state: Result
     detail: str = ""
     receipt: Receipt | None = None
     preview: str | None = None
@@ -148,7 +159,7 @@ class Sender:
     ) -> Message:
         """The send's message as it reads ``now`` (default: the clock), when it goes out."""
         now = now or self.clock()
-        if send.kind == "digest":
+        if send.kind == SlotKind.DIGEST:
             start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
             week = sorted(
                 (
@@ -202,11 +213,11 @@ class Sender:
         except Exception as exc:  # a template bug must not leave the claim hanging
             self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
             log.error("send %s: cannot render the message: %s", send.key, exc)
-            return Outcome(send, "failed", f"render: {exc}")
+            return Outcome(send, Result.FAILED, f"render: {exc}")
         try:
             self.ledger.start_call(send.key, self.worker, self.clock())
         except LostClaimError:
-            return Outcome(send, "skipped", "claim lost to recovery")
+            return Outcome(send, Result.SKIPPED, "claim lost to recovery")
         try:
             receipt = channel.deliver(message)
         except TransientPublishError as exc:
@@ -214,13 +225,13 @@ class Sender:
             retry_at = now + backoff(send.attempts, exc.retry_after, self.rng)
             if retry_at >= send.valid_until:
                 self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {exc}")
-                return Outcome(send, "failed", f"window ends before a retry: {exc}")
+                return Outcome(send, Result.FAILED, f"window ends before a retry: {exc}")
             self.ledger.release(send.key, self.worker, now, retry_at, str(exc))
-            return Outcome(send, "retry", f"{exc} (retry at {retry_at.isoformat()})")
+            return Outcome(send, Result.RETRY, f"{exc} (retry at {retry_at.isoformat()})")
         except (PermanentPublishError, PublishError) as exc:
             hint = f" — {exc.hint}" if exc.hint else ""
             self.ledger.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
-            return Outcome(send, "failed", f"{exc}{hint}")
+            return Outcome(send, Result.FAILED, f"{exc}{hint}")
         checkpoint("after-call")
         try:
             self.ledger.mark_sent(
@@ -232,10 +243,10 @@ class Sender:
                 note=receipt.note,
             )
         except LostClaimError:
-            return Outcome(send, "skipped", "claim lost to recovery after the call", receipt)
+            return Outcome(send, Result.SKIPPED, "claim lost to recovery after the call", receipt)
         checkpoint("after-record")
         log.info("sent %s (%s → %s)", send.key, send.slot, send.channel)
-        return Outcome(send, "sent", receipt.remote_id or "", receipt)
+        return Outcome(send, Result.SENT, receipt.remote_id or "", receipt)
 
     def dry_run(self) -> list[Outcome]:
         """What send-due would do now, without claiming or sending anything."""
@@ -248,5 +259,5 @@ class Sender:
                 continue
             channel = self.channels[send.channel]
             preview = channel.preview(self.message(send, parts=channel.reads))
-            out.append(Outcome(send, "dry-run", preview=preview))
+            out.append(Outcome(send, Result.DRY_RUN, preview=preview))
         return out

@@ -3,10 +3,19 @@ what the current plan would add, withdraw or mark missed."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from .plan import LedgerState, Plan, Send
+from .plan import LedgerState, Plan, Send, SendState
+
+
+class Planned(enum.StrEnum):
+    """What the current plan would do to a send (shown where its ledger state would be)."""
+
+    NEW = "new"
+    WITHDRAW = "withdraw"
+    MISS = "miss"
 
 
 @dataclass(frozen=True)
@@ -18,7 +27,7 @@ class TimelineRow:
     channel: str
     due: datetime
     valid_until: datetime
-    state: str  # a ledger state, or new / withdraw / miss for what the plan would do
+    state: SendState | Planned
     note: str = ""
 
     def to_json(self) -> dict[str, object]:
@@ -42,17 +51,18 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
     missed = {rec.key for rec in plan.missed}
     rows = []
     for key, rec in state.sends.items():
-        status, note = str(rec.state), rec.error or ""
+        status: SendState | Planned = rec.state
+        note = rec.error or ""
         if key in withdraw:
-            status, note = "withdraw", withdraw[key]
+            status, note = Planned.WITHDRAW, withdraw[key]
         elif key in missed:
-            status, note = "miss", "window passed"
+            status, note = Planned.MISS, "window passed"
         rows.append(_row(rec, titles, status, note))
-    rows.extend(_row(s, titles, "new", "") for s in plan.add)
+    rows.extend(_row(s, titles, Planned.NEW, "") for s in plan.add)
     return sorted(rows, key=lambda r: (r.due, r.slot, r.channel, r.key))
 
 
-def _row(send: Send, titles: dict[str, str], state: str, note: str) -> TimelineRow:
+def _row(send: Send, titles: dict[str, str], state: SendState | Planned, note: str) -> TimelineRow:
     return TimelineRow(
         send.key,
         send.uid,

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,3 +176,80 @@ def test_up_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
         )
     assert proc.returncode != 0
     assert "refusing to use someone else's server" in proc.stderr + proc.stdout
+
+
+def test_up_killed_mid_burst_delivers_every_send_once_after_restart(tmp_path: Path) -> None:
+    """40 starting-soon sends due at one instant; `up` dies (SIGKILL, from inside, at its 12th
+    recorded delivery) while the burst is in flight. The next `up` recovers the claims of the
+    dead one: every message reaches the receiver once (it deduplicates by Idempotency-Key, as
+    the README asks of receivers), nothing outside its window, and each text states the time
+    left when it really went out."""
+    import re
+
+    from livepipe.plan import SendState
+
+    from ..receiver import Stats, serve
+
+    stats = Stats()
+    with serve(stats, secret="sign-it") as base:
+        root = tmp_path / "site"
+        (root / "content").mkdir(parents=True)
+        (root / "livepipe.toml").write_text(
+            '[site]\nname = "Burst"\nbase_url = "https://burst.example"\ntimezone = "UTC"\n'
+            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nsecret_env = "HOOK_SECRET"\n'
+            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+            '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
+        )
+        port, hook = free_port(), free_port()
+        os.environ["HOOK_SECRET"] = "sign-it"
+        os.environ["LIVEPIPE_CRASH_AT"] = "after-record:12"
+        try:
+            proc = start_up(root, port, hook)
+        finally:
+            del os.environ["LIVEPIPE_CRASH_AT"]
+        try:
+            assert wait_for(lambda: healthy(f"http://127.0.0.1:{hook}/healthz"), 180)
+            due_at = datetime.now(UTC) + timedelta(seconds=12)
+            start = due_at + timedelta(minutes=10)
+            for i in range(40):
+                (root / "content" / f"e{i}.md").write_text(
+                    f"---\ntitle: E{i}\nstart: {start.isoformat()}\nlocation: online\n---\n"
+                )
+            synced = subprocess.run(
+                [LIVEPIPE, "sync", str(root), "-o", str(root / "dist")], capture_output=True, text=True, timeout=120
+            )
+            assert synced.returncode == 0, synced.stdout + synced.stderr
+            assert proc.wait(timeout=120) == -signal.SIGKILL  # died mid-burst
+        finally:
+            if proc.poll() is None:
+                stop(proc)
+        settings = load_settings(root / "livepipe.toml")
+
+        def states() -> dict[str, SendState]:
+            ledger = open_ledger(settings)
+            try:
+                return {s.key: s.state for s in ledger.sends()}
+            finally:
+                ledger.close()
+
+        at_crash = states()
+        assert len(at_crash) == 40
+        assert 12 <= sum(s is SendState.SENT for s in at_crash.values()) < 40
+        proc = start_up(root, port, hook)  # adopts the server the dead `up` left running
+        try:
+            assert wait_for(lambda: set(states().values()) == {SendState.SENT}, 180), (
+                root / "up.log"
+            ).read_text()[-3000:]
+            time.sleep(2)  # would a second delivery still be processed?
+        finally:
+            stop(proc)
+    assert not healthy(f"http://127.0.0.1:{port}/api/health")  # the adopted server stopped too
+    assert set(stats.processed) == set(at_crash)
+    assert all(n == 1 for n in stats.processed.values()), stats.processed
+    assert stats.bad_signatures == 0
+    for key, body in stats.bodies.items():
+        text = json.loads(body)["title"]
+        left = (start.timestamp() - stats.arrived[key]) / 60
+        minutes = int(re.search(r"Starting in (\d+) minutes", text).group(1))  # type: ignore[union-attr]
+        assert abs(minutes - left) <= 0.6, (text, left)  # the time left when it went out
+        assert stats.arrived[key] >= due_at.timestamp() - 0.05

@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..models import Event, Status
+from ..models import Event, SlotKind, Status
 from ..plan import EventRecord, LedgerState, Plan, SendRecord, SendState
 
 SCHEMA_VERSION = 1
@@ -111,7 +111,7 @@ _UPSERT_EVENT = (
     + ", ".join(f"{c} = excluded.{c}" for c in (*EVENT_COLUMNS[1:], "updated_at"))
 )
 # Sends whose success tells people about the event as it is now.
-_INFORMING_KINDS = ("announce", "reminder", "changed")
+_INFORMING_KINDS = (SlotKind.ANNOUNCE, SlotKind.REMINDER, SlotKind.CHANGED)
 
 
 def ts(value: datetime | None) -> str | None:
@@ -620,6 +620,7 @@ def _send(row: Sequence[Any]) -> SendRecord:
         if c in _TIME_COLUMNS:
             data[c] = parse_ts(data[c])
     data["state"] = SendState(data["state"])
+    data["kind"] = SlotKind(data["kind"])
     return SendRecord(**data)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from ..config import Settings
-from ..models import Event, Message
+from ..models import Event, Message, SlotKind
 from ..plan import Send
 from .context import BuildContext
 from .templating import Templates
@@ -55,7 +55,7 @@ def render_message(
     besides the text ("html", "article"): only what the channel reads (``Channel.reads``)."""
     at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
-    if send.kind == "digest":
+    if send.kind == SlotKind.DIGEST:
         lang = settings.site.default_language or "en"
         text = templates.render(
             "messages",
@@ -75,7 +75,7 @@ def render_message(
             lang,
             e=ctx.view(event),
             site=settings.site,
-            lead=_lead(at, event, lang) if send.kind == "reminder" else "",
+            lead=_lead(at, event, lang) if send.kind == SlotKind.REMINDER else "",
             live=event.start <= at + timedelta(seconds=30) < event.end + timedelta(seconds=30),
         )
         url = event.url
