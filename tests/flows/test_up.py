@@ -216,7 +216,10 @@ def test_up_killed_mid_burst_delivers_every_send_once_after_restart(tmp_path: Pa
                     f"---\ntitle: E{i}\nstart: {start.isoformat()}\nlocation: online\n---\n"
                 )
             synced = subprocess.run(
-                [LIVEPIPE, "sync", str(root), "-o", str(root / "dist")], capture_output=True, text=True, timeout=120
+                [LIVEPIPE, "sync", str(root), "-o", str(root / "dist")],
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert synced.returncode == 0, synced.stdout + synced.stderr
             assert proc.wait(timeout=120) == -signal.SIGKILL  # died mid-burst
