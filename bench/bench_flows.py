@@ -9,6 +9,7 @@
     python bench/bench_flows.py scale-out [N [C]] # the same through `up --no-publish` + 2
                                                   # workers, Prefect and ledger on PostgreSQL
     python bench/bench_flows.py dispatch [N]      # the dispatcher alone (no Prefect)
+    python bench/bench_flows.py sparse [N]        # N sends 1.2 s apart through `livepipe up`
 
 Goals: no-op sync < 0.5 s at 10k pages excluding Prefect start-up (issue 6); bursts: p99
 ≤ 2 s for 200 sends due at once, ≤ 5 s for 1,000, 0 duplicates, 0 lost (issue 13).
@@ -178,10 +179,11 @@ def burst_site(root: Path, base: str, channels: int, ledger: str | None = None) 
     return root
 
 
-def write_events(site: Path, events: int, due_at: datetime) -> None:
-    """``events`` pages starting 10 minutes after ``due_at`` (their starting-soon time)."""
-    start = (due_at + timedelta(minutes=10)).isoformat()
+def write_events(site: Path, events: int, due_at: datetime, spacing: float = 0.0) -> None:
+    """``events`` pages starting 10 minutes after ``due_at`` (their starting-soon time), each
+    ``spacing`` seconds after the one before."""
     for i in range(events):
+        start = (due_at + timedelta(minutes=10, seconds=i * spacing)).isoformat()
         (site / "content" / f"e{i}.md").write_text(
             f"---\ntitle: E{i}\nstart: {start}\nlocation: online\n---\n"
         )
@@ -275,7 +277,7 @@ def _wait_healthy(url: str, timeout: float = 180) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def burst(n: int, channels: int = 4, scale_out: bool = False, lead_s: float = 0.0) -> None:
+def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0.0) -> None:
     """N sends due at one instant to a loopback receiver (signed webhooks): through
     `livepipe up` (its own Prefect server on SQLite, sending in its own threads), or with
     ``scale_out`` through `up --no-publish` + 2 `livepipe worker`s, the Prefect server and
@@ -337,8 +339,8 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, lead_s: float = 0.
             _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
             time.sleep(5)  # deployments served
             # Far enough ahead for the sync (≈0.4 s per publish run) to finish first.
-            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.45) + lead_s)
-            write_events(site, n // channels, due_at)
+            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.45))
+            write_events(site, n // channels, due_at, spacing)
             os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
             if ledger_url:
                 os.environ[SECRET_ENV] = SECRET
@@ -350,7 +352,7 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, lead_s: float = 0.
                 f"sync of {n // channels} events, {n} publish runs: {time.time() - started:.1f} s"
             )
             due = pending_due(site / "livepipe.toml")
-            wait_arrivals(stats, due, due_at.timestamp() + 180)
+            wait_arrivals(stats, due, due_at.timestamp() + 180 + n * spacing)
         finally:
             for proc in reversed(procs):
                 proc.send_signal(2)
@@ -365,7 +367,8 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, lead_s: float = 0.
                     conn.execute(f"DROP DATABASE IF EXISTS lp_bench_{tag} WITH (FORCE)")
                     conn.execute(f"DROP SCHEMA IF EXISTS lp_bench_{tag} CASCADE")
     how = "up --no-publish + 2 workers, PostgreSQL" if scale_out else "livepipe up, SQLite"
-    report(f"burst through {how}, {n // channels} events x {channels} channels", due, stats)
+    what = f"sparse, one every {spacing} s" if spacing else "burst"
+    report(f"{what} through {how}, {n // channels} events x {channels} channels", due, stats)
 
 
 if __name__ == "__main__":
@@ -377,6 +380,8 @@ if __name__ == "__main__":
         count = int(sys.argv[2]) if len(sys.argv) > 2 else 200
         width = int(sys.argv[3]) if len(sys.argv) > 3 else 4
         burst(count, width, scale_out=what == "scale-out")
+    elif what == "sparse":  # one send every 1.2 s through `livepipe up`
+        burst(int(sys.argv[2]) if len(sys.argv) > 2 else 100, 1, spacing=1.2)
     elif what == "dispatch":
         dispatch(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:

@@ -140,3 +140,37 @@ def waiting_publish_runs(client: Any, page: int = 200) -> list[Any]:
         runs.extend(batch)
         if len(batch) < page:
             return runs
+
+
+def crash_orphans(client: Any, flows: tuple[str, ...] = ("sync", "reconcile")) -> list[str]:
+    """Runs of ``flows`` that a runner took (Pending, "Submitting", Running) and that no
+    process is running any more: only `livepipe up` runs sync and reconcile, so when it
+    starts, such runs belong to an `up` that died. Each is set Crashed, the reason in its
+    state message, instead of showing "Submitting" forever. Returns their names."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    held = FlowRunFilter(
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+        )
+    )
+    runs = client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=list(flows))),
+        flow_run_filter=held,
+        limit=200,
+    )
+    for run in runs:
+        client.set_flow_run_state(
+            run.id,
+            Crashed(message="its runner is gone (livepipe up stopped); the next run redoes it"),
+            force=True,
+        )
+    return [str(run.name) for run in runs]

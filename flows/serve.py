@@ -249,6 +249,13 @@ def up(
     )
     sync_dep, publish_dep, reconcile_dep = deployments(path)
     publish_dep.apply()  # runs are created for it; this process (or workers) executes them
+    from prefect.client.orchestration import get_client
+
+    from flows.common import crash_orphans
+
+    with get_client(sync_client=True) as client:
+        for name in crash_orphans(client):
+            print(f"livepipe up: run {name} was left by an up that stopped: marked Crashed")
     stop = threading.Event()
     senders = start_senders(path, site.settings, stop, threads=threads) if publish else []
     try:

@@ -219,3 +219,38 @@ def test_worker_killed_mid_run_still_delivers_exactly_once(flow_site: FlowSite) 
     (done,) = sends_for(flow_site, "killed")
     assert done.state is SendState.SENT
     assert flow_site.stats.processed[send.key] == 1 and flow_site.stats.raw[send.key] == 2
+
+
+def test_runs_left_by_a_dead_runner_are_marked_crashed(prefect_server: str) -> None:
+    """A run a runner took (Pending/"Submitting", Running) whose process is gone is marked
+    Crashed with the reason (what `up` does for sync and reconcile runs when it starts);
+    a run still waiting for its time is left alone."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import temporary_settings
+    from prefect.states import Pending, Running, Scheduled
+
+    from flows.common import crash_orphans
+
+    @flow(name="orphan-check")
+    def orphan_check() -> None:
+        pass
+
+    with (
+        temporary_settings(updates={"api.url": prefect_server}),
+        get_client(sync_client=True) as client,
+    ):
+        running = client.create_flow_run(orphan_check, state=Running())
+        submitting = client.create_flow_run(orphan_check, state=Pending(name="Submitting"))
+        later = client.create_flow_run(
+            orphan_check, state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1))
+        )
+        names = crash_orphans(client, ("orphan-check",))
+        assert sorted(names) == sorted([running.name, submitting.name])
+        for run in (running, submitting):
+            state = client.read_flow_run(run.id).state
+            assert state is not None and state.name == "Crashed"
+            assert "runner is gone" in (state.message or "")
+        still = client.read_flow_run(later.id).state
+        assert still is not None and still.is_scheduled()
+        assert crash_orphans(client, ("orphan-check",)) == []  # once
