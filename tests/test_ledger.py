@@ -100,11 +100,16 @@ def test_a_claim_whose_pid_was_reused_is_recovered(ledger) -> None:
 
     me = worker_id()
     host, pid, start = me.rsplit(":", 2)
-    assert (host, pid) == (socket.gethostname(), str(os.getpid())) and int(start) > 0
+    name, _, boot = host.partition("@")
+    assert (name, pid) == (socket.gethostname(), str(os.getpid())) and int(start) > 0
+    assert len(boot) == 12  # this kernel's boot id
     assert claimer_alive(me) is True
     reused = f"{host}:{pid}:{int(start) + 1}"  # same host and PID, another process
     assert claimer_alive(reused) is False
-    assert claimer_alive(f"{host}:{pid}") is True  # an old-style id: the PID alone
+    before_reboot = f"{name}@{'0' * 12}:{pid}:{start}"  # same PID and tick, an earlier boot
+    assert claimer_alive(before_reboot) is False
+    assert claimer_alive(f"{name}:{pid}") is True  # an old-style id: the PID alone
+    assert claimer_alive(f"elsewhere@{boot}:{pid}:{start}") is None  # another host: the lease
     fill(ledger, NOW, 1)
     rec = ledger.claim_next(NOW, reused, ["hook"])
     assert rec

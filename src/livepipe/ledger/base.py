@@ -16,6 +16,7 @@ Send states::
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from abc import ABC, abstractmethod
@@ -129,11 +130,24 @@ def parse_ts(text: str | None) -> datetime | None:
 
 
 def worker_id() -> str:
-    """``host:pid:start`` — who holds a claim. ``start`` is when the process started (clock
-    ticks since boot, from /proc): a later process that reuses the PID (PID namespaces,
-    wrap-around) has another start, so a dead claimer is never taken for a live one."""
+    """``host@boot:pid:start`` — who holds a claim. ``start`` is when the process started
+    (clock ticks since boot, from /proc): a later process that reuses the PID (PID
+    namespaces, wrap-around) has another start; ``boot`` (the kernel's boot id) tells a
+    process of an earlier boot from one that got the same PID at the same tick after a
+    reboot (a service started at boot). A dead claimer is never taken for a live one."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_started(pid) or 0}"
+    boot = _boot_id()
+    host = socket.gethostname() + (f"@{boot}" if boot else "")
+    return f"{host}:{pid}:{_started(pid) or 0}"
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip().replace("-", "")[:12]
+    except OSError:
+        return ""
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -160,8 +174,11 @@ def claimer_alive(claimed_by: str | None) -> bool | None:
         host, pid, start = ":".join(parts[:-1]), parts[-1], None
     else:
         return None
+    host, _, boot = host.partition("@")
     if host != socket.gethostname():
         return None
+    if boot and _boot_id() and boot != _boot_id():
+        return False  # claimed before this machine last booted: that process is gone
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
