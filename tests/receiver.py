@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -113,3 +114,17 @@ def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.25
             return True
         time.sleep(step)
     return False
+
+
+def starting_soon_site(root: Path, url: str, secret_env: str | None = None) -> Path:
+    """A site at ``root`` whose only slot is starting-soon, to one webhook channel ``hook``
+    at ``url`` (signed with ``$secret_env``, else unsigned); returns its content folder."""
+    (root / "content").mkdir(parents=True)
+    signing = f'secret_env = "{secret_env}"' if secret_env else "unsigned = true"
+    (root / "livepipe.toml").write_text(
+        '[site]\nname = "Burst"\nbase_url = "https://burst.example"\ntimezone = "UTC"\n'
+        f'[channels.hook]\ntype = "webhook"\nurl = "{url}"\n{signing}\n'
+        "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+        '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
+    )
+    return root / "content"

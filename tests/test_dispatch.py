@@ -15,20 +15,14 @@ from livepipe.pipeline import sync
 from livepipe.plan import SendState
 from livepipe.site import Site
 
-from .receiver import Stats, serve
+from .receiver import Stats, serve, starting_soon_site
 
 
 def test_a_burst_is_delivered_once_and_not_early(tmp_path: Path) -> None:
     stats = Stats()
     with serve(stats) as base:
         site = tmp_path / "site"
-        (site / "content").mkdir(parents=True)
-        (site / "livepipe.toml").write_text(
-            '[site]\nname = "B"\nbase_url = "https://b.example"\ntimezone = "UTC"\n'
-            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/plain"\nunsigned = true\n'
-            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
-            '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
-        )
+        starting_soon_site(site, f"{base}/plain")
         due_at = datetime.now(UTC) + timedelta(seconds=6)
         for i in range(60):
             start = (due_at + timedelta(minutes=10)).isoformat()

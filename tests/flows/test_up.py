@@ -188,18 +188,12 @@ def test_up_killed_mid_burst_delivers_every_send_once_after_restart(tmp_path: Pa
 
     from livepipe.plan import SendState
 
-    from ..receiver import Stats, serve
+    from ..receiver import Stats, serve, starting_soon_site
 
     stats = Stats()
     with serve(stats, secret="sign-it") as base:
         root = tmp_path / "site"
-        (root / "content").mkdir(parents=True)
-        (root / "livepipe.toml").write_text(
-            '[site]\nname = "Burst"\nbase_url = "https://burst.example"\ntimezone = "UTC"\n'
-            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nsecret_env = "HOOK_SECRET"\n'
-            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
-            '[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nchannels = ["hook"]\n'
-        )
+        starting_soon_site(root, f"{base}/dedup", secret_env="HOOK_SECRET")
         port, hook = free_port(), free_port()
         os.environ["HOOK_SECRET"] = "sign-it"
         os.environ["LIVEPIPE_CRASH_AT"] = "after-record:12"
