@@ -118,6 +118,24 @@ def test_a_misconfigured_channel_strands_nothing(tmp_path: Path) -> None:
     assert len(rec.calls("/services/T0/B0/ok")) == len(team)
 
 
+def test_check_channels_names_the_channel_and_its_variable(tmp_path: Path) -> None:
+    """`check --channels` (where up runs) fails on a channel that cannot send from this
+    environment; plain `check` (a content PR, no secrets there) does not."""
+    root = site(tmp_path)
+    with (root / "livepipe.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[channels.team]\ntype = "slack"\nurl_env = "TEAM_SLACK_URL"\n')
+    code, out = invoke("check", str(root))
+    assert code == 0, out
+    code, out = invoke("check", str(root), "--channels")
+    assert code == 1 and "channel team cannot send" in out and "TEAM_SLACK_URL" in out
+    fixed = runner.invoke(
+        app,
+        ["check", str(root), "--channels"],
+        env={"COLUMNS": "200", "TEAM_SLACK_URL": "https://hooks.slack.example/services/T/B/x"},
+    )
+    assert fixed.exit_code == 0, fixed.output
+
+
 def test_a_webhook_without_its_secret_does_not_send_unsigned(tmp_path: Path) -> None:
     from livepipe.config import ChannelSettings
     from livepipe.errors import ConfigError

@@ -93,10 +93,23 @@ def check(
     path: PathArg = Path("."),
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     events: Annotated[bool, typer.Option(help="Also print a table of the events found.")] = False,
+    channels: Annotated[
+        bool,
+        typer.Option(
+            "--channels",
+            help="Also check that every channel can send from this environment (its options "
+            "and secret variables): where `up` or a worker runs, not in a content PR.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Parse and validate every page; print each problem as path:line. Exit 1 on errors."""
     result = _load(path, config)
+    broken: dict[str, ConfigError] = {}
+    if channels:
+        from .publish import broken_channels, make_channels
+
+        broken = broken_channels(make_channels(result.site.settings))
     if format is Format.json:
         payload = {
             "events": [e.to_json() for e in result.events],
@@ -113,7 +126,8 @@ def check(
         if events:
             print_events(result.events)
         sys.stdout.write(_summary(result) + "\n")
-    raise typer.Exit(1 if result.errors else 0)
+    _report_broken(broken)
+    raise typer.Exit(1 if result.errors or broken else 0)
 
 
 def _summary(result: LoadResult) -> str:
