@@ -338,7 +338,8 @@ def worker(path: str = ".", threads: int = 8) -> None:
 
     deployments(path)[1].apply()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish what is in flight, then leave
+        signal.signal(sig, lambda *_: stop.set())
     dispatcher = Dispatcher(settings, threads=threads)
     delivering = threading.Thread(target=dispatcher.run, args=(stop,), name="livepipe-dispatch")
     delivering.start()
