@@ -107,5 +107,14 @@ def test_two_workers_200_sends_exactly_once(
         ledger.close()
     assert {k: stats.raw[k] for k in keys} == {k: 1 for k in keys}, outputs
     assert all(s.state is SendState.SENT for s in sends)
-    ran = [int(o.rsplit("ran ", 1)[1].split()[0]) for o in outputs]
-    assert sum(ran) == 200 and min(ran) > 0, ran  # both workers took a share
+    # Each worker's dispatcher sends what is due itself and runs the publish runs it finds
+    # still waiting; between them they cover all 200, and both took a share.
+    shares = [_share(o) for o in outputs]
+    assert sum(shares) >= 200 and min(shares) > 0, outputs
+
+
+def _share(output: str) -> int:
+    """`livepipe worker: sent S, ran R publish runs` → S + R."""
+    line = output.rsplit("livepipe worker: sent ", 1)[1]
+    sent, rest = line.split(", ran ", 1)
+    return int(sent) + int(rest.split()[0])
