@@ -148,7 +148,7 @@ def lateness(n: int, only: str | None = None) -> None:
         server.terminate()
         server.wait(timeout=30)
         late = sorted(arrivals[k] - due[k].timestamp() for k in arrivals)
-        q = statistics.quantiles(late, n=100) if len(late) > 2 else late
+        q = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 2 else late
         print(
             f"{label:8} sends {len(due)}, delivered {len(late)}: lateness p50 "
             f"{statistics.median(late):.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, "
@@ -196,7 +196,7 @@ def report(label: str, due: dict[str, datetime], stats: object) -> None:
     if not late:
         print(f"{label}: sends {len(due)}, none delivered", flush=True)
         return
-    q = statistics.quantiles(late, n=100) if len(late) > 2 else late * 100
+    q = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 2 else late * 100
     dupes = sum(c - 1 for c in raw.values() if c > 1)
     bad = getattr(stats, "bad_signatures", 0)
     print(
