@@ -1,11 +1,18 @@
 """ICS (RFC 5545 + RFC 7986): per-event files and subscription calendars, via icalendar.
 
 Rules (write them down, keep them stable):
-- PRODID ``-//livepipe//<site host>//EN``; calendar UID ``<name>@<site host>``.
+- PRODID ``-//livepipe//<site host>//EN``; no calendar-level UID (vdirsyncer takes the
+  first UID line of a file as every item's UID, so a subscription kept one event) and no
+  METHOD (these are subscription files, not iTIP messages: RFC 5546 PUBLISH would require an
+  ORGANIZER, which an event page does not have; Google, Apple, Outlook and Thunderbird
+  subscribe to and import files without METHOD).
 - UID = Event.uid; DTSTAMP = LAST-MODIFIED = the page's last revision (UTC), never the clock.
 - Timed events use TZID + a VTIMEZONE generated for the whole years the calendar spans (UTC
   events use Z); all-day events use VALUE=DATE with an exclusive DTEND. Never floating times.
 - SEQUENCE comes from the ledger (0 until an event's significant fields change).
+- An alarm (``[calendar] alarm``) is relative to the start of timed events; all-day events
+  get theirs at 09:00 on the day (``TRIGGER:PT9H``, as Apple Calendar does), never a
+  "-10m" firing at 23:50 the evening before.
 - calendar.ics holds one entry per translated event (the site's default language wins);
   calendar-<lang>.ics and tags/<tag>.ics exist when there is more than one language / tag.
 """
@@ -23,11 +30,12 @@ from icalendar import Event as VEvent
 from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, EventOutput, SitePart, tag_file
+from .context import Artifact, BuildContext, EventOutput, SitePart, place, tag_file
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _CALENDARS_PER_PART = 256
 CalendarSpec = tuple[str, str, list[Event]]  # (path, title, events)
+ALL_DAY_ALARM = timedelta(hours=9)  # 09:00 on the day of an all-day event
 _NAME_UNSAFE = str.maketrans({",": " ", ";": " ", "\\": " "})  # icalendar leaves NAME unescaped
 
 
@@ -132,7 +140,7 @@ class IcsRenderer:
             a = Alarm()
             a.add("action", "DISPLAY")
             a.add("description", e.title)
-            a.add("trigger", alarm)
+            a.add("trigger", ALL_DAY_ALARM if e.all_day else alarm)
             v.add_component(a)
         return v
 
@@ -177,6 +185,8 @@ class IcsRenderer:
     def _location(self, e: Event, ctx: BuildContext) -> str | None:
         if e.location:
             return e.location
+        if e.in_person:  # venue not known yet: say so (and that it is streamed, if it is)
+            return place(e, e.lang)
         if e.online:
             return e.live_url or ("线上" if e.lang == "zh" else "Online")
         return None
@@ -190,18 +200,16 @@ class IcsRenderer:
         blobs: Mapping[str, bytes],
     ) -> Artifact:
         site = ctx.settings.site
-        host = site_host(site.base_url)
         events = list(events)
         name = title.translate(_NAME_UNSAFE)
-        uid, url = f"{path.removesuffix('.ics')}@{host}", f"{site.base_url}/{url_path(path)}"
+        url = f"{site.base_url}/{url_path(path)}"
         if self.fast:
-            lines = (f"NAME:{_text(name)}", f"X-WR-CALNAME:{_text(name)}", f"UID:{_text(uid)}")
-            own_part = b"".join(fold(line) for line in (*lines, f"URL:{url}"))
+            lines = (f"NAME:{_text(name)}", f"X-WR-CALNAME:{_text(name)}", f"URL:{url}")
+            own_part = b"".join(fold(line) for line in lines)
         else:
             own = Calendar()
             own.add("name", name)
             own.add("x-wr-calname", name)
-            own.add("uid", uid)
             own.add("url", url)
             own_part = serialize(own, inner=True)
         parts = [_calendar_head(ctx), own_part]
@@ -237,7 +245,6 @@ def _calendar_head(ctx: BuildContext) -> bytes:
         cal.add("version", "2.0")
         cal.add("prodid", f"-//livepipe//{site_host(site.base_url)}//EN")
         cal.add("calscale", "GREGORIAN")
-        cal.add("method", "PUBLISH")
         description = (site.description or site.name).translate(_NAME_UNSAFE)
         cal.add("description", description)
         cal.add("x-wr-caldesc", description)
