@@ -15,7 +15,7 @@ from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
 from .site import LoadResult
-from .sources.revisions import revision_times
+from .sources.revisions import page_times
 from .timeutil import paused_gc
 from .writer import OutputDir, WriteReport, Written
 
@@ -45,13 +45,14 @@ def context(
     site = result.site
     content = str(site.content_root)
     paths = {e.uid: os.path.join(content, e.source) for e in result.events}
-    times = revision_times(site.content_root, paths.values(), mtimes=result.mtimes)
-    revised = {uid: times[p] for uid, p in paths.items() if p in times}
+    times = page_times(site.content_root, paths.values(), mtimes=result.mtimes)
+    known = {uid: times[p] for uid, p in paths.items() if p in times}
     root = site.settings.root
     return BuildContext(
         settings=site.settings,
         events=result.events,
-        revised=revised,
+        revised={uid: t.last for uid, t in known.items()},
+        published={uid: t.first for uid, t in known.items()},
         sequence=sequence or {},
         templates=Templates(root / "templates" if root else None),
         tombstones=tuple(t for t in tombstones if t.uid not in paths),

@@ -31,7 +31,7 @@ from .models import Event, Problem, Severity
 from .plan import Change, SendState, plan
 from .render import RENDERERS, Artifact, BuildContext, timefmt
 from .render.context import place
-from .render.feeds import FeedRenderer
+from .render.feeds import FeedRenderer, item_dates
 from .render.templating import Templates
 from .site import LoadResult, Site, load
 from .timeline import Planned, TimelineRow, timeline
@@ -296,9 +296,10 @@ def validate(files: dict[str, bytes], validators: Path | None) -> tuple[dict[str
 def _feed_entries(e: Event, ctx: BuildContext) -> dict[str, str]:
     feeds = FeedRenderer()
     html = {e.uid: feeds.item_html(e, ctx)}
-    rss = ET.fromstring(feeds.rss(ctx, [e], html)).find("channel/item")
-    atom = ET.fromstring(feeds.atom(ctx, [e], html)).find(f"{ATOM}entry")
-    item = json.loads(feeds.json_feed(ctx, [e], html))["items"][0]
+    dates = item_dates(ctx, [e])
+    rss = ET.fromstring(feeds.rss(ctx, [e], html, dates)).find("channel/item")
+    atom = ET.fromstring(feeds.atom(ctx, [e], html, dates)).find(f"{ATOM}entry")
+    item = json.loads(feeds.json_feed(ctx, [e], html, dates))["items"][0]
     out = {"json": json.dumps(item, ensure_ascii=False, indent=2)}
     for name, element in (("rss", rss), ("atom", atom)):
         if element is not None:

@@ -10,6 +10,7 @@ from livepipe.render import Artifact, BuildContext
 from livepipe.site import LoadResult, Site, load
 
 REVISED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+PUBLISHED = datetime(2026, 11, 2, 9, 15, tzinfo=UTC)  # every page's first commit
 
 
 def build_memory(path: Path, *, config: Path | None = None) -> tuple[LoadResult, dict[str, bytes]]:
@@ -21,6 +22,7 @@ def build_memory(path: Path, *, config: Path | None = None) -> tuple[LoadResult,
 def fixed_context(result: LoadResult) -> BuildContext:
     ctx = context(result)
     ctx.revised = {e.uid: REVISED for e in result.events}
+    ctx.published = {e.uid: PUBLISHED for e in result.events}
     return ctx
 
 

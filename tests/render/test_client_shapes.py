@@ -3,16 +3,22 @@ programs themselves run in tests/clients/."""
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import icalendar
 
+from livepipe.build import context, render_all
 from livepipe.site import Site, load
 
 from ..conftest import CONTENT
+from ..test_build import git
 from .helpers import artifacts, build_memory
+
+XML = "http://www.w3.org/XML/1998/namespace"
 
 
 def _calendar_lines(data: bytes) -> list[bytes]:
@@ -67,3 +73,93 @@ def test_hybrid_with_unknown_venue_says_so(site: Path, write_page: Callable) -> 
     cal = icalendar.Calendar.from_ical(arts["calendar.ics"])
     where = {str(ev["SUMMARY"]): str(ev.get("LOCATION")) for ev in cal.walk("VEVENT")}
     assert where == {"混合活动": "线下（地点待定） + 线上直播", "线上活动": "线上"}
+
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def test_atom_is_in_the_default_namespace() -> None:
+    """rss-parser and @extractus/feed-extractor reject a prefixed `atom:feed`."""
+    _, built = build_memory(CONTENT)
+    data = built["atom.xml"]
+    assert b"atom:" not in data
+    root = ET.fromstring(data)
+    assert root.tag == f"{{{ATOM}}}feed" and root.get(f"{{{XML}}}lang") == "zh"
+    entries = root.findall(f"{{{ATOM}}}entry")
+    assert len(entries) == len(json.loads(built["feed.json"])["items"]) > 0
+    for entry in entries:
+        assert entry.find(f"{{{ATOM}}}link[@rel='alternate']") is not None
+    # RSS keeps atom:link rel=self (RSS has no element of its own for it)
+    rss = ET.fromstring(built["feed.xml"])
+    assert rss.find(f"channel/{{{ATOM}}}link[@rel='self']") is not None
+
+
+def test_feed_dates_are_first_and_last_commit_and_distinct(tmp_path: Path) -> None:
+    """Two pages added in one commit, one added later, one edited later: published is the
+    first commit, updated the last; items sharing a commit get distinct times, in feed order."""
+    repo = tmp_path / "site"
+    (repo / "content").mkdir(parents=True)
+    (repo / "livepipe.toml").write_text(
+        '[site]\nname = "T"\nbase_url = "https://t.example"\ntimezone = "UTC"\n'
+    )
+
+    def page(name: str, day: int, title: str = "x") -> None:
+        (repo / "content" / f"{name}.md").write_text(
+            f"---\ntitle: {title}\nstart: 2027-01-{day:02d}T10:00:00Z\n---\nbody\n"
+        )
+
+    page("a", 10)
+    page("b", 11)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "first", date="2026-11-01T12:00:00+00:00")
+    page("c", 12)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "second", date="2026-11-03T08:00:00+00:00")
+    page("a", 10, title="a, edited")
+    git(repo, "commit", "-qam", "edit", date="2026-11-05T18:30:00+00:00")
+
+    result = load(Site.locate(repo))
+    arts = {a.path: a.data for a in render_all(context(result))}
+    items = {
+        i["url"].rstrip("/").rsplit("/", 1)[1]: i for i in json.loads(arts["feed.json"])["items"]
+    }
+    dates = {k: (i["date_published"], i["date_modified"]) for k, i in items.items()}
+    assert dates == {
+        "c": ("2026-11-03T08:00:00Z", "2026-11-03T08:00:00Z"),
+        "b": ("2026-11-01T12:00:00Z", "2026-11-01T12:00:00Z"),  # shares "first" with a
+        "a": (
+            "2026-11-01T11:59:59Z",
+            "2026-11-05T18:30:00Z",
+        ),  # a second before b: later in the feed
+    }
+    rss = ET.fromstring(arts["feed.xml"])
+    assert [i.findtext("pubDate") for i in rss.iter("item")] == [
+        "Tue, 03 Nov 2026 08:00:00 GMT",
+        "Sun, 01 Nov 2026 12:00:00 GMT",
+        "Sun, 01 Nov 2026 11:59:59 GMT",
+    ]
+    atom = ET.fromstring(arts["atom.xml"])
+    updated = [e.findtext(f"{{{ATOM}}}updated") for e in atom.iter(f"{{{ATOM}}}entry")]
+    assert updated == ["2026-11-03T08:00:00Z", "2026-11-01T12:00:00Z", "2026-11-05T18:30:00Z"]
+
+
+def test_feeds_carry_a_language_without_a_configured_default(
+    site: Path, write_page: Callable
+) -> None:
+    """A KubeSphere site whose livepipe.toml names no default language (the corpus's)."""
+    (site / "livepipe.toml").write_text(
+        '[site]\nname = "KS"\nbase_url = "https://ks.example"\ntimezone = "Asia/Shanghai"\n'
+    )
+    for n in range(3):
+        write_page(
+            f"live/p{n}.md",
+            f"---\ntitle: 直播 {n}\nsection1:\n  time: 2026-12-1{n} 19:00-20:00\n"
+            "  base: 线上\n---\nx\n",
+        )
+    arts = {a.path: a.data for a in artifacts(load(Site.locate(site)))}
+    assert ET.fromstring(arts["feed.xml"]).findtext("channel/language") == "zh"
+    assert ET.fromstring(arts["atom.xml"]).get(f"{{{XML}}}lang") == "zh"
+    feed = json.loads(arts["feed.json"])
+    assert feed["language"] == "zh"
+    assert all(i["_event"]["about"].startswith("https://") for i in feed["items"])

@@ -108,6 +108,7 @@ class BuildContext:
     settings: Settings
     events: tuple[Event, ...]
     revised: Mapping[str, datetime] = field(default_factory=dict)  # uid → last revision (UTC)
+    published: Mapping[str, datetime] = field(default_factory=dict)  # uid → first commit (UTC)
     sequence: Mapping[str, int] = field(default_factory=dict)  # uid → SEQUENCE (ledger)
     templates: Templates = field(default_factory=Templates)
     memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
@@ -117,6 +118,10 @@ class BuildContext:
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)
+
+    def published_time(self, event: Event) -> datetime:
+        """When the page was first published (its first commit); its revision if unknown."""
+        return self.published.get(event.uid) or self.revision_time(event)
 
     @cached_property
     def site_revision(self) -> datetime:

@@ -1,8 +1,15 @@
 """RSS 2.0, Atom (RFC 4287) and JSON Feed 1.1 of the site's events, newest start first.
 
 Built with xml.etree (which escapes every text and attribute) and json, not templates; only
-the HTML inside each item comes from a template. Ids are tag: URIs from the event uid; dates
-are page revision times, so the same content gives the same bytes.
+the HTML inside each item comes from a template. Ids are tag: URIs from the event uid.
+
+Dates come from git, never the clock, so the same content gives the same bytes: an item's
+pubDate / published is when its page was first committed, updated / date_modified its last
+commit. Pages that share a commit (a first import) would all share one date, and readers
+would sort them arbitrarily (W3C: DuplicateUpdated), so equal times are moved a second apart
+each, in feed order (the newest start keeps the commit time): a reader sorting by date keeps
+the feed's order. Atom is written in the default namespace (two npm parsers reject an
+``atom:`` prefix); RSS keeps ``atom:link rel=self``, which is how RSS names it.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 import json
 import mimetypes
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import ClassVar
 
@@ -24,6 +32,8 @@ from .html import BASIC, markdown_html
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ET.register_namespace("atom", ATOM_NS)
+# The JSON Feed extension's description (JSON Feed 1.1: an extension object has "about").
+EVENT_EXTENSION_ABOUT = "https://github.com/livepipe/livepipe/blob/main/README.md#json-feed-_event"
 
 
 def _rfc3339(dt: datetime) -> str:
@@ -56,10 +66,14 @@ class FeedRenderer:
         items = items[: ctx.settings.feeds.max_items]
         html = {e.uid: self.item_html(e, ctx) for e in items}
         uids = tuple(e.uid for e in items)
-        yield Artifact("feed.xml", self.media_types["feed.xml"], self.rss(ctx, items, html), uids)
-        yield Artifact("atom.xml", self.media_types["atom.xml"], self.atom(ctx, items, html), uids)
+        dates = item_dates(ctx, items)
+        for name, make in (("feed.xml", self.rss), ("atom.xml", self.atom)):
+            yield Artifact(name, self.media_types[name], make(ctx, items, html, dates), uids)
         yield Artifact(
-            "feed.json", self.media_types["feed.json"], self.json_feed(ctx, items, html), uids
+            "feed.json",
+            self.media_types["feed.json"],
+            self.json_feed(ctx, items, html, dates),
+            uids,
         )
 
     def item_html(self, e: Event, ctx: BuildContext) -> str:
@@ -76,15 +90,18 @@ class FeedRenderer:
             return e.title
         return f"【已取消】{e.title}" if e.lang == "zh" else f"[Cancelled] {e.title}"
 
-    def rss(self, ctx: BuildContext, items: list[Event], html: dict[str, str]) -> bytes:
+    def rss(
+        self, ctx: BuildContext, items: list[Event], html: dict[str, str], dates: Dates
+    ) -> bytes:
         site = ctx.settings.site
+        language = feed_language(ctx, items)
         rss = ET.Element("rss", {"version": "2.0"})
         ch = ET.SubElement(rss, "channel")
         ET.SubElement(ch, "title").text = site.name
         ET.SubElement(ch, "link").text = f"{site.base_url}/"
         ET.SubElement(ch, "description").text = site.description or site.name
-        if site.default_language:
-            ET.SubElement(ch, "language").text = site.default_language
+        if language:
+            ET.SubElement(ch, "language").text = language
         ET.SubElement(ch, "lastBuildDate").text = _rfc822(ctx.site_revision)
         ET.SubElement(ch, "generator").text = "livepipe"
         ET.SubElement(
@@ -97,7 +114,7 @@ class FeedRenderer:
             ET.SubElement(it, "title").text = self._title(e)
             ET.SubElement(it, "link").text = e.url
             ET.SubElement(it, "guid", {"isPermaLink": "false"}).text = tag_uri(e.uid, site.tag_date)
-            ET.SubElement(it, "pubDate").text = _rfc822(ctx.revision_time(e))
+            ET.SubElement(it, "pubDate").text = _rfc822(dates[e.uid][0])
             ET.SubElement(it, "description").text = html[e.uid]
             for tag in e.tags:
                 ET.SubElement(it, "category").text = tag
@@ -109,13 +126,18 @@ class FeedRenderer:
                 )
         return _xml(rss)
 
-    def atom(self, ctx: BuildContext, items: list[Event], html: dict[str, str]) -> bytes:
+    def atom(
+        self, ctx: BuildContext, items: list[Event], html: dict[str, str], dates: Dates
+    ) -> bytes:
         site = ctx.settings.site
-        attrs = {"xml:lang": site.default_language} if site.default_language else {}
-        feed = ET.Element(f"{{{ATOM_NS}}}feed", attrs)
+        language = feed_language(ctx, items)
+        # Plain names under a literal xmlns: ElementTree's default_namespace option refuses
+        # unqualified attributes (href, rel, type), which Atom's are.
+        attrs = {"xmlns": ATOM_NS, **({"xml:lang": language} if language else {})}
+        feed = ET.Element("feed", attrs)
 
         def sub(parent: ET.Element, tag: str, text: str | None = None, **a: str) -> ET.Element:
-            el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", a)
+            el = ET.SubElement(parent, tag, a)
             el.text = text
             return el
 
@@ -132,7 +154,8 @@ class FeedRenderer:
             entry = sub(feed, "entry")
             sub(entry, "id", tag_uri(e.uid, site.tag_date))
             sub(entry, "title", self._title(e))
-            sub(entry, "updated", _rfc3339(ctx.revision_time(e)))
+            sub(entry, "published", _rfc3339(dates[e.uid][0]))
+            sub(entry, "updated", _rfc3339(dates[e.uid][1]))
             sub(entry, "link", href=e.url, rel="alternate", type="text/html")
             if e.cover_image:
                 sub(
@@ -149,8 +172,11 @@ class FeedRenderer:
                 sub(entry, "category", term=tag)
         return _xml(feed)
 
-    def json_feed(self, ctx: BuildContext, items: list[Event], html: dict[str, str]) -> bytes:
+    def json_feed(
+        self, ctx: BuildContext, items: list[Event], html: dict[str, str], dates: Dates
+    ) -> bytes:
         site = ctx.settings.site
+        language = feed_language(ctx, items)
         feed: dict[str, object] = {
             "version": "https://jsonfeed.org/version/1.1",
             "title": site.name,
@@ -159,23 +185,24 @@ class FeedRenderer:
             "description": site.description or site.name,
             "authors": [{"name": site.name}],
         }
-        if site.default_language:
-            feed["language"] = site.default_language
+        if language:
+            feed["language"] = language
         entries = []
         for e in items:
-            stamp = _rfc3339(ctx.revision_time(e))
+            published, modified = dates[e.uid]
             item: dict[str, object] = {
                 "id": tag_uri(e.uid, site.tag_date),
                 "url": e.url,
                 "title": self._title(e),
                 "content_html": html[e.uid],
                 "summary": e.description,
-                "date_published": stamp,
-                "date_modified": stamp,
+                "date_published": _rfc3339(published),
+                "date_modified": _rfc3339(modified),
                 "language": e.lang,
                 "tags": list(e.tags),
                 # JSON Feed extension (keys starting with "_"): the event itself.
                 "_event": {
+                    "about": EVENT_EXTENSION_ABOUT,
                     "start": e.start_date.isoformat() if e.all_day else e.start.isoformat(),
                     "end": e.end_date.isoformat() if e.all_day else e.end.isoformat(),
                     "timezone": e.timezone,
@@ -192,6 +219,37 @@ class FeedRenderer:
             entries.append(item)
         feed["items"] = entries
         return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+Dates = Mapping[str, tuple[datetime, datetime]]  # uid → (published, updated)
+
+
+def item_dates(ctx: BuildContext, items: list[Event]) -> dict[str, tuple[datetime, datetime]]:
+    """Each item's (published, updated): first and last commit, made distinct (see above);
+    updated is never before published."""
+    published = _distinct(items, ctx.published_time)
+    updated = _distinct(items, ctx.revision_time)
+    return {e.uid: (published[e.uid], max(published[e.uid], updated[e.uid])) for e in items}
+
+
+def _distinct(items: list[Event], time_of: Callable[[Event], datetime]) -> dict[str, datetime]:
+    used: set[datetime] = set()
+    out = {}
+    for e in items:  # feed order: the newest start first keeps its time
+        t = time_of(e).replace(microsecond=0)
+        while t in used:
+            t -= timedelta(seconds=1)
+        used.add(t)
+        out[e.uid] = t
+    return out
+
+
+def feed_language(ctx: BuildContext, items: list[Event]) -> str | None:
+    """The site's default language, else the language most of the items are in."""
+    if ctx.settings.site.default_language:
+        return ctx.settings.site.default_language
+    counts = Counter(e.lang for e in items if e.lang)
+    return min(counts, key=lambda lang: (-counts[lang], lang)) if counts else None
 
 
 def _xml(root: ET.Element) -> bytes:
