@@ -172,13 +172,25 @@ def test_index_lists_upcoming_events_in_the_viewers_language(served: Served) -> 
     assert "Operators in Practice: Berlin" in en.text
     # The time as the bundled page gives it, in its own zone, zone named.
     assert "Thursday, 3 December 2026, 19:00–21:30 (Europe/Berlin, UTC+01:00)" in en.text
-    assert "可观测性" not in en.text
+    # A translated event appears once, in the viewer's language …
+    assert "WebAssembly at the Edge" in en.text and "WebAssembly 在边缘计算中的实践" not in en.text
     zh = served.get("/", **{"Accept-Language": "zh-CN,zh;q=0.9"})
     assert zh.headers["content-language"] == "zh" and "北京时间" in zh.text
+    assert "WebAssembly 在边缘计算中的实践" in zh.text and "WebAssembly at the Edge" not in zh.text
+    # … one without a translation in its own language, marked as such (it was hidden).
+    berlin = _article(zh.text, "Operators in Practice: Berlin")
+    assert 'lang="en"' in berlin and "Thursday, 3 December 2026, 19:00–21:30" in berlin
+    assert 'lang="zh"' in _article(en.text, "云原生可观测性实战")
     assert served.get("/?lang=en", **{"Accept-Language": "zh"}).headers["content-language"] == "en"
     unknown = served.get("/", **{"Accept-Language": "fr, de;q=0.5"})
     assert unknown.headers["content-language"] == "zh"  # the site default
     assert "script-src 'self'" in en.headers["content-security-policy"]
+
+
+def _article(html: str, title: str) -> str:
+    """The <article> start tag and body of the event card with this title."""
+    start = html.rindex("<article", 0, html.index(title))
+    return html[start : html.index("</article>", start)]
 
 
 def _hrefs(html: str, css_class: str) -> list[str]:
@@ -399,7 +411,9 @@ def test_index_lists_recent_replays(served: Served) -> None:
     assert "GitOps 渐进式交付实践" in replays
     assert 'href="https://www.bilibili.com/video/BV1xx411c7mD"' in replays
     assert "GitOps 渐进式交付实践" not in zh.split('id="replays"', 1)[0].split('id="upcoming"')[1]
-    assert 'id="replays"' not in served.get("/?lang=en").text  # no English replays
+    # No English translation: the English page lists it in Chinese, marked lang="zh".
+    en = served.get("/?lang=en").text.split('id="replays"', 1)[1]
+    assert 'lang="zh"' in _article(en, "GitOps 渐进式交付实践")
 
 
 def test_index_stays_small_on_a_big_site(tmp_path: Path) -> None:

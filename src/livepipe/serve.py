@@ -38,7 +38,7 @@ from .gitsource import fingerprint
 from .ledger import ledger_url, open_ledger, sqlite_path
 from .models import Event
 from .render import links, timefmt
-from .render.context import place, tag_file
+from .render.context import in_language, place, tag_file
 from .render.templating import Templates
 from .site import Site, load
 from .writer import MANIFEST
@@ -355,12 +355,15 @@ INDEX_JS = """\
     if (el.dataset.zone === viewer) return;
     var start = new Date(el.dataset.start), end = new Date(el.dataset.end);
     var lang = document.documentElement.lang;
-    var day = new Intl.DateTimeFormat(lang, {weekday: "long", year: "numeric", month: "long",
-                                             day: "numeric", hour: "numeric", minute: "2-digit"});
-    var time = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit",
-                                              timeZoneName: "short"});
+    // formatRange writes the range as the language does, with the end's date when it falls
+    // on another day ("21:30 – 01:30" across midnight would lose it).
+    var fmt = new Intl.DateTimeFormat(lang, {weekday: "long", year: "numeric", month: "long",
+                                             day: "numeric", hour: "numeric", minute: "2-digit",
+                                             timeZoneName: "short"});
+    var range = fmt.formatRange ? fmt.formatRange(start, end)
+                                : fmt.format(start) + " – " + fmt.format(end);
     var out = el.closest("article").querySelector(".yours");
-    out.textContent = el.dataset.label + ": " + day.format(start) + "–" + time.format(end);
+    out.textContent = el.dataset.label + (/^zh/.test(lang) ? "：" : ": ") + range;
     out.hidden = false;
   });
 })();
@@ -405,7 +408,7 @@ def index_page(
     lang = negotiate(request, langs, default)
     ui_lang = lang if lang in UI else "en"
     upcoming = [e for e in snap.events if e.end > now]
-    mine = [e for e in upcoming if e.lang == lang] or upcoming
+    mine = in_language(upcoming, lang)
     base = _origin(request, public_url)
     webcal = f"webcal://{base.split('://', 1)[1]}"
     calendars = [(UI[ui_lang]["all_events"], "calendar.ics")]
@@ -422,14 +425,21 @@ def index_page(
     feeds = [(name, p) for name, p in FEEDS if p in files]
     past = [e for e in snap.events if e.end <= now and e.replay_url and e.end > now - REPLAYS_FOR]
     replays = [
-        {"title": e.title, "when": timefmt.when(e, ui_lang), "url": e.url, "replay": e.replay_url}
-        for e in sorted((e for e in past if e.lang == lang), key=lambda e: e.start, reverse=True)
+        {
+            "title": e.title,
+            "lang": e.lang,
+            "when": timefmt.when(e, e.lang if e.lang in UI else ui_lang),
+            "url": e.url,
+            "replay": e.replay_url,
+        }
+        for e in sorted(in_language(past, lang), key=lambda e: e.start, reverse=True)
     ]
     rows = [
         {
             "title": e.title,
-            "when": timefmt.when(e, ui_lang),
-            "place": place(e, ui_lang),
+            "lang": e.lang,  # an event without a translation is shown in its own language
+            "when": timefmt.when(e, e.lang if e.lang in UI else ui_lang),
+            "place": place(e, e.lang if e.lang in UI else ui_lang),
             "cancelled": e.cancelled,
             "all_day": e.all_day,
             "start": e.start.astimezone(UTC).isoformat(),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -165,6 +165,18 @@ def _speaker_line(name: str, bio: str, lang: str) -> str:
     if not name:
         return bio
     return f"{name}，{bio}" if lang == "zh" else f"{name}: {bio}"
+
+
+def in_language(events: Sequence[Event], lang: str | None) -> list[Event]:
+    """One event per translation group, in ``lang`` where that translation exists, else the
+    group's first (an English-only event is on the Chinese page too, in English); in order."""
+    chosen: dict[str, Event] = {}
+    for e in events:
+        current = chosen.get(e.translation_key)
+        if current is None or (e.lang == lang and current.lang != lang):
+            chosen[e.translation_key] = e
+    keep = {id(e) for e in chosen.values()}
+    return [e for e in events if id(e) in keep]
 
 
 def place(event: Event, lang: str) -> str:

@@ -30,7 +30,7 @@ from icalendar import Event as VEvent
 from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, EventOutput, SitePart, place, tag_file
+from .context import Artifact, BuildContext, EventOutput, SitePart, in_language, place, tag_file
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _CALENDARS_PER_PART = 256
@@ -356,12 +356,4 @@ def _ics_time(e: Event, *, end: bool = False) -> date:
 
 def primary_events(ctx: BuildContext) -> list[Event]:
     """One event per translation group; the site's default language (then the first) wins."""
-    default = ctx.settings.site.default_language
-    chosen: dict[str, Event] = {}
-    for e in ctx.calendar_events:
-        key = e.translation_key
-        current = chosen.get(key)
-        if current is None or (e.lang == default and current.lang != default):
-            chosen[key] = e
-    keep = {e.uid for e in chosen.values()}
-    return [e for e in ctx.calendar_events if e.uid in keep]
+    return in_language(ctx.calendar_events, ctx.settings.site.default_language)
