@@ -279,6 +279,76 @@ def test_email_batches_multipart_and_headers(smtp, message, tmp_path: Path) -> N
     assert parts == ["text/plain", "text/html"]
 
 
+def test_email_is_7bit_with_one_click_unsubscribe_in_both_parts(
+    smtp, message, tmp_path: Path
+) -> None:
+    """A relay without 8BITMIME gets 7-bit parts (MAIL FROM says nothing of BODY=8BITMIME);
+    RFC 8058 one-click unsubscribe, and the link visible in both parts, per recipient."""
+    port, sink = smtp
+    (tmp_path / "subs.txt").write_text("a+news@example.org\nb@example.org\n")
+    chan = PUBLISHERS["email"](
+        "news",
+        ChannelSettings(
+            type="email",
+            host="127.0.0.1",
+            port=port,
+            security="none",
+            recipients_file="subs.txt",
+            unsubscribe=["https://example.org/leave?email={email}", "mailto:bye@example.org"],
+            **{"from": "Community Live <live@example.org>"},
+        ),
+        root=tmp_path,
+        env={},
+    )  # type: ignore[arg-type]
+    chan.send(message)
+    # "{email}" names the recipient: one message each, not one Bcc batch
+    assert [rcpts for _, rcpts, _ in sink.messages] == [["a+news@example.org"], ["b@example.org"]]
+    raw = sink.messages[0][2]
+    assert max(raw) < 0x80, "8-bit octets sent without BODY=8BITMIME"
+    mail = email.message_from_bytes(raw, policy=default_policy)
+    leave = "https://example.org/leave?email=a%2Bnews@example.org"
+    assert mail["List-Unsubscribe"] == f"<{leave}>, <mailto:bye@example.org>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = mail.iter_parts()
+    assert text["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"]
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    plain = text.get_content()
+    assert "可观测性" in plain  # the text survives the encoding
+    assert plain.rstrip().endswith(f"退订: {leave}")
+    page = html.get_content()
+    assert page.count("<main>") == 1
+    # the link is inside the landmark, after the content
+    footer = page[page.rindex("</table>") : page.index("</main>")]
+    assert f'<a href="{leave}"' in footer and "退订" in footer
+    second = email.message_from_bytes(sink.messages[1][2], policy=default_policy)
+    assert "email=b@example.org" in second["List-Unsubscribe"]
+
+
+def test_email_with_a_mailto_unsubscribe_only_has_no_one_click_header(
+    smtp, message, tmp_path: Path
+) -> None:
+    port, sink = smtp
+    (tmp_path / "subs.txt").write_text("a@example.org\n")
+    chan = PUBLISHERS["email"](
+        "news",
+        ChannelSettings(
+            type="email",
+            host="127.0.0.1",
+            port=port,
+            security="none",
+            recipients_file="subs.txt",
+            unsubscribe="mailto:bye@example.org",
+            **{"from": "live@example.org"},
+        ),
+        root=tmp_path,
+        env={},
+    )  # type: ignore[arg-type]
+    chan.send(message)
+    mail = email.message_from_bytes(sink.messages[0][2], policy=default_policy)
+    assert mail["List-Unsubscribe-Post"] is None  # RFC 8058 needs an https URI
+    assert "退订: mailto:bye@example.org" in next(mail.iter_parts()).get_content()
+
+
 def test_email_server_down_is_transient(message, tmp_path: Path) -> None:
     (tmp_path / "subs.txt").write_text("a@example.org\n")
     chan = PUBLISHERS["email"](

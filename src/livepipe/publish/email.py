@@ -12,11 +12,17 @@ from = "Community Live <live@example.org>"
 recipients_file = "subscribers.txt"   # one address a line, # comments
 batch = 50                       # recipients per message (Bcc)
 rate_per_second = 2
-unsubscribe = "mailto:unsubscribe@example.org"
+# One or more unsubscribe URIs: an https one enables RFC 8058 one-click unsubscribe
+# (List-Unsubscribe-Post, which the big mailbox providers require of bulk mail); "{email}"
+# in a URI is replaced by the recipient's address, and then each recipient gets a message
+# of their own.
+unsubscribe = ["https://example.org/unsubscribe?email={email}", "mailto:leave@example.org"]
 ```
 
 Message-ID is derived from the send key, so a repeated send is recognisable; SMTP itself
 cannot deduplicate, so a send interrupted mid-call becomes 'uncertain', never resent blindly.
+Both parts are quoted-printable (7-bit on the wire: a relay without 8BITMIME takes them as
+they are), and both show the unsubscribe link.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..models import Message
@@ -53,6 +60,18 @@ class EmailChannel(Channel):
         out = [ln.split("#", 1)[0].strip() for ln in lines]
         return [a for a in out if a]
 
+    def unsubscribe_uris(self, recipient: str | None = None) -> list[str]:
+        """The configured unsubscribe URIs, ``{email}`` filled in for ``recipient``."""
+        value = self.option("unsubscribe")
+        uris = [value] if isinstance(value, str) else list(value or [])
+        address = quote(recipient or "", safe="@")
+        return [str(u).replace("{email}", address) for u in uris if u]
+
+    def personal(self) -> bool:
+        """Does an unsubscribe URI name the recipient (one message per recipient)?"""
+        value = self.option("unsubscribe")
+        return "{email}" in str(value)
+
     def build(self, message: Message, bcc: list[str]) -> EmailMessage:
         sender = str(self.option("from", required=True))
         domain = sender.rsplit("@", 1)[-1].strip(">") or "livepipe.invalid"
@@ -62,10 +81,16 @@ class EmailChannel(Channel):
         mail["To"] = str(self.option("to", sender))
         mail["Date"] = format_datetime(message.due.astimezone())
         mail["Message-ID"] = f"<{message.key}@{domain}>"
-        unsubscribe = self.option("unsubscribe")
-        if unsubscribe:
-            mail["List-Unsubscribe"] = f"<{unsubscribe}>"
-        mail.set_content(message.text)
+        uris = self.unsubscribe_uris(bcc[0] if len(bcc) == 1 else None)
+        if uris:
+            mail["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in uris)
+            if any(u.startswith("https://") for u in uris):
+                mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        visible = next((u for u in uris if u.startswith("https://")), uris[0] if uris else None)
+        text = message.text
+        if visible:
+            text += f"\n\n-- \n{_LEAVE[_lang(message)]}: {visible}\n"
+        mail.set_content(text, cte="quoted-printable")
         html = message.html or (
             '<!DOCTYPE html><html><body style="font-family:sans-serif;">'
             f'<h1 style="font-size:20px;">{escape(message.title)}</h1>'
@@ -73,7 +98,9 @@ class EmailChannel(Channel):
             + f'<p><a href="{escape(message.url, quote=True)}">{escape(message.url)}</a></p>'
             "</body></html>"
         )
-        mail.add_alternative(html, subtype="html")
+        if visible:
+            html = _with_footer(html, visible, _LEAVE[_lang(message)])
+        mail.add_alternative(html, subtype="html", cte="quoted-printable")
         del mail["Bcc"]
         mail["Bcc"] = ", ".join(bcc)
         return mail
@@ -119,7 +146,7 @@ class EmailChannel(Channel):
                 code="no-recipients",
                 hint="add addresses to the recipients file",
             )
-        size = int(self.option("batch", 50))
+        size = 1 if self.personal() else int(self.option("batch", 50))
         rate = float(self.option("rate_per_second", 0) or 0)
         smtp = self.connect()
         try:
@@ -154,3 +181,25 @@ class EmailChannel(Channel):
     def preview(self, message: Message) -> str:
         mail = self.build(message, ["(recipients)"])
         return mail.as_string()
+
+
+_LEAVE = {"zh": "退订", "en": "Unsubscribe"}
+
+
+def _lang(message: Message) -> str:
+    return "zh" if message.lang == "zh" else "en"
+
+
+def _with_footer(html: str, uri: str, label: str) -> str:
+    """The unsubscribe link as the newsletter's last line (before ``</main>`` or
+    ``</body>``: inside the landmark, so screen readers find it with the content)."""
+    link = escape(uri, quote=True)
+    footer = (
+        '<p style="margin:16px 0;font-size:12px;color:#666666;text-align:center;'
+        f'overflow-wrap:anywhere;"><a href="{link}" style="color:#666666;">{escape(label)}</a></p>'
+    )
+    for end in ("</main>", "</body>"):
+        at = html.rfind(end)
+        if at != -1:
+            return html[:at] + footer + "\n" + html[at:]
+    return html + footer
