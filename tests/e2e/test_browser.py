@@ -90,7 +90,11 @@ def test_index_in_chinese_shows_the_events_in_beijing_time(new_page: Any, served
     page.goto(served.url + "/")
     assert page.locator("html").get_attribute("lang") == "zh"
     titles = page.locator("article.event h3 a").all_inner_texts()
-    assert "云原生 Meetup 成都站" in titles and "Operators in Practice: Berlin" not in titles
+    assert "云原生 Meetup 成都站" in titles and "WebAssembly at the Edge" not in titles
+    # An event without a Chinese translation is listed in English (it was hidden).
+    berlin = page.locator("article.event", has_text="Operators in Practice: Berlin")
+    assert berlin.get_attribute("lang") == "en"
+    assert berlin.locator(".when").inner_text().startswith("Thursday, 3 December 2026, 19:00")
     chengdu = page.locator("article.event", has_text="云原生 Meetup 成都站")
     assert (
         chengdu.locator(".when").inner_text()
@@ -114,6 +118,62 @@ def test_index_shows_the_viewers_own_time_elsewhere(new_page: Any, served: Serve
     assert text.startswith("Your time: Thursday, December 3, 2026") and "1:00" in text, text
     assert "3:30" in text and "EST" in text, text
     shot(page, "index-en-new-york")
+
+
+@pytest.mark.parametrize(
+    ("locale", "zone", "title", "expected"),
+    [
+        # the issue's garbled "2026年12月10日星期四 13:00–GMT+1 14:00"
+        (
+            "zh-CN",
+            "Europe/Berlin",
+            "云原生可观测性实战",
+            "你的时间：2026年12月10日星期四 GMT+1 13:00–14:00",
+        ),
+        # 19:00–21:30 in Berlin is 22:00–00:30 in Dubai: the end's date is kept
+        (
+            "zh-CN",
+            "Asia/Dubai",
+            "Operators in Practice: Berlin",
+            "你的时间：2026年12月3日星期四 GMT+4 22:00 – 2026年12月4日星期五 GMT+4 00:30",
+        ),
+        (
+            "en-US",
+            "Asia/Dubai",
+            "Operators in Practice: Berlin",
+            "Your time: Thursday, December 3, 2026 at 10:00 PM GMT+4 – "
+            "Friday, December 4, 2026 at 12:30 AM GMT+4",
+        ),
+    ],
+)
+def test_the_viewers_own_time_is_a_range_in_their_language(
+    new_page: Any, served: Served, locale: str, zone: str, title: str, expected: str
+) -> None:
+    page = new_page(locale=locale, timezone_id=zone)
+    page.goto(served.url + "/")
+    yours = page.locator("article.event", has_text=title).locator(".yours")
+    assert yours.inner_text() == expected
+
+
+def test_newsletter_with_a_long_url_fits_a_phone(new_page: Any, tmp_path: Path) -> None:
+    """A long replay URL made the newsletter 408 px wide at 390 px."""
+    from ..render.helpers import build_memory
+
+    (tmp_path / "content").mkdir()
+    (tmp_path / "livepipe.toml").write_text(
+        '[site]\nname = "T"\nbase_url = "https://t.example"\ntimezone = "UTC"\n'
+    )
+    replay = "https://www.example.org/replays/" + "a-very-long-replay-path-segment-" * 6 + "end"
+    (tmp_path / "content" / "talk.md").write_text(
+        f"---\ntitle: Talk\nstart: 2026-12-10T10:00:00Z\nreplay_url: {replay}\n"
+        f"live_url: {replay}?live=1\n---\nSee {replay} for the recording.\n"
+    )
+    _, built = build_memory(tmp_path)
+    for name in ("newsletter/talk.html", "newsletter/digest-2026-W50.html"):
+        page = new_page(viewport={"width": 390, "height": 800})
+        page.set_content(built[name].decode())
+        assert page.locator("main").count() == 1
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, name
 
 
 def test_index_fits_a_phone(new_page: Any, served: Served) -> None:
