@@ -274,6 +274,9 @@ def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
     tz = Timezone.from_tzinfo(
         _Until(get_zone(zone), last), tzid=zone, first_date=first, last_date=last
     )
+    # icalendar notes the covered range in a COMMENT, which RFC 5545 does not allow on a
+    # VTIMEZONE (only inside STANDARD/DAYLIGHT): libical's restriction check rejects it.
+    tz.pop("COMMENT", None)
     return serialize(tz)
 
 
