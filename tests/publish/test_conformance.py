@@ -242,26 +242,26 @@ def smtp() -> Iterator[tuple[int, SmtpSink]]:
         controller.stop()
 
 
+def email_channel(port: int, root: Path, **options: object) -> Channel:
+    """An email channel to the loopback SMTP server, recipients from root/subs.txt."""
+    settings = ChannelSettings(
+        type="email",
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        recipients_file="subs.txt",
+        **{"from": "Community Live <live@example.org>"},
+        **options,  # type: ignore[arg-type]
+    )
+    return PUBLISHERS["email"]("news", settings, root=root, env={})
+
+
 def test_email_batches_multipart_and_headers(smtp, message, tmp_path: Path) -> None:
     port, sink = smtp
     (tmp_path / "subs.txt").write_text(
         "# subscribers\na@example.org\nb@example.org\nc@example.org  # vip\n"
     )
-    chan = PUBLISHERS["email"](
-        "news",
-        ChannelSettings(
-            type="email",
-            host="127.0.0.1",
-            port=port,
-            security="none",
-            recipients_file="subs.txt",
-            batch=2,
-            unsubscribe="mailto:bye@example.org",
-            **{"from": "Community Live <live@example.org>"},
-        ),
-        root=tmp_path,
-        env={},
-    )  # type: ignore[arg-type]
+    chan = email_channel(port, tmp_path, batch=2, unsubscribe="mailto:bye@example.org")
     receipt = chan.send(message)
     assert receipt.note == "3 recipients"
     assert [rcpts for _, rcpts, _ in sink.messages] == [
@@ -286,20 +286,11 @@ def test_email_is_7bit_with_one_click_unsubscribe_in_both_parts(
     RFC 8058 one-click unsubscribe, and the link visible in both parts, per recipient."""
     port, sink = smtp
     (tmp_path / "subs.txt").write_text("a+news@example.org\nb@example.org\n")
-    chan = PUBLISHERS["email"](
-        "news",
-        ChannelSettings(
-            type="email",
-            host="127.0.0.1",
-            port=port,
-            security="none",
-            recipients_file="subs.txt",
-            unsubscribe=["https://example.org/leave?email={email}", "mailto:bye@example.org"],
-            **{"from": "Community Live <live@example.org>"},
-        ),
-        root=tmp_path,
-        env={},
-    )  # type: ignore[arg-type]
+    chan = email_channel(
+        port,
+        tmp_path,
+        unsubscribe=["https://example.org/leave?email={email}", "mailto:bye@example.org"],
+    )
     chan.send(message)
     # "{email}" names the recipient: one message each, not one Bcc batch
     assert [rcpts for _, rcpts, _ in sink.messages] == [["a+news@example.org"], ["b@example.org"]]
@@ -329,20 +320,7 @@ def test_email_with_a_mailto_unsubscribe_only_has_no_one_click_header(
 ) -> None:
     port, sink = smtp
     (tmp_path / "subs.txt").write_text("a@example.org\n")
-    chan = PUBLISHERS["email"](
-        "news",
-        ChannelSettings(
-            type="email",
-            host="127.0.0.1",
-            port=port,
-            security="none",
-            recipients_file="subs.txt",
-            unsubscribe="mailto:bye@example.org",
-            **{"from": "live@example.org"},
-        ),
-        root=tmp_path,
-        env={},
-    )  # type: ignore[arg-type]
+    chan = email_channel(port, tmp_path, unsubscribe="mailto:bye@example.org")
     chan.send(message)
     mail = email.message_from_bytes(sink.messages[0][2], policy=default_policy)
     assert mail["List-Unsubscribe-Post"] is None  # RFC 8058 needs an https URI
