@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +41,7 @@ def context(
     *,
     sequence: Mapping[str, int] | None = None,
     tombstones: Sequence[Event] = (),
+    changed: Mapping[str, datetime | None] | None = None,
 ) -> BuildContext:
     """The BuildContext for a loaded site: revision times from git/mtime, site templates."""
     site = result.site
@@ -54,6 +56,7 @@ def context(
         revised={uid: t.last for uid, t in known.items()},
         published={uid: t.first for uid, t in known.items()},
         sequence=sequence or {},
+        changed=changed,
         templates=Templates(root / "templates" if root else None),
         tombstones=tuple(t for t in tombstones if t.uid not in paths),
     )
@@ -175,6 +178,7 @@ def build(
     *,
     sequence: Mapping[str, int] | None = None,
     tombstones: Sequence[Event] = (),
+    changed: Mapping[str, datetime | None] | None = None,
     progress: Progress | None = None,
     only: tuple[str, ...] = (),
 ) -> BuildResult:
@@ -182,7 +186,7 @@ def build(
     the process that renders them, the aggregates by this one, then the manifest."""
     names = _names(only)
     with paused_gc():
-        ctx = context(result, sequence=sequence, tombstones=tombstones)
+        ctx = context(result, sequence=sequence, tombstones=tombstones, changed=changed)
         dist = OutputDir(out)
         try:
             files = tuple(_render(ctx, names, dist.put, progress, None))

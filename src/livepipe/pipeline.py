@@ -37,5 +37,11 @@ def sync(
     built = None
     if out is not None:
         tombstones = ledger.tombstones(now, site.settings.ledger.tombstone_days)
-        built = build(result, out, sequence=ledger.sequences(), tombstones=tombstones)
+        built = build(
+            result,
+            out,
+            sequence=ledger.sequences(),
+            tombstones=tombstones,
+            changed=ledger.significant_changes(),
+        )
     return SyncResult(result, the_plan, built)

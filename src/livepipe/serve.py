@@ -281,7 +281,13 @@ class Rebuilder:
         store = open_ledger(settings, self.ledger)
         try:  # the same SEQUENCE numbers and tombstones as the sync writes
             tombstones = store.tombstones(self.clock(), settings.ledger.tombstone_days)
-            return build(result, self.out, sequence=store.sequences(), tombstones=tombstones)
+            return build(
+                result,
+                self.out,
+                sequence=store.sequences(),
+                tombstones=tombstones,
+                changed=store.significant_changes(),
+            )
         finally:
             store.close()
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
 
 from livepipe.build import context, render_all
+from livepipe.ledger import open_ledger
+from livepipe.pipeline import sync
 from livepipe.site import Site, load
 
 from ..conftest import CONTENT
@@ -163,3 +165,44 @@ def test_feeds_carry_a_language_without_a_configured_default(
     feed = json.loads(arts["feed.json"])
     assert feed["language"] == "zh"
     assert all(i["_event"]["about"].startswith("https://") for i in feed["items"])
+
+
+def test_feed_updated_is_the_last_significant_change(tmp_path: Path, ledger_url: str) -> None:
+    """With the ledger (sync, serve): a typo fix leaves `updated` at the first publication; a
+    reschedule moves it to the commit that made it."""
+    repo = tmp_path / "site"
+    (repo / "content").mkdir(parents=True)
+    (repo / "livepipe.toml").write_text(
+        '[site]\nname = "T"\nbase_url = "https://t.example"\ntimezone = "UTC"\n'
+        f'[ledger]\nurl = "{ledger_url}"\n'
+    )
+
+    def page(name: str, start: str, body: str = "body") -> None:
+        (repo / "content" / f"{name}.md").write_text(
+            f"---\ntitle: {name}\nstart: {start}\n---\n{body}\n"
+        )
+
+    def synced(commit_date: str, sync_at: datetime) -> dict[str, tuple[str, str]]:
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", commit_date, date=commit_date)
+        site = Site.locate(repo)
+        ledger = open_ledger(site.settings)
+        try:
+            result = sync(site, ledger, sync_at, out=tmp_path / "dist")
+        finally:
+            ledger.close()
+        assert result.build is not None
+        items = json.loads((tmp_path / "dist" / "feed.json").read_text())["items"]
+        return {i["title"]: (i["date_published"], i["date_modified"]) for i in items}
+
+    page("typo", "2027-01-10T10:00:00Z")
+    page("moved", "2027-01-11T10:00:00Z")
+    git(repo, "init", "-q")
+    synced("2026-11-01T12:00:00+00:00", datetime(2026, 11, 1, 12, 5, tzinfo=UTC))
+    page("typo", "2027-01-10T10:00:00Z", body="body, spelled right")  # insignificant
+    page("moved", "2027-01-18T10:00:00Z")  # rescheduled: significant
+    dates = synced("2026-11-03T09:00:00+00:00", datetime(2026, 11, 3, 9, 2, tzinfo=UTC))
+    assert dates == {
+        "moved": ("2026-11-01T12:00:00Z", "2026-11-03T09:00:00Z"),  # the reschedule's commit
+        "typo": ("2026-11-01T11:59:59Z", "2026-11-01T11:59:59Z"),  # never significantly changed
+    }

@@ -110,6 +110,9 @@ class BuildContext:
     revised: Mapping[str, datetime] = field(default_factory=dict)  # uid → last revision (UTC)
     published: Mapping[str, datetime] = field(default_factory=dict)  # uid → first commit (UTC)
     sequence: Mapping[str, int] = field(default_factory=dict)  # uid → SEQUENCE (ledger)
+    # uid → when its last significant change was seen (None: never changed), from the
+    # ledger; None without a ledger (then "updated" is the last commit).
+    changed: Mapping[str, datetime | None] | None = None
     templates: Templates = field(default_factory=Templates)
     memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
     # Deleted events kept (as cancelled) in the calendars for a while, from the ledger.
@@ -122,6 +125,17 @@ class BuildContext:
     def published_time(self, event: Event) -> datetime:
         """When the page was first published (its first commit); its revision if unknown."""
         return self.published.get(event.uid) or self.revision_time(event)
+
+    def updated_time(self, event: Event) -> datetime:
+        """The last significant change (time, place, status, title…): with a ledger, its
+        first publication if the event never changed, else the commit that changed it (no
+        later than the sync that saw it); without one, the page's last commit. A typo fix
+        does not make an event "updated" in feed readers."""
+        last = self.revision_time(event)
+        if self.changed is None or event.uid not in self.changed:
+            return last
+        seen = self.changed[event.uid]
+        return self.published_time(event) if seen is None else min(seen, last)
 
     @cached_property
     def site_revision(self) -> datetime:

@@ -3,13 +3,14 @@
 Built with xml.etree (which escapes every text and attribute) and json, not templates; only
 the HTML inside each item comes from a template. Ids are tag: URIs from the event uid.
 
-Dates come from git, never the clock, so the same content gives the same bytes: an item's
-pubDate / published is when its page was first committed, updated / date_modified its last
-commit. Pages that share a commit (a first import) would all share one date, and readers
-would sort them arbitrarily (W3C: DuplicateUpdated), so equal times are moved a second apart
-each, in feed order (the newest start keeps the commit time): a reader sorting by date keeps
-the feed's order. Atom is written in the default namespace (two npm parsers reject an
-``atom:`` prefix); RSS keeps ``atom:link rel=self``, which is how RSS names it.
+Dates come from git and the ledger, never the clock, so the same content gives the same
+bytes: an item's pubDate / published is when its page was first committed, updated /
+date_modified its last significant change (``BuildContext.updated_time``). Pages that share a
+commit (a first import) would all share one date, and readers would sort them arbitrarily
+(W3C: DuplicateUpdated), so equal times are moved a second apart each, in feed order (the
+newest start keeps the commit time): a reader sorting by date keeps the feed's order. Atom
+is written in the default namespace (two npm parsers reject an ``atom:`` prefix); RSS keeps
+``atom:link rel=self``, which is how RSS names it.
 """
 
 from __future__ import annotations
@@ -228,12 +229,23 @@ def item_dates(ctx: BuildContext, items: list[Event]) -> dict[str, tuple[datetim
     """Each item's (published, updated): first and last commit, made distinct (see above);
     updated is never before published."""
     published = _distinct(items, ctx.published_time)
-    updated = _distinct(items, ctx.revision_time)
-    return {e.uid: (published[e.uid], max(published[e.uid], updated[e.uid])) for e in items}
+    # never changed since publication: updated is published, the same (distinct) value
+    same = {e.uid for e in items if ctx.updated_time(e) == ctx.published_time(e)}
+    updated = _distinct(
+        [e for e in items if e.uid not in same],
+        ctx.updated_time,
+        used={published[uid] for uid in same},
+    )
+    return {
+        e.uid: (published[e.uid], max(published[e.uid], updated.get(e.uid, published[e.uid])))
+        for e in items
+    }
 
 
-def _distinct(items: list[Event], time_of: Callable[[Event], datetime]) -> dict[str, datetime]:
-    used: set[datetime] = set()
+def _distinct(
+    items: list[Event], time_of: Callable[[Event], datetime], used: set[datetime] | None = None
+) -> dict[str, datetime]:
+    used = set() if used is None else used
     out = {}
     for e in items:  # feed order: the newest start first keeps its time
         t = time_of(e).replace(microsecond=0)
