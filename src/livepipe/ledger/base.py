@@ -287,14 +287,11 @@ class Ledger(ABC):
             return {uid: seq for uid, seq in cur.fetchall()}
 
     def significant_changes(self) -> dict[str, datetime | None]:
-        """uid → when its last significant change was first seen (the revision that took
-        it to its current SEQUENCE); None for an event never significantly changed."""
+        """uid → when its significant hash last changed (the sync that saw the revision
+        taking it to its current SEQUENCE); None for an event never significantly changed."""
         with self.read() as cur:
-            cur.execute(
-                "SELECT e.uid, e.sequence, MIN(r.seen_at) FROM events e LEFT JOIN revisions r "
-                "ON r.uid = e.uid AND r.sequence = e.sequence GROUP BY e.uid, e.sequence"
-            )
-            return {uid: None if seq == 0 else parse_ts(seen) for uid, seq, seen in cur.fetchall()}
+            cur.execute("SELECT uid, sequence, changed_at FROM events")
+            return {uid: None if seq == 0 else parse_ts(at) for uid, seq, at in cur.fetchall()}
 
     def tombstones(self, now: datetime, days: int) -> list[Event]:
         """Deleted events of the last ``days`` days, as cancelled events for the calendars."""
