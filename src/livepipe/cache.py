@@ -33,7 +33,7 @@ from .config import Settings
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
-FORMAT = 4  # bump when what is pickled changes shape (4: Event without body)
+FORMAT = 5  # bump when what is pickled changes shape (5: Event.register_url)
 
 
 def _zone_getattr(owner: object, name: str) -> object:

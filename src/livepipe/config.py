@@ -69,7 +69,65 @@ class PageSettings(_Model):
     default_duration: Duration = timedelta(hours=1)
     max_page_bytes: int = Field(default=1 << 20, gt=0)
     # Sub-folders (relative to the content root) that hold event pages; empty means all.
+    # A folder named here is read even if its name starts with "_" (Jekyll's _events).
     sections: tuple[str, ...] = ()
+    # File name endings of pages.
+    extensions: tuple[str, ...] = (".md", ".markdown")
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(not e.startswith(".") or len(e) < 2 for e in v):
+            raise ValueError('extensions must be endings such as ".md", ".markdown"')
+        return v
+
+
+# The event fields a [schemas.NAME] table maps (each to a dotted path into the front matter).
+MAPPED_FIELDS = (
+    "title",
+    "start",
+    "end",
+    "duration",
+    "timezone",
+    "online",
+    "location",
+    "live_url",
+    "register_url",
+    "replay_url",
+    "tags",
+    "status",
+    "uid",
+    "description",
+    "cover",
+)
+
+
+class SchemaMapping(_Model):
+    """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping."""
+
+    match: tuple[str, ...]  # globs relative to the content root, e.g. "_events/**"
+    title: str = "title"
+    start: str
+    end: str | None = None
+    duration: str | None = None
+    timezone: str | None = None
+    online: str | None = None
+    location: str | None = None
+    live_url: str | None = None
+    register_url: str | None = None
+    replay_url: str | None = None
+    tags: str | None = "tags"
+    status: str | None = None
+    uid: str | None = None
+    description: str | None = "description"
+    cover: str | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _some(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError('match needs at least one glob, e.g. ["_events/**"]')
+        return v
 
 
 class CalendarSettings(_Model):
@@ -175,6 +233,15 @@ class Settings(_Model):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     ledger: LedgerSettings = LedgerSettings()
     hooks: HookSettings = HookSettings()
+    schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
+
+    @field_validator("schemas")
+    @classmethod
+    def _own_names(cls, v: dict[str, SchemaMapping]) -> dict[str, SchemaMapping]:
+        taken = {"kubesphere", "native"} & set(v)
+        if taken:
+            raise ValueError(f"schemas.{min(taken)} is a built-in schema's name: choose another")
+        return v
 
     @model_validator(mode="before")
     @classmethod

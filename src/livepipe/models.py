@@ -132,6 +132,7 @@ class Event:
     live_url: str | None = None
     replay_url: str | None = None
     replay_embed_url: str | None = None
+    register_url: str | None = None  # where to sign up (mapped schemas)
     cover_image: str | None = None
     outline_image: str | None = None
     tags: tuple[str, ...] = ()

@@ -72,6 +72,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         live_url=_url(ctx, draft.live_url, "live URL"),
         replay_url=replay_url,
         replay_embed_url=replay_embed,
+        register_url=_url(ctx, draft.register_url, "registration URL"),
         cover_image=_url(ctx, draft.cover_image, "cover image", base=base),
         outline_image=_url(ctx, draft.outline_image, "outline image", base=base),
         tags=draft.tags,

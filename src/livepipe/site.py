@@ -18,8 +18,17 @@ from .errors import ContentError
 from .models import Event, Problem, Severity, quick_pickle
 from .normalize import normalize
 from .render.wechat import lint as wechat_lint
-from .sources import SCHEMAS, PageContext, detect_schema, discover, forced_schema, read_page
+from .sources import (
+    SCHEMAS,
+    PageContext,
+    PageSchema,
+    detect_schema,
+    discover,
+    forced_schema,
+    read_page,
+)
 from .sources.files import is_section_page
+from .sources.mapped import MappedSchema
 from .text import PATH_UNSAFE
 from .timeutil import paused_gc
 
@@ -98,7 +107,9 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
         path
         for target in site.targets
         for path in discover(
-            target, site.settings.pages.sections if target == site.content_root else ()
+            target,
+            site.settings.pages.sections if target == site.content_root else (),
+            site.settings.pages.extensions,
         )
         if not is_section_page(path)
     ]
@@ -232,17 +243,43 @@ def _collect(site: Site, results: list[_PageResult], mtimes: Mapping[str, int]) 
     )
 
 
+_MAPPED: dict[int, tuple[Settings, tuple[MappedSchema, ...]]] = {}
+
+
+def mapped_schemas(settings: Settings) -> tuple[MappedSchema, ...]:
+    """The site's ``[schemas.NAME]`` tables, in the order livepipe.toml gives them (made
+    once per Settings object: Settings holds dicts, so it cannot be an lru_cache key)."""
+    if not settings.schemas:
+        return ()
+    held = _MAPPED.get(id(settings))
+    if held is None or held[0] is not settings:
+        schemas = tuple(
+            MappedSchema(name, mapping, settings.site.timezone)
+            for name, mapping in settings.schemas.items()
+        )
+        if len(_MAPPED) > 16:
+            _MAPPED.clear()
+        held = _MAPPED[id(settings)] = (settings, schemas)
+    return held[1]
+
+
 def _load_page(ctx: PageContext, settings: Settings) -> Event:
     meta = ctx.page.meta
     name = forced_schema(meta)
+    mapped = mapped_schemas(settings)
+    rel = str(ctx.page.rel)
+    schema: PageSchema
     if name is not None:
-        if name not in SCHEMAS:
+        known: dict[str, PageSchema] = {**SCHEMAS, **{m.name: m for m in mapped}}
+        if name not in known:
             raise ctx.error(
                 "unknown-schema",
-                f"livepipe.schema {name!r} is not one of {', '.join(SCHEMAS)}",
+                f"livepipe.schema {name!r} is not one of {', '.join(known)}",
                 line=ctx.page.line_of("livepipe", "schema"),
             )
-        schema = SCHEMAS[name]
+        schema = known[name]
+    elif any(m.matches(rel) for m in mapped):
+        schema = next(m for m in mapped if m.matches(rel))
     else:
         detected = detect_schema(meta)
         if detected is None:

@@ -10,7 +10,7 @@ import gc
 import re
 import zoneinfo
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<u>w|d|h|m|min|s)", re.IGNORECASE)
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
@@ -33,6 +33,107 @@ def parse_duration(text: str) -> timedelta:
     if pos != len(body):
         raise ValueError(f"invalid duration {text!r}: use e.g. 1h, 90m, 1h30m, -1d")
     return timedelta(seconds=sign * seconds)
+
+
+_WORD_UNITS = {
+    "weeks": "w", "week": "w", "wk": "w",
+    "days": "d", "day": "d",
+    "hours": "h", "hour": "h", "hrs": "h", "hr": "h",
+    "minutes": "m", "minute": "m", "mins": "m", "min": "m",
+    "seconds": "s", "second": "s", "secs": "s", "sec": "s",
+}  # fmt: skip
+_WORDS = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(" + "|".join(sorted(_WORD_UNITS, key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_MAP_UNITS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+
+
+def human_duration(value: object) -> timedelta:
+    """A duration as pages write it: ``90 minutes``, ``1 hour``, ``1h30m``, ``1 day``,
+    ``2 hours 30 minutes``, ``{minutes: 90}``, or a number of minutes."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, (int, float)):
+        return timedelta(minutes=value)
+    if isinstance(value, dict):
+        unknown = set(map(str, value)) - set(_MAP_UNITS)
+        if unknown or not value:
+            raise ValueError(f"invalid duration {value!r}: use keys {', '.join(_MAP_UNITS)}")
+        try:
+            return timedelta(seconds=sum(float(v) * _MAP_UNITS[str(k)] for k, v in value.items()))
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid duration {value!r}: the values must be numbers") from None
+    if not isinstance(value, str):
+        raise ValueError(f"invalid duration {value!r}")
+    text = _WORDS.sub(lambda m: m[1] + _WORD_UNITS[m[2].lower()], value.strip().lower())
+    text = re.sub(r"\s*(,|and)\s*", "", text)
+    return parse_duration(text)
+
+
+_OFFSET = re.compile(r"^(?:(?:UTC|GMT)\s*)?([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+
+
+def parse_offset(text: str) -> timedelta | None:
+    """``UTC -7``, ``UTC+05:30``, ``GMT+8``, ``-0800``, ``+08:00``, ``UTC``, ``Z`` → the
+    offset; None when ``text`` is not an offset (an IANA name, say)."""
+    raw = text.strip()
+    if raw.upper() in {"UTC", "GMT", "Z"}:
+        return timedelta(0)
+    m = _OFFSET.match(raw)
+    if m is None:
+        return None
+    hours, minutes = int(m[2]), int(m[3] or 0)
+    if hours > 14 or minutes >= 60:
+        return None
+    sign = -1 if m[1] == "-" else 1
+    return sign * timedelta(hours=hours, minutes=minutes)
+
+
+def offset_zone(offset: timedelta) -> str | None:
+    """The IANA name of a fixed whole-hour offset (``Etc/GMT+7`` is UTC−7: POSIX signs);
+    None for offsets IANA has no fixed zone for (UTC+05:30)."""
+    if offset == timedelta(0):
+        return "UTC"
+    hours, rest = divmod(int(offset.total_seconds()), 3600)
+    if rest or not -12 <= hours <= 14:
+        return None
+    return f"Etc/GMT{-hours:+d}"
+
+
+_LOOSE_TIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+    r"(Z|[+-]\d{2}:?\d{2}|[+-]\d{1,2}|(?:UTC|GMT)\s*[+-]\s*\d{1,2}(?::?\d{2})?|UTC|GMT)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_time_value(value: object) -> datetime | date:
+    """A start/end as pages write it: a YAML date or date-time, ISO 8601 / RFC 3339 text
+    (milliseconds, ``Z``), ``YYYY-MM-DD HH:MM[:SS] ±HHMM`` (what PyYAML leaves a string),
+    naive date-times, dates. Raises ValueError."""
+    if isinstance(value, (datetime, date)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date or a date-time")
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        pass
+    m = _LOOSE_TIME.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a date or a date-time")
+    clock = m[2] if m[2].count(":") == 2 else m[2] + ":00"
+    naive = datetime.fromisoformat(f"{m[1]}T{clock.zfill(8) if len(clock) < 8 else clock}")
+    if not m[3]:
+        return naive
+    offset = parse_offset(m[3])
+    if offset is None:
+        raise ValueError(f"{text!r}: the offset {m[3]!r} is not one")
+    return naive.replace(tzinfo=timezone(offset))
 
 
 def format_duration(td: timedelta) -> str:

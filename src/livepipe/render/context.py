@@ -58,6 +58,7 @@ class EventView:
         self.online = event.online
         self.live_url = event.live_url
         self.replay_url = event.replay_url
+        self.register_url = event.register_url
         self.cover_image = event.cover_image
         self.outline_image = event.outline_image
         self.tags = event.tags

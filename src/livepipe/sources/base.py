@@ -184,6 +184,7 @@ class Draft:
     in_person: bool = False
     live_url: str | None = None
     replay_url: str | None = None
+    register_url: str | None = None
     cover_image: str | None = None
     outline_image: str | None = None
     tags: tuple[str, ...] = ()
@@ -203,7 +204,9 @@ class Draft:
 class PageSchema(Protocol):
     """A page-schema adapter: declared attributes and one method that makes a Draft."""
 
-    name: ClassVar[str]
+    @property
+    def name(self) -> str: ...  # a class attribute, or one per instance (mapped schemas)
+
     default_timezone: ClassVar[str]
     default_language: ClassVar[str]
 

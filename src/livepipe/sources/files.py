@@ -32,7 +32,9 @@ def is_section_page(path: Path) -> bool:
     return path.name.startswith("_index.")
 
 
-def discover(root: Path, sections: tuple[str, ...] = ()) -> Iterator[Path]:
+def discover(
+    root: Path, sections: tuple[str, ...] = (), extensions: tuple[str, ...] = PAGE_SUFFIXES
+) -> Iterator[Path]:
     """Every page file under ``root`` in a deterministic order; hidden folders are skipped.
     Symlinked folders are not followed, and a section that resolves outside ``root`` is not
     read (a symlinked page file is checked where it is read: ``read_page``)."""
@@ -50,7 +52,7 @@ def discover(root: Path, sections: tuple[str, ...] = ()) -> Iterator[Path]:
             found.extend(
                 ([*parts, f], os.path.join(folder, f))
                 for f in files
-                if f.endswith(PAGE_SUFFIXES) and not f.startswith(".")
+                if f.endswith(extensions) and not f.startswith(".")
             )
         found.sort(key=lambda item: item[0])  # strings: sorting 10k Paths took 0.1 s
         yield from (Path(name) for _, name in found)
