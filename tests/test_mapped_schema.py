@@ -161,3 +161,52 @@ def test_pages_outside_every_match_keep_the_built_in_schemas(
     )
     events, _ = loaded(site)
     assert {t: e.schema for t, e in events.items()} == {"Mapped": "c", "Native": "native"}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "folder"),
+    [("jekyll", "_events"), ("hugo-bundles", "content/events")],
+)
+def test_schema_suggest_proposes_a_mapping_that_checks_clean(
+    tmp_path: Path, fixture: str, folder: str
+) -> None:
+    """A new community: pages only, no livepipe.toml. The proposal, saved as it is printed,
+    reads every page as an event with no error."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    pages = tmp_path / "repo" / Path(folder).name
+    shutil.copytree(SITES / fixture / folder, pages)
+    runner = CliRunner()
+    out = runner.invoke(app, ["schema", "suggest", str(pages)])
+    assert out.exit_code == 0, out.output
+    assert "sortable_date" in out.output or "eventdate" in out.output
+    toml = out.output[out.output.index("[site]") :]
+    (tmp_path / "repo" / "livepipe.toml").write_text(toml)
+    checked = runner.invoke(app, ["check", str(tmp_path / "repo"), "--events"])
+    assert checked.exit_code == 0, checked.output
+    expected = len(list((SITES / fixture / folder).rglob("*.m*")))
+    assert f"{expected} pages: {expected} events, 0 errors" in checked.output
+    mapping = toml.split("[schemas.community]", 1)[1]
+    wanted = {  # what the handwritten mappings of tests/sites/ say, found by the proposal
+        "jekyll": ['start = "eventdate"', 'timezone = "tz"', 'location = "location.city"',
+                   'register_url = "signup.url"', 'live_url = "stream.url"',
+                   'replay_url = "youtube_url"', 'online = "online"', 'uid = "id"'],
+        "hugo-bundles": ['start = "sortable_date"', 'duration = "duration"',
+                         'location = "location"', 'register_url = "register_url"'],
+    }[fixture]  # fmt: skip
+    assert all(line in mapping for line in wanted), mapping
+
+
+def test_schema_suggest_says_when_nothing_looks_like_a_start(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "a.md").write_text("---\ntitle: A post\nauthor: me\n---\ntext\n")
+    out = CliRunner().invoke(app, ["schema", "suggest", str(tmp_path / "posts")])
+    assert out.exit_code == 2 and "no key holds dates or times" in out.output

@@ -21,7 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from .build import BuildResult
-from .config import Settings
+from .config import Settings, find_config, load_settings
 from .errors import ConfigError, PublishError, RenderError
 from .models import Event, Message, Problem, Severity, SlotKind
 from .plan import SendState
@@ -846,3 +846,62 @@ def main() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code or 0)
+
+
+schema_app = typer.Typer(help="Read your site's own page shapes.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("suggest")
+def schema_suggest(
+    path: Annotated[Path, typer.Argument(help="A folder of event pages (e.g. _events).")],
+    name: Annotated[str, typer.Option(help="The name of the proposed [schemas.NAME].")] = (
+        "community"
+    ),
+    config: ConfigOpt = None,
+) -> None:
+    """Report the front-matter keys of a folder of pages (their shapes, how many pages have
+    each) and propose a [schemas.NAME] mapping for livepipe.toml; `livepipe check` then
+    validates it."""
+    from .suggest import mapping_toml, propose, survey
+
+    if not path.is_dir():
+        _fail(f"{path}: not a folder of pages")
+    found = config or find_config(path)
+    try:
+        settings = load_settings(found) if found else None
+    except ConfigError as exc:
+        _fail(str(exc))
+    if settings is not None and settings.content_root is not None:
+        content_root = settings.content_root
+    else:  # no livepipe.toml yet: it goes beside the folder's parent
+        content_root = path.resolve().parent
+    with safe_console(stderr=True).status(f"reading the pages below {path} …"):
+        s = survey(path)
+    console = safe_console()
+    console.print(f"{s.pages} pages with front matter below {path}", highlight=False)
+    for problem in s.unreadable[:10]:
+        console.print(f"  [yellow]unreadable:[/] {escape(problem)}", highlight=False)
+    table = Table()
+    for col in ("key", "pages", "shapes", "example"):
+        table.add_column(col)
+    for key, stats in sorted(s.keys.items(), key=lambda kv: (-kv[1].pages, kv[0])):
+        shapes = ", ".join(f"{shape} {n}" for shape, n in stats.shapes.most_common())
+        table.add_row(
+            key, str(stats.pages), shapes, escape(stats.examples[0] if stats.examples else "")
+        )
+    console.print(table)
+    chosen = propose(s)
+    if "start" not in chosen:
+        _fail("no key holds dates or times on most pages: is this a folder of event pages?")
+    where = found or content_root / "livepipe.toml"
+    console.print(
+        f"\nProposed mapping (add it to {where}, then run `livepipe check`):\n", highlight=False
+    )
+    toml = mapping_toml(s, chosen, name, content_root)
+    if found is None:
+        toml = (
+            '[site]\ncontent_dir = "."\n# timezone = "Europe/Berlin"  # for times written '
+            "without an offset or a zone field\n\n" + toml
+        )
+    typer.echo(toml, nl=False)
