@@ -31,6 +31,9 @@ SIGNIFICANT_FIELDS = (
 )
 _NOT_HASHED = {"revision", "significant"}
 _HASHED = tuple(f.name for f in fields(Event) if f.name not in _NOT_HASHED)
+# Fields Event gained after the ledger started keeping hashes: in the hashed text only when
+# set, so every page that does not use them keeps the revision it had (no "edited" storm).
+_LATER_FIELDS = frozenset({"register_url"})
 
 
 def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Settings) -> Event:
@@ -324,7 +327,11 @@ def _hash(event: Event, names: tuple[str, ...], **extra: object) -> str:
     """16 hex digits of SHA-256 over ``json.dumps(fields, sort_keys=True, ensure_ascii=False,
     default=_encode)``. The ledger keeps these: the text hashed must never change (the page
     body is hashed as the ``body`` field the event once had)."""
-    data: dict[str, object] = {name: getattr(event, name) for name in names}
+    data: dict[str, object] = {
+        name: value
+        for name in names
+        if (value := getattr(event, name)) is not None or name not in _LATER_FIELDS
+    }
     data.update(extra)
     return hashlib.sha256(_json(data).encode("utf-8")).hexdigest()[:16]
 
