@@ -28,7 +28,7 @@ def expected(event: Event, names: tuple[str, ...], **extra: object) -> str:
     data = {
         name: plain(getattr(event, name))
         for name in names
-        if getattr(event, name) is not None or name not in normalize._LATER_FIELDS
+        if getattr(event, name) not in (None, ()) or name not in normalize._LATER_FIELDS
     } | extra
     text = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -33,7 +33,7 @@ from .config import Settings
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
-FORMAT = 5  # bump when what is pickled changes shape (5: Event.register_url)
+FORMAT = 6  # bump when what is pickled changes shape (6: Event.register_url, rrule, exdates)
 
 
 def _zone_getattr(owner: object, name: str) -> object:

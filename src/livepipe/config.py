@@ -73,6 +73,8 @@ class PageSettings(_Model):
     sections: tuple[str, ...] = ()
     # File name endings of pages.
     extensions: tuple[str, ...] = (".md", ".markdown")
+    # How far ahead the occurrences of a recurring event get their reminders planned.
+    repeat_horizon: Duration = timedelta(weeks=8)
 
     @field_validator("extensions")
     @classmethod
@@ -99,6 +101,7 @@ MAPPED_FIELDS = (
     "uid",
     "description",
     "cover",
+    "repeat",
 )
 
 
@@ -121,6 +124,7 @@ class SchemaMapping(_Model):
     uid: str | None = None
     description: str | None = "description"
     cover: str | None = None
+    repeat: str | None = None  # an RRULE text, or a {rrule, until, count, except} mapping
 
     @field_validator("match")
     @classmethod

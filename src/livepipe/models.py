@@ -133,6 +133,10 @@ class Event:
     replay_url: str | None = None
     replay_embed_url: str | None = None
     register_url: str | None = None  # where to sign up (mapped schemas)
+    # Recurring events (recurrence.py): start/end are the first occurrence; RFC 5545 RRULE
+    # value (UNTIL in UTC, or COUNT) and the starts of cancelled occurrences.
+    rrule: str | None = None
+    exdates: tuple[datetime, ...] = ()
     cover_image: str | None = None
     outline_image: str | None = None
     tags: tuple[str, ...] = ()

@@ -12,8 +12,16 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 from .config import Settings
 from .identity import event_uid, page_id, uri, url_path
 from .models import Event
+from .recurrence import rule_text
 from .sources.base import Draft, PageContext, PageSchema
-from .timeutil import format_duration, get_zone, localize, midnight, parse_duration
+from .timeutil import (
+    format_duration,
+    get_zone,
+    localize,
+    midnight,
+    parse_duration,
+    parse_time_value,
+)
 
 # Hosts known to serve https; their http:// links are upgraded.
 _HTTPS_HOSTS = {"live.bilibili.com", "player.bilibili.com", "www.bilibili.com", "bilibili.com"}
@@ -28,12 +36,14 @@ SIGNIFICANT_FIELDS = (
     "in_person",
     "live_url",
     "status",
+    "rrule",
+    "exdates",
 )
 _NOT_HASHED = {"revision", "significant"}
 _HASHED = tuple(f.name for f in fields(Event) if f.name not in _NOT_HASHED)
 # Fields Event gained after the ledger started keeping hashes: in the hashed text only when
 # set, so every page that does not use them keeps the revision it had (no "edited" storm).
-_LATER_FIELDS = frozenset({"register_url"})
+_LATER_FIELDS = frozenset({"register_url", "rrule", "exdates"})
 
 
 def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Settings) -> Event:
@@ -49,6 +59,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
             hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
         ) from exc
     start, end, all_day = _times(ctx, draft, tz, settings.pages.default_duration)
+    rrule, exdates = _repeat(ctx, draft, start, zone_name, all_day)
 
     lang = page.lang or settings.site.default_language or schema.default_language
     pid = page_id(page.rel)
@@ -76,6 +87,8 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         replay_url=replay_url,
         replay_embed_url=replay_embed,
         register_url=_url(ctx, draft.register_url, "registration URL"),
+        rrule=rrule,
+        exdates=exdates,
         cover_image=_url(ctx, draft.cover_image, "cover image", base=base),
         outline_image=_url(ctx, draft.outline_image, "outline image", base=base),
         tags=draft.tags,
@@ -241,6 +254,51 @@ def _aware(ctx: PageContext, value: datetime, tz: tzinfo, line: int) -> datetime
     return aware
 
 
+_REPEAT_KEYS = {"rrule", "until", "count", "except"}
+
+
+def _repeat(
+    ctx: PageContext, draft: Draft, start: datetime, zone: str, all_day: bool
+) -> tuple[str | None, tuple[datetime, ...]]:
+    """``repeat: FREQ=…`` or ``repeat: {rrule, until, count, except}`` → (RRULE, exdates)."""
+    raw = draft.repeat
+    if raw is None or raw == "":
+        return None, ()
+    line = draft.repeat_line or 1
+    hint = "write e.g. repeat: {rrule: FREQ=WEEKLY;BYDAY=TU, until: 2027-03-01}"
+    spec: dict[str, object] = (
+        {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {"rrule": raw}
+    )
+    ctx.check_keys(spec, _REPEAT_KEYS, parent="repeat")
+    rule, until, count = spec.get("rrule"), spec.get("until"), spec.get("count")
+    if not isinstance(rule, str) or not rule.strip():
+        raise ctx.error(
+            "bad-value", "repeat needs an rrule such as FREQ=WEEKLY", line=line, hint=hint
+        )
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise ctx.error("bad-value", f"repeat.count must be a number, not {count!r}", line=line)
+    try:
+        until_value = None if until in (None, "") else parse_time_value(until)
+        text = rule_text(rule, until=until_value, count=count, zone=zone, all_day=all_day)
+    except ValueError as exc:
+        raise ctx.error("bad-value", f"repeat: {exc}", line=line, hint=hint) from None
+    skipped = spec.get("except") or []
+    if not isinstance(skipped, list):
+        skipped = [skipped]
+    tz = get_zone(zone)
+    local = start.astimezone(tz)
+    out = []
+    for item in skipped:
+        try:
+            value = parse_time_value(item)
+        except ValueError as exc:
+            raise ctx.error("bad-value", f"repeat.except: {exc}", line=line, hint=hint) from None
+        if not isinstance(value, datetime):  # a date: that day's occurrence
+            value = datetime.combine(value, local.time().replace(tzinfo=None))
+        out.append(value.astimezone(tz) if value.tzinfo else localize(value, tz)[0])
+    return text, tuple(sorted(set(out)))
+
+
 def _optional_instant(ctx: PageContext, value: object, key: str, tz: tzinfo) -> datetime | None:
     if value is None or value == "":
         return None
@@ -330,7 +388,7 @@ def _hash(event: Event, names: tuple[str, ...], **extra: object) -> str:
     data: dict[str, object] = {
         name: value
         for name in names
-        if (value := getattr(event, name)) is not None or name not in _LATER_FIELDS
+        if (value := getattr(event, name)) not in (None, ()) or name not in _LATER_FIELDS
     }
     data.update(extra)
     return hashlib.sha256(_json(data).encode("utf-8")).hexdigest()[:16]

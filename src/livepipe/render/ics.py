@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import ClassVar
 
-from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vText
+from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vRecur, vText
 from icalendar import Event as VEvent
 
+from .. import recurrence
 from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
@@ -128,6 +130,8 @@ class IcsRenderer:
         )
         if not e.tags:
             del v["CATEGORIES"]  # icalendar writes an empty CATEGORIES line for no tags
+        if e.rrule:
+            _add_recurrence(v, e)
         if e.live_url:
             v.add(
                 "conference",
@@ -162,6 +166,10 @@ class IcsRenderer:
             "UID:" + _text(e.uid),
             f"SEQUENCE:{ctx.sequence.get(e.uid, 0)}",
         ]
+        if e.rrule:  # rare: icalendar's own types write RRULE and EXDATE
+            rules = VEvent()
+            _add_recurrence(rules, e)
+            lines += [line for line in rules.content_lines() if line][1:-1]
         if e.tags:
             lines.append("CATEGORIES:" + ",".join(_text(t) for t in e.tags))
         if e.live_url:
@@ -257,14 +265,34 @@ def _calendar_head(ctx: BuildContext) -> bytes:
     return cached
 
 
+def _add_recurrence(v: Component, e: Event) -> None:
+    """RRULE and EXDATE (in the event's zone, as DTSTART is) of a recurring event."""
+    v.add("rrule", vRecur.from_ical(e.rrule or ""))
+    if e.exdates:
+        if e.all_day:
+            v.add("exdate", [d.date() for d in e.exdates])
+        else:
+            v.add("exdate", [_ics_time(replace(e, start=d)) for d in e.exdates])
+
+
 def _years(events: Iterable[Event]) -> Iterable[tuple[str, tuple[int, int]]]:
-    """Each zone (other than UTC) the timed events use, with the first and last year."""
+    """Each zone (other than UTC) the timed events use, with the first and last year (of
+    the last occurrence, for recurring events)."""
     years: dict[str, tuple[int, int]] = {}
     for e in events:
         if not e.all_day and e.timezone != "UTC":
-            lo, hi = years.get(e.timezone, (e.start.year, e.end.year))
-            years[e.timezone] = (min(lo, e.start.year), max(hi, e.end.year))
+            last = _last_year(e) if e.rrule else e.end.year
+            lo, hi = years.get(e.timezone, (e.start.year, last))
+            years[e.timezone] = (min(lo, e.start.year), max(hi, last, e.end.year))
     return years.items()
+
+
+def _last_year(e: Event) -> int:
+    """The year of a recurring event's last occurrence (at most MAX_OCCURRENCES)."""
+    last = e.start
+    for last in recurrence.starts(e):  # noqa: B007 - the last one is wanted
+        pass
+    return last.year
 
 
 @functools.lru_cache(maxsize=512)

@@ -185,6 +185,8 @@ class Draft:
     live_url: str | None = None
     replay_url: str | None = None
     register_url: str | None = None
+    repeat: object = None  # the raw `repeat:` mapping or RRULE text (checked in normalize)
+    repeat_line: int = 0
     cover_image: str | None = None
     outline_image: str | None = None
     tags: tuple[str, ...] = ()

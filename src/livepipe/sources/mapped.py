@@ -110,6 +110,8 @@ class MappedSchema:
             status=_STATUS[status_text],
             speakers=speakers(bio.text) if bio else (),
             uid=self._text(ctx, m.uid) or None,
+            repeat=None if m.repeat is None else _none(self._get(ctx, m.repeat)),
+            repeat_line=self._line(ctx, m.repeat) if m.repeat else 0,
             draft=bool_value(ctx, ctx.page.meta.get("draft"), "draft"),
         )
 
@@ -321,6 +323,10 @@ def _fmt(offset: timedelta | None) -> str:
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _none(value: object) -> object:
+    return None if value is _MISSING else value
 
 
 def _lead(body: str) -> str:

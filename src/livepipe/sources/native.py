@@ -9,6 +9,7 @@ location: Berlin, c-base           # optional; "online" for online only
 live_url: https://…                # optional; makes the event online
 replay_url: https://…              # optional
 status: cancelled                  # optional: scheduled (default) | cancelled
+repeat: {rrule: FREQ=WEEKLY;BYDAY=TU, until: 2027-03-01, except: [2026-12-22]}  # optional
 tags: [operators, meetup]
 speakers: [{name: Ada, bio: …}]    # or a list of names
 ```
@@ -54,6 +55,7 @@ NATIVE_KEYS = HUGO_KEYS | {
     "image",
     "speakers",
     "lang",
+    "repeat",
 }
 _STATUS = {
     "scheduled": Status.SCHEDULED,
@@ -135,6 +137,8 @@ class NativeSchema:
             qa=qa_items(page.body),
             slides=before_subsections(slides.text) if slides else "",
             uid=text_value(ctx, meta.get("uid"), "uid") or None,
+            repeat=meta.get("repeat"),
+            repeat_line=page.line_of("repeat"),
             translation_key=text_value(ctx, meta.get("translationKey"), "translationKey") or None,
             draft=bool_value(ctx, meta.get("draft"), "draft"),
             publish_date=meta.get("publishDate"),

@@ -1,0 +1,131 @@
+"""Recurring events: ``repeat: {rrule, until, count, except}`` → the occurrences (pure).
+
+An event's ``start``/``end`` are its first occurrence; ``rrule`` is the RFC 5545 rule
+(``FREQ=WEEKLY;BYDAY=TU``, UNTIL in UTC, or COUNT) and ``exdates`` the starts of cancelled
+occurrences. Occurrences are expanded on the wall clock of the event's zone, so a weekly
+19:00 in Europe/Berlin stays 19:00 across the change to summer time (its UTC instant moves),
+as RFC 5545 and every calendar program do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, time
+
+from dateutil.rrule import rrulestr
+
+from .models import Event
+from .timeutil import get_zone, localize
+
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+MAX_OCCURRENCES = 1000  # a rule is expanded this far at most (a daily rule for ~3 years)
+
+
+def rule_text(
+    rrule: str, *, until: date | datetime | None, count: int | None, zone: str, all_day: bool
+) -> str:
+    """The RRULE value as written to ICS: upper case, without a ``RRULE:`` prefix, with
+    UNTIL (UTC for timed events, a date for all-day ones) or COUNT. Raises ValueError."""
+    text = rrule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts = [p.strip() for p in text.upper().split(";") if p.strip()]
+    names = [p.split("=", 1)[0] for p in parts]
+    if not parts or any("=" not in p for p in parts):
+        raise ValueError(f"{rrule!r} is not an RRULE such as FREQ=WEEKLY;BYDAY=TU")
+    freq = dict(p.split("=", 1) for p in parts).get("FREQ")
+    if freq not in FREQUENCIES:
+        raise ValueError(f"FREQ must be one of {', '.join(FREQUENCIES)} (got {freq or 'none'})")
+    if "DTSTART" in names or len(set(names)) != len(names):
+        raise ValueError(f"{rrule!r}: no DTSTART, and each part once")
+    if (until is not None or count is not None) and ({"UNTIL", "COUNT"} & set(names)):
+        raise ValueError("give until/count either in the rule or beside it, not both")
+    if until is not None and count is not None:
+        raise ValueError("give until or count, not both")
+    if until is not None:
+        if all_day:
+            parts.append(f"UNTIL={until:%Y%m%d}")
+        else:
+            if not isinstance(until, datetime):  # the whole last day, in the event's zone
+                until = localize(datetime.combine(until, time(23, 59, 59)), get_zone(zone))[0]
+            elif until.tzinfo is None:
+                until = localize(until, get_zone(zone))[0]
+            parts.append(f"UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+    if count is not None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        parts.append(f"COUNT={count}")
+    value = ";".join(parts)
+    rrulestr(value, dtstart=datetime(2026, 1, 1, tzinfo=UTC) if not all_day else None)
+    return value
+
+
+def starts(event: Event) -> Iterator[datetime]:
+    """Every occurrence's start (aware, in the event's zone), cancelled ones left out; at
+    most MAX_OCCURRENCES. A non-recurring event has one."""
+    if not event.rrule:
+        yield event.start
+        return
+    zone = get_zone(event.timezone)
+    local = event.start.astimezone(zone)
+    naive = local.replace(tzinfo=None)
+    rule = event.rrule
+    if not event.all_day and "UNTIL=" in rule:  # dateutil compares UNTIL to naive starts
+        head, _, tail = rule.partition("UNTIL=")
+        stamp, sep, rest = tail.partition(";")
+        until_utc = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        rule = f"{head}UNTIL={until_utc.astimezone(zone):%Y%m%dT%H%M%S}{sep}{rest}"
+    cancelled = set(event.exdates)
+    for i, wall in enumerate(rrulestr(rule, dtstart=naive)):
+        if i >= MAX_OCCURRENCES:
+            return
+        start = localize(wall, zone)[0]
+        if start not in cancelled:
+            yield start
+
+
+def between(event: Event, after: datetime, before: datetime) -> list[datetime]:
+    """Starts of the occurrences that end after ``after`` and start before ``before``."""
+    length = event.end - event.start
+    out = []
+    for start in starts(event):
+        if start >= before:
+            break
+        if start + length > after:
+            out.append(start)
+    return out
+
+
+def at(event: Event, start: datetime) -> Event:
+    """The event as the occurrence starting at ``start``."""
+    zone = get_zone(event.timezone)
+    return replace(
+        event,
+        start=start.astimezone(zone),
+        end=(start + (event.end - event.start)).astimezone(zone),
+    )
+
+
+def current(event: Event, now: datetime) -> Event:
+    """The occurrence happening now or next; the last one when all are over."""
+    length = event.end - event.start
+    last = event.start
+    for start in starts(event):
+        last = start
+        if start + length > now:
+            return at(event, start)
+    return at(event, last)
+
+
+def occurrence_key(start: datetime) -> str:
+    """How a send names its occurrence (the same text a one-off reminder has always used)."""
+    return start.astimezone(UTC).isoformat()
+
+
+def parse_occurrence(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None

@@ -1,0 +1,109 @@
+"""Recurring events: `repeat:` → RRULE/EXDATE in the event's zone, occurrences that keep their
+wall-clock time across DST (Europe/Berlin, America/Los_Angeles), one cancelled occurrence;
+the expansion checked against recurring-ical-events; reminders per occurrence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import icalendar
+import pytest
+import recurring_ical_events
+
+from livepipe import recurrence
+from livepipe.models import Event
+from livepipe.site import Site, load
+
+from .render.helpers import artifacts
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+BERLIN = (
+    "---\ntitle: Berlin weekly\nstart: 2027-03-16T19:00:00\ntimezone: Europe/Berlin\n"
+    "end: 2027-03-16T20:00:00\n"
+    "repeat: {rrule: FREQ=WEEKLY;BYDAY=TU, until: 2027-04-13, except: [2027-03-30]}\n---\nx\n"
+)
+LA = (
+    "---\ntitle: LA monthly\nstart: 2026-10-10T09:30:00-07:00\ntimezone: America/Los_Angeles\n"
+    "repeat:\n  rrule: FREQ=MONTHLY;BYMONTHDAY=10\n  count: 3\n---\nx\n"
+)
+
+
+@pytest.fixture
+def site_events(site: Path, write_page: Callable) -> tuple[dict[str, Event], dict[str, bytes]]:
+    write_page("berlin.md", BERLIN)
+    write_page("la.md", LA)
+    result = load(Site.locate(site), cache=False)
+    assert not [p for p in result.problems if p.severity == "error"], result.problems
+    arts = {a.path: a.data for a in artifacts(result)}
+    return {e.title: e for e in result.events}, arts
+
+
+def test_occurrences_keep_their_wall_clock_time_across_dst(site_events) -> None:
+    events, _ = site_events
+    berlin = list(recurrence.starts(events["Berlin weekly"]))
+    # Tuesdays 19:00 Berlin time: 16 and 23 March are CET (18:00Z); summer time starts on
+    # 28 March 2027, so 6 and 13 April are CEST (17:00Z); 30 March is cancelled.
+    assert [s.astimezone(UTC) for s in berlin] == [
+        utc(2027, 3, 16, 18),
+        utc(2027, 3, 23, 18),
+        utc(2027, 4, 6, 17),
+        utc(2027, 4, 13, 17),
+    ]
+    assert all(f"{s:%H:%M}" == "19:00" for s in berlin)
+    la = list(recurrence.starts(events["LA monthly"]))
+    # 09:30 in Los Angeles: PDT on 10 October (16:30Z), PST after 1 November (17:30Z)
+    assert [s.astimezone(UTC) for s in la] == [
+        utc(2026, 10, 10, 16, 30),
+        utc(2026, 11, 10, 17, 30),
+        utc(2026, 12, 10, 17, 30),
+    ]
+
+
+def test_ics_has_rrule_and_exdate_and_a_peer_expands_it_the_same(site_events) -> None:
+    events, arts = site_events
+    data = arts["calendar.ics"]
+    assert b"RRULE:FREQ=WEEKLY;UNTIL=20270413T215959Z;BYDAY=TU\r\n" in data
+    assert b"EXDATE;TZID=Europe/Berlin:20270330T190000\r\n" in data
+    assert b"RRULE:FREQ=MONTHLY;COUNT=3;BYMONTHDAY=10\r\n" in data
+    cal = icalendar.Calendar.from_ical(data)
+    # the VTIMEZONE covers every occurrence (Berlin's summer time of 2027 included)
+    seen = recurring_ical_events.of(cal).between(date(2026, 1, 1), date(2028, 1, 1))
+    theirs = sorted((str(o["SUMMARY"]), o["DTSTART"].dt.astimezone(UTC)) for o in seen)
+    ours = sorted(
+        (title, s.astimezone(UTC)) for title, e in events.items() for s in recurrence.starts(e)
+    )
+    assert theirs == ours and len(ours) == 7
+
+
+def test_the_fast_ics_writer_gives_icalendars_bytes_for_recurring_events(
+    site: Path, write_page: Callable
+) -> None:
+    from .render.test_ics_fast import assert_same
+
+    write_page("berlin.md", BERLIN)
+    write_page("la.md", LA)
+    write_page(
+        "days.md",
+        "---\ntitle: Days\nstart: 2027-01-04\n"
+        "repeat: {rrule: FREQ=DAILY, count: 3, except: [2027-01-05]}\n---\n",
+    )
+    assert assert_same(site) >= 4
+
+
+def test_bad_repeat_values_are_file_line_problems(site: Path, write_page: Callable) -> None:
+    write_page(
+        "bad.md",
+        "---\ntitle: Bad\nstart: 2027-03-16T19:00:00+01:00\nrepeat: {rrule: FREQ=SECONDLY}\n---\n",
+    )
+    write_page("good.md", BERLIN)
+    result = load(Site.locate(site), cache=False)
+    assert [e.title for e in result.events] == ["Berlin weekly"]
+    (problem,) = [p for p in result.problems if p.severity == "error"]
+    assert (Path(problem.path).name, problem.line, problem.code) == ("bad.md", 4, "bad-value")
+    assert "FREQ must be one of" in problem.message
