@@ -5,7 +5,7 @@ the expansion checked against recurring-ical-events; reminders per occurrence.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import icalendar
@@ -107,3 +107,68 @@ def test_bad_repeat_values_are_file_line_problems(site: Path, write_page: Callab
     (problem,) = [p for p in result.problems if p.severity == "error"]
     assert (Path(problem.path).name, problem.line, problem.code) == ("bad.md", 4, "bad-value")
     assert "FREQ must be one of" in problem.message
+
+
+def test_reminders_per_occurrence_and_one_cancelled_occurrence_withdraws_only_its_own(
+    site: Path, write_page: Callable
+) -> None:
+    from livepipe.ledger import open_ledger
+    from livepipe.pipeline import sync
+    from livepipe.plan import SendState, SlotKind
+
+    weekly = (
+        "---\ntitle: Office hours\nstart: 2027-03-16T19:00:00\ntimezone: Europe/Berlin\n"
+        "repeat: {rrule: FREQ=WEEKLY;BYDAY=TU%s}\n---\nx\n"
+    )
+    write_page("hours.md", weekly % "")
+    now = utc(2027, 3, 10, 12)  # the horizon (8 weeks) reaches 5 May: 8 Tuesdays
+    site_obj = Site.locate(site)
+    ledger = open_ledger(site_obj.settings, str(site / "ledger.sqlite"))
+    try:
+        sync(site_obj, ledger, now, out=None)
+        reminders = [s for s in ledger.sends() if s.kind == SlotKind.REMINDER]
+        by_slot: dict[str, list[str]] = {}
+        for s in reminders:
+            by_slot.setdefault(s.slot, []).append(s.occurrence)
+        # each reminder slot once per occurrence, its key naming that occurrence
+        expected = [
+            "2027-03-16T18:00:00+00:00",
+            "2027-03-23T18:00:00+00:00",
+            "2027-03-30T17:00:00+00:00",  # summer time from 28 March: 19:00 is 17:00Z
+            "2027-04-06T17:00:00+00:00",
+            "2027-04-13T17:00:00+00:00",
+            "2027-04-20T17:00:00+00:00",
+            "2027-04-27T17:00:00+00:00",
+            "2027-05-04T17:00:00+00:00",
+        ]
+        assert by_slot and all(sorted(occ) == expected for occ in by_slot.values()), by_slot
+        assert len({s.key for s in reminders}) == len(reminders)
+        day_before = {s.occurrence: s.due for s in reminders if s.slot == "reminder-1d"}
+        assert day_before["2027-03-30T17:00:00+00:00"] == utc(2027, 3, 29, 17)
+        announce = [s for s in ledger.sends() if s.kind == SlotKind.ANNOUNCE]
+        assert len(announce) == len({s.channel for s in announce})  # once, not per week
+
+        write_page("hours.md", (weekly % "").replace("}", ", except: [2027-03-30]}"))
+        sync(Site.locate(site), ledger, now + timedelta(hours=1), out=None)
+        states = {
+            (s.slot, s.occurrence): s.state for s in ledger.sends() if s.kind == SlotKind.REMINDER
+        }
+        withdrawn = {k for k, v in states.items() if v is SendState.WITHDRAWN}
+        # the text of an occurrence's reminder speaks of that occurrence, not the first one
+        from livepipe.render.messages import render_message
+        from livepipe.render.templating import Templates
+
+        send = next(
+            s
+            for s in ledger.sends()
+            if s.slot == "reminder-1d" and s.occurrence == "2027-04-06T17:00:00+00:00"
+        )
+        (event,) = load(Site.locate(site), cache=False).events
+        text = render_message(send, event, site_obj.settings, Templates()).text
+        # 6 April 19:00 in Berlin (CEST) is 17:00Z, 01:00 on Wednesday 7 April in Beijing,
+        # the zh page's zone; the first occurrence would read 3 月 17 日 02:00
+        assert "2027 年 4 月 7 日（周三）01:00" in text and "3 月 17 日" not in text, text
+        assert withdrawn == {(slot, "2027-03-30T17:00:00+00:00") for slot in by_slot}
+        assert all(v is SendState.PENDING for k, v in states.items() if k not in withdrawn)
+    finally:
+        ledger.close()

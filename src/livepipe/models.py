@@ -182,7 +182,14 @@ class Event:
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, tuple):
-                value = [asdict(v) if is_dataclass(v) else v for v in value]  # type: ignore[arg-type]
+                value = [
+                    asdict(v)  # type: ignore[arg-type]
+                    if is_dataclass(v)
+                    else v.isoformat()
+                    if isinstance(v, datetime)
+                    else v
+                    for v in value
+                ]
             data[f.name] = value
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
@@ -201,6 +208,9 @@ class Event:
         data["tags"] = tuple(data["tags"])
         data["outline"] = tuple(data["outline"])
         data["skip"] = tuple(data["skip"])
+        data["exdates"] = tuple(
+            datetime.fromisoformat(d).astimezone(zone) for d in data.get("exdates", ())
+        )
         if data["reminders"] is not None:
             data["reminders"] = tuple(data["reminders"])
         return cls(**data)

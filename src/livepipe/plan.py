@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from . import recurrence
 from .config import Settings, SlotSettings, parse_weekly
 from .identity import send_key, site_uid
 from .models import Event, SlotKind, Status
@@ -298,6 +299,27 @@ def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSet
 
 
 def _event_sends(
+    event: Event, record: EventRecord, settings: Settings, now: datetime
+) -> list[Send]:
+    """A one-off event's sends; for a recurring one, the announcement (and changed,
+    cancelled, replay notices) about the occurrence now or next, and the reminders of every
+    occurrence inside ``[pages] repeat_horizon``, each keyed by its own start: cancelling one
+    occurrence withdraws only its reminders."""
+    if not event.rrule:
+        return _one_off_sends(event, record, settings, now)
+    this = replace(recurrence.current(event, now), rrule=None)
+    out = [s for s in _one_off_sends(this, record, settings, now) if s.kind != SlotKind.REMINDER]
+    for start in recurrence.between(event, now, now + settings.pages.repeat_horizon):
+        occurrence = replace(recurrence.at(event, start), rrule=None)
+        out += [
+            s
+            for s in _one_off_sends(occurrence, record, settings, now)
+            if s.kind == SlotKind.REMINDER
+        ]
+    return out
+
+
+def _one_off_sends(
     event: Event, record: EventRecord, settings: Settings, now: datetime
 ) -> list[Send]:
     if not event.publish:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
+from .. import recurrence
 from ..config import Settings
 from ..models import Event, Message, SlotKind
 from ..plan import Send
@@ -68,6 +69,9 @@ def render_message(
         url = settings.site.base_url + "/"
     else:
         assert event is not None, f"send {send.key} has no event snapshot"
+        if event.rrule:  # the occurrence this send is about
+            start = recurrence.parse_occurrence(send.occurrence)
+            event = recurrence.at(event, start) if start else recurrence.current(event, at)
         lang = event.lang
         text = templates.render(
             "messages",
