@@ -172,3 +172,39 @@ def test_reminders_per_occurrence_and_one_cancelled_occurrence_withdraws_only_it
         assert all(v is SendState.PENDING for k, v in states.items() if k not in withdrawn)
     finally:
         ledger.close()
+
+
+def test_feeds_and_the_subscription_page_show_the_next_occurrences(
+    site: Path, write_page: Callable, tmp_path: Path
+) -> None:
+    import json
+
+    import httpx
+
+    from livepipe.build import context, render_all
+    from livepipe.serve import Rebuilder, create_app
+
+    from .receiver import serve_app
+
+    write_page("berlin.md", BERLIN)
+    now = utc(2027, 3, 24, 12)  # after the second Tuesday; the 30th is cancelled
+    ctx = context(load(Site.locate(site), cache=False), now=now)
+    arts = {a.path: a.data for a in render_all(ctx)}
+    (item,) = json.loads(arts["feed.json"])["items"]
+    assert item["_event"]["rrule"] == "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270413T215959Z"
+    assert item["_event"]["next"] == ["2027-04-06T19:00:00+02:00", "2027-04-13T19:00:00+02:00"]
+    # in the event's own zone: Tuesday 6 April 19:00, summer time (UTC+02:00) by then
+    next_line = (
+        "近期场次：</strong> 2027 年 4 月 6 日（周二）19:00–20:00（Europe/Berlin 时间，UTC+02:00）"
+    )
+    assert next_line in item["content_html"]
+
+    rebuilder = Rebuilder(site, tmp_path / "dist", clock=lambda: now)
+    assert rebuilder.check()
+    app = create_app(tmp_path / "dist", rebuilder, interval=0.2, clock=lambda: now)
+    with serve_app(app, lifespan="on") as url:
+        html = httpx.get(url + "/?lang=zh").text
+    card = html[html.index('<article class="card event') : html.index("</article>")]
+    # listed at its next occurrence (the 30th is cancelled), then the 13th
+    assert "2027 年 4 月 6 日（周二）19:00–20:00（Europe/Berlin 时间，UTC+02:00）" in card
+    assert "之后: 2027 年 4 月 13 日（周二）19:00" in card

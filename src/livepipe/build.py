@@ -42,6 +42,7 @@ def context(
     sequence: Mapping[str, int] | None = None,
     tombstones: Sequence[Event] = (),
     changed: Mapping[str, datetime | None] | None = None,
+    now: datetime | None = None,
 ) -> BuildContext:
     """The BuildContext for a loaded site: revision times from git/mtime, site templates."""
     site = result.site
@@ -57,6 +58,7 @@ def context(
         published={uid: t.first for uid, t in known.items()},
         sequence=sequence or {},
         changed=changed,
+        now=now,
         templates=Templates(root / "templates" if root else None),
         tombstones=tuple(t for t in tombstones if t.uid not in paths),
     )
@@ -179,6 +181,7 @@ def build(
     sequence: Mapping[str, int] | None = None,
     tombstones: Sequence[Event] = (),
     changed: Mapping[str, datetime | None] | None = None,
+    now: datetime | None = None,
     progress: Progress | None = None,
     only: tuple[str, ...] = (),
 ) -> BuildResult:
@@ -186,7 +189,7 @@ def build(
     the process that renders them, the aggregates by this one, then the manifest."""
     names = _names(only)
     with paused_gc():
-        ctx = context(result, sequence=sequence, tombstones=tombstones, changed=changed)
+        ctx = context(result, sequence=sequence, tombstones=tombstones, changed=changed, now=now)
         dist = OutputDir(out)
         try:
             files = tuple(_render(ctx, names, dist.put, progress, None))

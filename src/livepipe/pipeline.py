@@ -43,5 +43,6 @@ def sync(
             sequence=ledger.sequences(),
             tombstones=tombstones,
             changed=ledger.significant_changes(),
+            now=now,
         )
     return SyncResult(result, the_plan, built)

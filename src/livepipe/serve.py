@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import recurrence
 from .build import BuildResult, build
 from .config import Settings
 from .errors import ConfigError, RenderError
@@ -287,6 +288,7 @@ class Rebuilder:
                 sequence=store.sequences(),
                 tombstones=tombstones,
                 changed=store.significant_changes(),
+                now=self.clock(),
             )
         finally:
             store.close()
@@ -321,6 +323,7 @@ UI = {
         "page": "活动页面",
         "cancelled": "已取消",
         "your_time": "你的时间",
+        "then": "之后",
         "tags": "按标签订阅",
         "lang": "语言",
     },
@@ -341,6 +344,7 @@ UI = {
         "page": "Event page",
         "cancelled": "Cancelled",
         "your_time": "Your time",
+        "then": "Then",
         "tags": "By tag",
         "lang": "Language",
     },
@@ -413,7 +417,16 @@ def index_page(
     default = settings.site.default_language or (langs[0] if langs else "en")
     lang = negotiate(request, langs, default)
     ui_lang = lang if lang in UI else "en"
-    upcoming = [e for e in snap.events if e.end > now]
+    # a recurring event is listed at its occurrence happening now or next
+    series = {e.uid: e for e in snap.events}
+    upcoming = sorted(
+        (
+            e
+            for e in (recurrence.current(e, now) if e.rrule else e for e in snap.events)
+            if e.end > now
+        ),
+        key=lambda e: (e.start, e.uid),
+    )
     mine = in_language(upcoming, lang)
     base = _origin(request, public_url)
     webcal = f"webcal://{base.split('://', 1)[1]}"
@@ -459,6 +472,12 @@ def index_page(
             "google": links.google(e),
             "outlook": links.outlook(e),
             "tags": e.tags,
+            "then": [
+                timefmt.when(recurrence.at(e, s), e.lang if e.lang in UI else ui_lang)
+                for s in recurrence.between(series[e.uid], e.end, now + timedelta(days=366))[:3]
+            ]
+            if e.rrule
+            else [],
         }
         for e in mine[:MAX_UPCOMING]
         if e.uid in snap.stems

@@ -114,6 +114,10 @@ class BuildContext:
     # uid → when its last significant change was seen (None: never changed), from the
     # ledger; None without a ledger (then "updated" is the last commit).
     changed: Mapping[str, datetime | None] | None = None
+    # "Now" for what depends on it (the next occurrences of recurring events): the sync's or
+    # the server's clock; None (a plain build) means the newest page revision, so the same
+    # content still gives the same bytes.
+    now: datetime | None = None
     templates: Templates = field(default_factory=Templates)
     memo: dict[str, bytes] = field(default_factory=dict)  # values shared by a whole build
     # Deleted events kept (as cancelled) in the calendars for a while, from the ledger.

@@ -26,8 +26,10 @@ from typing import ClassVar
 
 from markupsafe import Markup
 
+from .. import recurrence
 from ..identity import site_host, tag_uri
 from ..models import Event
+from . import timefmt
 from .context import Artifact, BuildContext, EventOutput
 from .html import BASIC, markdown_html
 
@@ -83,6 +85,7 @@ class FeedRenderer:
             "item.html",
             e.lang,
             e=ctx.view(e),
+            next_dates=[timefmt.when(recurrence.at(e, s), e.lang) for s in next_starts(ctx, e)],
             summary_html=Markup(markdown_html(e.summary, BASIC, shift_headings=True)),
         ).strip()
 
@@ -213,6 +216,14 @@ class FeedRenderer:
                     "online": e.online,
                     "live_url": e.live_url,
                     "replay_url": e.replay_url,
+                    **(
+                        {
+                            "rrule": e.rrule,
+                            "next": [s.isoformat() for s in next_starts(ctx, e)],
+                        }
+                        if e.rrule
+                        else {}
+                    ),
                 },
             }
             if e.cover_image:
@@ -223,6 +234,22 @@ class FeedRenderer:
 
 
 Dates = Mapping[str, tuple[datetime, datetime]]  # uid → (published, updated)
+NEXT_OCCURRENCES = 4  # how many of a recurring event's next dates an item lists
+
+
+def next_starts(ctx: BuildContext, e: Event) -> list[datetime]:
+    """A recurring event's next occurrences (from ``ctx.now``, else the site's newest
+    revision); [] for a one-off event."""
+    if not e.rrule:
+        return []
+    now = ctx.now or ctx.site_revision
+    out = []
+    for start in recurrence.starts(e):
+        if start + (e.end - e.start) > now:
+            out.append(start)
+            if len(out) == NEXT_OCCURRENCES:
+                break
+    return out
 
 
 def item_dates(ctx: BuildContext, items: list[Event]) -> dict[str, tuple[datetime, datetime]]:
