@@ -210,3 +210,18 @@ def test_schema_suggest_says_when_nothing_looks_like_a_start(tmp_path: Path) -> 
     (tmp_path / "posts" / "a.md").write_text("---\ntitle: A post\nauthor: me\n---\ntext\n")
     out = CliRunner().invoke(app, ["schema", "suggest", str(tmp_path / "posts")])
     assert out.exit_code == 2 and "no key holds dates or times" in out.output
+
+
+def test_a_mapped_repeat_field_makes_a_recurring_event(tmp_path: Path) -> None:
+    from livepipe import recurrence
+
+    site = _site(tmp_path, 'repeat = "recurrence_rules"\n')
+    (site / "_events" / "weekly.md").write_text(
+        "---\ntitle: Weekly\nwhen:\n  start: 2026-10-20 18:00\n"
+        "recurrence_rules: FREQ=WEEKLY;COUNT=3\n---\nx\n"
+    )
+    events, problems = loaded(site)
+    assert not problems, problems
+    starts = [s.astimezone(UTC) for s in recurrence.starts(events["Weekly"])]
+    # 18:00 in Berlin: CEST on 20 October (16:00Z), CET after 25 October (17:00Z)
+    assert starts == [utc(2026, 10, 20, 16), utc(2026, 10, 27, 17), utc(2026, 11, 3, 17)]

@@ -55,6 +55,7 @@ _NAMES: dict[str, tuple[str, ...]] = {  # in the order fields are chosen (specif
     "uid": ("uid", "id", "event_id"),
     "description": ("description", "summary", "excerpt", "meta_desc", "abstract"),
     "cover": ("cover", "image", "banner", "thumbnail"),
+    "repeat": ("repeat", "rrule", "recurrence", "recurrence_rules", "recurring"),
 }
 _POST_DATES = {"date", "lastmod", "publishdate", "expirydate", "published", "updated"}
 
@@ -186,6 +187,7 @@ _SHAPES: dict[str, tuple[str, ...]] = {
     "uid": ("text", "number"),
     "description": ("text",),
     "cover": ("url", "text"),
+    "repeat": ("map", "text"),
 }
 
 
