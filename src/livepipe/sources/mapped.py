@@ -19,10 +19,10 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ..config import SchemaMapping
 from ..models import Status
@@ -40,6 +40,7 @@ _STATUS = {
 _ONLINE_WORDS = {"online", "virtual", "线上", "remote", "livestream", "webinar"}
 _IN_PERSON_WORDS = {"in person", "in-person", "offline", "onsite", "on-site", "线下"}
 _MISSING = object()
+_T = TypeVar("_T")
 
 
 class MappedSchema:
@@ -125,6 +126,15 @@ class MappedSchema:
             value = value[part]
         return value
 
+    def _parse(
+        self, ctx: PageContext, path: str, parse: Callable[[], _T], code: str, hint: str
+    ) -> _T:
+        """``parse()``, its ValueError made a problem at the mapped key's line."""
+        try:
+            return parse()
+        except ValueError as exc:
+            raise ctx.error(code, f"{path}: {exc}", line=self._line(ctx, path), hint=hint) from None
+
     def _line(self, ctx: PageContext, path: str) -> int:
         return ctx.page.line_of(*path.split(".")) if path else 1
 
@@ -155,15 +165,13 @@ class MappedSchema:
                     hint=f"add '{path}: 2026-12-03 19:00:00 +0800'",
                 )
             return None
-        try:
-            return parse_time_value(value)
-        except ValueError as exc:
-            raise ctx.error(
-                "bad-time",
-                f"{path}: {exc}",
-                line=line,
-                hint="write e.g. 2026-12-03T19:00:00+08:00, 2026-12-03 19:00 -0800, or 2026-12-03",
-            ) from None
+        return self._parse(
+            ctx,
+            path,
+            lambda: parse_time_value(value),
+            "bad-time",
+            "write e.g. 2026-12-03T19:00:00+08:00, 2026-12-03 19:00 -0800, or 2026-12-03",
+        )
 
     def _zone(self, ctx: PageContext) -> _ZoneField | None:
         """The zone field, if the mapping has one and the page fills it."""
@@ -177,15 +185,13 @@ class MappedSchema:
             # IANA has no fixed zone for e.g. UTC+05:30: times are fixed to the offset, and
             # the event is shown in UTC
             return _ZoneField(path, raw, name or "UTC", None if name else timezone(offset), False)
-        try:
-            get_zone(raw)
-        except ValueError as exc:
-            raise ctx.error(
-                "unknown-timezone",
-                f"{path}: {exc}",
-                line=self._line(ctx, path),
-                hint="use an IANA name (America/Los_Angeles) or an offset (UTC -7)",
-            ) from None
+        self._parse(
+            ctx,
+            path,
+            lambda: get_zone(raw),
+            "unknown-timezone",
+            "use an IANA name (America/Los_Angeles) or an offset (UTC -7)",
+        )
         return _ZoneField(path, raw, raw, None, True)
 
     def _place_in_zone(
@@ -237,15 +243,13 @@ class MappedSchema:
         value = self._get(ctx, path)
         if value is _MISSING or value is None or value == "":
             return None
-        try:
-            length = human_duration(value)
-        except ValueError as exc:
-            raise ctx.error(
-                "bad-value",
-                f"{path}: {exc}",
-                line=self._line(ctx, path),
-                hint='write e.g. "90 minutes", "1 hour", "1h30m", "1 day" or {minutes: 90}',
-            ) from None
+        length = self._parse(
+            ctx,
+            path,
+            lambda: human_duration(value),
+            "bad-value",
+            'write e.g. "90 minutes", "1 hour", "1h30m", "1 day" or {minutes: 90}',
+        )
         if length <= timedelta(0):
             raise ctx.error(
                 "bad-value", f"{path}: the duration must be positive", line=self._line(ctx, path)
