@@ -208,3 +208,31 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     # listed at its next occurrence (the 30th is cancelled), then the 13th
     assert "2027 年 4 月 6 日（周二）19:00–20:00（Europe/Berlin 时间，UTC+02:00）" in card
     assert "之后: 2027 年 4 月 13 日（周二）19:00" in card
+
+
+def test_the_weekly_digest_lists_this_weeks_occurrence(site: Path, write_page: Callable) -> None:
+    from livepipe.ledger import open_ledger
+    from livepipe.pipeline import sync
+    from livepipe.plan import SlotKind
+    from livepipe.send import Sender
+
+    (site / "livepipe.toml").write_text(
+        (site / "livepipe.toml").read_text() + '[slots.digest]\nchannels = ["outbox"]\n'
+    )
+    write_page("berlin.md", BERLIN)
+    now = utc(2027, 4, 5, 6)  # Monday 14:00 in Beijing: this week's digest (09:00) is due
+    site_obj = Site.locate(site)
+    url = str(site / "ledger.sqlite")
+    ledger = open_ledger(site_obj.settings, url)
+    try:
+        sync(site_obj, ledger, now, out=None)
+        digests = [s for s in ledger.sends() if s.kind == SlotKind.DIGEST]
+    finally:
+        ledger.close()
+    # the first occurrence was on 16 March; this week has the one on 6 April, next week the
+    # one on 13 April (the planner plans this week's and next week's digests)
+    assert sorted(d.occurrence for d in digests) == ["2027-W14", "2027-W15"]
+    digests.sort(key=lambda d: d.occurrence)
+    with Sender.open(site_obj.settings, clock=lambda: now, ledger_url=url) as sender:
+        text = sender.message(digests[0], now).text
+    assert "4 月 7 日" in text and "3 月 17 日" not in text, text  # 01:00 on the 7th in Beijing

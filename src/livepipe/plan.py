@@ -412,10 +412,15 @@ def _digests(records: Mapping[str, EventRecord], settings: Settings, now: dateti
     out: list[Send] = []
     zone = get_zone(settings.site.timezone or "UTC")
     uid = site_uid(settings.site.base_url)
+    live = [r.event for r in records.values() if r.deleted_at is None]
+    horizon = now + timedelta(days=15)  # the two weeks a digest can be about
     starts = [
-        r.event.start
-        for r in records.values()
-        if r.deleted_at is None and r.status == str(Status.SCHEDULED)
+        start
+        for e in live
+        if not e.cancelled
+        for start in (
+            recurrence.between(e, now - timedelta(days=8), horizon) if e.rrule else [e.start]
+        )
     ]
     for name, cfg in settings.slots.items():
         if cfg.kind != SlotKind.DIGEST or not cfg.enabled:

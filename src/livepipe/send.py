@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from . import recurrence
 from .config import Settings
 from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
@@ -161,15 +162,21 @@ class Sender:
         now = now or self.clock()
         if send.kind == SlotKind.DIGEST:
             start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
-            week = sorted(
+            live = [
+                r.event
+                for r in self.ledger.events()
+                if r.deleted_at is None and r.status == "scheduled"
+            ]
+            # each occurrence of a recurring event that week, as its own entry
+            events = sorted(
                 (
-                    r.event
-                    for r in self.ledger.events()
-                    if r.deleted_at is None and r.status == "scheduled"
+                    recurrence.at(e, s)
+                    for e in live
+                    for s in (recurrence.between(e, start, end) if e.rrule else [e.start])
+                    if start <= s < end
                 ),
                 key=lambda e: (e.start, e.uid),
             )
-            events = [e for e in week if start <= e.start < end]
             return render_message(
                 send, None, self.settings, self.templates, week_events=events, now=now
             )
