@@ -207,3 +207,29 @@ def test_worker_shards_are_kept_as_written_and_only_the_edited_page_is_read(
     fresh(root)
     cached = PageCache(site.settings, site.content_root).entries
     assert str(page) not in cached and len(cached) == 9
+
+
+def test_a_page_that_met_a_bug_is_read_again(
+    root: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal error is not a fact about the page: once livepipe is fixed (same version
+    while developing), the page must not stay failed from the cache."""
+    real = site_module._load_page
+
+    def broken(ctx, settings):  # type: ignore[no-untyped-def]
+        if ctx.page.path.name == "operators-berlin.md":
+            raise TypeError("a bug")
+        return real(ctx, settings)
+
+    monkeypatch.setattr(site_module, "_load_page", broken)
+    first = fresh(root)
+    assert "en/events/operators-berlin.md" in first.failed
+    monkeypatch.setattr(site_module, "_load_page", real)
+    reads.clear()
+    again = fresh(root)
+    assert reads == ["operators-berlin.md"]  # only that page is read anew
+    assert "en/events/operators-berlin.md" not in again.failed
+    assert any(e.source == "en/events/operators-berlin.md" for e in again.events)
+    reads.clear()
+    fresh(root)
+    assert reads == []  # and cached from then on

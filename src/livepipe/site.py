@@ -115,7 +115,11 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     ]
     pages = PageCache(site.settings, site.content_root, enabled=cache)
     stamps = [stamp(p) for p in paths]
-    cached = [pages.get(p, key) for p, key in zip(paths, stamps, strict=True)]
+    # A page that met a bug in livepipe is read again: the bug may be fixed by now.
+    cached = [
+        hit if hit is None or not _met_a_bug(hit) else None
+        for hit in (pages.get(p, key) for p, key in zip(paths, stamps, strict=True))
+    ]
     todo = [(p, key) for p, key, hit in zip(paths, stamps, cached, strict=True) if hit is None]
     shards = _read_pages(site, todo, workers, keep=pages.path is not None)
     fresh = (r for _, part in shards for r in part)
@@ -128,6 +132,10 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     )
     mtimes = {name: key[1] // 1_000_000_000 for name, key in current.items()}
     return _collect(site, results, mtimes)
+
+
+def _met_a_bug(result: _PageResult) -> bool:
+    return any(p.code == "internal-error" for p in result.problems)
 
 
 def _read_pages(
