@@ -9,6 +9,8 @@ as RFC 5545 and every calendar program do.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
@@ -64,25 +66,51 @@ def rule_text(
 def starts(event: Event) -> Iterator[datetime]:
     """Every occurrence's start (aware, in the event's zone), cancelled ones left out; at
     most MAX_OCCURRENCES. A non-recurring event has one."""
-    if not event.rrule:
-        yield event.start
+    return _starts(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
+
+
+def _starts(
+    rule: str | None, first: datetime, zone_name: str, all_day: bool, exdates: tuple[datetime, ...]
+) -> Iterator[datetime]:
+    if not rule:
+        yield first
         return
-    zone = get_zone(event.timezone)
-    local = event.start.astimezone(zone)
-    naive = local.replace(tzinfo=None)
-    rule = event.rrule
-    if not event.all_day and "UNTIL=" in rule:  # dateutil compares UNTIL to naive starts
+    zone = get_zone(zone_name)
+    naive = first.astimezone(zone).replace(tzinfo=None)
+    if not all_day and "UNTIL=" in rule:  # dateutil compares UNTIL to naive starts
         head, _, tail = rule.partition("UNTIL=")
         stamp, sep, rest = tail.partition(";")
         until_utc = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         rule = f"{head}UNTIL={until_utc.astimezone(zone):%Y%m%dT%H%M%S}{sep}{rest}"
-    cancelled = set(event.exdates)
+    cancelled = set(exdates)
     for i, wall in enumerate(rrulestr(rule, dtstart=naive)):
         if i >= MAX_OCCURRENCES:
             return
         start = localize(wall, zone)[0]
         if start not in cancelled:
             yield start
+
+
+def upcoming(event: Event, after: datetime, limit: int) -> list[datetime]:
+    """Starts of the first ``limit`` occurrences that end after ``after``."""
+    length = event.end - event.start
+    return list(itertools.islice((s for s in starts(event) if s + length > after), limit))
+
+
+def last_start(event: Event) -> datetime:
+    """The start of the last occurrence (of the first MAX_OCCURRENCES)."""
+    return _last_start(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
+
+
+@functools.lru_cache(maxsize=1024)
+def _last_start(
+    rrule: str | None, start: datetime, zone: str, all_day: bool, exdates: tuple[datetime, ...]
+) -> datetime:
+    # Every calendar an event is in needs its VTIMEZONE's last year: expand the rule once.
+    last = start
+    for last in _starts(rrule, start, zone, all_day, exdates):  # noqa: B007 - the last one
+        pass
+    return last
 
 
 def between(event: Event, after: datetime, before: datetime) -> list[datetime]:

@@ -474,7 +474,8 @@ def index_page(
             "tags": e.tags,
             "then": [
                 timefmt.when(recurrence.at(e, s), e.lang if e.lang in UI else ui_lang)
-                for s in recurrence.between(series[e.uid], e.end, now + timedelta(days=366))[:3]
+                for s in recurrence.upcoming(series[e.uid], e.end, 3)
+                if s < now + timedelta(days=366)
             ]
             if e.rrule
             else [],

@@ -242,14 +242,7 @@ def next_starts(ctx: BuildContext, e: Event) -> list[datetime]:
     revision); [] for a one-off event."""
     if not e.rrule:
         return []
-    now = ctx.now or ctx.site_revision
-    out = []
-    for start in recurrence.starts(e):
-        if start + (e.end - e.start) > now:
-            out.append(start)
-            if len(out) == NEXT_OCCURRENCES:
-                break
-    return out
+    return recurrence.upcoming(e, ctx.now or ctx.site_revision, NEXT_OCCURRENCES)
 
 
 def item_dates(ctx: BuildContext, items: list[Event]) -> dict[str, tuple[datetime, datetime]]:

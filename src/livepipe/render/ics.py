@@ -281,18 +281,10 @@ def _years(events: Iterable[Event]) -> Iterable[tuple[str, tuple[int, int]]]:
     years: dict[str, tuple[int, int]] = {}
     for e in events:
         if not e.all_day and e.timezone != "UTC":
-            last = _last_year(e) if e.rrule else e.end.year
+            last = recurrence.last_start(e).year if e.rrule else e.end.year
             lo, hi = years.get(e.timezone, (e.start.year, last))
             years[e.timezone] = (min(lo, e.start.year), max(hi, last, e.end.year))
     return years.items()
-
-
-def _last_year(e: Event) -> int:
-    """The year of a recurring event's last occurrence (at most MAX_OCCURRENCES)."""
-    last = e.start
-    for last in recurrence.starts(e):  # noqa: B007 - the last one is wanted
-        pass
-    return last.year
 
 
 @functools.lru_cache(maxsize=512)
