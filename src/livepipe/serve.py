@@ -443,11 +443,17 @@ def index_page(
     tags = sorted(popular)
     feeds = [(name, p) for name, p in FEEDS if p in files]
     past = [e for e in snap.events if e.end <= now and e.replay_url and e.end > now - REPLAYS_FOR]
+
+    def own(e: Event) -> str:
+        """The language an event is shown in: its own (a page without a translation is
+        listed in its language), where the UI knows it."""
+        return e.lang if e.lang in UI else ui_lang
+
     replays = [
         {
             "title": e.title,
             "lang": e.lang,
-            "when": timefmt.when(e, e.lang if e.lang in UI else ui_lang),
+            "when": timefmt.when(e, own(e)),
             "url": e.url,
             "replay": e.replay_url,
         }
@@ -457,8 +463,8 @@ def index_page(
         {
             "title": e.title,
             "lang": e.lang,  # an event without a translation is shown in its own language
-            "when": timefmt.when(e, e.lang if e.lang in UI else ui_lang),
-            "place": place(e, e.lang if e.lang in UI else ui_lang),
+            "when": timefmt.when(e, own(e)),
+            "place": place(e, own(e)),
             "cancelled": e.cancelled,
             "all_day": e.all_day,
             "start": e.start.astimezone(UTC).isoformat(),
@@ -473,7 +479,7 @@ def index_page(
             "outlook": links.outlook(e),
             "tags": e.tags,
             "then": [
-                timefmt.when(recurrence.at(e, s), e.lang if e.lang in UI else ui_lang)
+                timefmt.when(recurrence.at(e, s), own(e))
                 for s in recurrence.upcoming(series[e.uid], e.end, 3)
                 if s < now + timedelta(days=366)
             ]
