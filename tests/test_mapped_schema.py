@@ -225,3 +225,20 @@ def test_a_mapped_repeat_field_makes_a_recurring_event(tmp_path: Path) -> None:
     starts = [s.astimezone(UTC) for s in recurrence.starts(events["Weekly"])]
     # 18:00 in Berlin: CEST on 20 October (16:00Z), CET after 25 October (17:00Z)
     assert starts == [utc(2026, 10, 20, 16), utc(2026, 10, 27, 17), utc(2026, 11, 3, 17)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-03-06 12:00:00 -0800", datetime(2023, 3, 6, 20, tzinfo=UTC)),
+        ("2023-03-06 9:30 +05:30", datetime(2023, 3, 6, 4, tzinfo=UTC)),
+        ("2023-03-06 9:30:00.5 -0800", datetime(2023, 3, 6, 17, 30, 0, 500000, tzinfo=UTC)),
+        ("2024-08-14T09:00:00.000-07:00", datetime(2024, 8, 14, 16, tzinfo=UTC)),
+        ("2023-03-06 12:00:00 UTC-7", datetime(2023, 3, 6, 19, tzinfo=UTC)),
+    ],
+)
+def test_loose_time_values(text: str, expected: datetime) -> None:
+    from livepipe.timeutil import parse_time_value
+
+    value = parse_time_value(text)
+    assert isinstance(value, datetime) and value.astimezone(UTC) == expected

@@ -126,8 +126,9 @@ def parse_time_value(value: object) -> datetime | date:
     m = _LOOSE_TIME.match(text)
     if m is None:
         raise ValueError(f"{text!r} is not a date or a date-time")
-    clock = m[2] if m[2].count(":") == 2 else m[2] + ":00"
-    naive = datetime.fromisoformat(f"{m[1]}T{clock.zfill(8) if len(clock) < 8 else clock}")
+    hour, _, rest = m[2].partition(":")
+    clock = f"{int(hour):02d}:{rest}" + ("" if rest.count(":") else ":00")
+    naive = datetime.fromisoformat(f"{m[1]}T{clock}")
     if not m[3]:
         return naive
     offset = parse_offset(m[3])
