@@ -9,6 +9,7 @@ proposal is a starting point that ``livepipe check`` then validates.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -253,7 +254,7 @@ def mapping_toml(s: Survey, chosen: Mapping[str, str], name: str, content_root: 
         lines += ["[pages]", f'sections = ["{top}"]']
     exts = sorted(s.extensions)
     if exts and exts != [".md"]:
-        lines.append(f"extensions = [{', '.join(repr(e).replace(chr(39), chr(34)) for e in exts)}]")
+        lines.append(f"extensions = [{', '.join(json.dumps(e) for e in exts)}]")
     if lines:
         lines.append("")
     lines += [f"[schemas.{name}]", f'match = ["{match}"]']
