@@ -428,6 +428,127 @@ def _report_broken(broken: dict[str, ConfigError]) -> None:
 
 
 @app.command()
+def watch(
+    path: PathArg = Path("."),
+    now: NowOpt = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep watching every open window (what the watch runs do): record what is "
+            "seen in the ledger and send the live notices. Ctrl-C stops.",
+        ),
+    ] = False,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show what each stream watcher sees right now: the events whose watching window is
+    open at NOW, their room, and the platform's answer (one request per room; nothing is
+    recorded). Exit 1 when a platform answers with an error."""
+    if follow:
+        if now is not None:
+            _fail("--follow watches in real time: leave out --now")
+        _follow(path, config, ledger)
+        return
+    result = _load(path, config)
+    settings = result.site.settings
+    at = _now(now)
+    from datetime import timedelta
+
+    from .streams import StreamStatus, targets
+    from .watch import http_client, probe
+
+    found = targets(result.events, settings, at, at + timedelta(microseconds=1))
+    rows = []
+    with http_client(settings.watch) as client:
+        seen = {t.stream: probe(client, t.stream, settings.watch, at) for t in found}
+    for t in found:
+        o = seen[t.stream]
+        rows.append(
+            {
+                "uid": t.uid,
+                "title": t.event.title,
+                "stream": t.stream.id,
+                "opens": t.opens.isoformat(),
+                "closes": t.closes.isoformat(),
+                "status": str(o.status),
+                "live_since": o.started_at.isoformat() if o.started_at else None,
+                "replay_url": o.replay_url,
+                "error": o.error or None,
+            }
+        )
+    if format is Format.json:
+        payload = {"now": at.isoformat(), "watching": rows}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    else:
+        console = safe_console()
+        if not rows:
+            ahead = targets(result.events, settings, at, at + timedelta(days=60))
+            nxt = (
+                f"; next: {ahead[0].event.title} on {ahead[0].stream.id} from "
+                f"{ahead[0].opens.isoformat()}"
+                if ahead
+                else ""
+            )
+            console.print(f"no watching window is open at {at.isoformat()}{nxt}", markup=False)
+        table = Table(title=f"stream watchers at {at.isoformat()}", title_justify="left")
+        for column in ("stream", "event", "window", "sees"):
+            table.add_column(column)
+        for r in rows:
+            sees = str(r["status"])
+            if r["live_since"]:
+                sees += f" since {r['live_since']}"
+            if r["replay_url"]:
+                sees += f"\nreplay {r['replay_url']}"
+            if r["error"]:
+                sees += f"\n{r['error']}"
+            table.add_row(
+                escape(str(r["stream"])),
+                escape(str(r["title"])),
+                f"{r['opens']}\n{r['closes']}",
+                escape(sees),
+                style="red" if r["error"] else "",
+            )
+        if rows:
+            console.print(table)
+    raise typer.Exit(1 if any(o.status is StreamStatus.ERROR for o in seen.values()) else 0)
+
+
+def _follow(path: Path, config: Path | None, ledger: str | None) -> None:
+    import signal
+    import threading
+
+    from .send import Sender
+    from .streams import StreamRef
+    from .watch import Seen, watch_all
+
+    settings = _settings(path, config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    console = safe_console()
+
+    def said(ref: StreamRef, seen: Seen) -> None:
+        o = seen.observation
+        text = f"{seen.at.isoformat()} {ref.id}: {o.status}"
+        text += f" ({o.error})" if o.error else ""
+        text += f", made due {len(seen.added)} send(s)" if seen.added else ""
+        console.print(text, markup=False, highlight=False)
+
+    try:
+        with Sender.open(settings, ledger_url=ledger) as sender:
+            console.print(
+                f"livepipe watch: watching open windows every "
+                f"{settings.watch.interval.total_seconds():g} s; Ctrl-C stops",
+                highlight=False,
+            )
+            watch_all(sender, stop, on_poll=said)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
 def resolve(
     key: Annotated[str, typer.Argument(help="The key of an uncertain send.")],
     delivered: Annotated[
@@ -752,6 +873,8 @@ def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -
         "miss": "yellow",
         "missed": "yellow",
         "new": "green",
+        "on stream start": "cyan",
+        "if not live": "cyan",
         "withdraw": "dim",
         "withdrawn": "dim",
         "sent": "dim",

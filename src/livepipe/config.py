@@ -149,6 +149,60 @@ class WeChatSettings(_Model):
     author: str | None = None
 
 
+class GenericWatch(_Model):
+    """``[watch.generic.NAME]``: live URLs starting with ``match`` are watched by fetching
+    ``url`` (``{url}``: the live URL, percent-encoded; ``{id}``: its last path segment) and
+    comparing the JSON value at ``pointer`` (RFC 6901) with ``live``."""
+
+    match: str
+    url: str
+    pointer: str
+    live: bool | int | str = True
+
+    @field_validator("pointer")
+    @classmethod
+    def _pointer(cls, v: str) -> str:
+        if v and not v.startswith("/"):
+            raise ValueError('a JSON pointer starts with "/", e.g. "/data/live"')
+        return v
+
+    @field_validator("url", "match")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class WatchSettings(_Model):
+    """Stream watching (watch.py): which live URLs are watched, how often, and where the
+    platform APIs are (settings, so tests point them at loopback stand-ins)."""
+
+    enabled: bool = True
+    interval: Duration = timedelta(seconds=30)  # one request per room per interval
+    before: Duration = timedelta(minutes=30)  # watching starts at start - before …
+    after: Duration = timedelta(minutes=30)  # … and ends at end + after
+    bilibili_api: str = "https://api.live.bilibili.com"
+    youtube_api: str = "https://www.googleapis.com/youtube/v3"
+    youtube_key_env: str = "YOUTUBE_API_KEY"  # the Data API key, from the environment
+    timeout: Duration = timedelta(seconds=10)  # one request's timeout
+    generic: dict[str, GenericWatch] = Field(default_factory=dict)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError('the interval is at least "1s"')
+        return v
+
+    @field_validator("bilibili_api", "youtube_api")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
 class SlotSettings(_Model):
     """A kind of message, when it is due relative to the event, and until when it is worth
     sending (see plan.py for how each kind is planned)."""
@@ -167,6 +221,8 @@ class SlotSettings(_Model):
     def _shape(self) -> SlotSettings:
         if self.kind == SlotKind.REMINDER and self.offset is None:
             raise ValueError('a reminder slot needs an offset, e.g. offset = "-1d"')
+        if self.kind == SlotKind.LATE and (self.offset is None or self.offset <= timedelta(0)):
+            raise ValueError('a late slot needs an offset after the start, e.g. offset = "5m"')
         if self.kind == SlotKind.DIGEST:
             parse_weekly(self.weekly or "")
         return self
@@ -180,6 +236,10 @@ DEFAULT_SLOTS: dict[str, dict[str, object]] = {
     "changed": {"kind": "changed", "until": "0s"},
     "cancelled": {"kind": "cancelled", "until": "0s"},
     "digest": {"kind": "digest", "weekly": "mon 09:00", "window": "12h"},
+    # Driven by what the stream watcher sees (streams.py): when the stream goes live inside
+    # its watching window, and (off by default) when it is not live at start + offset.
+    "live": {"kind": "live", "window": "30m"},
+    "late": {"kind": "late", "offset": "5m", "until": "30m", "enabled": False},
 }
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -237,6 +297,7 @@ class Settings(_Model):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     ledger: LedgerSettings = LedgerSettings()
     hooks: HookSettings = HookSettings()
+    watch: WatchSettings = WatchSettings()
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
 
     @field_validator("schemas")

@@ -259,6 +259,8 @@ class SlotKind(enum.StrEnum):
     CHANGED = "changed"
     CANCELLED = "cancelled"
     DIGEST = "digest"
+    LIVE = "live"  # the stream went live (streams.py, watch.py)
+    LATE = "late"  # the stream is not live at start + offset
 
 
 @quick_pickle

@@ -4,7 +4,7 @@ and the tombstones of deleted events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -34,15 +34,26 @@ def sync(
     the_plan = plan(result.events, ledger.state(), site.settings, now, failed_sources=result.failed)
     if apply:
         ledger.apply(the_plan)
-    built = None
-    if out is not None:
-        tombstones = ledger.tombstones(now, site.settings.ledger.tombstone_days)
-        built = build(
-            result,
-            out,
-            sequence=ledger.sequences(),
-            tombstones=tombstones,
-            changed=ledger.significant_changes(),
-            now=now,
-        )
+    built = build_from_ledger(result, out, ledger, now) if out is not None else None
     return SyncResult(result, the_plan, built)
+
+
+def build_from_ledger(result: LoadResult, out: Path, ledger: Ledger, now: datetime) -> BuildResult:
+    """Build with what the ledger knows: SEQUENCE numbers, the tombstones of deleted events,
+    when each last changed, and the replay URLs the stream watcher found for pages that
+    give none."""
+    replays = ledger.replays()
+    if replays:
+        events = tuple(
+            replace(e, replay_url=replays[e.uid]) if e.uid in replays and not e.replay_url else e
+            for e in result.events
+        )
+        result = replace(result, events=events)
+    return build(
+        result,
+        out,
+        sequence=ledger.sequences(),
+        tombstones=ledger.tombstones(now, result.site.settings.ledger.tombstone_days),
+        changed=ledger.significant_changes(),
+        now=now,
+    )

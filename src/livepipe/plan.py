@@ -15,6 +15,13 @@ returns what to change in the ledger. Rules, slot kind by slot kind:
   the start.
 - cancelled: due when an announced event is cancelled or its page deleted; valid until start.
 - digest: weekly at ``weekly`` in the site zone, for weeks that have events.
+- live: due when the stream watcher saw the occurrence's stream go live inside its watching
+  window (``start - watch.before`` to ``end + watch.after``); valid ``window`` (30 min), never
+  past the window. Keyed by the occurrence: a stream that flaps sends one notice.
+- late (off by default): due when the watcher saw the stream not live at ``start + offset``
+  and it had not gone live before; valid until ``start + until``.
+- a replay URL the watcher found (YouTube's ended live video) counts as the page's own when
+  the page has none: the replay notice goes out without a page edit.
 
 Whatever the slot: a send is only created while it is still valid; a pending send past its
 window becomes ``missed``; nothing but a replay is planned for an event that is over; a page
@@ -32,6 +39,7 @@ from . import recurrence
 from .config import Settings, SlotSettings, parse_weekly
 from .identity import send_key, site_uid
 from .models import Event, SlotKind, Status
+from .streams import StreamRecord, targets, window
 from .timeutil import get_zone, parse_duration
 
 
@@ -106,6 +114,10 @@ class EventRecord:
 class LedgerState:
     events: Mapping[str, EventRecord] = field(default_factory=dict)
     sends: Mapping[str, SendRecord] = field(default_factory=dict)
+    streams: Mapping[tuple[str, str], StreamRecord] = field(default_factory=dict)
+
+
+Streams = Mapping[tuple[str, str], StreamRecord]  # (uid, occurrence) → what was seen
 
 
 class ChangeKind(enum.StrEnum):
@@ -136,6 +148,9 @@ class Plan:
     missed: list[SendRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)  # records to write
     changes: list[Change] = field(default_factory=list)
+    # Stream-driven sends that wait for the stream (due: when watching starts): shown by
+    # `livepipe plan` as "on stream start", never written to the ledger.
+    awaiting: list[Send] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -163,7 +178,7 @@ def plan(
         if record != old:
             result.events.append(record)
             result.changes.extend(_changes(event, old))
-        result.desired.extend(_event_sends(event, record, settings, now))
+        result.desired.extend(_event_sends(event, record, settings, now, state.streams))
     for uid, old in state.events.items():
         if uid in current or old.source in failed:
             continue  # a page that fails to load keeps everything it had
@@ -181,6 +196,7 @@ def plan(
         records[uid] = gone
         result.desired.extend(_cancelled(gone.event, gone, settings, now))
     result.desired.extend(_digests(records, settings, now))
+    result.awaiting = _awaiting(current.values(), state.streams, settings, now)
     _diff(result, state, {uid for uid, r in state.events.items() if r.source in failed})
     return result
 
@@ -299,34 +315,39 @@ def _reminder_slots(event: Event, settings: Settings) -> list[tuple[str, SlotSet
 
 
 def _event_sends(
-    event: Event, record: EventRecord, settings: Settings, now: datetime
+    event: Event, record: EventRecord, settings: Settings, now: datetime, streams: Streams
 ) -> list[Send]:
     """A one-off event's sends; for a recurring one, the announcement (and changed,
     cancelled, replay notices) about the occurrence now or next, and the reminders of every
     occurrence inside ``[pages] repeat_horizon``, each keyed by its own start: cancelling one
     occurrence withdraws only its reminders."""
     if not event.rrule:
-        return _one_off_sends(event, record, settings, now)
+        return _one_off_sends(event, record, settings, now, streams)
     this = replace(recurrence.current(event, now), rrule=None)
-    out = [s for s in _one_off_sends(this, record, settings, now) if s.kind != SlotKind.REMINDER]
+    out = [
+        s
+        for s in _one_off_sends(this, record, settings, now, streams)
+        if s.kind != SlotKind.REMINDER
+    ]
     for start in recurrence.between(event, now, now + settings.pages.repeat_horizon):
         occurrence = replace(recurrence.at(event, start), rrule=None)
         out += [
             s
-            for s in _one_off_sends(occurrence, record, settings, now)
+            for s in _one_off_sends(occurrence, record, settings, now, streams)
             if s.kind == SlotKind.REMINDER
         ]
     return out
 
 
 def _one_off_sends(
-    event: Event, record: EventRecord, settings: Settings, now: datetime
+    event: Event, record: EventRecord, settings: Settings, now: datetime, streams: Streams
 ) -> list[Send]:
     if not event.publish:
         return []
     if event.cancelled:
         return _cancelled(event, record, settings, now)
-    wanted: list[Send] = []
+    stream = streams.get((event.uid, recurrence.occurrence_key(event.start)))
+    wanted: list[Send] = stream_sends(event, stream, settings)
     slots = [(n, c) for n, c in settings.slots.items() if c.kind != SlotKind.REMINDER]
     for name, cfg in [*slots, *_reminder_slots(event, settings)]:
         if not cfg.enabled or name in event.skip:
@@ -390,8 +411,93 @@ def _one_off_sends(
                 lang=event.lang,
                 settings=settings,
             )
-    # Nothing but a replay for an event that is over.
-    return [s for s in wanted if s.kind == SlotKind.REPLAY or now < event.end or s.due < event.end]
+    # Nothing but a replay (or what the stream made due) for an event that is over.
+    return [s for s in wanted if s.kind in _AFTER_THE_END or now < event.end or s.due < event.end]
+
+
+_AFTER_THE_END = frozenset({SlotKind.REPLAY, SlotKind.LIVE, SlotKind.LATE})
+
+
+def stream_sends(event: Event, stream: StreamRecord | None, settings: Settings) -> list[Send]:
+    """The ``live``, ``late`` and ``replay`` sends that what was seen of the occurrence's
+    stream makes due (what the watcher writes to the ledger as soon as it sees it, and what
+    the planner keeps). The replay is the page's own slot and key: a page that gives the
+    replay URL later sends nothing twice."""
+    if stream is None or not event.publish or event.cancelled:
+        return []
+    opens, closes = window(event, settings)
+    out: list[Send] = []
+    for name, cfg in settings.slots.items():
+        if not cfg.enabled or name in event.skip:
+            continue
+        if cfg.kind == SlotKind.LIVE and stream.live_at and opens <= stream.live_at < closes:
+            due = stream.live_at
+            until = min(_valid_until(cfg, event, due, closes), closes)
+        elif cfg.kind == SlotKind.LATE and stream.late_at and cfg.offset is not None:
+            if stream.live_at is not None and stream.live_at <= stream.late_at:
+                continue
+            due = stream.late_at
+            until = _valid_until(cfg, event, due, event.start + timedelta(minutes=30))
+        elif cfg.kind == SlotKind.REPLAY and stream.replay_url and not event.replay_url:
+            due = max(event.end, stream.ended_at or event.end)
+            if due - event.end > cfg.max_age:
+                continue
+            until = _valid_until(cfg, event, due, due + timedelta(days=7))
+            out += _sends(
+                event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
+            )
+            continue
+        else:
+            continue
+        out += _sends(
+            event.uid,
+            name,
+            cfg,
+            stream.occurrence,
+            due,
+            until,
+            event.significant,
+            lang=event.lang,
+            settings=settings,
+        )
+    return out
+
+
+def _awaiting(
+    events: Iterable[Event], streams: Streams, settings: Settings, now: datetime
+) -> list[Send]:
+    """The live (and late) sends of watched occurrences that have not happened yet."""
+    out: list[Send] = []
+    horizon = now + settings.pages.repeat_horizon
+    for target in targets(events, settings, now, horizon):
+        event, seen = target.event, streams.get((target.uid, target.occurrence))
+        for name, cfg in settings.slots.items():
+            if not cfg.enabled or name in event.skip:
+                continue
+            if cfg.kind == SlotKind.LIVE and (seen is None or seen.live_at is None):
+                due, until = target.opens, target.closes
+            elif (
+                cfg.kind == SlotKind.LATE
+                and cfg.offset is not None
+                and (seen is None or (seen.live_at is None and seen.late_at is None))
+                and now < event.start + cfg.offset
+            ):
+                due = event.start + cfg.offset
+                until = _valid_until(cfg, event, due, event.start + timedelta(minutes=30))
+            else:
+                continue
+            out += _sends(
+                event.uid,
+                name,
+                cfg,
+                target.occurrence,
+                due,
+                until,
+                event.significant,
+                lang=event.lang,
+                settings=settings,
+            )
+    return out
 
 
 def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datetime) -> list[Send]:

@@ -181,7 +181,15 @@ class Sender:
                 send, None, self.settings, self.templates, week_events=events, now=now
             )
         event = self.ledger.event(send.uid)
-        return render_message(send, event, self.settings, self.templates, now=now, parts=parts)
+        stream = self.ledger.stream(send.uid, send.occurrence)
+        if stream is None and event is not None and send.kind == SlotKind.REPLAY:
+            # the replay the watcher found: on the occurrence that ended last
+            stream = next(
+                (s for s in reversed(self.ledger.streams(send.uid)) if s.replay_url), None
+            )
+        return render_message(
+            send, event, self.settings, self.templates, now=now, parts=parts, stream=stream
+        )
 
     def send_due(
         self, *, limit: int | None = None, grace: timedelta = timedelta(0)

@@ -38,6 +38,7 @@ from .errors import ConfigError, RenderError
 from .gitsource import fingerprint
 from .ledger import ledger_url, open_ledger, sqlite_path
 from .models import Event
+from .pipeline import build_from_ledger
 from .render import links, timefmt
 from .render.context import in_language, place, tag_file
 from .render.templating import Templates
@@ -280,16 +281,8 @@ class Rebuilder:
         if path is not None and not path.exists():  # no ledger yet: SEQUENCE 0, no tombstones
             return build(result, self.out)
         store = open_ledger(settings, self.ledger)
-        try:  # the same SEQUENCE numbers and tombstones as the sync writes
-            tombstones = store.tombstones(self.clock(), settings.ledger.tombstone_days)
-            return build(
-                result,
-                self.out,
-                sequence=store.sequences(),
-                tombstones=tombstones,
-                changed=store.significant_changes(),
-                now=self.clock(),
-            )
+        try:  # the same SEQUENCE numbers, tombstones and found replays as the sync writes
+            return build_from_ledger(result, self.out, store, self.clock())
         finally:
             store.close()
 

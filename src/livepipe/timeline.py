@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from .models import SlotKind
 from .plan import LedgerState, Plan, Send, SendState
 
 
@@ -16,6 +17,8 @@ class Planned(enum.StrEnum):
     NEW = "new"
     WITHDRAW = "withdraw"
     MISS = "miss"
+    ON_STREAM = "on stream start"  # a live notice: due when the watcher sees the stream go live
+    IF_LATE = "if not live"  # a late notice: due then, if the stream is not live by then
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,16 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
             status, note = Planned.MISS, "window passed"
         rows.append(_row(rec, titles, status, note))
     rows.extend(_row(s, titles, Planned.NEW, "") for s in plan.add)
+    rows.extend(
+        _row(
+            s,
+            titles,
+            Planned.ON_STREAM if s.kind == SlotKind.LIVE else Planned.IF_LATE,
+            "watching from the due time" if s.kind == SlotKind.LIVE else "",
+        )
+        for s in plan.awaiting
+        if s.key not in state.sends
+    )
     return sorted(rows, key=lambda r: (r.due, r.slot, r.channel, r.key))
 
 

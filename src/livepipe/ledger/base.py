@@ -22,14 +22,16 @@ import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..models import Event, SlotKind, Status
-from ..plan import EventRecord, LedgerState, Plan, SendRecord, SendState
+from ..plan import EventRecord, LedgerState, Plan, Send, SendRecord, SendState
+from ..streams import StreamRecord, StreamStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE events (
@@ -54,6 +56,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX send_log_key ON send_log (key)",
         """CREATE TABLE kv (
             name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at TEXT)""",
+    ),
+    2: (
+        # What the stream watcher saw, per event occurrence (streams.py).
+        """CREATE TABLE streams (
+            uid TEXT NOT NULL, occurrence TEXT NOT NULL, revision TEXT NOT NULL,
+            platform TEXT NOT NULL, room TEXT NOT NULL, status TEXT NOT NULL,
+            checked_at TEXT, live_at TEXT, ended_at TEXT, late_at TEXT, replay_url TEXT,
+            polls INTEGER NOT NULL, failures INTEGER NOT NULL, error TEXT,
+            updated_at TEXT NOT NULL, PRIMARY KEY (uid, occurrence))""",
     ),
 }
 
@@ -93,7 +104,12 @@ EVENT_COLUMNS = (
     "replay_seen_at",
     "notified_significant",
 )
+STREAM_COLUMNS = tuple(f.name for f in dataclass_fields(StreamRecord))
 _TIME_COLUMNS = {
+    "checked_at",
+    "live_at",
+    "ended_at",
+    "late_at",
     "due",
     "valid_until",
     "not_before",
@@ -106,13 +122,18 @@ _TIME_COLUMNS = {
     "deleted_at",
     "replay_seen_at",
 }
+_UPSERT_STREAM = (
+    f"INSERT INTO streams ({', '.join(STREAM_COLUMNS)}, updated_at) "
+    f"VALUES ({', '.join('?' * len(STREAM_COLUMNS))}, ?) ON CONFLICT (uid, occurrence) DO UPDATE "
+    "SET " + ", ".join(f"{c} = excluded.{c}" for c in (*STREAM_COLUMNS[2:], "updated_at"))
+)
 _UPSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, updated_at) "
     f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))}, ?) ON CONFLICT (uid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*EVENT_COLUMNS[1:], "updated_at"))
 )
 # Sends whose success tells people about the event as it is now.
-_INFORMING_KINDS = (SlotKind.ANNOUNCE, SlotKind.REMINDER, SlotKind.CHANGED)
+_INFORMING_KINDS = (SlotKind.ANNOUNCE, SlotKind.REMINDER, SlotKind.CHANGED, SlotKind.LIVE)
 
 
 def ts(value: datetime | None) -> str | None:
@@ -249,7 +270,40 @@ class Ledger(ABC):
         with self.read() as cur:
             cur.execute(f"SELECT {', '.join(SEND_COLUMNS)} FROM sends")
             sends = {row[0]: _send(row) for row in cur.fetchall()}
-        return LedgerState(events, sends)
+        streams = {(r.uid, r.occurrence): r for r in self.streams()}
+        return LedgerState(events, sends, streams)
+
+    def streams(self, uid: str | None = None) -> list[StreamRecord]:
+        """What the watcher saw, per occurrence (of one event, or of all)."""
+        sql = f"SELECT {', '.join(STREAM_COLUMNS)} FROM streams"
+        args: tuple[str, ...] = ()
+        if uid is not None:
+            sql, args = sql + " WHERE uid = ?", (uid,)
+        with self.read() as cur:
+            cur.execute(self.q(sql + " ORDER BY uid, occurrence"), args)
+            return [_stream(row) for row in cur.fetchall()]
+
+    def stream(self, uid: str, occurrence: str) -> StreamRecord | None:
+        with self.read() as cur:
+            cur.execute(
+                self.q(
+                    f"SELECT {', '.join(STREAM_COLUMNS)} FROM streams "
+                    "WHERE uid = ? AND occurrence = ?"
+                ),
+                (uid, occurrence),
+            )
+            row = cur.fetchone()
+        return _stream(row) if row else None
+
+    def replays(self) -> dict[str, str]:
+        """uid → the replay URL the watcher found (the latest occurrence's), for events whose
+        page gives none."""
+        with self.read() as cur:
+            cur.execute(
+                "SELECT uid, replay_url FROM streams WHERE replay_url IS NOT NULL "
+                "ORDER BY uid, occurrence"
+            )
+            return {uid: url for uid, url in cur.fetchall()}
 
     def sends(self, *states: SendState) -> list[SendRecord]:
         sql = f"SELECT {', '.join(SEND_COLUMNS)} FROM sends"
@@ -338,28 +392,7 @@ class Ledger(ABC):
                     (event.uid, event.revision, event.significant, event.sequence, now),
                 )
             for send in plan.add:
-                cur.execute(
-                    self.q(
-                        "INSERT INTO sends (key, uid, slot, kind, channel, occurrence, "
-                        "significant, due, valid_until, state, created_at, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
-                        "ON CONFLICT DO NOTHING"
-                    ),
-                    (
-                        send.key,
-                        send.uid,
-                        send.slot,
-                        send.kind,
-                        send.channel,
-                        send.occurrence,
-                        send.significant,
-                        ts(send.due),
-                        ts(send.valid_until),
-                        now,
-                        now,
-                    ),
-                )
-                self._log(cur, send.key, plan.now, "pending", "planned")
+                self._insert(cur, send, plan.now, "planned")
             for rec, reason in plan.withdraw:
                 self._transition(
                     cur, rec.key, SendState.PENDING, SendState.WITHDRAWN, plan.now, reason
@@ -373,6 +406,45 @@ class Ledger(ABC):
                     plan.now,
                     f"window ended {ts(rec.valid_until)}",
                 )
+
+    def observe(self, record: StreamRecord, sends: Sequence[Send], now: datetime) -> list[str]:
+        """Record what the watcher saw and, in the same transaction, the sends it makes due
+        (each once: a key already in the ledger is left as it is). Returns the new keys."""
+        added = []
+        with self.transaction() as cur:
+            values = [_db(getattr(record, c), c) for c in STREAM_COLUMNS]
+            cur.execute(self.q(_UPSERT_STREAM), (*values, ts(now)))
+            for send in sends:
+                if self._insert(cur, send, now, "seen on the stream"):
+                    added.append(send.key)
+        return added
+
+    def _insert(self, cur: Any, send: Send, now: datetime, note: str) -> bool:
+        cur.execute(
+            self.q(
+                "INSERT INTO sends (key, uid, slot, kind, channel, occurrence, "
+                "significant, due, valid_until, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            (
+                send.key,
+                send.uid,
+                send.slot,
+                send.kind,
+                send.channel,
+                send.occurrence,
+                send.significant,
+                ts(send.due),
+                ts(send.valid_until),
+                ts(now),
+                ts(now),
+            ),
+        )
+        inserted: bool = cur.rowcount == 1
+        if inserted:
+            self._log(cur, send.key, now, "pending", note)
+        return inserted
 
     def _transition(
         self, cur: Any, key: str, old: SendState, new: SendState, now: datetime, note: str
@@ -636,6 +708,15 @@ def _event(row: Sequence[Any]) -> EventRecord:
         if c in _TIME_COLUMNS:
             data[c] = parse_ts(data[c])
     return EventRecord(**data)
+
+
+def _stream(row: Sequence[Any]) -> StreamRecord:
+    data = dict(zip(STREAM_COLUMNS, row, strict=True))
+    for c in STREAM_COLUMNS:
+        if c in _TIME_COLUMNS:
+            data[c] = parse_ts(data[c])
+    data["status"] = StreamStatus(data["status"])
+    return StreamRecord(**data)
 
 
 def _send(row: Sequence[Any]) -> SendRecord:

@@ -7,22 +7,24 @@ content/ and a page broken after planning still gets its reminder with the last 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .. import recurrence
 from ..config import Settings
 from ..models import Event, Message, SlotKind
 from ..plan import Send
+from ..streams import StreamRecord, StreamStatus
 from .context import BuildContext
 from .templating import Templates
 
 
-def _lead(now: datetime, event: Event, lang: str) -> str:
+def _lead(now: datetime, event: Event, lang: str, live: bool = False) -> str:
     """“明天开始” / “Starting in 10 minutes” / “Live now”: how far the start is from the
     moment the message goes out (``now``, never the planned due time: after an outage the
-    text must still be true)."""
+    text must still be true), or live now when the stream is."""
     ahead = event.start - now
-    if ahead < timedelta(seconds=30):
+    if live or ahead < timedelta(seconds=30):
         return "直播中" if lang == "zh" else "Live now"
     if ahead >= timedelta(hours=20):
         days = round(ahead / timedelta(days=1))
@@ -38,6 +40,13 @@ def _lead(now: datetime, event: Event, lang: str) -> str:
     return f"{minutes} 分钟后开始" if lang == "zh" else f"Starting in {minutes} minutes"
 
 
+def _live(event: Event, stream: StreamRecord | None, at: datetime, fresh: timedelta) -> bool:
+    """Is the event live at ``at``? What the watcher saw lately, else the clock's word."""
+    if stream is not None and stream.checked_at is not None and at - stream.checked_at <= fresh:
+        return stream.status is StreamStatus.LIVE
+    return event.start <= at + timedelta(seconds=30) < event.end + timedelta(seconds=30)
+
+
 ALL_PARTS = frozenset({"html", "article"})
 
 
@@ -50,10 +59,13 @@ def render_message(
     week_events: Sequence[Event] = (),
     now: datetime | None = None,
     parts: Collection[str] = ALL_PARTS,
+    stream: StreamRecord | None = None,
 ) -> Message:
     """The message as it reads at ``now`` (default: the send's due time), the moment it
     goes out: texts that state a time are computed from it. ``parts`` names what is rendered
-    besides the text ("html", "article"): only what the channel reads (``Channel.reads``)."""
+    besides the text ("html", "article"): only what the channel reads (``Channel.reads``).
+    ``stream``: what the watcher saw of the occurrence (is it live now, the replay it
+    found)."""
     at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
     if send.kind == SlotKind.DIGEST:
@@ -73,14 +85,21 @@ def render_message(
             start = recurrence.parse_occurrence(send.occurrence)
             event = recurrence.at(event, start) if start else recurrence.current(event, at)
         lang = event.lang
+        if stream is not None and stream.replay_url and not event.replay_url:
+            event = replace(event, replay_url=stream.replay_url)
+        live = _live(event, stream, at, settings.watch.interval * 2)
+        started = ""
+        if stream is not None and stream.live_at is not None:
+            started = stream.live_at.astimezone(event.start.tzinfo).strftime("%H:%M")
         text = templates.render(
             "messages",
             f"{send.kind}.txt",
             lang,
             e=ctx.view(event),
             site=settings.site,
-            lead=_lead(at, event, lang) if send.kind == SlotKind.REMINDER else "",
-            live=event.start <= at + timedelta(seconds=30) < event.end + timedelta(seconds=30),
+            lead=_lead(at, event, lang, live) if send.kind == SlotKind.REMINDER else "",
+            live=live,
+            started=started,
         )
         url = event.url
     title, _, body = text.strip().partition("\n")

@@ -1,0 +1,418 @@
+"""Stream watchers: ask bilibili, YouTube or a generic status URL whether a stream is live,
+record the answer in the ledger, and send what it makes due, at once.
+
+One ``RoomWatch`` per room (not per event): every ``watch.interval`` it makes one request,
+and the answer goes to every event occurrence on that room whose window is open
+(streams.py). It holds the ledger lock ``watch:<room>`` while it watches, renewed every
+poll, so two processes never ask the same room twice per interval; a watcher that dies
+loses the lock when it expires and the next one carries on from the ledger's record (a
+notice already made due is never made due again: its key holds the occurrence).
+
+Rate limits (bilibili's HTTP 412 / code -412 / -799, YouTube's 403 quotaExceeded, any 429)
+slow the room down: twice the interval per refusal in a row, up to 10 minutes, never less
+than a Retry-After; still inside the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from .config import GenericWatch, Settings, WatchSettings
+from .models import SlotKind
+from .plan import stream_sends
+from .send import Sender, checkpoint
+from .streams import (
+    Observation,
+    StreamRecord,
+    StreamRef,
+    StreamStatus,
+    Target,
+    advance,
+    targets,
+)
+
+log = logging.getLogger(__name__)
+
+BEIJING = ZoneInfo("Asia/Shanghai")  # bilibili's live_time is Beijing wall-clock time
+MAX_BACKOFF = timedelta(minutes=10)
+USER_AGENT = "livepipe-watch (+https://github.com/livepipe)"
+# bilibili refuses with these codes when asked too often (-412 "请求被拦截", -799 "请求过于频繁")
+_BILIBILI_LIMITED = {-412, -799}
+_YOUTUBE_LIMITED = {
+    "quotaExceeded",
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "dailyLimitExceeded",
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def probe(
+    client: httpx.Client,
+    ref: StreamRef,
+    settings: WatchSettings,
+    now: datetime,
+    env: Mapping[str, str] | None = None,
+) -> Observation:
+    """One request to the stream's platform; never raises for what a remote does."""
+    env = os.environ if env is None else env
+    secret = ""
+    try:
+        if ref.platform == "bilibili":
+            return _bilibili(client, ref.room, settings, now)
+        if ref.platform == "youtube":
+            secret = env.get(settings.youtube_key_env, "")
+            if not secret:
+                return _error(now, f"set {settings.youtube_key_env} to a YouTube Data API key")
+            return _youtube(client, ref.room, settings, secret, now)
+        generic = settings.generic.get(ref.platform.removeprefix("generic:"))
+        if generic is None:
+            return _error(now, f"no watcher named {ref.platform}")
+        return _generic(client, ref.room, generic, now)
+    except httpx.HTTPError as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        return _error(now, text.replace(secret, "***") if secret else text)
+
+
+def _error(
+    now: datetime, text: str, *, limited: bool = False, after: float | None = None
+) -> Observation:
+    return Observation(StreamStatus.ERROR, now, error=text, rate_limited=limited, retry_after=after)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _bilibili(
+    client: httpx.Client, room: str, settings: WatchSettings, now: datetime
+) -> Observation:
+    response = client.get(
+        f"{settings.bilibili_api}/room/v1/Room/get_info", params={"room_id": room}
+    )
+    body = _json(response)
+    code = body.get("code") if isinstance(body, dict) else None
+    if response.status_code in (412, 429) or code in _BILIBILI_LIMITED:
+        reason = body.get("message") if isinstance(body, dict) else ""
+        return _error(
+            now,
+            f"bilibili refused (HTTP {response.status_code}, code {code}): "
+            + (reason or "rate limited"),
+            limited=True,
+            after=_retry_after(response),
+        )
+    if response.status_code != 200 or not isinstance(body, dict):
+        return _error(now, f"bilibili answered HTTP {response.status_code}")
+    if code != 0:
+        message = body.get("message") or body.get("msg") or ""
+        return _error(now, f"bilibili code {code}: {message} (room {room})")
+    data = body.get("data") or {}
+    status = data.get("live_status")
+    if status == 1:
+        return Observation(StreamStatus.LIVE, now, started_at=_beijing(data.get("live_time")))
+    if status in (0, 2):  # 2: the room rotates recorded videos (轮播), nobody is live
+        return Observation(StreamStatus.OFFLINE, now)
+    return _error(now, f"bilibili live_status {status!r} is not one of 0, 1, 2")
+
+
+def _beijing(text: object) -> datetime | None:
+    """``2026-12-03 19:58:02`` (Beijing time; zeros when offline) → an aware instant."""
+    if not isinstance(text, str) or text.startswith("0000"):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        return None
+
+
+def _iso(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else None
+
+
+def _youtube(
+    client: httpx.Client, video: str, settings: WatchSettings, key: str, now: datetime
+) -> Observation:
+    response = client.get(
+        f"{settings.youtube_api}/videos",
+        params={"part": "liveStreamingDetails,snippet", "id": video, "key": key},
+    )
+    body = _json(response)
+    if response.status_code != 200:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        reasons = {e.get("reason") for e in error.get("errors", []) if isinstance(e, dict)}
+        message = str(error.get("message") or f"HTTP {response.status_code}").replace(key, "***")
+        limited = response.status_code == 429 or bool(reasons & _YOUTUBE_LIMITED)
+        why = ", ".join(sorted(r for r in reasons if r)) or str(response.status_code)
+        return _error(
+            now, f"YouTube {why}: {message}", limited=limited, after=_retry_after(response)
+        )
+    items = body.get("items") if isinstance(body, dict) else None
+    if not items:
+        return _error(now, f"YouTube has no video {video}")
+    details = items[0].get("liveStreamingDetails")
+    if not isinstance(details, dict):
+        return _error(now, f"YouTube video {video} is not a live stream")
+    started, ended = _iso(details.get("actualStartTime")), _iso(details.get("actualEndTime"))
+    if ended is not None:
+        return Observation(
+            StreamStatus.ENDED,
+            now,
+            started_at=started,
+            ended_at=ended,
+            replay_url=f"https://www.youtube.com/watch?v={video}",
+        )
+    if started is not None:
+        return Observation(StreamStatus.LIVE, now, started_at=started)
+    return Observation(StreamStatus.OFFLINE, now)
+
+
+def pointer(document: object, path: str) -> object:
+    """The value at an RFC 6901 JSON pointer; KeyError when there is none."""
+    value = document
+    for raw in path.split("/")[1:] if path else []:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and token in value:
+            value = value[token]
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            raise KeyError(path)
+    return value
+
+
+def _generic(client: httpx.Client, live_url: str, cfg: GenericWatch, now: datetime) -> Observation:
+    last = [s for s in live_url.split("?")[0].split("/") if s]
+    url = cfg.url.replace("{url}", quote(live_url, safe="")).replace(
+        "{id}", quote(last[-1] if last else "", safe="")
+    )
+    response = client.get(url)
+    if response.status_code in (412, 429):
+        return _error(
+            now, f"HTTP {response.status_code}", limited=True, after=_retry_after(response)
+        )
+    body = _json(response)
+    if response.status_code != 200 or body is None:
+        return _error(now, f"{url} answered HTTP {response.status_code}")
+    try:
+        value = pointer(body, cfg.pointer)
+    except KeyError:
+        return _error(now, f"{url}: the answer has nothing at {cfg.pointer}")
+    live = value == cfg.live and type(value) is type(cfg.live)
+    return Observation(StreamStatus.LIVE if live else StreamStatus.OFFLINE, now)
+
+
+def http_client(settings: WatchSettings) -> httpx.Client:
+    seconds = settings.timeout.total_seconds()
+    return httpx.Client(timeout=seconds, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+@dataclass
+class Seen:
+    """One poll of a room, for the report of a watch run and `livepipe watch`."""
+
+    at: datetime
+    observation: Observation
+    records: list[StreamRecord] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # send keys made due by it
+
+
+class RoomWatch:
+    """Watches one room: ``step`` polls once (when due), records, sends; ``follow`` loops
+    until no watched occurrence on the room has an open window."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        stream: StreamRef,
+        *,
+        client: httpx.Client | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.sender = sender
+        self.stream = stream
+        self.settings: Settings = sender.settings
+        self.client = client or http_client(self.settings.watch)
+        self._own_client = client is None
+        self.env = env
+        self.next_at: datetime | None = None
+        self.refusals = 0  # rate-limit answers in a row
+        self.polls = 0
+        self.errors = 0
+        self.lock = f"watch:{stream.id}"
+        self.held = False
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+
+    def targets(self, now: datetime) -> list[Target]:
+        """This room's occurrences whose window is open now, from the ledger's snapshots
+        (the last good revision of each page: a broken edit does not stop watching)."""
+        events = [r.event for r in self.sender.ledger.events() if r.deleted_at is None]
+        return [
+            t
+            for t in targets(events, self.settings, now, now + timedelta(microseconds=1))
+            if t.stream == self.stream
+        ]
+
+    def take_lock(self, now: datetime) -> bool:
+        ttl = max(self.settings.watch.interval * 3, timedelta(seconds=60))
+        self.held = self.sender.ledger.kv_lock(self.lock, self.sender.worker, now, ttl)
+        return self.held
+
+    def release(self) -> None:
+        """Let go of the room (only if this watcher holds it)."""
+        if self.held:
+            self.sender.ledger.kv_delete(self.lock)
+            self.held = False
+
+    def step(self, now: datetime | None = None) -> Seen | None:
+        """Poll if it is time (None otherwise, or when no window is open)."""
+        now = now or self.sender.clock()
+        if self.next_at is not None and now < self.next_at:
+            return None
+        found = self.targets(now)
+        if not found:
+            return None
+        interval = self.settings.watch.interval
+        seen = probe(self.client, self.stream, self.settings.watch, now, self.env)
+        self.polls += 1
+        if seen.rate_limited:
+            self.refusals += 1
+            delay = min(MAX_BACKOFF, interval * 2**self.refusals)
+            delay = max(delay, timedelta(seconds=seen.retry_after or 0))
+            log.warning("watch %s: %s; next try in %s", self.stream.id, seen.error, delay)
+        else:
+            self.refusals = 0
+            delay = interval
+        if seen.status is StreamStatus.ERROR:
+            self.errors += 1
+        self.next_at = now + delay
+        return self.record(found, seen, now)
+
+    def record(self, found: list[Target], seen: Observation, now: datetime) -> Seen:
+        """Apply an observation to each target: the ledger's record and the sends it makes
+        due, in one transaction each; then deliver the due ones from this process."""
+        ledger = self.sender.ledger
+        late = next(
+            (
+                c.offset
+                for c in self.settings.slots.values()
+                if c.kind == SlotKind.LATE and c.enabled
+            ),
+            None,
+        )
+        out = Seen(now, seen)
+        for target in found:
+            old = ledger.stream(target.uid, target.occurrence)
+            new = advance(old, target, seen, late)
+            sends = [
+                s for s in stream_sends(target.event, new, self.settings) if now < s.valid_until
+            ]
+            added = ledger.observe(new, sends, now)
+            out.records.append(new)
+            out.added += added
+            if new.replay_url and (old is None or old.replay_url != new.replay_url):
+                # dist/ (calendars, feeds) shows the replay from the next sync on
+                ledger.kv_delete("sync:fingerprint")
+            if old is None or old.live_at != new.live_at or added:
+                log.info(
+                    "watch %s: %s %s (live at %s)",
+                    self.stream.id,
+                    target.uid,
+                    new.status,
+                    new.live_at,
+                )
+            checkpoint("after-observe")
+            for send in sends:
+                if send.due <= now:
+                    self.sender.send_one(send.key)  # None when sent already (or elsewhere)
+        return out
+
+    def follow(
+        self, stop: threading.Event, *, on_poll: Callable[[Seen], None] | None = None
+    ) -> str:
+        """Watch until no window on the room is open (or ``stop``); returns why it ended."""
+        clock = self.sender.clock
+        while not stop.is_set():
+            now = clock()
+            if not self.take_lock(now):
+                return "watched by another process (the ledger lock is held)"
+            if not self.targets(now):
+                self.release()
+                return "no window open on this room"
+            seen = self.step(now)
+            if seen is not None and on_poll is not None:
+                on_poll(seen)
+            wait = (self.next_at - clock()).total_seconds() if self.next_at else 1.0
+            stop.wait(max(0.05, min(wait, self.settings.watch.interval.total_seconds())))
+        return "stopped"
+
+
+def open_rooms(sender: Sender, now: datetime) -> set[StreamRef]:
+    """The rooms with a watching window open now (from the ledger's snapshots)."""
+    events = [r.event for r in sender.ledger.events() if r.deleted_at is None]
+    return {
+        t.stream for t in targets(events, sender.settings, now, now + timedelta(microseconds=1))
+    }
+
+
+def watch_all(
+    sender: Sender,
+    stop: threading.Event,
+    *,
+    on_poll: Callable[[StreamRef, Seen], None] | None = None,
+    client: httpx.Client | None = None,
+) -> None:
+    """Every room whose window is open, in this thread, until ``stop`` (`livepipe watch
+    --follow`). Rooms watched by another process (their lock is held) are left to it."""
+    watches: dict[StreamRef, RoomWatch] = {}
+    try:
+        while not stop.is_set():
+            now = sender.clock()
+            rooms = open_rooms(sender, now)
+            wake = sender.settings.watch.interval.total_seconds()
+            for ref in sorted(rooms, key=lambda r: r.id):
+                room = watches.setdefault(ref, RoomWatch(sender, ref, client=client))
+                if not room.take_lock(now):
+                    continue
+                seen = room.step(now)
+                if seen is not None and on_poll is not None:
+                    on_poll(ref, seen)
+                if room.next_at is not None:
+                    wake = min(wake, (room.next_at - sender.clock()).total_seconds())
+            for ref in set(watches) - rooms:  # windows closed: let go of the room
+                watches.pop(ref).release()
+            stop.wait(max(0.05, wake))
+    finally:
+        for room in watches.values():
+            room.close()
