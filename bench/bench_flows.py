@@ -10,9 +10,13 @@
                                                   # workers, Prefect and ledger on PostgreSQL
     python bench/bench_flows.py dispatch [N]      # the dispatcher alone (no Prefect)
     python bench/bench_flows.py sparse [N]        # N sends 1.2 s apart through `livepipe up`
+    python bench/bench_flows.py live [N [S]]      # N events (20) on their own bilibili rooms
+                                                  # (stand-in) going live at random moments,
+                                                  # watched every S s (5) by `livepipe up`
 
 Goals: no-op sync < 0.5 s at 10k pages excluding Prefect start-up (issue 6); bursts: p99
-≤ 2 s for 200 sends due at once, ≤ 5 s for 1,000, 0 duplicates, 0 lost (issue 13).
+≤ 2 s for 200 sends due at once, ≤ 5 s for 1,000, 0 duplicates, 0 lost (issue 13); live:
+flip → notice p99 ≤ interval + 2 s, ≤ 1 request per room per interval (issue 17).
 """
 
 from __future__ import annotations
@@ -371,6 +375,111 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0
     report(f"{what} through {how}, {n // channels} events x {channels} channels", due, stats)
 
 
+def live(n: int, interval: float) -> None:
+    """N events on N bilibili rooms of a loopback stand-in, all inside their watching window,
+    watched by `livepipe up` (one watch run per room, in its threads); each room flips to
+    live at a random moment. Lateness = the "we're live" notice arriving at the receiver −
+    the flip; requests per room per interval from the stand-in's request times."""
+    import json
+    import random
+
+    from tests.fake_streams import Platforms, make_app, watch_settings
+    from tests.receiver import Stats, free_port, serve, serve_app
+
+    port, hook = free_port(), free_port()
+    home = Path(tempfile.mkdtemp(prefix="lp-live-"))
+    platforms, stats = Platforms(), Stats()
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    exe = str(Path(sys.executable).parent / "livepipe")
+    rooms = [str(1000 + i) for i in range(n)]
+    with serve_app(make_app(platforms)) as api_base, serve(stats) as base:
+        site = home / "site"
+        (site / "content").mkdir(parents=True)
+        (site / "livepipe.toml").write_text(
+            '[site]\nname = "L"\nbase_url = "https://l.example"\ntimezone = "UTC"\n'
+            f'[channels.hook]\ntype = "webhook"\nurl = "{base}/plain"\nunsigned = true\n'
+            "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
+            "[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nenabled = false\n"
+            '[slots.live]\nchannels = ["hook"]\n' + watch_settings(api_base, f"{interval:g}s")
+        )
+        start = datetime.now(UTC) + timedelta(minutes=10)
+        for i, room in enumerate(rooms):
+            platforms.go_offline(platforms.rooms, room)
+            (site / "content" / f"e{i}.md").write_text(
+                f"---\ntitle: E{i}\nstart: {start.isoformat()}\nlocation: online\n"
+                f"live_url: https://live.bilibili.com/{room}\n---\n"
+            )
+        proc = subprocess.Popen(
+            [exe, "up", str(site), "--port", str(port), "--hook-port", str(hook)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
+            time.sleep(5)  # deployments served
+            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            from flows.sync import sync
+
+            sync(path=str(site), out=str(site / "dist"), force=True)
+            deadline = time.time() + 120
+            while time.time() < deadline and len(platforms.requests) < n:
+                time.sleep(0.2)  # every room is being watched
+            watched = time.time()
+            rng = random.Random(17)
+            flips = sorted((rng.uniform(5, 60), room) for room in rooms)
+            flipped: dict[str, float] = {}
+            for delay, room in flips:
+                time.sleep(max(0.0, watched + delay - time.time()))
+                platforms.go_live(platforms.rooms, room, datetime.now(UTC))
+                flipped[room] = time.time()
+            until = time.time() + interval + 30
+            while len(stats.arrived) < n and time.time() < until:
+                time.sleep(0.1)
+            time.sleep(interval * 2)
+            ended = time.time()
+        finally:
+            proc.send_signal(2)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    late = []
+    for key, arrived in stats.arrived.items():
+        body = json.loads(stats.bodies[key])
+        room = body["event"]["live_url"].rsplit("/", 1)[1]
+        late.append(arrived - flipped[room])
+    late.sort()
+    per_interval = []
+    for room in rooms:
+        times = [t for t in platforms.times.get(f"bilibili:{room}", []) if watched <= t <= ended]
+        span = max(ended - watched, interval)
+        per_interval.append(len(times) / (span / interval))
+    gaps = [
+        b - a
+        for room in rooms
+        for a, b in zip(
+            platforms.times[f"bilibili:{room}"],
+            platforms.times[f"bilibili:{room}"][1:],
+            strict=False,
+        )
+    ]
+    dupes = sum(c - 1 for c in stats.raw.values() if c > 1)
+    if not late:
+        print(f"live: {n} rooms, no notice arrived")
+        return
+    q = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 2 else late * 100
+    print(
+        f"live through livepipe up, {n} rooms watched every {interval:g} s: notices "
+        f"{len(late)}/{n}, duplicates {dupes}; flip → notice p50 {statistics.median(late):.2f} s, "
+        f"p99 {q[98]:.2f} s, max {late[-1]:.2f} s (goal p99 ≤ {interval + 2:g} s); requests per "
+        f"room per interval: mean {statistics.mean(per_interval):.2f}, max "
+        f"{max(per_interval):.2f}; shortest gap between two requests to a room "
+        f"{min(gaps):.2f} s",
+        flush=True,
+    )
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "noop"
     size = int(sys.argv[2]) if len(sys.argv) > 2 else (10000 if what == "noop" else 100)
@@ -382,6 +491,11 @@ if __name__ == "__main__":
         burst(count, width, scale_out=what == "scale-out")
     elif what == "sparse":  # one send every 1.2 s through `livepipe up`
         burst(int(sys.argv[2]) if len(sys.argv) > 2 else 100, 1, spacing=1.2)
+    elif what == "live":
+        live(
+            int(sys.argv[2]) if len(sys.argv) > 2 else 20,
+            float(sys.argv[3]) if len(sys.argv) > 3 else 5.0,
+        )
     elif what == "dispatch":
         dispatch(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from livepipe.config import Settings
 from livepipe.ledger import Ledger, open_ledger
@@ -15,9 +16,11 @@ from livepipe.plan import SendRecord, SendState
 from livepipe.site import Site
 
 PUBLISH_DEPLOYMENT = "publish/livepipe"
+WATCH_DEPLOYMENT = "watch/livepipe"
 SYNC_DEPLOYMENT = "sync/livepipe"
 MERGED_EVENT = "livepipe.content.merged"
 RUN_PREFIX = "prefect-run:"  # ledger kv: send key → the flow run that will send it
+WATCH_PREFIX = "prefect-watch:"  # ledger kv: watch session key → "run id, attempt"
 
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -52,15 +55,19 @@ def store(settings: Settings) -> Ledger:
 class MirrorReport:
     scheduled: list[tuple[SendRecord, str]] = field(default_factory=list)  # (send, run id)
     removed: list[tuple[str, str]] = field(default_factory=list)  # (send key, run id)
+    watches: list[tuple[str, str]] = field(default_factory=list)  # (session key, run id)
 
 
-def mirror(ledger: Ledger) -> MirrorReport:
+def mirror(ledger: Ledger, settings: Settings | None = None) -> MirrorReport:
     """Make Prefect match the ledger: one scheduled publish run per pending send (keyed by the
     send key, so repeating this never makes a second run), and no run for a send that is no
-    longer pending (deleted, which also frees its idempotency key)."""
+    longer pending (deleted, which also frees its idempotency key). With ``settings``, also
+    one watch run per room session (``mirror_watches``)."""
     from prefect.client.orchestration import get_client
 
     report = MirrorReport()
+    if settings is not None:
+        report.watches = mirror_watches(ledger, settings, datetime.now(UTC))
     runs = ledger.kv_prefix(RUN_PREFIX)
     pending = {s.key: s for s in ledger.sends(SendState.PENDING)}
     for key, send in pending.items():
@@ -93,6 +100,86 @@ def mirror(ledger: Ledger) -> MirrorReport:
             ledger.kv_delete(RUN_PREFIX + key)
             report.removed.append((key, str(run.id)))
     return report
+
+
+def mirror_watches(ledger: Ledger, settings: Settings, now: datetime) -> list[tuple[str, str]]:
+    """One run of the watch deployment per room session (streams.sessions: the room's
+    overlapping watching windows), scheduled when it opens. A session whose run ended while
+    its window is still open (the process running it died, or it was cancelled by hand)
+    gets a fresh run now, unless a live watcher holds the room's lock; scheduled runs of
+    sessions that no longer exist (rescheduled, cancelled) are deleted. Returns what it
+    scheduled."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    from livepipe.ledger.base import claimer_alive
+    from livepipe.streams import sessions, targets
+
+    events = [r.event for r in ledger.events() if r.deleted_at is None]
+    horizon = now + settings.pages.repeat_horizon
+    wanted = {s.key: s for s in sessions(targets(events, settings, now, horizon))}
+    known = ledger.kv_prefix(WATCH_PREFIX)
+    out: list[tuple[str, str]] = []
+    with get_client(sync_client=True) as client:
+        for key, session in wanted.items():
+            entry = known.get(WATCH_PREFIX + key)
+            attempt = 0
+            if entry is not None:
+                run_id, _, count = entry.partition(" ")
+                attempt = int(count or 0) + 1
+                holder = ledger.kv_get(f"watch:{session.stream.id}", now)
+                if holder is not None and claimer_alive(holder) is not False:
+                    continue  # someone is watching the room now
+                try:
+                    run = client.read_flow_run(UUID(run_id))
+                except ObjectNotFound:
+                    run = None
+                state = run.state if run is not None else None
+                if state is not None and (state.is_scheduled() or state.is_pending()):
+                    continue
+                if session.opens > now and state is not None and not state.is_final():
+                    continue
+                if state is not None and state.is_running():
+                    started = run.start_time if run is not None else None
+                    if started is not None and now - started < settings.watch.interval * 3:
+                        continue  # just started: it takes the lock in a moment
+                    client.set_flow_run_state(
+                        UUID(run_id), Crashed(message="its watcher stopped renewing the room lock")
+                    )
+                if state is not None and state.is_final() and session.closes <= now:
+                    continue
+            run = _schedule_watch(session, max(now, session.opens), attempt)
+            ledger.kv_put(WATCH_PREFIX + key, f"{run.id} {attempt}", session.closes)
+            out.append((key, str(run.id)))
+        for name, entry in known.items():
+            if name.removeprefix(WATCH_PREFIX) in wanted:
+                continue
+            run_id = entry.partition(" ")[0]
+            try:
+                run = client.read_flow_run(UUID(run_id))
+            except ObjectNotFound:
+                run = None
+            if run is not None and run.state is not None and run.state.is_scheduled():
+                client.delete_flow_run(run.id)  # a session that no longer exists
+            if run is None or run.state is None or run.state.is_final() or run.state.is_scheduled():
+                ledger.kv_delete(name)
+    return out
+
+
+def _schedule_watch(session: Any, at: datetime, attempt: int) -> Any:
+    from prefect.deployments import run_deployment
+
+    stream = session.stream
+    return run_deployment(
+        WATCH_DEPLOYMENT,
+        parameters={"platform": stream.platform, "room": stream.room},
+        scheduled_time=at,
+        idempotency_key=f"watch:{session.key}:{attempt}",
+        flow_run_name=f"watch-{stream.platform}-{stream.room[-24:]}-{session.opens:%m%d-%H%M}",
+        timeout=0,
+        as_subflow=False,
+    )
 
 
 def _schedule(send: SendRecord) -> Any:

@@ -25,7 +25,7 @@ def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
         # Leave sends that just came due to their own scheduled runs.
         outcomes = sender.send_due(grace=timedelta(seconds=grace_seconds))
         missed = ledger.expire(now())
-        report = mirror(ledger)
+        report = mirror(ledger, sender.settings)
         uncertain = ledger.sends(SendState.UNCERTAIN)
         for rec in uncertain:
             logger.warning(

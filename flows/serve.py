@@ -32,12 +32,14 @@ def prefect_home(root: Path) -> None:
 def deployments(
     path: str, poll_seconds: float = 300, reconcile_seconds: float = 60
 ) -> list[RunnerDeployment]:
-    """The sync, publish and reconcile deployments of the site at ``path``, in that order."""
+    """The sync, publish, reconcile and watch deployments of the site at ``path``, in that
+    order."""
     from prefect.events import DeploymentEventTrigger
 
     from flows.publish import publish
     from flows.reconcile import reconcile
     from flows.sync import sync
+    from flows.watch import watch
 
     trigger = DeploymentEventTrigger(
         expect={MERGED_EVENT},
@@ -52,6 +54,7 @@ def deployments(
         reconcile.to_deployment(
             name="livepipe", parameters={"path": path}, interval=reconcile_seconds
         ),
+        watch.to_deployment(name="livepipe", parameters={"path": path}),
     ]  # called outside an event loop, to_deployment returns the deployment itself
     return [cast("RunnerDeployment", d) for d in made]
 
@@ -247,8 +250,9 @@ def up(
         + (f"publish runs in {threads} threads here" if publish else "publishing left to workers")
         + "; Ctrl-C stops everything"
     )
-    sync_dep, publish_dep, reconcile_dep = deployments(path)
-    publish_dep.apply()  # runs are created for it; this process (or workers) executes them
+    sync_dep, publish_dep, reconcile_dep, watch_dep = deployments(path)
+    publish_dep.apply()  # runs are created for these two; this process (or workers) runs them
+    watch_dep.apply()
     from prefect.client.orchestration import get_client
 
     from flows.common import crash_orphans
@@ -272,7 +276,10 @@ def up(
         pass
     finally:
         # Stop sending first (in-flight sends finish, up to 10 s), then the server.
+        from flows.watch import STOP
+
         stop.set()
+        STOP.set()
         hook.should_exit = True
         deadline = time.monotonic() + 10
         for thread in senders:
@@ -292,12 +299,20 @@ def up(
 
 
 def start_senders(
-    path: str, settings: Settings, stop: threading.Event, *, threads: int, runs: int = 4
+    path: str,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    threads: int,
+    runs: int = 4,
+    watches: int = 32,
 ) -> list[threading.Thread]:
-    """The two halves of publishing in this process, until ``stop``: the Dispatcher delivers
-    every due send from the ledger's due times (on time in bursts), and ``runs`` threads
-    execute the publish runs, which record each send in Prefect (or send it, if first).
-    The runs wait while the dispatcher is busy, so a burst has the CPU to itself."""
+    """The halves of publishing in this process, until ``stop``: the Dispatcher delivers
+    every due send from the ledger's due times (on time in bursts), ``runs`` threads
+    execute the publish runs, which record each send in Prefect (or send it, if first), and
+    up to ``watches`` watch runs (one per room being watched) watch the streams. The
+    publish runs wait while the dispatcher is busy, so a burst has the CPU to itself."""
+    from flows.common import WATCH_DEPLOYMENT
     from flows.worker import run_worker
     from livepipe.dispatch import Dispatcher
 
@@ -309,6 +324,17 @@ def start_senders(
             args=(path,),
             kwargs={"threads": runs, "stop": stop, "poll_seconds": 0.5, "idle": dispatcher.idle},
             name="livepipe-publish",
+        ),
+        threading.Thread(
+            target=run_worker,
+            args=(path,),
+            kwargs={
+                "threads": watches,
+                "stop": stop,
+                "poll_seconds": 1.0,
+                "deployment": WATCH_DEPLOYMENT,
+            },
+            name="livepipe-watch",
         ),
     ]
     for thread in senders:
@@ -333,22 +359,39 @@ def worker(path: str = ".", threads: int = 8) -> None:
     settings = open_site(path).settings
     _say_broken(settings)
     quiet_environment()
+    from flows.common import WATCH_DEPLOYMENT
+    from flows.watch import STOP
     from flows.worker import run_worker
     from livepipe.dispatch import Dispatcher
 
-    deployments(path)[1].apply()
+    made = deployments(path)
+    made[1].apply()
+    made[3].apply()
     stop = threading.Event()
+
+    def leave(*_: object) -> None:
+        stop.set()
+        STOP.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish what is in flight, then leave
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, leave)
     dispatcher = Dispatcher(settings, threads=threads)
     delivering = threading.Thread(target=dispatcher.run, args=(stop,), name="livepipe-dispatch")
     delivering.start()
+    watching = threading.Thread(
+        target=run_worker,
+        args=(path,),
+        kwargs={"threads": 32, "stop": stop, "deployment": WATCH_DEPLOYMENT},
+        name="livepipe-watch",
+        daemon=True,
+    )
+    watching.start()
     print(f"livepipe worker: sending and running publish runs with {threads} threads; Ctrl-C stops")
     ran = 0
     try:
         ran = run_worker(path, threads=threads, stop=stop, idle=dispatcher.idle)
     except KeyboardInterrupt:
-        stop.set()
+        leave()
     delivering.join(timeout=10)
     print(f"livepipe worker: sent {dispatcher.sent}, ran {ran} publish runs")
 

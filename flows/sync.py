@@ -62,10 +62,15 @@ def reconcile_ledger(root: str, out: str, stamp: str) -> dict[str, object]:
 
 @task(retries=2, retry_delay_seconds=[2, 5])
 def schedule_runs(root: str) -> dict[str, int]:
-    ledger = store(open_site(root).settings)
+    settings = open_site(root).settings
+    ledger = store(settings)
     try:
-        report = mirror(ledger)
-        return {"scheduled": len(report.scheduled), "removed": len(report.removed)}
+        report = mirror(ledger, settings)
+        return {
+            "scheduled": len(report.scheduled),
+            "removed": len(report.removed),
+            "watches": len(report.watches),
+        }
     finally:
         ledger.close()
 
@@ -100,7 +105,8 @@ def sync(
     sent = send_due_now(root) if send_now else 0  # before mirroring: sent sends need no run
     runs = schedule_runs(root)
     markdown = f"{summary['markdown']}\n\nPrefect: {runs['scheduled']} publish runs scheduled, "
-    markdown += f"{runs['removed']} removed; {sent} sent during this run."
+    markdown += f"{runs['removed']} removed, {runs['watches']} watch runs scheduled; "
+    markdown += f"{sent} sent during this run."
     create_markdown_artifact(
         key="livepipe-sync", markdown=markdown, description="events, problems and the send timeline"
     )

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows.common import PUBLISH_DEPLOYMENT, quiet_environment
+from flows.common import PUBLISH_DEPLOYMENT, WATCH_DEPLOYMENT, quiet_environment
 
 quiet_environment()
 
@@ -34,11 +34,20 @@ def _claim(client: Any, run: Any) -> bool:
     return bool(result.status == SetStateStatus.ACCEPT)
 
 
-def _execute(run_id: Any, path: str, idle: threading.Event | None) -> None:
+def _flow(deployment: str) -> Any:
+    """The flow a deployment runs (publish, or watch)."""
+    if deployment == WATCH_DEPLOYMENT:
+        from flows.watch import watch
+
+        return watch
+    from flows.publish import publish
+
+    return publish
+
+
+def _execute(run_id: Any, path: str, idle: threading.Event | None, deployment: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
-
-    from flows.publish import publish
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
@@ -48,7 +57,7 @@ def _execute(run_id: Any, path: str, idle: threading.Event | None) -> None:
     if idle is not None:  # a dispatcher here delivers first; this run then records it
         idle.wait(timeout=300)
     parameters = {"path": path, **(run.parameters or {})}
-    run_flow(publish, flow_run=run, parameters=parameters, return_type="state")
+    run_flow(_flow(deployment), flow_run=run, parameters=parameters, return_type="state")
 
 
 def run_worker(
@@ -59,8 +68,11 @@ def run_worker(
     prefetch_seconds: float = 10.0,
     stop: threading.Event | None = None,
     idle: threading.Event | None = None,
+    deployment: str = PUBLISH_DEPLOYMENT,
 ) -> int:
-    """Poll, claim and run publish runs until ``stop`` is set; returns how many it ran.
+    """Poll, claim and run the runs of ``deployment`` (publish, or watch: a watch run lasts
+    its room's session, so it gets threads of its own) until ``stop`` is set; returns how
+    many it ran.
 
     Takes only what it can start on time: never more runs than it has free threads (a run
     claimed but queued behind busy threads would be late, and another worker could have
@@ -72,11 +84,11 @@ def run_worker(
     done = 0
     busy = threading.Semaphore(threads)
     with get_client(sync_client=True) as client, ThreadPoolExecutor(threads) as pool:
-        deployment = client.read_deployment_by_name(PUBLISH_DEPLOYMENT)
+        dep = client.read_deployment_by_name(deployment)
 
         def execute(run_id: Any) -> None:
             try:
-                _execute(run_id, path, idle)
+                _execute(run_id, path, idle, deployment)
             finally:
                 busy.release()
 
@@ -87,7 +99,7 @@ def run_worker(
             if free:
                 horizon = datetime.now(UTC) + timedelta(seconds=prefetch_seconds)
                 runs = client.get_scheduled_flow_runs_for_deployments(
-                    [deployment.id], scheduled_before=horizon, limit=free
+                    [dep.id], scheduled_before=horizon, limit=free
                 )
                 for run in runs:
                     if free and _claim(client, run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -39,15 +40,27 @@ def test_sync_plan_send_due_cycle(tmp_path: Path) -> None:
     assert "18 sends added, 0 withdrawn, 0 missed; 8 event records updated" in out
     code, out = invoke("plan", str(root), "--now", NOW, "--ledger", ledger, "-f", "json")
     assert code == 0
-    sends = json.loads(out)["sends"]
+    rows = json.loads(out)["sends"]
+    sends = [r for r in rows if r["state"] != "on stream start"]
     assert len(sends) == 18 and {s["state"] for s in sends} == {"pending"}
-    assert sends == sorted(sends, key=lambda s: (s["due"], s["slot"], s["channel"], s["key"]))
+    # the live notices of the events on a bilibili room, due when their stream goes live
+    awaiting = sorted((r["slot"], r["uid"]) for r in rows if r["state"] == "on stream start")
+    assert awaiting == [
+        ("live", "en/events/wasm-edge-0114@live.example.org"),
+        ("live", "zh/live/meetup-chengdu-20261219@live.example.org"),
+        ("live", "zh/live/observability1210-live@live.example.org"),
+        ("live", "zh/live/wasm-edge-0114@live.example.org"),
+    ]
+    assert rows == sorted(
+        rows,
+        key=lambda s: (datetime.fromisoformat(s["due"]), s["slot"], s["channel"], s["key"]),
+    )
     # Read-only: planning again from the same ledger shows the same.
     assert (
         json.loads(invoke("plan", str(root), "--now", NOW, "--ledger", ledger, "-f", "json")[1])[
             "sends"
         ]
-        == sends
+        == rows
     )
     code, out = invoke("send-due", str(root), "--now", NOW, "--ledger", ledger, "--dry-run")
     assert code == 0 and "6 sends: 6 dry-run" in out

@@ -98,7 +98,11 @@ def test_without_a_base_every_page_is_new(repo: Path) -> None:
     p = preview_of(repo, base=None)
     assert len(p.events) == 8  # every event of the working tree, the deleted one gone
     assert all([c.what for c in pv.changes] == ["added"] for pv in p.events)
-    assert all(r.state == "new" for pv in p.events for r in pv.sends)
+    # new sends, and the live notices of the streamed events, due when the stream goes live
+    assert all(r.state in ("new", "on stream start") for pv in p.events for r in pv.sends)
+    assert sorted(
+        (pv.source, r.slot) for pv in p.events for r in pv.sends if r.state == "on stream start"
+    ) == [("zh/live/observability1210-live.md", "live"), ("zh/live/wasm-edge-0114.md", "live")]
 
 
 def test_artifacts_and_feed_entries_of_each_changed_event(repo: Path) -> None:

@@ -5,10 +5,15 @@ ledger (SQLite and PostgreSQL) and the real outbox channel."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +33,7 @@ from livepipe.timeline import timeline
 from livepipe.watch import RoomWatch, pointer, probe
 
 from .fake_streams import YOUTUBE_KEY, Platforms, Stream, make_app, watch_settings
-from .receiver import serve_app
+from .receiver import Stats, serve, serve_app, wait_for
 
 CST = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 10, 20, 0, tzinfo=CST)
@@ -115,6 +120,7 @@ def site(tmp_path: Path, ledger_url: str, platforms: tuple[Platforms, str]) -> I
     p.generic.clear()
     p.mode.clear()
     p.requests.clear()
+    p.times.clear()
     root = tmp_path / "site"
     (root / "content").mkdir(parents=True)
     (root / "livepipe.toml").write_text(
@@ -500,3 +506,91 @@ def test_plan_shows_live_driven_slots_on_stream_start(site: Site_) -> None:
         env={"COLUMNS": "200"},
     )
     assert "on stream start" in out.output and "if not live" in out.output, out.output
+
+
+# -- a real watcher process, killed mid-window ------------------------------------------------
+
+LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
+
+
+@pytest.mark.timeout(120)
+def test_watcher_killed_mid_window_sends_one_notice_after_restart(
+    tmp_path: Path, platforms: tuple[Platforms, str]
+) -> None:
+    """`livepipe watch --follow` is SIGKILLed right after it recorded "live" and made the
+    notice due, before sending; the restarted watcher takes the dead one's room lock at
+    once and delivers that notice, once, to a receiver that counts every request."""
+    p, base = platforms
+    p.rooms.clear()
+    p.mode.clear()
+    p.requests.clear()
+    p.times.clear()
+    stats = Stats()
+    with serve(stats) as hook:
+        root = tmp_path / "site"
+        (root / "content").mkdir(parents=True)
+        (root / "livepipe.toml").write_text(
+            '[site]\nname = "Live"\nbase_url = "https://live.test"\ntimezone = "UTC"\n'
+            "[slots.digest]\nenabled = false\n[slots.announce]\nenabled = false\n"
+            "[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nenabled = false\n"
+            f'[channels.hook]\ntype = "webhook"\nurl = "{hook}/plain"\nunsigned = true\n'
+            '[slots.live]\nchannels = ["hook"]\n' + watch_settings(base, "1s"),
+            encoding="utf-8",
+        )
+        start = datetime.now(UTC) + timedelta(minutes=10)
+        (root / "content" / "talk.md").write_text(
+            PAGE.format(
+                title="talk",
+                start=start.isoformat(),
+                end=(start + timedelta(hours=1)).isoformat(),
+                live_url=f"https://live.bilibili.com/{ROOM}",
+                extra="",
+            ),
+            encoding="utf-8",
+        )
+        done = subprocess.run(
+            [LIVEPIPE, "sync", str(root)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        p.go_live(p.rooms, ROOM, datetime.now(UTC))
+        env = {**os.environ, "LIVEPIPE_CRASH_AT": "after-observe:1"}
+        killed = subprocess.run(
+            [LIVEPIPE, "watch", str(root), "--follow"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+        settings = load_settings(root / "livepipe.toml")
+        ledger = open_ledger(settings)
+        try:
+            [live] = [s for s in ledger.sends() if s.kind is SlotKind.LIVE]
+            assert live.state is SendState.PENDING  # made due, not sent
+            assert stats.raw[live.key] == 0
+            assert ledger.kv_get(f"watch:bilibili:{ROOM}", datetime.now(UTC)) is not None
+            env.pop("LIVEPIPE_CRASH_AT")
+            again = subprocess.Popen(
+                [LIVEPIPE, "watch", str(root), "--follow"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
+            try:
+                assert wait_for(lambda: stats.raw[live.key] >= 1, 30)
+                polls = p.requests[f"bilibili:{ROOM}"]
+                assert wait_for(lambda: p.requests[f"bilibili:{ROOM}"] >= polls + 3, 30)
+            finally:
+                again.send_signal(signal.SIGTERM)
+                out, _ = again.communicate(timeout=30)
+            assert again.returncode == 0, out
+            assert "is gone: taking over" in out, out  # the dead watcher's lock, at once
+            assert stats.raw[live.key] == 1  # once, however many polls saw it live
+            assert ledger.send(live.key).state is SendState.SENT  # type: ignore[union-attr]
+            # ≤ 1 request per room per interval (1 s) over the restarted watcher's life
+            times = p.times[f"bilibili:{ROOM}"][1:]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            assert min(gaps) >= 0.9, gaps
+        finally:
+            ledger.close()

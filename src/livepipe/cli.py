@@ -613,6 +613,13 @@ def run(
             highlight=False,
             markup=False,
         )
+    if summary.get("watches"):
+        console.print(
+            f"{summary['watches']} stream watch runs scheduled: `livepipe up {path}` watches "
+            "each livestream from 30 min before its start and says when it goes live.",
+            highlight=False,
+            markup=False,
+        )
     root = settings.root or Path.cwd()
     console.print(
         f"dist: {out}/ (calendar.ics, feed.xml, atom.xml, feed.json)\n"

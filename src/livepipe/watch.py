@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from .config import GenericWatch, Settings, WatchSettings
+from .ledger.base import claimer_alive
 from .models import SlotKind
 from .plan import stream_sends
 from .send import Sender, checkpoint
@@ -277,7 +278,8 @@ class RoomWatch:
     def targets(self, now: datetime) -> list[Target]:
         """This room's occurrences whose window is open now, from the ledger's snapshots
         (the last good revision of each page: a broken edit does not stop watching)."""
-        events = [r.event for r in self.sender.ledger.events() if r.deleted_at is None]
+        records = self.sender.ledger.events(mentioning=self.stream.room)
+        events = [r.event for r in records if r.deleted_at is None]
         return [
             t
             for t in targets(events, self.settings, now, now + timedelta(microseconds=1))
@@ -285,8 +287,15 @@ class RoomWatch:
         ]
 
     def take_lock(self, now: datetime) -> bool:
+        ledger = self.sender.ledger
         ttl = max(self.settings.watch.interval * 3, timedelta(seconds=60))
-        self.held = self.sender.ledger.kv_lock(self.lock, self.sender.worker, now, ttl)
+        self.held = ledger.kv_lock(self.lock, self.sender.worker, now, ttl)
+        if not self.held:
+            holder = ledger.kv_get(self.lock, now)
+            if holder is not None and claimer_alive(holder) is False:
+                log.warning("watch %s: its watcher %s is gone: taking over", self.stream.id, holder)
+                ledger.kv_delete(self.lock)
+                self.held = ledger.kv_lock(self.lock, self.sender.worker, now, ttl)
         return self.held
 
     def release(self) -> None:

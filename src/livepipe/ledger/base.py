@@ -329,10 +329,16 @@ class Ledger(ABC):
             row = cur.fetchone()
         return Event.from_record(row[0]) if row else None
 
-    def events(self) -> list[EventRecord]:
-        """Every event record, without loading the sends (``state()`` loads both)."""
+    def events(self, mentioning: str | None = None) -> list[EventRecord]:
+        """Every event record, without loading the sends (``state()`` loads both); with
+        ``mentioning``, only those whose snapshot contains that text (the watcher's rooms)."""
+        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+        args: tuple[str, ...] = ()
+        if mentioning is not None:
+            escaped = mentioning.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            sql, args = sql + " WHERE snapshot LIKE ? ESCAPE '!'", (f"%{escaped}%",)
         with self.read() as cur:
-            cur.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+            cur.execute(self.q(sql), args)
             return [_event(row) for row in cur.fetchall()]
 
     def sequences(self) -> dict[str, int]:
