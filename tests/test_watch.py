@@ -594,3 +594,83 @@ def test_watcher_killed_mid_window_sends_one_notice_after_restart(
             assert min(gaps) >= 0.9, gaps
         finally:
             ledger.close()
+
+
+def test_a_weekly_event_is_watched_at_each_occurrence(site: Site_) -> None:
+    site.page(
+        "weekly",
+        f"https://live.bilibili.com/{ROOM}",
+        repeat="\n  rrule: FREQ=WEEKLY\n  count: 3",
+    )
+    site.sync(at(-600))
+    week = 7 * 24 * 60
+    site.platforms.go_live(site.platforms.rooms, ROOM, at(week))
+    site.step(BILI, at(week + 1))
+    site.sync(at(week + 2))  # the plan keeps the second occurrence's notice
+    [sent] = site.ledger.sends(SendState.SENT)
+    assert sent.slot == "live"
+    assert sent.occurrence == at(week).astimezone(UTC).isoformat()
+    [message] = site.delivered()
+    assert message["event"]["start"].startswith("2026-12-17T20:00")
+    assert site.slots(SendState.WITHDRAWN) == []
+
+
+def test_watch_command_shows_what_each_watcher_sees(site: Site_) -> None:
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    site.page("zh-talk", f"https://live.bilibili.com/{ROOM}", title="Talk one")
+    site.page("yt-talk", f"https://youtu.be/{VIDEO}", title="Talk two")
+    site.platforms.go_live(site.platforms.rooms, ROOM, at(-3))
+    site.platforms.go_offline(site.platforms.videos, VIDEO)
+    runner = CliRunner()
+    env = {"COLUMNS": "200", "YOUTUBE_API_KEY": YOUTUBE_KEY}
+    result = runner.invoke(
+        app, ["watch", str(site.root), "--now", at(-1).isoformat(), "-f", "json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["stream"]: r for r in json.loads(result.output)["watching"]}
+    assert set(rows) == {f"bilibili:{ROOM}", f"youtube:{VIDEO}"}
+    assert rows[f"bilibili:{ROOM}"]["status"] == "live"
+    assert rows[f"bilibili:{ROOM}"]["live_since"] == at(-3).isoformat()
+    assert rows[f"youtube:{VIDEO}"]["status"] == "offline"
+    assert site.ledger.streams() == []  # it only looks: nothing recorded
+    text = runner.invoke(app, ["watch", str(site.root), "--now", at(-1).isoformat()], env=env)
+    assert "Talk one" in text.output and "live since" in text.output
+    # A platform that errs: exit 1, with its answer.
+    site.platforms.mode["youtube"] = "quota"
+    failing = runner.invoke(app, ["watch", str(site.root), "--now", at(-1).isoformat()], env=env)
+    assert failing.exit_code == 1 and "quotaExceeded" in failing.output
+    # No window open: says when the next one opens.
+    early = runner.invoke(app, ["watch", str(site.root), "--now", at(-600).isoformat()], env=env)
+    assert early.exit_code == 0
+    assert "no watching window is open" in early.output
+    assert f"from {at(-30).isoformat()}" in early.output.replace("\n", "")
+    follow = runner.invoke(app, ["watch", str(site.root), "--follow", "--now", at(0).isoformat()])
+    assert follow.exit_code == 2 and "leave out --now" in follow.output
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            '[watch]\ninterval = "0s"\n',
+            'watch.interval: Value error, the interval is at least "1s"',
+        ),
+        ('[watch]\nbilibili_api = "ftp://x"\n', "watch.bilibili_api: Value error, must start with"),
+        (
+            '[watch.generic.a]\nmatch = "https://a/"\nurl = "https://a/{id}"\npointer = "live"\n',
+            'watch.generic.a.pointer: Value error, a JSON pointer starts with "/"',
+        ),
+        ('[slots.late]\noffset = "-5m"\n', "a late slot needs an offset after the start"),
+    ],
+)
+def test_bad_watch_settings_are_clear_errors(tmp_path: Path, table: str, message: str) -> None:
+    from livepipe.errors import ConfigError
+
+    path = tmp_path / "livepipe.toml"
+    path.write_text(table, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert message in str(caught.value)
