@@ -438,3 +438,55 @@ def test_index_stays_small_on_a_big_site(tmp_path: Path) -> None:
     assert "10 more events: subscribe to the calendar to see them all." in html
     tag_buttons = html.split("By tag:", 1)[1].split("</ul>", 1)[0]
     assert tag_buttons.count("<li>") == 40 and "/tags/common.ics" in tag_buttons
+
+
+def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Path) -> None:
+    """No page changes: the stream watcher records a YouTube replay in the ledger; serve's
+    next check rebuilds, and the subscription page and the calendar show the replay."""
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+    from livepipe.config import load_settings
+    from livepipe.ledger import open_ledger
+    from livepipe.recurrence import occurrence_key
+    from livepipe.streams import StreamRecord, StreamStatus
+
+    from .serving import copy_site
+
+    site = copy_site(tmp_path)
+    dist = tmp_path / "dist"
+    sync = ["sync", str(site), "--out", str(dist), "--now", "2026-11-20T00:00:00Z"]
+    assert CliRunner().invoke(app, sync).exit_code == 0
+    after = datetime(2026, 12, 11, tzinfo=UTC)  # the day after the observability talk
+    rebuilder = Rebuilder(site, dist, clock=lambda: after)
+    assert rebuilder.check()
+    assert not rebuilder.check()  # nothing changed
+    ledger = open_ledger(load_settings(site / "livepipe.toml"))
+    try:
+        [event] = [r.event for r in ledger.events() if "observability1210" in r.uid]
+        assert event.replay_url is None
+        found = "https://www.youtube.com/watch?v=AbCdEfGhIjK"
+        record = StreamRecord(
+            event.uid,
+            occurrence_key(event.start),
+            event.revision,
+            "youtube",
+            "AbCdEfGhIjK",
+            status=StreamStatus.ENDED,
+            checked_at=event.end,
+            live_at=event.start,
+            ended_at=event.end + timedelta(minutes=5),
+            replay_url=found,
+        )
+        ledger.observe(record, [], event.end)
+    finally:
+        ledger.close()
+    assert rebuilder.check()  # the ledger's replay is a change
+    app_ = create_app(dist, rebuilder, clock=lambda: after)
+    with serve_app(app_) as url:
+        replays = httpx.get(url + "/?lang=zh").text.split('id="replays"', 1)[1]
+    assert f'href="{found}"' in replays
+    ics = (dist / "events" / "observability1210-live.ics").read_text(encoding="utf-8")
+    assert "AbCdEfGhIjK" in ics.replace("\r\n ", "")

@@ -253,7 +253,7 @@ class Rebuilder:
         with self._lock:
             try:
                 site = Site.locate(self.path, config=self.config)
-                now = fingerprint(site)
+                now = fingerprint(site) + self._found_replays(site.settings)
                 if now == self._fingerprint:
                     return False
                 built = self._build(site)
@@ -273,6 +273,18 @@ class Rebuilder:
                 f"({len(built.report.written)} written, {built.load.errors} pages with errors)"
             )
             return True
+
+    def _found_replays(self, settings: Settings) -> str:
+        """The replay URLs the stream watcher found (a ledger change no page shows): one
+        found means a rebuild, so the subscription page and calendars show it."""
+        path = sqlite_path(settings, ledger_url(settings, self.ledger))
+        if path is not None and not path.exists():
+            return ""
+        store = open_ledger(settings, self.ledger)
+        try:
+            return json.dumps(sorted(store.replays().items()))
+        finally:
+            store.close()
 
     def _build(self, site: Site) -> BuildResult:
         result = load(site)
