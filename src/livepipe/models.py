@@ -282,6 +282,7 @@ class Message:
     html: str | None = None  # the newsletter email of the event (email, listmonk)
     article: str | None = None  # the WeChat article body (wechat)
     article_meta: dict[str, str | None] | None = None  # its title, author, digest, cover
+    sequence: int = 0  # the event's SEQUENCE in the ledger (email invitations)
 
     def to_json(self) -> dict[str, object]:
         return {

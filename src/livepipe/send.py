@@ -188,7 +188,14 @@ class Sender:
                 (s for s in reversed(self.ledger.streams(send.uid)) if s.replay_url), None
             )
         return render_message(
-            send, event, self.settings, self.templates, now=now, parts=parts, stream=stream
+            send,
+            event,
+            self.settings,
+            self.templates,
+            now=now,
+            parts=parts,
+            stream=stream,
+            sequence=self.ledger.sequence(send.uid),
         )
 
     def send_due(

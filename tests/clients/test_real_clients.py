@@ -50,6 +50,44 @@ def test_libical_parses_every_file_and_passes_the_itip_check(
     assert report[str(site_built.dist / "calendar.ics")]["events"] == site_built.events
 
 
+def test_libical_itip_check_accepts_the_email_invitations(
+    debian_clients: dict[str, str], tmp_path: Path
+) -> None:
+    """The invitations the email channel attaches are iTIP messages: libical checks each
+    METHOD's restrictions (RFC 5546: what a REQUEST and a CANCEL must and must not have)."""
+    from datetime import UTC, datetime
+
+    from livepipe.render.ics import invitation
+    from livepipe.site import load_path
+
+    from ..conftest import CONTENT
+
+    client(debian_clients, "libical")
+    files = []
+    for i, e in enumerate(load_path(CONTENT).events):
+        for method in ("REQUEST", "CANCEL"):
+            path = tmp_path / f"{i}-{e.slug}.{method}.ics"
+            path.write_bytes(
+                invitation(
+                    e,
+                    method=method,
+                    sequence=3,
+                    organizer=("Live, the community", "live@example.org"),
+                    attendee="list@example.org",
+                    now=datetime(2026, 12, 1, tzinfo=UTC),
+                    description="Join us; bring questions.\nLine two.",
+                    site_host_name="live.example.org",
+                )
+            )
+            files.append(path)
+    out = run([SYSTEM_PYTHON, str(HERE / "libical_check.py"), *map(str, files)])
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    bad = {Path(p).name: r for p, r in report.items() if r["errors"] or r.get("parse_errors")}
+    assert not bad, dict(list(bad.items())[:3])
+    assert len(report) == len(files) >= 16
+
+
 def test_calcurse_imports_every_file(
     debian_clients: dict[str, str], site_built: Built, tmp_path: Path
 ) -> None:

@@ -276,7 +276,7 @@ def test_email_batches_multipart_and_headers(smtp, message, tmp_path: Path) -> N
     assert mail["Bcc"] is None  # never disclosed
     assert mail.get_content_type() == "multipart/alternative"
     parts = [p.get_content_type() for p in mail.iter_parts()]
-    assert parts == ["text/plain", "text/html"]
+    assert parts == ["text/plain", "text/html", "text/calendar"]  # an announcement: an invite
 
 
 def test_email_is_7bit_with_one_click_unsubscribe_in_both_parts(
@@ -300,7 +300,7 @@ def test_email_is_7bit_with_one_click_unsubscribe_in_both_parts(
     leave = "https://example.org/leave?email=a%2Bnews@example.org"
     assert mail["List-Unsubscribe"] == f"<{leave}>, <mailto:bye@example.org>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    text, html = mail.iter_parts()
+    text, html, _invite = mail.iter_parts()
     assert text["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"]
     assert text["Content-Transfer-Encoding"] == "quoted-printable"
     plain = text.get_content()

@@ -341,6 +341,12 @@ class Ledger(ABC):
             cur.execute(self.q(sql), args)
             return [_event(row) for row in cur.fetchall()]
 
+    def sequence(self, uid: str) -> int:
+        with self.read() as cur:
+            cur.execute(self.q("SELECT sequence FROM events WHERE uid = ?"), (uid,))
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
     def sequences(self) -> dict[str, int]:
         with self.read() as cur:
             cur.execute("SELECT uid, sequence FROM events")

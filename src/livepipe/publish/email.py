@@ -17,12 +17,20 @@ rate_per_second = 2
 # in a URI is replaced by the recipient's address, and then each recipient gets a message
 # of their own.
 unsubscribe = ["https://example.org/unsubscribe?email={email}", "mailto:leave@example.org"]
+invite = true                    # announce/changed: an invitation (METHOD:REQUEST); cancelled:
+                                 # METHOD:CANCEL; the event's UID and the ledger's SEQUENCE
 ```
 
 Message-ID is derived from the send key, so a repeated send is recognisable; SMTP itself
 cannot deduplicate, so a send interrupted mid-call becomes 'uncertain', never resent blindly.
 Both parts are quoted-printable (7-bit on the wire: a relay without 8BITMIME takes them as
 they are), and both show the unsubscribe link.
+
+Announcement and changed emails carry the event as a third alternative,
+``text/calendar; method=REQUEST`` (RFC 6047): the reader's calendar adds it, and a later one
+with a higher SEQUENCE (a reschedule) moves the same entry; a cancelled email carries
+``method=CANCEL``, which removes it. The ORGANIZER is the ``from`` address, the ATTENDEE the
+recipient (or the ``to`` address of a Bcc'd batch), RSVP=FALSE.
 """
 
 from __future__ import annotations
@@ -31,14 +39,15 @@ import smtplib
 import ssl
 import time
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from html import escape
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
-from ..models import Message
+from ..identity import site_host
+from ..models import Message, SlotKind
 from .base import Channel, Receipt
 
 
@@ -101,9 +110,44 @@ class EmailChannel(Channel):
         if visible:
             html = _with_footer(html, visible, _LEAVE[_lang(message)])
         mail.add_alternative(html, subtype="html", cte="quoted-printable")
+        invite = self.invite(message, bcc[0] if len(bcc) == 1 else None)
+        if invite is not None:
+            method, data = invite
+            mail.add_alternative(
+                data,
+                maintype="text",
+                subtype="calendar",
+                cte="base64",
+                params={"method": method, "charset": "utf-8"},
+            )
         del mail["Bcc"]
         mail["Bcc"] = ", ".join(bcc)
         return mail
+
+    def invite(self, message: Message, recipient: str | None) -> tuple[str, bytes] | None:
+        """(METHOD, the iTIP calendar) for announce/changed (REQUEST) and cancelled (CANCEL)
+        messages about an event; None for the others or with ``invite = false``."""
+        method = _METHODS.get(message.kind)
+        if method is None or message.event is None or not self.option("invite", True):
+            return None
+        if message.event.cancelled:
+            method = "CANCEL"  # whatever the kind: never a REQUEST for a cancelled event
+        from ..render.ics import invitation
+
+        sender = str(self.option("from", required=True))
+        name, address = parseaddr(sender)
+        attendee = recipient or parseaddr(str(self.option("to", sender)))[1] or address
+        data = invitation(
+            message.event,
+            method=method,
+            sequence=message.sequence,
+            organizer=(name or address, address),
+            attendee=attendee,
+            now=message.due,
+            description=message.text,
+            site_host_name=site_host(message.event.url),
+        )
+        return method, data
 
     def connect(self) -> smtplib.SMTP:
         host = str(self.option("host", required=True))
@@ -184,6 +228,11 @@ class EmailChannel(Channel):
 
 
 _LEAVE = {"zh": "退订", "en": "Unsubscribe"}
+_METHODS = {
+    SlotKind.ANNOUNCE: "REQUEST",
+    SlotKind.CHANGED: "REQUEST",
+    SlotKind.CANCELLED: "CANCEL",
+}
 
 
 def _lang(message: Message) -> str:

@@ -380,3 +380,58 @@ def _ics_time(e: Event, *, end: bool = False) -> date:
 def primary_events(ctx: BuildContext) -> list[Event]:
     """One event per translation group; the site's default language (then the first) wins."""
     return in_language(ctx.calendar_events, ctx.settings.site.default_language)
+
+
+def invitation(
+    e: Event,
+    *,
+    method: str,
+    sequence: int,
+    organizer: tuple[str, str],
+    attendee: str,
+    now: datetime,
+    description: str,
+    site_host_name: str,
+) -> bytes:
+    """An iTIP message (RFC 5546) for email: METHOD:REQUEST puts the event in the reader's
+    calendar and moves it when a later REQUEST has a higher SEQUENCE; METHOD:CANCEL takes it
+    out. UID is the event's, so it is the same entry as the subscription calendars'.
+    ``organizer``: (name, address); ``attendee``: the address the message goes to (a list
+    address for a Bcc'd newsletter), with RSVP=FALSE: nobody is asked to reply."""
+    from icalendar import vCalAddress
+
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"method {method!r}: REQUEST or CANCEL")
+    cancel = method == "CANCEL"  # a REQUEST is TENTATIVE or CONFIRMED, never CANCELLED
+    v = VEvent.new(
+        uid=e.uid,
+        summary=e.title,
+        start=e.start.date() if e.all_day else _ics_time(e),
+        end=e.end.date() if e.all_day else _ics_time(e, end=True),
+        stamp=now.astimezone(UTC),
+        sequence=sequence,
+        status=STATUS.CANCELLED if cancel else STATUS.CONFIRMED,
+        url=e.url,
+        description=description,
+    )
+    location = e.location or (e.live_url if e.online else None)
+    if location:
+        v.add("location", location)
+    if e.rrule:
+        _add_recurrence(v, e)
+    name, address = organizer
+    boss = vCalAddress(f"mailto:{address}")
+    boss.params["CN"] = name.translate(_NAME_UNSAFE)
+    v.add("organizer", boss)
+    guest = vCalAddress(f"mailto:{attendee}")
+    guest.params.update({"ROLE": "OPT-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
+    v.add("attendee", guest)
+    v.add("transp", "OPAQUE")
+    cal = Calendar()
+    cal.add("version", "2.0")
+    cal.add("prodid", f"-//livepipe//{site_host_name}//EN")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    head = serialize(cal).removesuffix(b"END:VCALENDAR\r\n")
+    zones = b"".join(_vtimezone(zone, lo, hi) for zone, (lo, hi) in sorted(_years([e])))
+    return head + zones + serialize(v) + b"END:VCALENDAR\r\n"

@@ -60,6 +60,7 @@ def render_message(
     now: datetime | None = None,
     parts: Collection[str] = ALL_PARTS,
     stream: StreamRecord | None = None,
+    sequence: int = 0,
 ) -> Message:
     """The message as it reads at ``now`` (default: the send's due time), the moment it
     goes out: texts that state a time are computed from it. ``parts`` names what is rendered
@@ -137,6 +138,7 @@ def render_message(
         html=html,
         article=article,
         article_meta=meta,
+        sequence=sequence,
     )
 
 
