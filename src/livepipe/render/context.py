@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from ..config import Settings
-from ..identity import digest
+from ..identity import digest, url_path
 from ..models import Event
 from . import timefmt
 from .html import markdown_text
@@ -46,8 +46,9 @@ class EventView:
     """Everything a template may show about an event, already decided and formatted. The
     formatted values are made on first use: an ICS description shows a third of them."""
 
-    def __init__(self, event: Event, site_zone: str | None) -> None:
+    def __init__(self, event: Event, site_zone: str | None, ics_url: str = "") -> None:
         self._event = event
+        self.ics_url = ics_url  # the event's own .ics on the site ("add to calendar")
         self._site_zone = site_zone
         self.uid = event.uid
         self.lang = event.lang
@@ -76,6 +77,19 @@ class EventView:
         e, zone = self._event, self._site_zone
         other_zone = zone is not None and zone != e.timezone and not e.all_day
         return timefmt.when(e, zone=zone) if other_zone else ""
+
+    @cached_property
+    def google_calendar(self) -> str:
+        """'Add to Google Calendar' (the event in the link's query)."""
+        from . import links
+
+        return links.google(self._event)
+
+    @cached_property
+    def outlook_calendar(self) -> str:
+        from . import links
+
+        return links.outlook(self._event)
 
     @cached_property
     def place(self) -> str:
@@ -160,8 +174,7 @@ class BuildContext:
         default = self.settings.site.default_language
         wanted: dict[str, str] = {}
         for e in self.calendar_events:
-            stem = _safe_name(e.slug) if e.lang == default or default is None else None
-            wanted[e.uid] = stem or f"{_safe_name(e.slug)}.{e.lang}"
+            wanted[e.uid] = _stem(e, default)
         counts: dict[str, int] = {}
         for stem in wanted.values():
             counts[stem] = counts.get(stem, 0) + 1
@@ -174,8 +187,17 @@ class BuildContext:
         """The template view of an event (one per event and build, shared by renderers)."""
         view = self.views.get(event.uid)
         if view is None or view._event is not event:
-            view = self.views[event.uid] = EventView(event, self.settings.site.timezone)
+            site = self.settings.site
+            stem = self.stems.get(event.uid) or _stem(event, site.default_language)
+            ics = f"{site.base_url}/events/{url_path(stem)}.ics"
+            view = self.views[event.uid] = EventView(event, site.timezone, ics)
         return view
+
+
+def _stem(e: Event, default: str | None) -> str:
+    """The file stem of an event's own files (before the collision suffix ``stems`` adds)."""
+    own = _safe_name(e.slug) if e.lang == default or default is None else ""
+    return own or f"{_safe_name(e.slug)}.{e.lang}"
 
 
 def _speaker_line(name: str, bio: str, lang: str) -> str:

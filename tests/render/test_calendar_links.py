@@ -1,0 +1,43 @@
+"""'Add to calendar' in the messages: the .ics link of each message names the file the build
+wrote for that event, and the Google and Outlook links carry its instant in UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from livepipe.build import build
+from livepipe.models import SlotKind
+from livepipe.plan import Send
+from livepipe.render.messages import render_message
+from livepipe.render.templating import Templates
+from livepipe.site import Site, load
+
+from ..conftest import ROOT
+
+
+def test_every_messages_calendar_link_is_a_file_of_the_build(tmp_path: Path) -> None:
+    site = Site.locate(ROOT)
+    loaded = load(site)
+    built = build(loaded, tmp_path / "dist")
+    base = site.settings.site.base_url
+    checked = 0
+    for e in loaded.events:
+        if e.cancelled:
+            continue
+        send = Send("k" * 24, e.uid, "announce", SlotKind.ANNOUNCE, "x", "once", e.start, e.end)
+        m = render_message(send, e, site.settings, Templates(ROOT / "templates"))
+        [link] = re.findall(rf"{re.escape(base)}/events/\S+\.ics", m.text)
+        assert (tmp_path / "dist" / link.removeprefix(base + "/")).is_file(), link
+        assert link.endswith(f"/events/{built.stems[e.uid]}.ics")
+        google = re.search(r'href="(https://calendar\.google\.com/[^"]+)"', m.html or "")
+        assert google is not None
+        query = parse_qs(urlsplit(google.group(1).replace("&amp;", "&")).query)
+        if not e.all_day:
+            start = e.start.astimezone(UTC)
+            assert query["dates"][0].startswith(f"{start:%Y%m%dT%H%M%SZ}/")
+        assert query["text"] == [e.title]
+        checked += 1
+    assert checked >= 6
