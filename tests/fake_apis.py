@@ -81,6 +81,18 @@ def make_app(rec: Recorder) -> Starlette:
             return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
         if key != "ok":
             return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+        data = seen.json()
+        if isinstance(data, dict) and data.get("msgtype") == "template_card":
+            card = data.get("template_card") or {}
+            jumps = card.get("jump_list") or []
+            if (
+                card.get("card_type") != "text_notice"
+                or not (card.get("main_title") or {}).get("title")
+                or not (card.get("card_action") or {}).get("url")
+                or len(jumps) > 3
+                or any(not (j.get("url") and j.get("title") and j.get("type") == 1) for j in jumps)
+            ):
+                return JSONResponse({"errcode": 40058, "errmsg": "invalid template_card"})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
     async def feishu(request: Request) -> Response:
@@ -92,6 +104,10 @@ def make_app(rec: Recorder) -> Starlette:
         assert isinstance(data, dict)
         if token == "limit":
             return JSONResponse({"code": 11232, "msg": "frequency limited"})
+        if data.get("msg_type") == "interactive":
+            card = data.get("card")
+            if not isinstance(card, dict) or not isinstance(card.get("elements"), list):
+                return JSONResponse({"code": 9499, "msg": "Bad Request"})
         if token == "signed":
             key = f"{data.get('timestamp')}\n{FEISHU_SECRET}".encode()
             good = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()

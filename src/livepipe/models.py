@@ -283,6 +283,7 @@ class Message:
     article: str | None = None  # the WeChat article body (wechat)
     article_meta: dict[str, str | None] | None = None  # its title, author, digest, cover
     sequence: int = 0  # the event's SEQUENCE in the ledger (email invitations)
+    calendar_url: str | None = None  # the event's own .ics on the site ("add to calendar")
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -8,7 +8,9 @@ import base64
 import email
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.policy import default as default_policy
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import ConfigError, PermanentPublishError, TransientPublishError
+from livepipe.models import SlotKind
 from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS, Channel
 from livepipe.render.messages import render_message
@@ -67,7 +70,12 @@ def check_wecom(seen: Seen) -> None:
 
 def check_feishu_signed(seen: Seen) -> None:
     data = seen.json()
-    assert isinstance(data, dict) and data["msg_type"] == "text"
+    assert isinstance(data, dict) and data["msg_type"] == "interactive"
+    [actions] = [el for el in data["card"]["elements"] if el["tag"] == "action"]
+    assert [(b["text"]["content"], b["url"]) for b in actions["actions"]] == [
+        ("观看直播", "https://live.bilibili.com/00000001"),
+        ("添加到日历", "http://localhost/events/observability1210-live.ics"),  # Settings()
+    ]
     key = f"{data['timestamp']}\n{FEISHU_SECRET}".encode()
     assert data["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
@@ -85,7 +93,12 @@ def check_dingtalk_signed(seen: Seen) -> None:
 def check_slack(seen: Seen) -> None:
     data = seen.json()
     assert isinstance(data, dict) and data["text"].startswith("【活动预告】")
-    assert [b["type"] for b in data["blocks"]] == ["header", "section", "context"]
+    assert [b["type"] for b in data["blocks"]] == ["header", "section", "section", "context"]
+    # 2026-12-10 20:00–21:00 in Beijing: each reader sees it in their own zone
+    start = int(datetime(2026, 12, 10, 12, 0, tzinfo=UTC).timestamp())
+    when = data["blocks"][2]["text"]["text"]
+    assert when.startswith(f"*时间:* <!date^{start}^{{date_long_pretty}} {{time}}|")
+    assert "|2026-12-10 20:00 Asia/Shanghai>" in when
 
 
 # (id, channel type, url path, env, options, expected outcome, request check)
@@ -386,3 +399,63 @@ def test_channels_test_command_and_secrets_stay_out_of_output(api, tmp_path: Pat
     listing = runner.invoke(app, ["channels", "list", str(tmp_path)], env=env)
     for out in (ok.output, bad.output, listing.output):
         assert "topsecretkey" not in out and "key=ok" not in out
+
+
+def test_slack_escapes_page_text_so_it_cannot_ping_or_link(api, message) -> None:
+    """A page title ``<!channel> … <https://evil.example|bank>`` would ping the whole
+    channel and show a disguised link in mrkdwn: it arrives as text."""
+    url, rec = api
+    hostile = replace(
+        message,
+        title="<!channel> Free & open <https://evil.example|your bank>",
+        text="Join <!here> at <https://evil.example|the venue> & more\n",
+        url="https://live.example.org/a|b>c",
+    )
+    chan = channel("slack", {"HOOK_URL": url + "/services/T/B/ok"}, url_env="HOOK_URL")
+    chan.send(hostile)
+    data = rec.requests[-1].json()
+    # what Slack reads as mrkdwn: the top-level text and every mrkdwn object
+    mrkdwn = [data["text"]] + [
+        str(obj["text"])
+        for block in data["blocks"]
+        for obj in [block.get("text", {}), *block.get("elements", [])]
+        if obj.get("type") == "mrkdwn"
+    ]
+    body = json.dumps(mrkdwn, ensure_ascii=False)
+    assert "<!channel>" not in body and "<!here>" not in body
+    assert "<https://evil.example|" not in body
+    assert data["blocks"][0]["text"]["type"] == "plain_text"  # the header is never mrkdwn
+    assert data["blocks"][1]["text"]["text"].startswith(
+        "Join &lt;!here&gt; at &lt;https://evil.example|the venue&gt; &amp; more"
+    )
+    assert data["text"].startswith("&lt;!channel&gt; Free &amp; open")
+    assert data["blocks"][-1]["elements"][0]["text"] == (
+        "<https://live.example.org/a%7Cb%3Ec|详情>"
+    )
+
+
+def test_short_messages_are_wecom_cards_and_cards_can_be_turned_off(api, message) -> None:
+    url, rec = api
+    short = replace(message, title="今晚八点：可观测性", text="直播马上开始，欢迎加入。\n")
+    env = {"HOOK_URL": url + "/cgi-bin/webhook/send?key=ok"}
+    channel("wecom", env, url_env="HOOK_URL").send(short)
+    data = rec.requests[-1].json()
+    assert data["msgtype"] == "template_card"
+    card = data["template_card"]
+    assert card["main_title"]["title"] == "今晚八点：可观测性"
+    assert [(j["title"], j["url"]) for j in card["jump_list"]] == [
+        ("观看直播", "https://live.bilibili.com/00000001"),
+        ("添加到日历", "http://localhost/events/observability1210-live.ics"),
+    ]
+    assert card["card_action"]["url"] == message.url
+    channel("wecom", env, url_env="HOOK_URL", cards=False).send(short)
+    assert rec.requests[-1].json()["msgtype"] == "markdown"  # type: ignore[index]
+    # Too long for a card: markdown, whatever the setting.
+    channel("wecom", env, url_env="HOOK_URL").send(message)
+    assert rec.requests[-1].json()["msgtype"] == "markdown"  # type: ignore[index]
+    feishu = {"HOOK_URL": url + "/open-apis/bot/v2/hook/plain"}
+    channel("feishu", feishu, url_env="HOOK_URL", cards=False).send(message)
+    assert rec.requests[-1].json()["msg_type"] == "text"  # type: ignore[index]
+    cancelled = replace(message, kind=SlotKind.CANCELLED)
+    channel("feishu", feishu, url_env="HOOK_URL").send(cancelled)
+    assert rec.requests[-1].json()["msg_type"] == "text"  # type: ignore[index]  # no buttons

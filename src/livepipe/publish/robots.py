@@ -23,6 +23,13 @@ secret_env = "DINGTALK_SECRET"       # optional "加签" secret
 type = "slack"
 url_env = "SLACK_WEBHOOK_URL"        # https://hooks.slack.com/services/…
 ```
+
+Messages about an event say its time in each reader's own zone on Slack
+(``<!date^unix^{date_long_pretty} {time}|fallback>``), and come as cards with "watch" and
+"add to calendar" buttons on Feishu (``interactive``) and WeCom (``template_card``);
+``cards = false`` sends plain text/markdown instead, and so does a message too long for a
+card. Text from pages is escaped for Slack's mrkdwn (``&``, ``<``, ``>``: a title cannot
+ping ``<!channel>``); Feishu cards show it as plain text, not lark_md.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Any, ClassVar
 import httpx
 
 from ..errors import PermanentPublishError, TransientPublishError
-from ..models import Message
+from ..models import Event, Message, SlotKind
 from ..render.html import truncate
 from . import http
 from .base import Channel, Receipt
@@ -127,8 +134,29 @@ class WeComChannel(RobotChannel):
     transient_codes = frozenset({45009, 45033, -1})  # frequency limits, system busy
 
     def payload(self, message: Message) -> dict[str, Any]:
+        card = self.card(message) if self.option("cards", True) else None
+        if card is not None:
+            return card
         content = _markdown(message).encode("utf-8")[:4096].decode("utf-8", "ignore")
         return {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def card(self, message: Message) -> dict[str, Any] | None:
+        """A ``template_card`` (text_notice) with jump buttons, when the message fits one
+        (title ≤ 26 characters shown whole, text ≤ 112): else None, and markdown goes."""
+        buttons = _buttons(message)
+        title, text = message.title, message.text.strip()
+        if not buttons or len(title) > 26 or len(text) > 112:
+            return None
+        return {
+            "msgtype": "template_card",
+            "template_card": {
+                "card_type": "text_notice",
+                "main_title": {"title": title},
+                "sub_title_text": text,
+                "jump_list": [{"type": 1, "url": url, "title": label} for label, url in buttons],
+                "card_action": {"type": 1, "url": message.url},
+            },
+        }
 
     def hint(self, code: int) -> str:
         return {
@@ -151,6 +179,9 @@ class FeishuChannel(RobotChannel):
             "msg_type": "text",
             "content": {"text": f"{message.title}\n\n{message.text.strip()}"},
         }
+        buttons = _buttons(message) if self.option("cards", True) else []
+        if buttons:
+            data = {"msg_type": "interactive", "card": _feishu_card(message, buttons)}
         secret = self.secret("secret_env", required=False)
         if secret:
             stamp = str(http.unix_now())
@@ -163,6 +194,50 @@ class FeishuChannel(RobotChannel):
             19021: "signature mismatch: check FEISHU secret and the machine clock",
             19024: "the bot's keyword filter rejected the message",
         }.get(code, "")
+
+
+def _buttons(message: Message) -> list[tuple[str, str]]:
+    """("watch", live or replay URL), ("add to calendar", the .ics): the buttons of a card
+    about an event (none for digests, cancellations, or an event with neither)."""
+    e = message.event
+    if e is None or message.kind in (SlotKind.CANCELLED, SlotKind.DIGEST) or e.cancelled:
+        return []
+    zh = message.lang == "zh"
+    out = []
+    watch = e.replay_url if message.kind == SlotKind.REPLAY else e.live_url
+    if watch and watch.startswith(("https://", "http://")):
+        label = "观看回放" if message.kind == SlotKind.REPLAY else "观看直播"
+        out.append((label if zh else ("Watch the replay" if "回放" in label else "Watch"), watch))
+    if message.calendar_url and message.kind != SlotKind.REPLAY:
+        out.append(("添加到日历" if zh else "Add to calendar", message.calendar_url))
+    return out
+
+
+def _feishu_card(message: Message, buttons: list[tuple[str, str]]) -> dict[str, Any]:
+    """A Feishu message card: header, the text as plain text (no lark_md: page text is not
+    markup), the buttons."""
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {
+            "title": {"tag": "plain_text", "content": truncate(message.title, 100)},
+            "template": "blue",
+        },
+        "elements": [
+            {"tag": "div", "text": {"tag": "plain_text", "content": message.text.strip()}},
+            {
+                "tag": "action",
+                "actions": [
+                    {
+                        "tag": "button",
+                        "text": {"tag": "plain_text", "content": label},
+                        "type": "primary" if i == 0 else "default",
+                        "url": url,
+                    }
+                    for i, (label, url) in enumerate(buttons)
+                ],
+            },
+        ],
+    }
 
 
 def feishu_sign(secret: str, timestamp: str) -> str:
@@ -214,23 +289,57 @@ class SlackChannel(RobotChannel):
     rate_per_second: ClassVar[float | None] = 1.0
 
     def payload(self, message: Message) -> dict[str, Any]:
-        return {
-            "text": message.title,
-            "blocks": [
-                {
-                    "type": "header",
-                    "text": {"type": "plain_text", "text": truncate(message.title, 150)},
-                },
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": truncate(message.title, 150)},
+            },
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": truncate(slack_escape(message.text), 3000)},
+            },
+        ]
+        e = message.event
+        if e is not None and message.kind != SlotKind.DIGEST:
+            label = "时间" if message.lang == "zh" else "When"
+            blocks.append(
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": truncate(message.text, 3000)},
-                },
-                {
-                    "type": "context",
-                    "elements": [{"type": "mrkdwn", "text": f"<{message.url}|details>"}],
-                },
-            ],
-        }
+                    "text": {"type": "mrkdwn", "text": f"*{label}:* {slack_when(e)}"},
+                }
+            )
+        details = "详情" if message.lang == "zh" else "details"
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"<{_slack_url(message.url)}|{details}>"}],
+            }
+        )
+        return {"text": slack_escape(message.title), "blocks": blocks}
 
     def check_answer(self, response: httpx.Response) -> Receipt:
         return Receipt(note=response.text[:40] or "ok")  # Slack answers plain "ok"
+
+
+def slack_escape(text: str) -> str:
+    """Slack mrkdwn's control characters as entities: ``<!channel>``, ``<@U123>`` and
+    ``<url|text>`` written on a page stay text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_url(url: str) -> str:
+    """A URL inside ``<…|…>``: the characters that would end it percent-encoded."""
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+
+
+def slack_when(e: Event) -> str:
+    """The event's time as Slack date tokens: each reader sees it in their own zone (the
+    fallback, for clients that cannot, in the event's zone)."""
+    start, end = int(e.start.timestamp()), int(e.end.timestamp())
+    if e.all_day:
+        return f"<!date^{start}^{{date_long_pretty}}|{e.start:%Y-%m-%d}>"
+    fallback = f"{e.start:%Y-%m-%d %H:%M} {e.timezone}"  # start/end are in the event's zone
+    return (
+        f"<!date^{start}^{{date_long_pretty}} {{time}}|{fallback}>"
+        f"–<!date^{end}^{{time}}|{e.end:%H:%M}>"
+    )

@@ -139,6 +139,7 @@ def render_message(
         article=article,
         article_meta=meta,
         sequence=sequence,
+        calendar_url=ctx.view(event).ics_url if event is not None else None,
     )
 
 
