@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ConfigError
+from .apprise_channel import AppriseChannel
 from .base import Channel, KeyValue, Receipt, environ
 from .email import EmailChannel
 from .listmonk import ListmonkChannel
@@ -27,6 +28,7 @@ PUBLISHERS: dict[str, type[Channel]] = {
         EmailChannel,
         ListmonkChannel,
         WeChatChannel,
+        AppriseChannel,
     )
 }
 
