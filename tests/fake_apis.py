@@ -41,12 +41,20 @@ class Recorder:
     expire_next: bool = False  # the next WeChat call with a token says 42001
     drafts: dict[str, dict] = field(default_factory=dict)
     publishes: dict[str, int] = field(default_factory=dict)  # publish_id → polls so far
+    masses: dict[str, int] = field(default_factory=dict)  # clientmsgid → its one msg_id
+    mass_polls: dict[int, int] = field(default_factory=dict)  # msg_id → mass/get polls
+    previews: list[dict] = field(default_factory=list)
 
     def calls(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
 
 
-WECHAT_APPS = {"wx-ok": "wx-secret", "wx-personal": "wx-secret", "wx-quota": "wx-secret"}
+WECHAT_APPS = {
+    "wx-ok": "wx-secret",
+    "wx-personal": "wx-secret",
+    "wx-quota": "wx-secret",
+    "wx-nomass": "wx-secret",  # has used its mass-send quota
+}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -253,6 +261,64 @@ def make_app(rec: Recorder) -> Starlette:
             }
         )
 
+    def app_of() -> str:
+        return str(rec.calls("/cgi-bin/stable_token")[-1].json()["appid"])  # type: ignore[index]
+
+    async def mass_sendall(request: Request) -> Response:
+        """message/mass/sendall: one job per clientmsgid, ever (45065 + its msg_id after)."""
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        data = seen.json()
+        assert isinstance(data, dict)
+        if app_of() == "wx-nomass":
+            return JSONResponse({"errcode": 45028, "errmsg": "has no masssend quota"})
+        client_id = str(data.get("clientmsgid", ""))
+        if len(client_id.encode()) > 64:
+            return JSONResponse({"errcode": 45067, "errmsg": "clientmsgid size out of limit"})
+        media = (data.get("mpnews") or {}).get("media_id")
+        if data.get("msgtype") != "mpnews" or media not in rec.drafts:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        if client_id and client_id in rec.masses:
+            return JSONResponse(
+                {"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": rec.masses[client_id]}
+            )
+        msg_id = 1000 + len(rec.mass_polls)
+        rec.mass_polls[msg_id] = 0
+        if client_id:
+            rec.masses[client_id] = msg_id
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "send job submission success",
+                "msg_id": msg_id,
+                "msg_data_id": 2247483000 + msg_id,
+            }
+        )
+
+    async def mass_get(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        msg_id = int(seen.json()["msg_id"])  # type: ignore[index]
+        rec.mass_polls[msg_id] += 1
+        status = "SENDING" if rec.mass_polls[msg_id] < 2 else "SEND_SUCCESS"
+        return JSONResponse({"msg_id": msg_id, "msg_status": status})
+
+    async def mass_preview(request: Request) -> Response:
+        seen = await record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        data = seen.json()
+        assert isinstance(data, dict)
+        who = data.get("touser") or data.get("towxname")
+        if "touser" in data and not str(who).startswith("o"):
+            return JSONResponse({"errcode": 40003, "errmsg": "invalid openid"})
+        if (data.get("mpnews") or {}).get("media_id") not in rec.drafts:
+            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        rec.previews.append(data)
+        return JSONResponse({"errcode": 0, "errmsg": "preview success", "msg_id": 34564})
+
     async def image(request: Request) -> Response:
         await record(request)
         return Response(PNG, media_type="image/png")
@@ -265,6 +331,9 @@ def make_app(rec: Recorder) -> Starlette:
             Route("/cgi-bin/draft/add", draft_add, methods=["POST"]),
             Route("/cgi-bin/freepublish/submit", submit, methods=["POST"]),
             Route("/cgi-bin/freepublish/get", publish_get, methods=["POST"]),
+            Route("/cgi-bin/message/mass/sendall", mass_sendall, methods=["POST"]),
+            Route("/cgi-bin/message/mass/get", mass_get, methods=["POST"]),
+            Route("/cgi-bin/message/mass/preview", mass_preview, methods=["POST"]),
             Route("/img/{name}", image, methods=["GET"]),
             Route("/cgi-bin/webhook/send", wecom, methods=["POST"]),
             Route("/open-apis/bot/v2/hook/{token}", feishu, methods=["POST"]),

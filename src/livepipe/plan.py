@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from . import recurrence
-from .config import Settings, SlotSettings, parse_weekly
+from .config import ChannelSettings, Settings, SlotSettings, parse_weekly
 from .identity import send_key, site_uid
 from .models import Event, SlotKind, Status
 from .streams import StreamRecord, targets, window
@@ -268,21 +268,66 @@ def _sends(
     lang: str,
     settings: Settings,
 ) -> list[Send]:
-    return [
-        Send(
-            send_key(uid, slot, ch, occurrence),
-            uid,
-            slot,
-            cfg.kind,
-            ch,
-            occurrence,
-            due,
-            valid_until,
-            significant,
+    out = []
+    for ch in cfg.channels:
+        if ch not in settings.channels or not settings.channels[ch].takes(lang):
+            continue
+        at = due
+        lead = preview_lead(settings.channels[ch])
+        if lead is not None:
+            # Reviewers get it `lead` before everyone: a notice about what just happened
+            # waits that long; a scheduled one is previewed that long before it is due.
+            at = due + lead if cfg.kind in _HAPPENED else due
+            preview = slot + PREVIEW_SUFFIX
+            out.append(
+                Send(
+                    send_key(uid, preview, ch, occurrence),
+                    uid,
+                    preview,
+                    cfg.kind,
+                    ch,
+                    occurrence,
+                    at - lead,
+                    min(at, valid_until),
+                )
+            )
+        out.append(
+            Send(
+                send_key(uid, slot, ch, occurrence),
+                uid,
+                slot,
+                cfg.kind,
+                ch,
+                occurrence,
+                at,
+                valid_until,
+                significant,
+            )
         )
-        for ch in cfg.channels
-        if ch in settings.channels and settings.channels[ch].takes(lang)
-    ]
+    return out
+
+
+PREVIEW_SUFFIX = ":preview"  # the slot of a send to a WeChat channel's reviewers
+# Kinds due when something happened (a merge, a change, the stream): with a preview they wait.
+_HAPPENED = frozenset(
+    {
+        SlotKind.ANNOUNCE,
+        SlotKind.CHANGED,
+        SlotKind.CANCELLED,
+        SlotKind.REPLAY,
+        SlotKind.LIVE,
+        SlotKind.LATE,
+    }
+)
+
+
+def preview_lead(channel: ChannelSettings) -> timedelta | None:
+    """How long before a mass-send its reviewers get it (a ``wechat`` channel with
+    ``mass_send`` and ``preview_to``), else None."""
+    extra = channel.model_extra or {}
+    if channel.type != "wechat" or not extra.get("mass_send") or not extra.get("preview_to"):
+        return None
+    return parse_duration(str(extra.get("preview_lead", "2h")))
 
 
 def _valid_until(cfg: SlotSettings, event: Event, due: datetime, default: datetime) -> datetime:

@@ -370,6 +370,7 @@ def test_every_publisher_is_registered() -> None:
         "email",
         "listmonk",
         "wechat",
+        "apprise",
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -133,3 +133,114 @@ def test_digest_has_no_article(api, ledger) -> None:
     msg = replace(message(url), article=None, article_meta=None, kind="digest")
     with pytest.raises(PermanentPublishError, match="no article"):
         channel(url, ledger).send(msg)
+
+
+# -- mass-send: what reaches the followers ---------------------------------------------------
+
+
+def test_mass_send_reaches_followers_with_the_send_key_as_clientmsgid(api, ledger) -> None:
+    url, rec = api
+    msg = message(url)
+    receipt = channel(url, ledger, mass_send=True).send(msg)
+    [sendall] = rec.calls("/cgi-bin/message/mass/sendall")
+    body = sendall.json()
+    assert body == {
+        "filter": {"is_to_all": True},
+        "mpnews": {"media_id": "DRAFT-1"},
+        "msgtype": "mpnews",
+        "send_ignore_reprint": 0,
+        "clientmsgid": msg.key,
+    }
+    assert receipt.remote_id == "1000" and receipt.note == "mass-send: SEND_SUCCESS"
+    assert len(rec.calls("/cgi-bin/message/mass/get")) == 2  # SENDING, then SEND_SUCCESS
+    assert rec.calls("/cgi-bin/freepublish/submit") == []  # not only the account's page
+
+
+def test_mass_send_once_per_key_across_a_crash(api, ledger) -> None:
+    """The process dies after WeChat accepted the job but before the ledger knew: the retry
+    asks again with the same clientmsgid, WeChat answers 45065 with the job it has, and
+    nobody gets the article twice."""
+    url, rec = api
+    msg = message(url)
+    channel(url, ledger, mass_send=True).send(msg)
+    ledger.kv_delete(f"wechat-progress:{msg.key}")  # what a crash right after sendall leaves
+    again = channel(url, ledger, mass_send=True).send(msg)
+    assert len(rec.calls("/cgi-bin/message/mass/sendall")) == 2
+    assert rec.masses == {msg.key: 1000}  # one job, ever
+    assert again.remote_id == "1000"
+    # a retry that finds the job in its progress does not even ask
+    channel(url, ledger, mass_send=True).send(msg)
+    assert len(rec.calls("/cgi-bin/message/mass/sendall")) == 2
+
+
+def test_mass_send_to_a_tag_and_without_quota(api, ledger) -> None:
+    url, rec = api
+    channel(url, ledger, mass_send=True, tag_id=2).send(message(url, "t" * 24))
+    assert rec.calls("/cgi-bin/message/mass/sendall")[-1].json()["filter"] == {  # type: ignore[index]
+        "is_to_all": False,
+        "tag_id": 2,
+    }
+    with pytest.raises(PermanentPublishError) as info:
+        channel(url, ledger, appid="wx-nomass", mass_send=True).send(message(url, "q" * 24))
+    assert info.value.code == "45028" and "once a day" in info.value.hint
+
+
+def test_preview_goes_to_each_reviewer_once(api, ledger) -> None:
+    url, rec = api
+    msg = replace(message(url, "p" * 24), slot="announce:preview")
+    chan = channel(url, ledger, mass_send=True, preview_to=["oReviewer1", "wxname:alice"])
+    receipt = chan.send(msg)
+    assert receipt.note == "previewed to 2 reviewer(s)"
+    assert [(p.get("touser"), p.get("towxname")) for p in rec.previews] == [
+        ("oReviewer1", None),
+        (None, "alice"),
+    ]
+    assert all(
+        p["mpnews"]["media_id"] == "DRAFT-1" and p["msgtype"] == "mpnews" for p in rec.previews
+    )
+    chan.send(msg)  # a retry previews nobody twice
+    assert len(rec.previews) == 2
+    assert rec.calls("/cgi-bin/message/mass/sendall") == []
+    bad = channel(url, ledger, mass_send=True, preview_to=["not-an-openid"])
+    with pytest.raises(PermanentPublishError) as info:
+        bad.send(replace(msg, key="b" * 24))
+    assert info.value.code == "40003" and "follower" in info.value.hint
+
+
+def test_the_plan_previews_before_the_mass_send(tmp_path: Path) -> None:
+    from livepipe.config import load_settings
+    from livepipe.pipeline import sync
+    from livepipe.site import Site
+
+    root = tmp_path / "site"
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "talk.md").write_text(
+        "---\ntitle: Talk\nstart: 2026-12-10T20:00:00+08:00\nlocation: online\n---\n",
+        encoding="utf-8",
+    )
+    (root / "livepipe.toml").write_text(
+        '[site]\nname = "S"\nbase_url = "https://s.test"\ntimezone = "Asia/Shanghai"\n'
+        '[channels.oa]\ntype = "wechat"\nappid_env = "A"\nsecret_env = "B"\nmass_send = true\n'
+        'preview_to = ["oReviewer1"]\npreview_lead = "2h"\n'
+        '[slots.announce]\nchannels = ["oa", "outbox"]\n[slots.reminder-1d]\nchannels = ["oa"]\n'
+        "[slots.digest]\nenabled = false\n[slots.starting-soon]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    store = open_ledger(load_settings(root / "livepipe.toml"), str(tmp_path / "l.sqlite"))
+    try:
+        merged = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+        result = sync(Site.locate(root), store, merged, out=None)
+        got = sorted((s.slot, s.channel, s.due, s.valid_until) for s in result.plan.add)
+    finally:
+        store.close()
+    hours = lambda n: timedelta(hours=n)  # noqa: E731
+    day_before = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
+    start = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
+    assert got == [
+        # the announcement waits 2 h for the reviewers; the outbox is not previewed
+        ("announce", "oa", merged + hours(2), start - timedelta(minutes=30)),
+        ("announce", "outbox", merged, start - timedelta(minutes=30)),
+        ("announce:preview", "oa", merged, merged + hours(2)),
+        ("reminder-1d", "oa", day_before, day_before + hours(12)),
+        ("reminder-1d:preview", "oa", day_before - hours(2), day_before),
+    ]

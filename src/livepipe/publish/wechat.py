@@ -17,7 +17,24 @@ secret_env = "WECHAT_SECRET"
 draft_only = false                   # true: stop at the draft; publish in the WeChat editor
 default_cover = "static/cover.png"   # used when a page has no cover image
 languages = ["zh"]
+mass_send = true                     # push to followers (message/mass/sendall), not only
+                                     # publish on the account's page (freepublish)
+tag_id = 2                           # optional: only followers with this tag (else everyone)
+preview_to = ["oAbC…", "wxname:alice"]   # reviewers (openids, or WeChat ids)…
+preview_lead = "2h"                  # … who get it this long before everyone
 ```
+
+**Mass-send** (``mass_send = true``) is what followers receive: after ``draft/add``,
+``message/mass/sendall`` (msgtype ``mpnews``, the draft's media_id, ``is_to_all`` or the tag)
+with ``clientmsgid`` = the send key: WeChat refuses a second mass-send with the same
+clientmsgid (``45065``, answered with the existing job's msg_id), so a retry after a crash
+never pushes twice, on WeChat's side too. Then ``message/mass/get`` until ``SEND_SUCCESS``.
+``45028`` (no mass-send quota left: a subscription account may mass-send once a day, a
+service account four times a month) fails with that hint; ``45066`` (the same clientmsgid
+retried within a minute) and the 60-calls-a-minute limit are retried. With ``preview_to``,
+the planner adds a preview send ``preview_lead`` before each mass-send (plan.py), which goes
+to the reviewers with ``message/mass/preview``; an announcement then goes to everyone
+``preview_lead`` after the page was merged, so someone can read it on a phone first.
 """
 
 from __future__ import annotations
@@ -33,13 +50,16 @@ import httpx
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..models import Message
+from ..plan import PREVIEW_SUFFIX
 from . import http
 from .base import Channel, Receipt
 
 API = "https://api.weixin.qq.com"
 _IMG = re.compile(r'(<img\b[^>]*\bsrc=")([^"]+)(")')
 _REFRESH = {40001, 42001, 40014}  # invalid / expired token: refresh once
-_TRANSIENT = {-1, 45011, 45047}  # system busy, frequency limits
+# system busy, frequency limits, the same clientmsgid retried within a minute
+_TRANSIENT = {-1, 45011, 45047, 45066}
+MASS_EXISTS = 45065  # a mass-send with this clientmsgid exists: its msg_id comes back
 _HINTS = {
     45009: "the account's daily API quota is used up; it resets at midnight (Beijing time)",
     48001: "this account may not call the publish API (personal and unverified accounts "
@@ -47,7 +67,12 @@ _HINTS = {
     40164: "the server's IP is not on the account's IP allow-list",
     40013: "invalid appid",
     40125: "invalid app secret",
+    45028: "no mass-send quota left: a subscription account may mass-send once a day, a "
+    "service account four times a month; the plan's next send waits for the quota",
+    45067: "the clientmsgid is longer than WeChat's 64 bytes",
+    40003: "a preview_to openid is not a follower of this account",
 }
+MASS_FAILURES = {"SEND_FAIL": "the mass-send failed", "DELETE": "the mass-send was deleted"}
 FINAL_FAILURES = {
     2: "original-content check failed",
     3: "publishing failed",
@@ -124,6 +149,7 @@ class WeChatChannel(Channel):
         self, client: httpx.Client, method: str, path: str, token: str | None, **kwargs: Any
     ) -> dict[str, Any]:
         params = {**(kwargs.pop("params", None) or {})}
+        accept: frozenset[int] = kwargs.pop("accept", frozenset())
         if token:
             self.keep_secret(token)  # a remote error may echo the token
             params["access_token"] = token
@@ -138,7 +164,7 @@ class WeChatChannel(Channel):
                 f"{path}: the answer is not JSON", channel=self.name, code="bad-answer"
             ) from exc
         code = int(data.get("errcode", 0) or 0) if isinstance(data, dict) else 0
-        if code == 0:
+        if code == 0 or code in accept:
             return data if isinstance(data, dict) else {}
         text = f"{path.rsplit('/', 1)[-1]} error {code}: {data.get('errmsg', '')}"
         if code in _REFRESH:
@@ -197,6 +223,10 @@ class WeChatChannel(Channel):
             )
         progress = self._progress(message.key)
         client = self.http(float(self.option("timeout", 20.0)))
+        if message.slot.endswith(PREVIEW_SUFFIX):
+            return self.preview_send(client, message, progress)
+        if self.option("mass_send", False) and not self.option("draft_only", False):
+            return self.mass_send(client, message, progress)
         if "publish_id" in progress:  # a retry: never submit twice
             return self.wait(client, progress["publish_id"])
         media_id = progress.get("media_id") or self._draft(client, message)
@@ -209,6 +239,81 @@ class WeChatChannel(Channel):
         publish_id = str(submitted["publish_id"])
         self._save(message.key, media_id=media_id, publish_id=publish_id)
         return self.wait(client, publish_id)
+
+    # -- mass-send: what reaches followers ---------------------------------------------------
+    def mass_send(
+        self, client: httpx.Client, message: Message, progress: dict[str, str]
+    ) -> Receipt:
+        if "msg_id" not in progress:
+            media_id = progress.get("media_id") or self._draft(client, message)
+            self._save(message.key, media_id=media_id)
+            tag = self.option("tag_id")
+            audience = {"is_to_all": True} if tag is None else {"is_to_all": False, "tag_id": tag}
+            answer = self.call(
+                client,
+                "POST",
+                "/cgi-bin/message/mass/sendall",
+                json={
+                    "filter": audience,
+                    "mpnews": {"media_id": media_id},
+                    "msgtype": "mpnews",
+                    "send_ignore_reprint": 0,
+                    "clientmsgid": message.key,  # WeChat's own exactly-once
+                },
+                accept=frozenset({MASS_EXISTS}),
+            )
+            progress = {"media_id": media_id, "msg_id": str(answer["msg_id"])}
+            self._save(message.key, **progress)
+        return self.wait_mass(client, progress["msg_id"])
+
+    def wait_mass(self, client: httpx.Client, msg_id: str) -> Receipt:
+        deadline = time.monotonic() + self.poll_timeout
+        while True:
+            state = self.call(client, "POST", "/cgi-bin/message/mass/get", json={"msg_id": msg_id})
+            status = str(state.get("msg_status", "SENDING"))
+            if status == "SEND_SUCCESS":
+                return Receipt(remote_id=msg_id, note="mass-send: SEND_SUCCESS")
+            if status in MASS_FAILURES:
+                raise PermanentPublishError(
+                    f"mass-send {msg_id}: {MASS_FAILURES[status]}",
+                    channel=self.name,
+                    code=status,
+                    hint="see the account's mass-send records (群发记录)",
+                )
+            if time.monotonic() > deadline:
+                raise TransientPublishError(
+                    f"mass-send {msg_id} is still sending", channel=self.name, code="sending"
+                )
+            time.sleep(self.poll_interval)
+
+    def preview_send(
+        self, client: httpx.Client, message: Message, progress: dict[str, str]
+    ) -> Receipt:
+        """The mass-send's article to each reviewer (``message/mass/preview``)."""
+        reviewers = [str(r) for r in self.option("preview_to", None) or []]
+        if not reviewers:
+            raise PermanentPublishError(
+                "no reviewers", channel=self.name, code="no-preview-to", hint="set preview_to"
+            )
+        media_id = progress.get("media_id") or self._draft(client, message)
+        done = set(progress.get("previewed", "").split()) - {""}
+        for who in reviewers:
+            if who in done:
+                continue  # a retry: each reviewer once
+            person = (
+                {"towxname": who.removeprefix("wxname:")}
+                if who.startswith("wxname:")
+                else {"touser": who}
+            )
+            self.call(
+                client,
+                "POST",
+                "/cgi-bin/message/mass/preview",
+                json={**person, "mpnews": {"media_id": media_id}, "msgtype": "mpnews"},
+            )
+            done.add(who)
+            self._save(message.key, media_id=media_id, previewed=" ".join(sorted(done)))
+        return Receipt(remote_id=media_id, note=f"previewed to {len(reviewers)} reviewer(s)")
 
     def _draft(self, client: httpx.Client, message: Message) -> str:
         assert message.article is not None and message.article_meta is not None
