@@ -44,6 +44,7 @@ class Recorder:
     masses: dict[str, int] = field(default_factory=dict)  # clientmsgid → its one msg_id
     mass_polls: dict[int, int] = field(default_factory=dict)  # msg_id → mass/get polls
     previews: list[dict] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # hosted URL / media_id → bytes
 
     def calls(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
@@ -203,20 +204,26 @@ def make_app(rec: Recorder) -> Starlette:
         if (bad := token_ok(seen)) is not None:
             return bad
         async with request.form() as form:  # closes the uploaded file's temp storage
-            has_media = "media" in form
-        if seen.query.get("type") != "image" or not has_media:
+            media = form.get("media")
+            data = await media.read() if media is not None and hasattr(media, "read") else None
+        if seen.query.get("type") != "image" or data is None:
             return JSONResponse({"errcode": 40004, "errmsg": "invalid media type"})
-        return JSONResponse({"media_id": f"THUMB-{len(rec.requests)}", "url": "http://mmbiz/x"})
+        media_id = f"THUMB-{len(rec.requests)}"
+        rec.uploads[media_id] = data
+        return JSONResponse({"media_id": media_id, "url": "http://mmbiz/x"})
 
     async def uploadimg(request: Request) -> Response:
         seen = await record(request)
         if (bad := token_ok(seen)) is not None:
             return bad
         async with request.form() as form:
-            has_media = "media" in form
-        if not has_media:
+            media = form.get("media")
+            data = await media.read() if media is not None and hasattr(media, "read") else None
+        if data is None:
             return JSONResponse({"errcode": 41005, "errmsg": "media data missing"})
-        return JSONResponse({"url": f"http://mmbiz.qpic.cn/fake/{len(rec.requests)}"})
+        url = f"http://mmbiz.qpic.cn/fake/{len(rec.requests)}"
+        rec.uploads[url] = data
+        return JSONResponse({"url": url})
 
     async def draft_add(request: Request) -> Response:
         seen = await record(request)

@@ -24,6 +24,10 @@ preview_to = ["oAbC…", "wxname:alice"]   # reviewers (openids, or WeChat ids)�
 preview_lead = "2h"                  # … who get it this long before everyone
 ```
 
+Articles: links outside mp.weixin.qq.com are numbered references (render/wechat.py), the
+live URL is also a QR code uploaded with ``media/uploadimg``, and a page without a cover gets
+a generated one (render/cover.py; ``cover_font``, ``cover_colors``, ``cover_label``).
+
 **Mass-send** (``mass_send = true``) is what followers receive: after ``draft/add``,
 ``message/mass/sendall`` (msgtype ``mpnews``, the draft's media_id, ``is_to_all`` or the tag)
 with ``clientmsgid`` = the send key: WeChat refuses a second mass-send with the same
@@ -319,14 +323,10 @@ class WeChatChannel(Channel):
         assert message.article is not None and message.article_meta is not None
         meta = message.article_meta
         cover = meta.get("cover_image") or self.option("default_cover")
-        if not cover:
-            raise PermanentPublishError(
-                "the page has no cover image",
-                channel=self.name,
-                code="no-cover",
-                hint="add a cover (section1.snapshot or cover:), or set default_cover",
-            )
-        name, data, kind = self._image(client, str(cover))
+        if cover:
+            name, data, kind = self._image(client, str(cover))
+        else:
+            name, data, kind = "cover.png", self.generated_cover(message), "image/png"
         thumb = self.call(
             client,
             "POST",
@@ -338,7 +338,7 @@ class WeChatChannel(Channel):
             "title": meta["title"],
             "author": meta["author"],
             "digest": meta["digest"],
-            "content": self.rehost(client, message.article),
+            "content": self.with_qr(client, message, self.rehost(client, message.article)),
             "content_source_url": meta["content_source_url"],
             "thumb_media_id": thumb["media_id"],
             "need_open_comment": 0,
@@ -353,6 +353,49 @@ class WeChatChannel(Channel):
             headers={"Content-Type": "application/json"},
         )
         return str(draft["media_id"])
+
+    def generated_cover(self, message: Message) -> bytes:
+        """A cover for a page without one (render/cover.py): its title and date on the
+        channel's ``cover_colors``, with the CJK font ``cover_font`` or one of the system's."""
+        from ..render.cover import DEFAULT_COLORS, cover_png, find_font
+
+        assert message.event is not None
+        try:
+            font = find_font(self.option("cover_font"), self.root)
+        except ConfigError as exc:
+            raise PermanentPublishError(
+                f"the page has no cover image, and {exc}",
+                channel=self.name,
+                code="no-cover",
+                hint=exc.hint or "set default_cover",
+            ) from None
+        return cover_png(
+            message.event,
+            font,
+            site_name=str(self.option("cover_label", "")),
+            colors=tuple(self.option("cover_colors", DEFAULT_COLORS)),
+        )
+
+    def with_qr(self, client: httpx.Client, message: Message, article: str) -> str:
+        """The live URL (the replay's, for a replay notice) as a QR code re-hosted on WeChat,
+        before the references: the link itself WeChat would remove."""
+        from ..models import SlotKind
+        from ..render.wechat import qr_png
+        from ..render.wechat import with_qr as place_qr
+
+        e = message.event
+        if e is None or e.cancelled or not self.option("qr", True):
+            return article
+        target = e.replay_url if message.kind == SlotKind.REPLAY else e.live_url
+        if not target or not target.startswith(("https://", "http://")):
+            return article
+        answer = self.call(
+            client,
+            "POST",
+            "/cgi-bin/media/uploadimg",
+            files={"media": ("qr.png", qr_png(target), "image/png")},
+        )
+        return place_qr(article, str(answer["url"]), message.lang)
 
     def wait(self, client: httpx.Client, publish_id: str) -> Receipt:
         deadline = time.monotonic() + self.poll_timeout

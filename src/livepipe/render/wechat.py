@@ -7,9 +7,12 @@ author ≤ 16, digest ≤ 128.
 
 from __future__ import annotations
 
+import html as htmllib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -57,7 +60,8 @@ class WeChatRenderer:
             e=ctx.view(e),
             summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
         )
-        return sanitize(body, WECHAT) + "\n"  # the allow-list also covers the templates
+        # the allow-list also covers the templates
+        return with_references(sanitize(body, WECHAT), e.lang) + "\n"
 
     def meta(self, e: Event, ctx: BuildContext) -> dict[str, str | None]:
         """The draft/add fields, within WeChat's limits."""
@@ -87,3 +91,84 @@ class WeChatRenderer:
         configured = ctx.settings.wechat.author
         name = configured or next((s.name for s in e.speakers if s.name), ctx.settings.site.name)
         return truncate(name, AUTHOR_MAX)
+
+
+_LINK = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S)
+_TAGS = re.compile(r"<[^>]+>")
+_P = '<p style="margin:0 0 16px;font-size:15px;line-height:1.75;color:#333;">'
+_REF = '<p style="margin:0 0 8px;font-size:13px;line-height:1.6;color:#666;word-break:break-all;">'
+_H2 = '<h2 style="margin:24px 0 12px;font-size:18px;font-weight:bold;color:#1a5fb4;">'
+
+
+def _inside_wechat(url: str) -> bool:
+    host = (urlsplit(htmllib.unescape(url)).hostname or "").lower()
+    return host == "mp.weixin.qq.com"
+
+
+def with_references(article: str, lang: str) -> str:
+    """WeChat removes links to pages outside mp.weixin.qq.com (the text stays, the link is
+    gone): each such link becomes its text and a number, and the numbered references
+    (text and URL) are listed at the end. A link whose text is its URL stays as that text;
+    the same URL twice gets one number."""
+    numbers: dict[str, int] = {}
+    refs: list[tuple[int, str, str]] = []
+
+    def cut(m: re.Match[str]) -> str:
+        href, inner = m.group(1), m.group(2)
+        if _inside_wechat(href):
+            return m.group(0)
+        text = htmllib.unescape(_TAGS.sub("", inner)).strip()
+        url = htmllib.unescape(href)
+        if not url.startswith(("http://", "https://")) or text in (url, url.rstrip("/")):
+            return inner
+        if url not in numbers:
+            numbers[url] = len(numbers) + 1
+            refs.append((numbers[url], text, url))
+        return f"{inner}<sup>[{numbers[url]}]</sup>"
+
+    body = _LINK.sub(cut, article)
+    if not refs:
+        return body
+    title = "参考链接" if lang == "zh" else "Links"
+    sep = "：" if lang == "zh" else ": "
+    lines = [f"{_H2}{title}</h2>"] + [
+        f"{_REF}[{n}] {htmllib.escape(text)}{sep}{htmllib.escape(url)}</p>" for n, text, url in refs
+    ]
+    block = "\n".join(lines)
+    end = body.rfind("</section>")
+    return f"{body[:end]}{block}\n{body[end:]}" if end != -1 else f"{body}\n{block}"
+
+
+def qr_png(url: str, scale: int = 8) -> bytes:
+    """The URL as a QR code, PNG (segno: pure Python)."""
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="png", scale=scale, border=2)
+    return out.getvalue()
+
+
+def qr_block(src: str, lang: str) -> str:
+    """The live URL's QR code (``src``: where the image is hosted) for the article's end:
+    a link WeChat would remove, scanned with the phone instead."""
+    label = "长按识别二维码，观看直播" if lang == "zh" else "Scan to join the livestream"
+    return (
+        f'{_P}<img src="{htmllib.escape(src)}" alt="{label}" '
+        'style="width:200px;height:200px;display:block;margin:8px auto;"></p>\n'
+        f'<p style="margin:0 0 16px;font-size:14px;line-height:1.6;color:#666;text-align:center;">'
+        f"{label}</p>"
+    )
+
+
+def with_qr(article: str, src: str, lang: str) -> str:
+    """``qr_block`` placed before the references (or at the end of the article)."""
+    block = qr_block(src, lang)
+    heading = f"{_H2}{'参考链接' if lang == 'zh' else 'Links'}</h2>"
+    at = article.rfind(heading)
+    if at == -1:
+        at = article.rfind("</section>")
+    if at == -1:
+        return f"{article}{block}\n"
+    return f"{article[:at]}{block}\n{article[at:]}"
