@@ -45,6 +45,7 @@ class Recorder:
     mass_polls: dict[int, int] = field(default_factory=dict)  # msg_id → mass/get polls
     previews: list[dict] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)  # hosted URL / media_id → bytes
+    draft_articles: dict[str, list[dict]] = field(default_factory=dict)  # media_id → all
 
     def calls(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
@@ -231,13 +232,17 @@ def make_app(rec: Recorder) -> Starlette:
             return bad
         if "wx-quota" in str(rec.calls("/cgi-bin/stable_token")[-1].body):
             return JSONResponse({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
-        article = seen.json()["articles"][0]  # type: ignore[index]
-        if len(article["title"]) > 32:
-            return JSONResponse({"errcode": 45003, "errmsg": "title size out of limit"})
-        if not str(article.get("thumb_media_id", "")).startswith("THUMB-"):
-            return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
+        articles = seen.json()["articles"]  # type: ignore[index]
+        if not 1 <= len(articles) <= 8:
+            return JSONResponse({"errcode": 45008, "errmsg": "article size out of limit"})
+        for article in articles:
+            if len(article["title"]) > 32:
+                return JSONResponse({"errcode": 45003, "errmsg": "title size out of limit"})
+            if not str(article.get("thumb_media_id", "")).startswith("THUMB-"):
+                return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
         media_id = f"DRAFT-{len(rec.drafts) + 1}"
-        rec.drafts[media_id] = article
+        rec.drafts[media_id] = articles[0]
+        rec.draft_articles[media_id] = articles
         return JSONResponse({"media_id": media_id})
 
     async def submit(request: Request) -> Response:

@@ -284,6 +284,8 @@ class Message:
     article_meta: dict[str, str | None] | None = None  # its title, author, digest, cover
     sequence: int = 0  # the event's SEQUENCE in the ledger (email invitations)
     calendar_url: str | None = None  # the event's own .ics on the site ("add to calendar")
+    # A gathered send (a daily WeChat mass-send): (article, its meta, the event) of each.
+    articles: tuple[tuple[str, dict[str, str | None], Event], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -151,6 +151,8 @@ class Plan:
     # Stream-driven sends that wait for the stream (due: when watching starts): shown by
     # `livepipe plan` as "on stream start", never written to the ledger.
     awaiting: list[Send] = field(default_factory=list)
+    # A gathered send's key → the uids of the events it carries (a daily WeChat mass-send).
+    gathered: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -196,6 +198,7 @@ def plan(
         records[uid] = gone
         result.desired.extend(_cancelled(gone.event, gone, settings, now))
     result.desired.extend(_digests(records, settings, now))
+    result.desired = _gather(result, records, settings)
     result.awaiting = _awaiting(current.values(), state.streams, settings, now)
     _diff(result, state, {uid for uid, r in state.events.items() if r.source in failed})
     return result
@@ -274,7 +277,7 @@ def _sends(
             continue
         at = due
         lead = preview_lead(settings.channels[ch])
-        if lead is not None:
+        if lead is not None and daily_channel(settings.channels[ch]) is None:  # else _gather
             # Reviewers get it `lead` before everyone: a notice about what just happened
             # waits that long; a scheduled one is previewed that long before it is due.
             at = due + lead if cfg.kind in _HAPPENED else due
@@ -557,6 +560,123 @@ def _cancelled(event: Event, record: EventRecord, settings: Settings, now: datet
                 event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
             )
     return out
+
+
+DAILY_PREFIX = "daily:"  # the occurrence of a gathered send: "daily:2026-12-03"
+MAX_ARTICLES = 8  # WeChat: at most 8 articles in one mass-send
+
+
+def daily_channel(channel: ChannelSettings) -> str | None:
+    """The local time (``daily_at``, default 20:00) a ``wechat`` channel with
+    ``mass_send = "daily"`` sends its one message of the day; None for the others."""
+    extra = channel.model_extra or {}
+    if channel.type != "wechat" or extra.get("mass_send") != "daily":
+        return None
+    return str(extra.get("daily_at", "20:00"))
+
+
+def _gather(result: Plan, records: Mapping[str, EventRecord], settings: Settings) -> list[Send]:
+    """The announcements to a daily channel, gathered: one send a day at ``daily_at`` in the
+    site zone with up to 8 articles (the quota of a subscription account is one mass-send a
+    day); an announcement waits for the next daily time, one the 8 are full for for the day
+    after. One whose own window ends first is left out (its reminders still go)."""
+    daily = {n: t for n, c in settings.channels.items() if (t := daily_channel(c))}
+    if not daily:
+        return result.desired
+    keep: list[Send] = []
+    waiting: dict[tuple[str, str], list[Send]] = {}
+    for s in result.desired:
+        if s.kind == SlotKind.ANNOUNCE and s.channel in daily and s.uid in records:
+            waiting.setdefault((s.slot, s.channel), []).append(s)
+        else:
+            keep.append(s)
+    uid = site_uid(settings.site.base_url)
+    for (slot, channel), sends in waiting.items():
+        for day, group in daily_groups(sends, daily[channel], settings):
+            due = group[0][1]
+            key = send_key(uid, slot, channel, DAILY_PREFIX + day)
+            keep.append(
+                Send(
+                    key,
+                    uid,
+                    slot,
+                    SlotKind.ANNOUNCE,
+                    channel,
+                    DAILY_PREFIX + day,
+                    due,
+                    min([due + timedelta(hours=6), *(s.valid_until for s, _ in group)]),
+                )
+            )
+            result.gathered[key] = [s.uid for s, _ in group]
+            lead = preview_lead(settings.channels[channel])
+            if lead is not None:  # the reviewers get the day's push `lead` before it goes
+                preview = slot + PREVIEW_SUFFIX
+                keep.append(
+                    Send(
+                        send_key(uid, preview, channel, DAILY_PREFIX + day),
+                        uid,
+                        preview,
+                        SlotKind.ANNOUNCE,
+                        channel,
+                        DAILY_PREFIX + day,
+                        due - lead,
+                        due,
+                    )
+                )
+                result.gathered[keep[-1].key] = result.gathered[key]
+    return keep
+
+
+def gathered_events(
+    records: Iterable[EventRecord], settings: Settings, send: Send, now: datetime
+) -> list[Event]:
+    """The events a gathered send carries, as the ledger knows them when it goes out (an
+    event cancelled or deleted since is left out: the text is true when it is read)."""
+    at = daily_channel(settings.channels[send.channel])
+    if at is None or not send.occurrence.startswith(DAILY_PREFIX):
+        return []
+    announces: list[Send] = []
+    events: dict[str, Event] = {}
+    for record in records:
+        if record.deleted_at is not None:
+            continue
+        event = record.event
+        events[event.uid] = event
+        announces += [
+            s
+            for s in _event_sends(event, record, settings, now, {})
+            if s.kind == SlotKind.ANNOUNCE
+            and s.slot == send.slot.removesuffix(PREVIEW_SUFFIX)
+            and s.channel == send.channel
+        ]
+    day = send.occurrence.removeprefix(DAILY_PREFIX)
+    for d, group in daily_groups(announces, at, settings):
+        if d == day:
+            return [events[s.uid] for s, _ in group]
+    return []
+
+
+def daily_groups(
+    sends: Iterable[Send], at: str, settings: Settings
+) -> list[tuple[str, list[tuple[Send, datetime]]]]:
+    """(local date, [(send, the daily due it goes at)]) for announcements to a daily channel:
+    each at the first daily time after it came due, 8 a day at most, first come first."""
+    zone = get_zone(settings.site.timezone or "UTC")
+    hour, minute = (int(x) for x in at.split(":"))
+    days: dict[str, list[tuple[Send, datetime]]] = {}
+    for s in sorted(sends, key=lambda s: (s.due, s.uid)):
+        local = s.due.astimezone(zone)
+        slot = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if slot < local:
+            slot += timedelta(days=1)
+        while True:
+            day = slot.date().isoformat()
+            if len(days.setdefault(day, [])) < MAX_ARTICLES:
+                break
+            slot += timedelta(days=1)
+        if slot < s.valid_until:
+            days[day].append((s, slot))
+    return [(d, g) for d, g in sorted(days.items()) if g]
 
 
 def _digests(records: Mapping[str, EventRecord], settings: Settings, now: datetime) -> list[Send]:

@@ -23,9 +23,9 @@ from .config import Settings
 from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message, SlotKind
-from .plan import SendRecord, SendState
+from .plan import DAILY_PREFIX, SendRecord, SendState, gathered_events
 from .publish import Channel, Receipt, broken_channels
-from .render.messages import ALL_PARTS, render_message, week_bounds
+from .render.messages import ALL_PARTS, render_gathered, render_message, week_bounds
 from .render.templating import Templates
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,11 @@ class Sender:
             )
             return render_message(
                 send, None, self.settings, self.templates, week_events=events, now=now
+            )
+        if send.occurrence.startswith(DAILY_PREFIX):  # a daily WeChat mass-send
+            events = gathered_events(self.ledger.events(), self.settings, send, now)
+            return render_gathered(
+                send, events, self.settings, self.templates, now=now, parts=parts
             )
         event = self.ledger.event(send.uid)
         stream = self.ledger.stream(send.uid, send.occurrence)

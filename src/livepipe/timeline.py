@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .models import SlotKind
-from .plan import LedgerState, Plan, Send, SendState
+from .plan import DAILY_PREFIX, LedgerState, Plan, Send, SendState
 
 
 class Planned(enum.StrEnum):
@@ -50,6 +50,9 @@ class TimelineRow:
 def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
     titles = {uid: _title(rec.snapshot) for uid, rec in state.events.items()}
     titles.update({rec.uid: _title(rec.snapshot) for rec in plan.events})
+    for key, uids in plan.gathered.items():  # a daily mass-send: one row, its articles
+        names = [titles.get(u, u) for u in uids]
+        titles[key] = f"{len(names)} article{'s' if len(names) != 1 else ''}: " + " · ".join(names)
     withdraw = {rec.key: reason for rec, reason in plan.withdraw}
     missed = {rec.key for rec in plan.missed}
     rows = []
@@ -76,10 +79,16 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
 
 
 def _row(send: Send, titles: dict[str, str], state: SendState | Planned, note: str) -> TimelineRow:
+    if send.key in titles:
+        title = titles[send.key]
+    elif send.occurrence.startswith(DAILY_PREFIX):
+        title = "daily mass-send"
+    else:
+        title = titles.get(send.uid, "weekly digest")
     return TimelineRow(
         send.key,
         send.uid,
-        titles.get(send.uid, "weekly digest"),
+        title,
         send.slot,
         send.channel,
         send.due,

@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 import httpx
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
-from ..models import Message
+from ..models import Event, Message
 from ..plan import PREVIEW_SUFFIX
 from . import http
 from .base import Channel, Receipt
@@ -320,31 +320,12 @@ class WeChatChannel(Channel):
         return Receipt(remote_id=media_id, note=f"previewed to {len(reviewers)} reviewer(s)")
 
     def _draft(self, client: httpx.Client, message: Message) -> str:
+        """``draft/add`` with the message's article, or the articles of a gathered send (a
+        daily mass-send: up to 8, the first one's cover is the big one)."""
         assert message.article is not None and message.article_meta is not None
-        meta = message.article_meta
-        cover = meta.get("cover_image") or self.option("default_cover")
-        if cover:
-            name, data, kind = self._image(client, str(cover))
-        else:
-            name, data, kind = "cover.png", self.generated_cover(message), "image/png"
-        thumb = self.call(
-            client,
-            "POST",
-            "/cgi-bin/material/add_material",
-            params={"type": "image"},
-            files={"media": (name, data, kind)},
-        )
-        article = {
-            "title": meta["title"],
-            "author": meta["author"],
-            "digest": meta["digest"],
-            "content": self.with_qr(client, message, self.rehost(client, message.article)),
-            "content_source_url": meta["content_source_url"],
-            "thumb_media_id": thumb["media_id"],
-            "need_open_comment": 0,
-            "only_fans_can_comment": 0,
-        }
-        body = json.dumps({"articles": [article]}, ensure_ascii=False).encode("utf-8")
+        items = message.articles or ((message.article, message.article_meta, message.event),)
+        articles = [self._article(client, message, a, m, e) for a, m, e in items[:8]]
+        body = json.dumps({"articles": articles}, ensure_ascii=False).encode("utf-8")
         draft = self.call(
             client,
             "POST",
@@ -354,12 +335,43 @@ class WeChatChannel(Channel):
         )
         return str(draft["media_id"])
 
-    def generated_cover(self, message: Message) -> bytes:
+    def _article(
+        self,
+        client: httpx.Client,
+        message: Message,
+        html: str,
+        meta: dict[str, str | None],
+        event: Event | None,
+    ) -> dict[str, Any]:
+        cover = meta.get("cover_image") or self.option("default_cover")
+        if cover:
+            name, data, kind = self._image(client, str(cover))
+        else:
+            name, data, kind = "cover.png", self.generated_cover(event), "image/png"
+        thumb = self.call(
+            client,
+            "POST",
+            "/cgi-bin/material/add_material",
+            params={"type": "image"},
+            files={"media": (name, data, kind)},
+        )
+        return {
+            "title": meta["title"],
+            "author": meta["author"],
+            "digest": meta["digest"],
+            "content": self.with_qr(client, message, event, self.rehost(client, html)),
+            "content_source_url": meta["content_source_url"],
+            "thumb_media_id": thumb["media_id"],
+            "need_open_comment": 0,
+            "only_fans_can_comment": 0,
+        }
+
+    def generated_cover(self, event: Event | None) -> bytes:
         """A cover for a page without one (render/cover.py): its title and date on the
         channel's ``cover_colors``, with the CJK font ``cover_font`` or one of the system's."""
         from ..render.cover import DEFAULT_COLORS, cover_png, find_font
 
-        assert message.event is not None
+        assert event is not None
         try:
             font = find_font(self.option("cover_font"), self.root)
         except ConfigError as exc:
@@ -370,20 +382,19 @@ class WeChatChannel(Channel):
                 hint=exc.hint or "set default_cover",
             ) from None
         return cover_png(
-            message.event,
+            event,
             font,
             site_name=str(self.option("cover_label", "")),
             colors=tuple(self.option("cover_colors", DEFAULT_COLORS)),
         )
 
-    def with_qr(self, client: httpx.Client, message: Message, article: str) -> str:
+    def with_qr(self, client: httpx.Client, message: Message, e: Event | None, article: str) -> str:
         """The live URL (the replay's, for a replay notice) as a QR code re-hosted on WeChat,
         before the references: the link itself WeChat would remove."""
         from ..models import SlotKind
         from ..render.wechat import qr_png
         from ..render.wechat import with_qr as place_qr
 
-        e = message.event
         if e is None or e.cancelled or not self.option("qr", True):
             return article
         target = e.replay_url if message.kind == SlotKind.REPLAY else e.live_url

@@ -143,6 +143,48 @@ def render_message(
     )
 
 
+def render_gathered(
+    send: Send,
+    events: Sequence[Event],
+    settings: Settings,
+    templates: Templates,
+    *,
+    now: datetime | None = None,
+    parts: Collection[str] = ALL_PARTS,
+) -> Message:
+    """One message carrying several events' announcements (a daily WeChat mass-send: up to
+    8 articles in one push); its text lists them, its articles are theirs."""
+    ctx = BuildContext(settings=settings, events=tuple(events), templates=templates)
+    lang = settings.site.default_language or (events[0].lang if events else "en")
+    text = ""
+    if events:
+        text = templates.render(
+            "messages", "gathered.txt", lang, events=[ctx.view(e) for e in events]
+        )
+    title, _, body = text.strip().partition("\n")
+    articles: tuple[tuple[str, dict[str, str | None], Event], ...] = ()
+    if "article" in parts:
+        from .wechat import WeChatRenderer
+
+        wechat = WeChatRenderer()
+        articles = tuple((wechat.article(e, ctx), wechat.meta(e, ctx), e) for e in events)
+    return Message(
+        key=send.key,
+        uid=send.uid,
+        slot=send.slot,
+        kind=send.kind,
+        channel=send.channel,
+        lang=lang,
+        title=title.strip(),
+        text=body.strip() + "\n",
+        url=settings.site.base_url + "/",
+        due=send.due,
+        article=articles[0][0] if articles else None,
+        article_meta=articles[0][1] if articles else None,
+        articles=articles,
+    )
+
+
 def week_bounds(occurrence: str, zone_name: str) -> tuple[datetime, datetime]:
     """``2026-W50`` → [Monday 00:00, next Monday 00:00) in the zone."""
     from ..timeutil import get_zone
