@@ -24,6 +24,8 @@ from livepipe.config import Settings
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
+    from livepipe.hooks import MassFinished
+
 
 def prefect_home(root: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
@@ -201,6 +203,20 @@ def _ours(home: Path) -> bool:
     return b"server" in command and f"PREFECT_HOME={home}".encode() in environ
 
 
+def record_mass_finished(settings: Settings, event: MassFinished) -> None:
+    """WeChat's counts of a mass-send, in the log of the send that made it."""
+    from datetime import UTC, datetime
+
+    from livepipe.ledger import open_ledger
+
+    ledger = open_ledger(settings)
+    try:
+        key = ledger.note_remote(event.msg_id, datetime.now(UTC), event.note())
+    finally:
+        ledger.close()
+    print(f"livepipe up: {event.note()}" + (f" (send {key})" if key else " (no send has it)"))
+
+
 def emit_merged(commit: str, ref: str, site_host: str) -> None:
     from prefect.events import emit_event
 
@@ -239,6 +255,8 @@ def up(
         site.settings,
         lambda: os.environ.get(secret_env),
         lambda push: emit_merged(push.commit, push.ref, host),
+        wechat_token=lambda: os.environ.get(site.settings.hooks.wechat_token_env),
+        on_mass_finished=lambda event: record_mass_finished(site.settings, event),
     )
     hook = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off")

@@ -285,6 +285,9 @@ class HookSettings(_Model):
     secret_env: str = "LIVEPIPE_HOOK_SECRET"  # GitHub/Gitea HMAC secret or GitLab token
     branch: str | None = None  # default: site.branch
     paths: tuple[str, ...] = ()  # default: the content folder, livepipe.toml, templates/
+    # `/hooks/wechat`: the token set as the Official Account's server configuration
+    # (服务器配置), which signs WeChat's event pushes (MASSSENDJOBFINISH)
+    wechat_token_env: str = "WECHAT_CALLBACK_TOKEN"
 
 
 class Settings(_Model):

@@ -1,4 +1,5 @@
-"""Incoming git-forge push webhooks: verify, filter, and hand a Push to a callback.
+"""Incoming webhooks: git-forge pushes (verify, filter, hand a Push to a callback) and
+WeChat's event pushes (the MASSSENDJOBFINISH counts of a mass-send).
 
 GitHub and Gitea sign the body (``X-Hub-Signature-256`` / ``X-Gitea-Signature``: HMAC-SHA256
 with the shared secret); GitLab sends the secret as ``X-Gitlab-Token``. Anything unsigned or
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from .config import Settings
@@ -169,8 +170,86 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True)
+class MassFinished:
+    """WeChat's MASSSENDJOBFINISH event: how a mass-send went."""
+
+    msg_id: str
+    status: str  # "send success", "send fail", or err(<audit reason>)
+    total: int
+    filtered: int
+    sent: int
+    errors: int
+
+    def note(self) -> str:
+        return (
+            f"MASSSENDJOBFINISH {self.status}: {self.sent} of {self.filtered} sent "
+            f"({self.total} followers, {self.errors} errors)"
+        )
+
+
+def wechat_signature(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's signature of a server push: SHA-1 of the sorted token, timestamp, nonce."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+def verify_wechat(query: Mapping[str, str], token: str | None) -> None:
+    if not token:
+        raise HookError(401, "no WeChat callback token configured")
+    expected = wechat_signature(token, query.get("timestamp", ""), query.get("nonce", ""))
+    if not _equal(query.get("signature", ""), expected):
+        raise HookError(401, "bad WeChat signature")
+
+
+WECHAT_MAX_BODY = 64 << 10
+
+
+def parse_wechat_event(body: bytes) -> MassFinished | None:
+    """The MASSSENDJOBFINISH event of a plaintext push (None for other events); an
+    encrypted push, a DTD or anything not XML of that shape is a HookError(400)."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise HookError(400, "a DTD in a WeChat push: refused")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise HookError(400, f"not XML: {exc}") from None
+    if root.find("Encrypt") is not None and root.find("Event") is None:
+        raise HookError(
+            400,
+            "an encrypted push: set the account's message encryption to plaintext or "
+            "compatible (兼容模式)",
+        )
+    if (root.findtext("Event") or "").upper() != "MASSSENDJOBFINISH":
+        return None
+
+    def number(tag: str) -> int:
+        text = (root.findtext(tag) or "0").strip()
+        if not text.isdigit():
+            raise HookError(400, f"{tag} is not a count")
+        return int(text)
+
+    msg_id = (root.findtext("MsgID") or root.findtext("MsgId") or "").strip()
+    if not msg_id.isdigit():
+        raise HookError(400, "MASSSENDJOBFINISH without a MsgID")
+    return MassFinished(
+        msg_id,
+        (root.findtext("Status") or "").strip()[:64],
+        number("TotalCount"),
+        number("FilterCount"),
+        number("SentCount"),
+        number("ErrorCount"),
+    )
+
+
 def make_app(
-    settings: Settings, secret: Callable[[], str | None], on_push: Callable[[Push], None]
+    settings: Settings,
+    secret: Callable[[], str | None],
+    on_push: Callable[[Push], None],
+    *,
+    wechat_token: Callable[[], str | None] = lambda: None,
+    on_mass_finished: Callable[[MassFinished], None] = lambda _event: None,
 ) -> Starlette:
     deliveries = _Deliveries()
 
@@ -194,12 +273,34 @@ def make_app(
         on_push(push)
         return JSONResponse({"status": "sync requested", "commit": push.commit}, status_code=202)
 
+    async def wechat(request: Request) -> PlainTextResponse:
+        """WeChat's server configuration: GET answers the URL check (echostr), POST takes
+        the event pushes; both signed with the configured token."""
+        query = dict(request.query_params)
+        try:
+            verify_wechat(query, wechat_token())
+            if request.method == "GET":
+                return PlainTextResponse(query.get("echostr", ""))
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > WECHAT_MAX_BODY:
+                raise HookError(413, "body too large")
+            body = await request.body()
+            if len(body) > WECHAT_MAX_BODY:
+                raise HookError(413, "body too large")
+            event = parse_wechat_event(body)
+        except HookError as exc:
+            return PlainTextResponse(str(exc), status_code=exc.status)
+        if event is not None:
+            on_mass_finished(event)
+        return PlainTextResponse("success")  # what WeChat expects, or it pushes again
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
         routes=[
             Route("/hooks/git", git, methods=["POST"]),
+            Route("/hooks/wechat", wechat, methods=["GET", "POST"]),
             Route("/healthz", health, methods=["GET"]),
         ]
     )

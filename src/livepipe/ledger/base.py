@@ -634,6 +634,20 @@ class Ledger(ABC):
                     out.append((rec, new))
         return out
 
+    def note_remote(self, remote_id: str, now: datetime, note: str) -> str | None:
+        """Add what a remote later said about a sent send (WeChat's MASSSENDJOBFINISH
+        counts) to that send's log; the key, or None when no sent send has that remote id."""
+        with self.transaction() as cur:
+            cur.execute(
+                self.q("SELECT key FROM sends WHERE remote_id = ? AND state = 'sent'"),
+                (remote_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            self._log(cur, row[0], now, "sent", note)
+        return str(row[0])
+
     def resolve(self, key: str, now: datetime, *, delivered: bool) -> bool:
         """An operator's verdict on an uncertain send: it was delivered, or send it again."""
         new = SendState.SENT if delivered else SendState.PENDING
