@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,25 @@ def body_of(page: Path) -> str:
     lines = page.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
     close = lines.index(lines[0], 1)
     return "\n".join(lines[close + 1 :]).strip()
+
+
+@pytest.fixture
+def wechat_api() -> Iterator[tuple[str, Any]]:
+    """The loopback stand-in of the WeChat (and robot) APIs, fresh for each test."""
+    from .fake_apis import Recorder, make_app
+    from .receiver import serve_app
+
+    rec = Recorder()
+    with serve_app(make_app(rec)) as url:
+        yield url, rec
+
+
+@pytest.fixture
+def kv_ledger(tmp_path: Path) -> Iterator[Any]:
+    """A SQLite ledger in tmp_path (the channels' shared token and progress store)."""
+    from livepipe.config import Settings
+    from livepipe.ledger import open_ledger
+
+    store = open_ledger(Settings(), str(tmp_path / "kv-ledger.sqlite"))
+    yield store
+    store.close()

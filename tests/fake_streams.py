@@ -22,7 +22,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
@@ -238,3 +239,28 @@ def watch_settings(base: str, interval: str = "30s") -> str:
         f'[watch.generic.studio]\nmatch = "https://studio.example.org/"\n'
         f'url = "{base}/status/{{id}}"\npointer = "/data/live"\n'
     )
+
+
+def live_site(
+    root: Path, base: str, hook: str, interval: str, *, room: str, starts_in: timedelta
+) -> Path:
+    """A site whose only slot is `live`, to an unsigned webhook ``hook`` (non-deduplicating
+    `/plain`: a second delivery would show), watched every ``interval`` at the stand-in
+    ``base``, with one talk on bilibili room ``room`` starting ``starts_in`` from now."""
+    (root / "content").mkdir(parents=True)
+    (root / "livepipe.toml").write_text(
+        '[site]\nname = "Live"\nbase_url = "https://live.test"\ntimezone = "UTC"\n'
+        "[slots.digest]\nenabled = false\n[slots.announce]\nenabled = false\n"
+        "[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nenabled = false\n"
+        f'[channels.hook]\ntype = "webhook"\nurl = "{hook}/plain"\nunsigned = true\n'
+        '[slots.live]\nchannels = ["hook"]\n' + watch_settings(base, interval),
+        encoding="utf-8",
+    )
+    start = datetime.now(UTC) + starts_in
+    (root / "content" / "talk.md").write_text(
+        f"---\ntitle: Talk\nstart: {start.isoformat()}\nend: "
+        f"{(start + timedelta(hours=1)).isoformat()}\nlocation: online\n"
+        f"live_url: https://live.bilibili.com/{room}\n---\n",
+        encoding="utf-8",
+    )
+    return root

@@ -32,7 +32,7 @@ from livepipe.streams import StreamRef, StreamStatus, sessions, stream_of, targe
 from livepipe.timeline import timeline
 from livepipe.watch import RoomWatch, pointer, probe
 
-from .fake_streams import YOUTUBE_KEY, Platforms, Stream, make_app, watch_settings
+from .fake_streams import YOUTUBE_KEY, Platforms, Stream, live_site, make_app, watch_settings
 from .receiver import Stats, serve, serve_app, wait_for
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -527,26 +527,8 @@ def test_watcher_killed_mid_window_sends_one_notice_after_restart(
     p.times.clear()
     stats = Stats()
     with serve(stats) as hook:
-        root = tmp_path / "site"
-        (root / "content").mkdir(parents=True)
-        (root / "livepipe.toml").write_text(
-            '[site]\nname = "Live"\nbase_url = "https://live.test"\ntimezone = "UTC"\n'
-            "[slots.digest]\nenabled = false\n[slots.announce]\nenabled = false\n"
-            "[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nenabled = false\n"
-            f'[channels.hook]\ntype = "webhook"\nurl = "{hook}/plain"\nunsigned = true\n'
-            '[slots.live]\nchannels = ["hook"]\n' + watch_settings(base, "1s"),
-            encoding="utf-8",
-        )
-        start = datetime.now(UTC) + timedelta(minutes=10)
-        (root / "content" / "talk.md").write_text(
-            PAGE.format(
-                title="talk",
-                start=start.isoformat(),
-                end=(start + timedelta(hours=1)).isoformat(),
-                live_url=f"https://live.bilibili.com/{ROOM}",
-                extra="",
-            ),
-            encoding="utf-8",
+        root = live_site(
+            tmp_path / "site", base, hook, "1s", room=ROOM, starts_in=timedelta(minutes=10)
         )
         done = subprocess.run(
             [LIVEPIPE, "sync", str(root)], capture_output=True, text=True, timeout=60

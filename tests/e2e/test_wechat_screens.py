@@ -9,7 +9,6 @@ import base64
 import io
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 
 from livepipe.config import ChannelSettings, Settings
-from livepipe.ledger import open_ledger
 from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS
 from livepipe.render.messages import render_message
@@ -33,22 +31,8 @@ from .test_browser import shot
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def api() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder()
-    with serve_app(make_app(rec)) as url:
-        yield url, rec
-
-
-@pytest.fixture
-def ledger(tmp_path: Path):
-    store = open_ledger(Settings(), str(tmp_path / "l.sqlite"))
-    yield store
-    store.close()
-
-
 def published(
-    url: str, rec: Recorder, ledger: Any, key: str = "w" * 24, **event_changes: Any
+    url: str, rec: Recorder, kv_ledger: Any, key: str = "w" * 24, **event_changes: Any
 ) -> dict:
     """The observability talk through the WeChat channel; returns the draft WeChat got."""
     event = next(e for e in load_path(CONTENT).events if e.slug == "observability1210-live")
@@ -72,7 +56,7 @@ def published(
         cover_label="KubeSphere 云原生直播间",
     )
     chan = PUBLISHERS["wechat"](
-        "oa", cfg, root=Path("."), kv=ledger, env={"APPID": "wx-ok", "SECRET": "wx-secret"}
+        "oa", cfg, root=Path("."), kv=kv_ledger, env={"APPID": "wx-ok", "SECRET": "wx-secret"}
     )
     chan.poll_interval = 0.05  # type: ignore[attr-defined]
     chan.send(message)
@@ -93,12 +77,12 @@ def as_page(html: str, rec: Recorder) -> str:
 
 
 def test_generated_cover(
-    chromium: Path, new_page: Any, api: tuple[str, Recorder], ledger: Any
+    chromium: Path, new_page: Any, wechat_api: tuple[str, Recorder], kv_ledger: Any
 ) -> None:
     from PIL import Image
 
-    url, rec = api
-    draft = published(url, rec, ledger, cover_image=None, outline_image=None)
+    url, rec = wechat_api
+    draft = published(url, rec, kv_ledger, cover_image=None, outline_image=None)
     cover = rec.uploads[draft["thumb_media_id"]]
     image = Image.open(io.BytesIO(cover))
     assert image.size == (900, 383)  # WeChat's 2.35:1
@@ -108,7 +92,7 @@ def test_generated_cover(
     ink = sum(raw[i : i + 3] == b"\xff\xff\xff" for i in range(0, len(raw), 3))
     assert ink > 2000  # the title was drawn …
     # … in real glyphs, not boxes: another title of as many characters looks different.
-    other = published_cover_title(url, ledger, "可观测性实战：从链路追踪到指标")
+    other = published_cover_title(url, kv_ledger, "可观测性实战：从链路追踪到指标")
     assert other.crop((56, 56, 844, 250)).tobytes() != title.tobytes()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "wechat-cover-generated.png").write_bytes(cover)
@@ -121,28 +105,28 @@ def test_generated_cover(
     shot(page, "wechat-cover")
 
 
-def published_cover_title(url: str, ledger: Any, title: str) -> Any:
+def published_cover_title(url: str, kv_ledger: Any, title: str) -> Any:
     from PIL import Image
 
     rec = Recorder()
     with serve_app(make_app(rec)) as other:
         draft = published(
-            other, rec, ledger, "v" * 24, cover_image=None, outline_image=None, title=title
+            other, rec, kv_ledger, "v" * 24, cover_image=None, outline_image=None, title=title
         )
         return Image.open(io.BytesIO(rec.uploads[draft["thumb_media_id"]]))
 
 
 def test_article_with_references_and_qr_code(
-    chromium: Path, new_page: Any, api: tuple[str, Recorder], ledger: Any, tmp_path: Path
+    chromium: Path, new_page: Any, wechat_api: tuple[str, Recorder], kv_ledger: Any, tmp_path: Path
 ) -> None:
-    url, rec = api
+    url, rec = wechat_api
     summary = (
         "本次直播介绍 [Prometheus](https://prometheus.io/docs/introduction/overview/) 采集指标、"
         "[Loki](https://grafana.com/oss/loki/) 汇总日志，以及 "
         "[上一期文章](https://mp.weixin.qq.com/s/previous-talk)。"
     )
     draft = published(
-        url, rec, ledger, summary=summary, cover_image=f"{url}/img/cover.png", outline_image=None
+        url, rec, kv_ledger, summary=summary, cover_image=f"{url}/img/cover.png", outline_image=None
     )
     content = draft["content"]
     assert "Prometheus<sup>[1]</sup>" in content and "Loki<sup>[2]</sup>" in content

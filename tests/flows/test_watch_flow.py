@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..fake_streams import Platforms, make_app, watch_settings
+from ..fake_streams import Platforms, live_site, make_app
 from ..receiver import Stats, free_port, serve, serve_app, wait_for
 from .test_up import healthy, start_up, stop
 
@@ -60,21 +60,8 @@ def test_up_watches_the_stream_and_survives_a_crash(tmp_path: Path) -> None:
     platforms = Platforms()
     stats = Stats()
     with serve_app(make_app(platforms)) as base, serve(stats) as receiver:
-        root = tmp_path / "site"
-        (root / "content").mkdir(parents=True)
-        (root / "livepipe.toml").write_text(
-            '[site]\nname = "Live"\nbase_url = "https://live.test"\ntimezone = "UTC"\n'
-            "[slots.digest]\nenabled = false\n[slots.announce]\nenabled = false\n"
-            "[slots.reminder-1d]\nenabled = false\n[slots.starting-soon]\nenabled = false\n"
-            f'[channels.hook]\ntype = "webhook"\nurl = "{receiver}/plain"\nunsigned = true\n'
-            '[slots.live]\nchannels = ["hook"]\n' + watch_settings(base, "2s"),
-            encoding="utf-8",
-        )
-        start = datetime.now(UTC) + timedelta(minutes=5)
-        (root / "content" / "talk.md").write_text(
-            f"---\ntitle: Talk\nstart: {start.isoformat()}\nlocation: online\n"
-            f"live_url: https://live.bilibili.com/{ROOM}\n---\n",
-            encoding="utf-8",
+        root = live_site(
+            tmp_path / "site", base, receiver, "2s", room=ROOM, starts_in=timedelta(minutes=5)
         )
         platforms.go_offline(platforms.rooms, ROOM)
         port, hook = free_port(), free_port()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,22 +18,6 @@ from livepipe.render.templating import Templates
 from livepipe.site import load_path
 
 from ..conftest import CONTENT
-from ..fake_apis import Recorder, make_app
-from ..receiver import serve_app
-
-
-@pytest.fixture
-def api() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder()
-    with serve_app(make_app(rec)) as url:
-        yield url, rec
-
-
-@pytest.fixture
-def ledger(tmp_path: Path):
-    store = open_ledger(Settings(), str(tmp_path / "l.sqlite"))
-    yield store
-    store.close()
 
 
 def message(url: str, key: str = "k" * 24):
@@ -64,9 +47,9 @@ def channel(url: str, kv, appid: str = "wx-ok", **options: object):
     return chan
 
 
-def test_publish_flow(api, ledger) -> None:
-    url, rec = api
-    receipt = channel(url, ledger).send(message(url))
+def test_publish_flow(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    receipt = channel(url, kv_ledger).send(message(url))
     assert receipt.remote_url == "https://mp.weixin.qq.com/s/PUB-1"
     assert len(rec.calls("/cgi-bin/stable_token")) == 1
     assert len(rec.calls("/cgi-bin/material/add_material")) == 1  # the cover
@@ -81,16 +64,16 @@ def test_publish_flow(api, ledger) -> None:
     assert len(rec.calls("/cgi-bin/freepublish/get")) == 2  # polled until published
 
 
-def test_token_is_shared_between_workers(api, ledger) -> None:
-    url, rec = api
-    channel(url, ledger).send(message(url, "a" * 24))
-    channel(url, ledger).send(message(url, "b" * 24))  # another worker, same ledger
+def test_token_is_shared_between_workers(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    channel(url, kv_ledger).send(message(url, "a" * 24))
+    channel(url, kv_ledger).send(message(url, "b" * 24))  # another worker, same kv_ledger
     assert len(rec.calls("/cgi-bin/stable_token")) == 1
 
 
-def test_expired_token_is_refreshed_once(api, ledger) -> None:
-    url, rec = api
-    chan = channel(url, ledger)
+def test_expired_token_is_refreshed_once(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    chan = channel(url, kv_ledger)
     chan.send(message(url, "a" * 24))
     rec.expire_next = True
     chan.send(message(url, "b" * 24))
@@ -98,18 +81,18 @@ def test_expired_token_is_refreshed_once(api, ledger) -> None:
     assert len(tokens) == 2 and tokens[-1].json()["force_refresh"] is True  # type: ignore[index]
 
 
-def test_retry_after_submit_does_not_publish_twice(api, ledger) -> None:
-    url, rec = api
-    chan = channel(url, ledger)
+def test_retry_after_submit_does_not_publish_twice(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    chan = channel(url, kv_ledger)
     msg = message(url)
     chan.send(msg)
     chan.send(msg)  # e.g. the process died before recording, and the send was retried
     assert len(rec.publishes) == 1 and len(rec.drafts) == 1
 
 
-def test_draft_only(api, ledger) -> None:
-    url, rec = api
-    receipt = channel(url, ledger, draft_only=True).send(message(url))
+def test_draft_only(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    receipt = channel(url, kv_ledger, draft_only=True).send(message(url))
     assert receipt.remote_id == "DRAFT-1" and rec.publishes == {}
 
 
@@ -120,28 +103,30 @@ def test_draft_only(api, ledger) -> None:
         ("wx-quota", "45009", "quota"),
     ],
 )
-def test_permanent_account_errors(api, ledger, appid: str, code: str, hint: str) -> None:
-    url, _ = api
+def test_permanent_account_errors(wechat_api, kv_ledger, appid: str, code: str, hint: str) -> None:
+    url, _ = wechat_api
     with pytest.raises(PermanentPublishError) as info:
-        channel(url, ledger, appid=appid).send(message(url))
+        channel(url, kv_ledger, appid=appid).send(message(url))
     assert info.value.code == code and hint in info.value.hint
     assert "wx-secret" not in str(info.value)
 
 
-def test_digest_has_no_article(api, ledger) -> None:
-    url, _ = api
+def test_digest_has_no_article(wechat_api, kv_ledger) -> None:
+    url, _ = wechat_api
     msg = replace(message(url), article=None, article_meta=None, kind="digest")
     with pytest.raises(PermanentPublishError, match="no article"):
-        channel(url, ledger).send(msg)
+        channel(url, kv_ledger).send(msg)
 
 
 # -- mass-send: what reaches the followers ---------------------------------------------------
 
 
-def test_mass_send_reaches_followers_with_the_send_key_as_clientmsgid(api, ledger) -> None:
-    url, rec = api
+def test_mass_send_reaches_followers_with_the_send_key_as_clientmsgid(
+    wechat_api, kv_ledger
+) -> None:
+    url, rec = wechat_api
     msg = message(url)
-    receipt = channel(url, ledger, mass_send=True).send(msg)
+    receipt = channel(url, kv_ledger, mass_send=True).send(msg)
     [sendall] = rec.calls("/cgi-bin/message/mass/sendall")
     body = sendall.json()
     assert body == {
@@ -156,39 +141,39 @@ def test_mass_send_reaches_followers_with_the_send_key_as_clientmsgid(api, ledge
     assert rec.calls("/cgi-bin/freepublish/submit") == []  # not only the account's page
 
 
-def test_mass_send_once_per_key_across_a_crash(api, ledger) -> None:
-    """The process dies after WeChat accepted the job but before the ledger knew: the retry
+def test_mass_send_once_per_key_across_a_crash(wechat_api, kv_ledger) -> None:
+    """The process dies after WeChat accepted the job but before the kv_ledger knew: the retry
     asks again with the same clientmsgid, WeChat answers 45065 with the job it has, and
     nobody gets the article twice."""
-    url, rec = api
+    url, rec = wechat_api
     msg = message(url)
-    channel(url, ledger, mass_send=True).send(msg)
-    ledger.kv_delete(f"wechat-progress:{msg.key}")  # what a crash right after sendall leaves
-    again = channel(url, ledger, mass_send=True).send(msg)
+    channel(url, kv_ledger, mass_send=True).send(msg)
+    kv_ledger.kv_delete(f"wechat-progress:{msg.key}")  # what a crash right after sendall leaves
+    again = channel(url, kv_ledger, mass_send=True).send(msg)
     assert len(rec.calls("/cgi-bin/message/mass/sendall")) == 2
     assert rec.masses == {msg.key: 1000}  # one job, ever
     assert again.remote_id == "1000"
     # a retry that finds the job in its progress does not even ask
-    channel(url, ledger, mass_send=True).send(msg)
+    channel(url, kv_ledger, mass_send=True).send(msg)
     assert len(rec.calls("/cgi-bin/message/mass/sendall")) == 2
 
 
-def test_mass_send_to_a_tag_and_without_quota(api, ledger) -> None:
-    url, rec = api
-    channel(url, ledger, mass_send=True, tag_id=2).send(message(url, "t" * 24))
+def test_mass_send_to_a_tag_and_without_quota(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
+    channel(url, kv_ledger, mass_send=True, tag_id=2).send(message(url, "t" * 24))
     assert rec.calls("/cgi-bin/message/mass/sendall")[-1].json()["filter"] == {  # type: ignore[index]
         "is_to_all": False,
         "tag_id": 2,
     }
     with pytest.raises(PermanentPublishError) as info:
-        channel(url, ledger, appid="wx-nomass", mass_send=True).send(message(url, "q" * 24))
+        channel(url, kv_ledger, appid="wx-nomass", mass_send=True).send(message(url, "q" * 24))
     assert info.value.code == "45028" and "once a day" in info.value.hint
 
 
-def test_preview_goes_to_each_reviewer_once(api, ledger) -> None:
-    url, rec = api
+def test_preview_goes_to_each_reviewer_once(wechat_api, kv_ledger) -> None:
+    url, rec = wechat_api
     msg = replace(message(url, "p" * 24), slot="announce:preview")
-    chan = channel(url, ledger, mass_send=True, preview_to=["oReviewer1", "wxname:alice"])
+    chan = channel(url, kv_ledger, mass_send=True, preview_to=["oReviewer1", "wxname:alice"])
     receipt = chan.send(msg)
     assert receipt.note == "previewed to 2 reviewer(s)"
     assert [(p.get("touser"), p.get("towxname")) for p in rec.previews] == [
@@ -201,7 +186,7 @@ def test_preview_goes_to_each_reviewer_once(api, ledger) -> None:
     chan.send(msg)  # a retry previews nobody twice
     assert len(rec.previews) == 2
     assert rec.calls("/cgi-bin/message/mass/sendall") == []
-    bad = channel(url, ledger, mass_send=True, preview_to=["not-an-openid"])
+    bad = channel(url, kv_ledger, mass_send=True, preview_to=["not-an-openid"])
     with pytest.raises(PermanentPublishError) as info:
         bad.send(replace(msg, key="b" * 24))
     assert info.value.code == "40003" and "follower" in info.value.hint

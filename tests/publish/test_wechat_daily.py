@@ -5,7 +5,6 @@ send goes through the WeChat stand-in once, with the articles of the events stil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,8 +19,7 @@ from livepipe.send import Result, Sender
 from livepipe.site import Site
 from livepipe.timeline import timeline
 
-from ..fake_apis import Recorder, make_app
-from ..receiver import serve_app
+from ..fake_apis import Recorder
 
 CST = ZoneInfo("Asia/Shanghai")
 MERGED = datetime(2026, 12, 1, 10, 0, tzinfo=CST)
@@ -29,15 +27,8 @@ EVENING = datetime(2026, 12, 1, 20, 0, tzinfo=CST)
 
 
 @pytest.fixture
-def api() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder()
-    with serve_app(make_app(rec)) as url:
-        yield url, rec
-
-
-@pytest.fixture
-def root(tmp_path: Path, api: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch) -> Path:
-    url, _ = api
+def root(tmp_path: Path, wechat_api: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch) -> Path:
+    url, _ = wechat_api
     monkeypatch.setenv("WX_APPID", "wx-ok")
     monkeypatch.setenv("WX_SECRET", "wx-secret")
     root = tmp_path / "site"
@@ -64,14 +55,14 @@ def page(root: Path, name: str, day: int) -> None:
     )
 
 
-def test_the_days_announcements_are_one_mass_send(root: Path, api) -> None:
-    _, rec = api
+def test_the_days_announcements_are_one_mass_send(root: Path, wechat_api) -> None:
+    _, rec = wechat_api
     for i, day in enumerate((10, 11, 12)):
         page(root, f"e{i}", day)
     site = Site.locate(root)
-    ledger = open_ledger(site.settings, str(root / "ledger.sqlite"))
+    kv_ledger = open_ledger(site.settings, str(root / "kv_ledger.sqlite"))
     try:
-        first = sync(site, ledger, MERGED, out=None)
+        first = sync(site, kv_ledger, MERGED, out=None)
         [gathered] = first.plan.add
         assert (gathered.slot, gathered.channel, gathered.occurrence) == (
             "announce",
@@ -80,19 +71,21 @@ def test_the_days_announcements_are_one_mass_send(root: Path, api) -> None:
         )
         assert gathered.due == EVENING
         # `livepipe plan` shows one row, with its articles
-        rows = {(r.key, r.title) for r in timeline(ledger.state(), first.plan)}
+        rows = {(r.key, r.title) for r in timeline(kv_ledger.state(), first.plan)}
         assert rows == {(gathered.key, "3 articles: 活动 e0 · 活动 e1 · 活动 e2")}
         # Merged after 20:00: tomorrow's mass-send.
         page(root, "late", 13)
-        later = sync(Site.locate(root), ledger, EVENING + timedelta(hours=1), out=None)
+        later = sync(Site.locate(root), kv_ledger, EVENING + timedelta(hours=1), out=None)
         assert [(s.occurrence, s.due) for s in later.plan.add] == [
             ("daily:2026-12-02", EVENING + timedelta(days=1))
         ]
         # One of today's is deleted before 20:00: the push carries the other two.
         (root / "content" / "e1.md").unlink()
-        sync(Site.locate(root), ledger, EVENING - timedelta(minutes=5), out=None)
+        sync(Site.locate(root), kv_ledger, EVENING - timedelta(minutes=5), out=None)
         settings = Site.locate(root).settings
-        sender = Sender(ledger, settings, make_channels(settings, kv=ledger), clock=lambda: EVENING)
+        sender = Sender(
+            kv_ledger, settings, make_channels(settings, kv=kv_ledger), clock=lambda: EVENING
+        )
         sender.channels["oa"].poll_interval = 0.05  # type: ignore[attr-defined]
         outcomes = sender.send_due()
         assert [o.state for o in outcomes] == [Result.SENT], outcomes
@@ -102,27 +95,27 @@ def test_the_days_announcements_are_one_mass_send(root: Path, api) -> None:
         [sendall] = rec.calls("/cgi-bin/message/mass/sendall")
         assert sendall.json()["clientmsgid"] == gathered.key  # type: ignore[index]
         assert sender.send_due() == []  # once
-        assert ledger.send(gathered.key).state is SendState.SENT  # type: ignore[union-attr]
+        assert kv_ledger.send(gathered.key).state is SendState.SENT  # type: ignore[union-attr]
     finally:
-        ledger.close()
+        kv_ledger.close()
 
 
 def test_at_most_eight_articles_a_day(root: Path) -> None:
     for i in range(9):
         page(root, f"n{i}", 10 + i)
     site = Site.locate(root)
-    ledger = open_ledger(site.settings, str(root / "ledger.sqlite"))
+    kv_ledger = open_ledger(site.settings, str(root / "kv_ledger.sqlite"))
     try:
-        result = sync(site, ledger, MERGED, out=None)
+        result = sync(site, kv_ledger, MERGED, out=None)
     finally:
-        ledger.close()
+        kv_ledger.close()
     days = {s.occurrence: s.key for s in result.plan.add}
     assert sorted(days) == ["daily:2026-12-01", "daily:2026-12-02"]
     assert [len(result.plan.gathered[days[d]]) for d in sorted(days)] == [8, 1]
 
 
-def test_reviewers_get_the_days_push_first(root: Path, api) -> None:
-    _, rec = api
+def test_reviewers_get_the_days_push_first(root: Path, wechat_api) -> None:
+    _, rec = wechat_api
     toml = root / "livepipe.toml"
     toml.write_text(
         toml.read_text(encoding="utf-8").replace(
@@ -134,17 +127,17 @@ def test_reviewers_get_the_days_push_first(root: Path, api) -> None:
     page(root, "a", 10)
     page(root, "b", 11)
     site = Site.locate(root)
-    ledger = open_ledger(site.settings, str(root / "ledger.sqlite"))
+    kv_ledger = open_ledger(site.settings, str(root / "kv_ledger.sqlite"))
     try:
-        result = sync(site, ledger, MERGED, out=None)
+        result = sync(site, kv_ledger, MERGED, out=None)
         assert sorted((s.slot, s.due, s.valid_until) for s in result.plan.add) == [
             ("announce", EVENING, EVENING + timedelta(hours=6)),
             ("announce:preview", EVENING - timedelta(hours=1), EVENING),
         ]
         sender = Sender(
-            ledger,
+            kv_ledger,
             site.settings,
-            make_channels(site.settings, kv=ledger),
+            make_channels(site.settings, kv=kv_ledger),
             clock=lambda: EVENING - timedelta(hours=1),
         )
         [outcome] = sender.send_due()
@@ -155,4 +148,4 @@ def test_reviewers_get_the_days_push_first(root: Path, api) -> None:
         assert [a["title"] for a in articles] == ["活动 a", "活动 b"]
         assert rec.calls("/cgi-bin/message/mass/sendall") == []  # not yet to everyone
     finally:
-        ledger.close()
+        kv_ledger.close()

@@ -728,28 +728,27 @@ def _db(value: object, column: str) -> object:
     return value
 
 
-def _event(row: Sequence[Any]) -> EventRecord:
-    data = dict(zip(EVENT_COLUMNS, row, strict=True))
-    for c in EVENT_COLUMNS:
+def _columns(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A row as {column: value}, the time columns parsed back to instants."""
+    data = dict(zip(names, row, strict=True))
+    for c in names:
         if c in _TIME_COLUMNS:
             data[c] = parse_ts(data[c])
-    return EventRecord(**data)
+    return data
+
+
+def _event(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(**_columns(EVENT_COLUMNS, row))
 
 
 def _stream(row: Sequence[Any]) -> StreamRecord:
-    data = dict(zip(STREAM_COLUMNS, row, strict=True))
-    for c in STREAM_COLUMNS:
-        if c in _TIME_COLUMNS:
-            data[c] = parse_ts(data[c])
+    data = _columns(STREAM_COLUMNS, row)
     data["status"] = StreamStatus(data["status"])
     return StreamRecord(**data)
 
 
 def _send(row: Sequence[Any]) -> SendRecord:
-    data = dict(zip(SEND_COLUMNS, row, strict=True))
-    for c in SEND_COLUMNS:
-        if c in _TIME_COLUMNS:
-            data[c] = parse_ts(data[c])
+    data = _columns(SEND_COLUMNS, row)
     data["state"] = SendState(data["state"])
     data["kind"] = SlotKind(data["kind"])
     return SendRecord(**data)
