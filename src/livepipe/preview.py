@@ -364,7 +364,7 @@ def make_preview(
                 _feed_entries(e, ctx),
                 e.uid in in_feed,
                 problems.get(e.source, []),
-                [r for r in rows if r.uid == e.uid],
+                [r for r in rows if r.uid == e.uid or e.uid in r.carries],
             )
         )
     failed = [

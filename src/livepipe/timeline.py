@@ -4,7 +4,7 @@ what the current plan would add, withdraw or mark missed."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .models import SlotKind
@@ -32,6 +32,7 @@ class TimelineRow:
     valid_until: datetime
     state: SendState | Planned
     note: str = ""
+    carries: tuple[str, ...] = ()  # a gathered send: the uids of the events it carries
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -44,6 +45,7 @@ class TimelineRow:
             "valid_until": self.valid_until.isoformat(),
             "state": self.state,
             "note": self.note,
+            "carries": list(self.carries),
         }
 
 
@@ -65,6 +67,10 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
             status, note = Planned.MISS, "window passed"
         rows.append(_row(rec, titles, status, note))
     rows.extend(_row(s, titles, Planned.NEW, "") for s in plan.add)
+    rows = [
+        replace(r, carries=tuple(plan.gathered[r.key])) if r.key in plan.gathered else r
+        for r in rows
+    ]
     rows.extend(
         _row(
             s,

@@ -115,3 +115,34 @@ def test_apprise_urls_it_cannot_read_are_a_config_error() -> None:
         chan("  ,  ").validate()
     broken = broken_channels({"chat": chan("nosuchservice://token-abcdef/y")})
     assert "token-abcdef" not in str(broken["chat"])
+
+
+def test_a_crash_mid_call_leaves_the_send_uncertain(tmp_path) -> None:
+    """Apprise cannot deduplicate by key: a sender that died during the call is not retried
+    blindly but waits for `livepipe resolve`, as for the robots."""
+    from datetime import UTC, datetime, timedelta
+
+    from livepipe.config import Settings
+    from livepipe.ledger import open_ledger
+    from livepipe.plan import Plan, Send, SendState
+
+    channel = chan("json://127.0.0.1:9/hook")
+    assert channel.accepts_idempotency_key is False
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    ledger = open_ledger(Settings(), str(tmp_path / "l.sqlite"))
+    try:
+        send = Send(
+            "a" * 24, "ev@x", "announce", "announce", "chat", "once", now, now + timedelta(days=1)
+        )
+        ledger.apply(Plan(now, add=[send]))
+        ledger.claim(send.key, now, "host:1:1")
+        ledger.start_call(send.key, "host:1:1", now)
+        recovered = ledger.recover(
+            now + timedelta(hours=1),
+            lease=timedelta(minutes=10),
+            idempotent=lambda name: channel.accepts_idempotency_key,
+            alive=lambda owner: False,
+        )
+        assert [state for _, state in recovered] == [SendState.UNCERTAIN]
+    finally:
+        ledger.close()

@@ -149,3 +149,17 @@ def test_reviewers_get_the_days_push_first(root: Path, wechat_api) -> None:
         assert rec.calls("/cgi-bin/message/mass/sendall") == []  # not yet to everyone
     finally:
         kv_ledger.close()
+
+
+def test_a_pull_request_preview_shows_the_days_push_under_each_of_its_events(root: Path) -> None:
+    from livepipe.preview import simulate
+    from livepipe.site import load
+
+    page(root, "a", 10)
+    page(root, "b", 11)
+    head = load(Site.locate(root))
+    _, rows = simulate(None, head, MERGED)
+    [row] = [r for r in rows if r.channel == "oa"]
+    uids = {e.uid for e in head.events}
+    assert set(row.carries) == uids and row.title == "2 articles: 活动 a · 活动 b"
+    assert row.to_json()["carries"] == list(row.carries)
