@@ -17,11 +17,10 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
 from livepipe.gitsource import checkout, fingerprint  # noqa: E402
+from livepipe.pipeline import SYNC_STAMP  # noqa: E402
 from livepipe.pipeline import sync as run_sync  # noqa: E402
 from livepipe.report import sync_markdown  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
-
-STATE_KEY = "sync:fingerprint"
 
 
 @task
@@ -39,7 +38,7 @@ def unchanged(root: str, force: bool) -> tuple[bool, str]:
         return False, stamp
     ledger = store(site.settings)
     try:
-        return ledger.kv_get(STATE_KEY, now()) == stamp, stamp
+        return ledger.kv_get(SYNC_STAMP, now()) == stamp, stamp
     finally:
         ledger.close()
 
@@ -50,7 +49,7 @@ def reconcile_ledger(root: str, out: str, stamp: str) -> dict[str, object]:
     ledger = store(site.settings)
     try:
         result = run_sync(site, ledger, now(), out=Path(out))
-        ledger.kv_put(STATE_KEY, stamp, None)
+        ledger.kv_put(SYNC_STAMP, stamp, None)
         return {
             "markdown": sync_markdown(result),
             "errors": result.load.errors,

@@ -31,6 +31,12 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+def _http_url(value: str, what: str = "") -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{what + ' ' if what else ''}must start with http:// or https://")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,9 +59,7 @@ class SiteSettings(_Model):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v, "base_url").rstrip("/")
 
     @field_validator("timezone")
     @classmethod
@@ -169,9 +173,7 @@ class GenericWatch(_Model):
     @field_validator("url", "match")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v
+        return _http_url(v)
 
 
 class WatchSettings(_Model):
@@ -198,9 +200,7 @@ class WatchSettings(_Model):
     @field_validator("bilibili_api", "youtube_api")
     @classmethod
     def _base(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v).rstrip("/")
 
 
 class SlotSettings(_Model):

@@ -13,6 +13,10 @@ from .ledger import Ledger
 from .plan import Plan, plan
 from .site import LoadResult, Site, load
 
+# Ledger kv: the content fingerprint of the last sync (the sync flow does nothing while it
+# matches); deleted when something the build shows changes outside the pages.
+SYNC_STAMP = "sync:fingerprint"
+
 
 @dataclass(frozen=True)
 class SyncResult:

@@ -478,6 +478,7 @@ def stream_sends(event: Event, stream: StreamRecord | None, settings: Settings) 
     for name, cfg in settings.slots.items():
         if not cfg.enabled or name in event.skip:
             continue
+        occurrence, significant = stream.occurrence, event.significant
         if cfg.kind == SlotKind.LIVE and stream.live_at and opens <= stream.live_at < closes:
             due = stream.live_at
             until = min(_valid_until(cfg, event, due, closes), closes)
@@ -485,30 +486,32 @@ def stream_sends(event: Event, stream: StreamRecord | None, settings: Settings) 
             if stream.live_at is not None and stream.live_at <= stream.late_at:
                 continue
             due = stream.late_at
-            until = _valid_until(cfg, event, due, event.start + timedelta(minutes=30))
+            until = _late_until(cfg, event, due)
         elif cfg.kind == SlotKind.REPLAY and stream.replay_url and not event.replay_url:
             due = max(event.end, stream.ended_at or event.end)
             if due - event.end > cfg.max_age:
                 continue
             until = _valid_until(cfg, event, due, due + timedelta(days=7))
-            out += _sends(
-                event.uid, name, cfg, "once", due, until, lang=event.lang, settings=settings
-            )
-            continue
+            occurrence, significant = "once", ""  # the page's own replay send
         else:
             continue
         out += _sends(
             event.uid,
             name,
             cfg,
-            stream.occurrence,
+            occurrence,
             due,
             until,
-            event.significant,
+            significant,
             lang=event.lang,
             settings=settings,
         )
     return out
+
+
+def _late_until(cfg: SlotSettings, event: Event, due: datetime) -> datetime:
+    """Until when a late notice is worth sending (default: 30 min after the start)."""
+    return _valid_until(cfg, event, due, event.start + timedelta(minutes=30))
 
 
 def _awaiting(
@@ -531,7 +534,7 @@ def _awaiting(
                 and now < event.start + cfg.offset
             ):
                 due = event.start + cfg.offset
-                until = _valid_until(cfg, event, due, event.start + timedelta(minutes=30))
+                until = _late_until(cfg, event, due)
             else:
                 continue
             out += _sends(

@@ -185,7 +185,8 @@ class Sender:
             return render_gathered(
                 send, events, self.settings, self.templates, now=now, parts=parts
             )
-        event = self.ledger.event(send.uid)
+        record = self.ledger.record(send.uid)
+        event = record.event if record is not None else None
         stream = self.ledger.stream(send.uid, send.occurrence)
         if stream is None and event is not None and send.kind == SlotKind.REPLAY:
             # the replay the watcher found: on the occurrence that ended last
@@ -200,7 +201,7 @@ class Sender:
             now=now,
             parts=parts,
             stream=stream,
-            sequence=self.ledger.sequence(send.uid),
+            sequence=record.sequence if record is not None else 0,
         )
 
     def send_due(

@@ -197,14 +197,6 @@ class StreamRecord:
     failures: int = 0  # requests in a row that told nothing
     error: str | None = None
 
-    def live_now(self, now: datetime, fresh: timedelta) -> bool:
-        """Live at the last answer, and that answer is recent."""
-        return (
-            self.status is StreamStatus.LIVE
-            and self.checked_at is not None
-            and now - self.checked_at <= fresh
-        )
-
 
 def advance(
     old: StreamRecord | None, target: Target, seen: Observation, late: timedelta | None

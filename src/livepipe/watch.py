@@ -30,6 +30,7 @@ import httpx
 from .config import GenericWatch, Settings, WatchSettings
 from .ledger.base import claimer_alive
 from .models import SlotKind
+from .pipeline import SYNC_STAMP
 from .plan import stream_sends
 from .send import Sender, checkpoint
 from .streams import (
@@ -304,12 +305,13 @@ class RoomWatch:
             self.sender.ledger.kv_delete(self.lock)
             self.held = False
 
-    def step(self, now: datetime | None = None) -> Seen | None:
-        """Poll if it is time (None otherwise, or when no window is open)."""
+    def step(self, now: datetime | None = None, found: list[Target] | None = None) -> Seen | None:
+        """Poll if it is time (None otherwise, or when no window is open); ``found``: the
+        open targets, when the caller has just read them."""
         now = now or self.sender.clock()
         if self.next_at is not None and now < self.next_at:
             return None
-        found = self.targets(now)
+        found = self.targets(now) if found is None else found
         if not found:
             return None
         interval = self.settings.watch.interval
@@ -352,7 +354,7 @@ class RoomWatch:
             out.added += added
             if new.replay_url and (old is None or old.replay_url != new.replay_url):
                 # dist/ (calendars, feeds) shows the replay from the next sync on
-                ledger.kv_delete("sync:fingerprint")
+                ledger.kv_delete(SYNC_STAMP)
             if old is None or old.live_at != new.live_at or added:
                 log.info(
                     "watch %s: %s %s (live at %s)",
@@ -376,10 +378,11 @@ class RoomWatch:
             now = clock()
             if not self.take_lock(now):
                 return "watched by another process (the ledger lock is held)"
-            if not self.targets(now):
+            found = self.targets(now)
+            if not found:
                 self.release()
                 return "no window open on this room"
-            seen = self.step(now)
+            seen = self.step(now, found)
             if seen is not None and on_poll is not None:
                 on_poll(seen)
             wait = (self.next_at - clock()).total_seconds() if self.next_at else 1.0

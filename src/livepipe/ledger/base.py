@@ -341,11 +341,14 @@ class Ledger(ABC):
             cur.execute(self.q(sql), args)
             return [_event(row) for row in cur.fetchall()]
 
-    def sequence(self, uid: str) -> int:
+    def record(self, uid: str) -> EventRecord | None:
+        """One event's record (its snapshot and SEQUENCE in one read)."""
         with self.read() as cur:
-            cur.execute(self.q("SELECT sequence FROM events WHERE uid = ?"), (uid,))
+            cur.execute(
+                self.q(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE uid = ?"), (uid,)
+            )
             row = cur.fetchone()
-        return int(row[0]) if row else 0
+        return _event(row) if row else None
 
     def sequences(self) -> dict[str, int]:
         with self.read() as cur:

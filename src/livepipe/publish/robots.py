@@ -203,12 +203,13 @@ def _buttons(message: Message) -> list[tuple[str, str]]:
     if e is None or message.kind in (SlotKind.CANCELLED, SlotKind.DIGEST) or e.cancelled:
         return []
     zh = message.lang == "zh"
+    replay = message.kind == SlotKind.REPLAY
     out = []
-    watch = e.replay_url if message.kind == SlotKind.REPLAY else e.live_url
+    watch = e.replay_url if replay else e.live_url
     if watch and watch.startswith(("https://", "http://")):
-        label = "观看回放" if message.kind == SlotKind.REPLAY else "观看直播"
-        out.append((label if zh else ("Watch the replay" if "回放" in label else "Watch"), watch))
-    if message.calendar_url and message.kind != SlotKind.REPLAY:
+        labels = ("观看回放", "Watch the replay") if replay else ("观看直播", "Watch")
+        out.append((labels[0] if zh else labels[1], watch))
+    if message.calendar_url and not replay:
         out.append(("添加到日历" if zh else "Add to calendar", message.calendar_url))
     return out
 

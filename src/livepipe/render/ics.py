@@ -124,7 +124,7 @@ class IcsRenderer:
             sequence=ctx.sequence.get(e.uid, 0),
             status=STATUS.CANCELLED if e.cancelled else STATUS.CONFIRMED,
             url=e.url,
-            location=self._location(e, ctx),
+            location=_location(e),
             description=ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e)),
             categories=list(e.tags),
         )
@@ -180,7 +180,7 @@ class IcsRenderer:
         if e.cover_image:
             lines.append(f"IMAGE;DISPLAY=BADGE;VALUE=URI:{e.cover_image}")
         lines.append(f"LAST-MODIFIED:{stamp}")
-        location = self._location(e, ctx)
+        location = _location(e)
         if location:
             lines.append("LOCATION:" + _text(location))
         lines += [
@@ -189,15 +189,6 @@ class IcsRenderer:
             "END:VEVENT",
         ]
         return b"".join(fold(line) for line in lines)
-
-    def _location(self, e: Event, ctx: BuildContext) -> str | None:
-        if e.location:
-            return e.location
-        if e.in_person:  # venue not known yet: say so (and that it is streamed, if it is)
-            return place(e, e.lang)
-        if e.online:
-            return e.live_url or ("线上" if e.lang == "zh" else "Online")
-        return None
 
     def _calendar(
         self,
@@ -236,6 +227,18 @@ except ImportError:  # pragma: no cover - a later icalendar: the public, slower 
     def _text(text: str | bytes) -> str:
         escaped: bytes = vText(text).to_ical()
         return escaped.decode("utf-8")
+
+
+def _location(e: Event) -> str | None:
+    """LOCATION: the venue; an in-person event's place while the venue is not known (and
+    that it is streamed, if it is); an online event's live URL, else "Online"."""
+    if e.location:
+        return e.location
+    if e.in_person:
+        return place(e, e.lang)
+    if e.online:
+        return e.live_url or ("线上" if e.lang == "zh" else "Online")
+    return None
 
 
 def _conference_label(e: Event) -> str:
@@ -414,7 +417,7 @@ def invitation(
         url=e.url,
         description=description,
     )
-    location = e.location or (e.live_url if e.online else None)
+    location = _location(e)  # as in every calendar
     if location:
         v.add("location", location)
     if e.rrule:

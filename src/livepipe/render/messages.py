@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from .. import recurrence
 from ..config import Settings
@@ -103,7 +104,6 @@ def render_message(
             started=started,
         )
         url = event.url
-    title, _, body = text.strip().partition("\n")
     article = meta = html = None
     if event is not None and "article" in parts:
         from .wechat import WeChatRenderer
@@ -123,6 +123,23 @@ def render_message(
             site=settings.site,
             summary_html=Markup(markdown_html(event.summary, EMAIL, shift_headings=True)),
         )
+    return _message(
+        send,
+        lang,
+        text,
+        url,
+        event=event,
+        html=html,
+        article=article,
+        article_meta=meta,
+        sequence=sequence,
+        calendar_url=ctx.view(event).ics_url if event is not None else None,
+    )
+
+
+def _message(send: Send, lang: str, text: str, url: str, **parts: Any) -> Message:
+    """The Message of ``send``: the rendered text's first line is its title."""
+    title, _, body = text.strip().partition("\n")
     return Message(
         key=send.key,
         uid=send.uid,
@@ -134,12 +151,7 @@ def render_message(
         text=body.strip() + "\n",
         url=url,
         due=send.due,
-        event=event,
-        html=html,
-        article=article,
-        article_meta=meta,
-        sequence=sequence,
-        calendar_url=ctx.view(event).ics_url if event is not None else None,
+        **parts,
     )
 
 
@@ -161,24 +173,17 @@ def render_gathered(
         text = templates.render(
             "messages", "gathered.txt", lang, events=[ctx.view(e) for e in events]
         )
-    title, _, body = text.strip().partition("\n")
     articles: tuple[tuple[str, dict[str, str | None], Event], ...] = ()
     if "article" in parts:
         from .wechat import WeChatRenderer
 
         wechat = WeChatRenderer()
         articles = tuple((wechat.article(e, ctx), wechat.meta(e, ctx), e) for e in events)
-    return Message(
-        key=send.key,
-        uid=send.uid,
-        slot=send.slot,
-        kind=send.kind,
-        channel=send.channel,
-        lang=lang,
-        title=title.strip(),
-        text=body.strip() + "\n",
-        url=settings.site.base_url + "/",
-        due=send.due,
+    return _message(
+        send,
+        lang,
+        text,
+        settings.site.base_url + "/",
         article=articles[0][0] if articles else None,
         article_meta=articles[0][1] if articles else None,
         articles=articles,
