@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -217,6 +218,24 @@ def record_mass_finished(settings: Settings, event: MassFinished) -> None:
     print(f"livepipe up: {event.note()}" + (f" (send {key})" if key else " (no send has it)"))
 
 
+def ledger_memory(settings: Settings) -> Callable[[str, float], bool]:
+    """hooks.FirstTime backed by the ledger's kv (its own connection per call: the hooks
+    server runs in its own thread): deliveries and nonces remembered across restarts."""
+    from datetime import UTC, datetime, timedelta
+
+    from livepipe.ledger import open_ledger
+
+    def first_time(name: str, ttl: float) -> bool:
+        now = datetime.now(UTC)
+        ledger = open_ledger(settings)
+        try:
+            return ledger.kv_add(name, "1", now, now + timedelta(seconds=ttl))
+        finally:
+            ledger.close()
+
+    return first_time
+
+
 def emit_merged(commit: str, ref: str, site_host: str) -> None:
     from prefect.events import emit_event
 
@@ -242,10 +261,13 @@ def up(
 
     from livepipe.hooks import make_app
     from livepipe.identity import site_host
+    from livepipe.inbound import bind
+    from livepipe.inbound import config as server_config
 
     site = open_site(path)
     _say_broken(site.settings)
     root = site.settings.root or Path.cwd()
+    hook_socket = bind("127.0.0.1", hook_port, "--hook-port")
     server = start_server(root, port)
     import prefect
 
@@ -257,11 +279,10 @@ def up(
         lambda push: emit_merged(push.commit, push.ref, host),
         wechat_token=lambda: os.environ.get(site.settings.hooks.wechat_token_env),
         on_mass_finished=lambda event: record_mass_finished(site.settings, event),
+        first_time=ledger_memory(site.settings),
     )
-    hook = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off")
-    )
-    threading.Thread(target=hook.run, daemon=True).start()
+    hook = uvicorn.Server(server_config(app, connections=64))
+    threading.Thread(target=hook.run, kwargs={"sockets": [hook_socket]}, daemon=True).start()
     print(
         f"livepipe up: Prefect UI {os.environ['PREFECT_API_URL'].removesuffix('/api')}, "
         f"git webhook http://127.0.0.1:{hook_port}/hooks/git, "

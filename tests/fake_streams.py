@@ -238,6 +238,8 @@ def watch_settings(base: str, interval: str = "30s") -> str:
         f'youtube_api = "{base}/youtube/v3"\n'
         f'[watch.generic.studio]\nmatch = "https://studio.example.org/"\n'
         f'url = "{base}/status/{{id}}"\npointer = "/data/live"\n'
+        # the stand-ins are on loopback: status URLs may reach them (net.py's policy)
+        '[network]\nallow = ["127.0.0.0/8"]\n'
     )
 
 

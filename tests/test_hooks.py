@@ -20,7 +20,12 @@ SETTINGS = Settings()
 def body(ref: str = "refs/heads/main", files: list[str] | None = None) -> bytes:
     commits = [{"modified": files}] if files is not None else []
     return json.dumps(
-        {"ref": ref, "after": "abc", "commits": commits, "repository": {"full_name": "org/site"}}
+        {
+            "ref": ref,
+            "after": "0123456789abcdef0123456789abcdef01234567",
+            "commits": commits,
+            "repository": {"full_name": "org/site"},
+        }
     ).encode()
 
 
@@ -58,7 +63,11 @@ def test_no_secret_configured_refuses_everything() -> None:
 def test_only_pushes_to_the_branch_touching_content() -> None:
     gh = {"x-github-event": "push"}
     push = parse_push("github", gh, body(files=["content/zh/live/a.md"]), SETTINGS)
-    assert push is not None and push.commit == "abc" and push.repository == "org/site"
+    assert (
+        push is not None
+        and push.commit == "0123456789abcdef0123456789abcdef01234567"
+        and push.repository == "org/site"
+    )
     assert parse_push("github", gh, body(ref="refs/heads/dev"), SETTINGS) is None
     assert parse_push("github", gh, body(files=["README.md"]), SETTINGS) is None
     assert parse_push("github", gh, body(files=["templates/x.html"]), SETTINGS) is not None

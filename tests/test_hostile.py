@@ -18,6 +18,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,6 +215,42 @@ def test_templates_cannot_read_files_outside_the_site(site: Path, how: str) -> N
         ('{{ "x" * 10**9 }}', b"repeating more than 100,000 times is not allowed"),
         ("{{ 9 ** 99999999 }}", b"a power over 64 is not allowed"),
         ("{% for i in range(10**6) %}{% endfor %}", b"range over 10,000 items is not allowed"),
+        # allocation bombs: refused before the memory is taken
+        ('{{ "a"|center(1500000000) }}', b"a width over 10,000 is not allowed"),
+        ('{{ "a".ljust(1500000000) }}', b"a width over 10,000 is not allowed"),
+        ('{{ "x"|indent(1500000000) }}', b"a width over 10,000 is not allowed"),
+        ('{{ "{:>1500000000}".format("x") }}', b"a format width over 10,000 is not allowed"),
+        ('{{ "{0:.1500000000f}".format(1) }}', b"a format width over 10,000 is not allowed"),
+        ('{{ "%1500000000s" % "x" }}', b"a format width over 10,000 is not allowed"),
+        ('{{ "%*s" % (1500000000, "x") }}', b"a format width over 10,000 is not allowed"),
+        ('{{ "%1500000000d"|format(1) }}', b"a format width over 10,000 is not allowed"),
+        ('{{ ("a" * 100000) * 100000 }}', b"more than 1,000,000 characters is not allowed"),
+        (
+            '{% set ns = namespace(s="ab") %}{% for i in range(60) %}'
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+            b"more than 1,000,000 characters is not allowed",
+        ),
+        (
+            '{% set ns = namespace(s="ab") %}{% for i in range(60) %}'
+            "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}",
+            b"more than 1,000,000 characters is not allowed",
+        ),
+        (
+            '{{ ("a" * 100000)|replace("a", "a" * 100000) }}',
+            b"more than 1,000,000 characters is not allowed",
+        ),
+        (
+            '{{ ("a" * 100000).replace("a", "a" * 100000) }}',
+            b"more than 1,000,000 characters is not allowed",
+        ),
+        (
+            '{{ ("a" * 100000).join(["b"] * 100000) }}',
+            b"more than 1,000,000 characters is not allowed",
+        ),
+        (
+            '{% for i in range(10000) %}{{ "a" * 100000 }}{% endfor %}',
+            b"the output is over 8,000,000 characters",
+        ),
     ],
 )
 def test_a_site_template_cannot_hang_the_build(site: Path, template: str, message: bytes) -> None:
@@ -505,7 +542,11 @@ def _signed(body: bytes, **extra: str) -> dict[str, str]:
 
 
 PUSH = json.dumps(
-    {"ref": "refs/heads/main", "after": "abc123", "commits": [{"added": ["content/a.md"]}]}
+    {
+        "ref": "refs/heads/main",
+        "after": "0123456789abcdef0123456789abcdef01234567",
+        "commits": [{"added": ["content/a.md"]}],
+    }
 ).encode()
 
 
@@ -530,6 +571,11 @@ def test_a_replayed_delivery_starts_one_sync(hook: tuple[str, list]) -> None:
         ({"ref": "refs/heads/main", "commits": [{"added": [{"a": 1}]}]}, 400),
         ({"ref": "refs/heads/main", "after": {"x": 1}}, 400),
         ({"ref": "refs/heads/main", "after": "not hex; rm -rf"}, 400),
+        ({"ref": "refs/heads/main", "after": ""}, 400),  # no commit named at all
+        ({"ref": "refs/heads/main", "after": "abc123"}, 400),  # not a full commit id
+        ({"ref": "refs/heads/main", "after": "a" * 4_000_000}, 400),
+        ({"ref": "refs/heads/main", "after": "0" * 40}, 202),  # the branch was deleted
+        ({"ref": "refs/heads/main", "after": "A" * 40 + "\n"}, 400),
         ({"ref": ["refs/heads/main"]}, 202),  # not a push to our branch: ignored
         ([1, 2], 400),
         ("just a string", 400),
@@ -609,10 +655,12 @@ def test_serve_watcher_survives_any_error_and_rebuilds_after_the_fix(
         stop.set()
 
 
-def test_serve_closes_idle_connections(site: Path, tmp_path: Path) -> None:
+@contextmanager
+def served(site: Path, out: Path) -> Iterator[int]:
+    """A real `livepipe serve` of ``site`` on a free port, up and answering; its port."""
     port = free_port()
     proc = subprocess.Popen(
-        [str(EXE), "serve", ".", "--port", str(port), "--out", str(tmp_path / "dist")],
+        [str(EXE), "serve", ".", "--port", str(port), "--out", str(out)],
         cwd=site,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -625,15 +673,117 @@ def test_serve_closes_idle_connections(site: Path, tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_closes_idle_connections(site: Path, tmp_path: Path) -> None:
+    with served(site, tmp_path / "dist") as port:
         for first in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n"):  # silent; stalled in headers
             with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
                 conn.sendall(first)
                 started = time.monotonic()
                 assert conn.recv(100) == b""  # closed by the server
                 assert time.monotonic() - started < 10
+
+
+def _trickle(port: int, clients: int, every: float, limit: float) -> list[float]:
+    """``clients`` connections each sending one header byte every ``every`` seconds (never a
+    whole request); when each was closed by the server, in seconds (inf: still open at
+    ``limit``)."""
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(clients)]
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    closed = [float("inf")] * clients
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < limit and any(c == float("inf") for c in closed):
+        for n, conn in enumerate(conns):
+            if closed[n] != float("inf"):
+                continue
+            try:
+                conn.sendall(request[i % len(request) : i % len(request) + 1])
+                conn.setblocking(False)
+                try:
+                    if conn.recv(100) == b"":
+                        closed[n] = time.monotonic() - started
+                except BlockingIOError:
+                    pass
+                conn.setblocking(True)
+            except OSError:
+                closed[n] = time.monotonic() - started
+        i += 1
+        time.sleep(every)
+    for conn in conns:
+        conn.close()
+    return closed
+
+
+def test_serve_closes_clients_that_trickle_headers(site: Path, tmp_path: Path) -> None:
+    """One header byte every second keeps no connection: each is closed once its headers
+    took 5 s, and 300 such clients are all gone by then."""
+    with served(site, tmp_path / "dist") as port:
+        closed = _trickle(port, 300, every=1.0, limit=12)
+        assert max(closed) < 8, sorted(closed)[-5:]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # still serving
+
+
+def test_the_hooks_server_closes_trickling_clients_and_bounds_bodies() -> None:
+    import uvicorn
+
+    from livepipe.inbound import bind, config
+
+    pushes: list = []
+    port = free_port()
+    server = uvicorn.Server(config(hook_app(Settings(), lambda: HOOK_SECRET, pushes.append)))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [bind("127.0.0.1", port, "--hook-port")]}
+    )
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        closed = _trickle(port, 50, every=1.0, limit=12)
+        assert max(closed) < 8
+        # A body sent one byte a second: 408 once the body took its 10 s.
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+            conn.sendall(
+                b"POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                b"X-GitHub-Event: push\r\n\r\n"
+            )
+            started = time.monotonic()
+            answer = b""
+            conn.settimeout(1.5)
+            while time.monotonic() - started < 15 and not answer:
+                try:
+                    conn.sendall(b"{")
+                    answer = conn.recv(100)
+                except TimeoutError:
+                    continue
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            assert 9 < time.monotonic() - started < 13
+        assert pushes == []
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    from livepipe.errors import ConfigError
+    from livepipe.inbound import bind
+
+    port = free_port()
+    first = bind("127.0.0.1", port, "--port")
+    try:
+        with pytest.raises(ConfigError) as caught:
+            bind("127.0.0.1", port, "--port")
+        assert str(caught.value) == (
+            f"port {port} on 127.0.0.1 is in use (hint: stop what listens there, or choose "
+            "another port with --port)"
+        )
+    finally:
+        first.close()
 
 
 def test_healthz_says_degraded_while_a_rebuild_fails(site: Path, tmp_path: Path) -> None:

@@ -75,16 +75,18 @@ def test_transient_failure_waits_for_not_before(ledger) -> None:
 
 def test_recovery_by_lease_for_other_hosts(ledger) -> None:
     fill(ledger, NOW, 1)
-    rec = ledger.claim_next(NOW, "elsewhere:123", ["hook"])
-    assert rec
+    lease = timedelta(minutes=10)
+    rec = ledger.claim_next(NOW, "elsewhere:123", ["hook"], lease=lease)
+    assert rec and rec.lease_until == NOW + lease
     ledger.start_call(rec.key, "elsewhere:123", NOW)
-    soon = ledger.recover(
-        NOW + timedelta(minutes=1), lease=timedelta(minutes=10), idempotent=lambda c: False
-    )
+    soon = ledger.recover(NOW + timedelta(minutes=1), lease=lease, idempotent=lambda c: False)
     assert soon == []  # maybe still working
-    late = ledger.recover(
-        NOW + timedelta(minutes=11), lease=timedelta(minutes=10), idempotent=lambda c: False
-    )
+    # Its claimer renews the lease while the call runs: still not taken back at 11 min.
+    assert ledger.renew([rec.key], "elsewhere:123", NOW + timedelta(minutes=15)) == 1
+    assert ledger.renew([rec.key], "someone-else:9", NOW + timedelta(hours=5)) == 0
+    held = ledger.recover(NOW + timedelta(minutes=11), lease=lease, idempotent=lambda c: False)
+    assert held == []
+    late = ledger.recover(NOW + timedelta(minutes=15), lease=lease, idempotent=lambda c: False)
     assert [(r.key, s) for r, s in late] == [(rec.key, SendState.UNCERTAIN)]
     assert ledger.resolve(rec.key, NOW, delivered=True)
     assert ledger.send(rec.key).state is SendState.SENT  # type: ignore[union-attr]

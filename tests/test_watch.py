@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from livepipe.config import Settings, WatchSettings, load_settings
@@ -30,7 +29,7 @@ from livepipe.send import Sender
 from livepipe.site import Site
 from livepipe.streams import StreamRef, StreamStatus, sessions, stream_of, targets
 from livepipe.timeline import timeline
-from livepipe.watch import RoomWatch, pointer, probe
+from livepipe.watch import RoomWatch, http_client, pointer, probe
 
 from .fake_streams import YOUTUBE_KEY, Platforms, Stream, live_site, make_app, watch_settings
 from .receiver import Stats, serve, serve_app, wait_for
@@ -446,7 +445,7 @@ def test_youtube_video_that_is_not_a_stream_or_missing(site: Site_) -> None:
     settings = site.settings.watch
     env = {"YOUTUBE_API_KEY": YOUTUBE_KEY}
     site.platforms.videos["BBBBBBBBBBB"] = Stream("video")
-    with httpx.Client() as client:
+    with http_client(site.settings) as client:
         missing = probe(client, StreamRef("youtube", "AAAAAAAAAAA"), settings, at(0), env)
         plain = probe(client, StreamRef("youtube", "BBBBBBBBBBB"), settings, at(0), env)
     assert missing.error == "YouTube has no video AAAAAAAAAAA"
@@ -467,7 +466,7 @@ def test_generic_watcher_reads_the_json_pointer(site: Site_) -> None:
 def test_hostile_and_odd_answers_are_errors_not_crashes(site: Site_, platforms) -> None:
     _, base = platforms
     watch = site.settings.watch
-    with httpx.Client() as client:
+    with http_client(site.settings) as client:
         gone = probe(client, StreamRef("bilibili", "404404"), watch, at(0))  # no such room
         assert gone.status is StreamStatus.ERROR and "code 1" in gone.error
         closed = watch.model_copy(update={"bilibili_api": "http://127.0.0.1:9"})

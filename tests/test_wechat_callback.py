@@ -5,6 +5,9 @@ mass-send, and everything unsigned, encrypted, with a DTD or too large refused."
 from __future__ import annotations
 
 import hashlib
+import itertools
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +38,13 @@ EVENT = b"""<xml>
 </xml>"""
 
 
-def signed(nonce: str = "n1", timestamp: str = "1481013459", **extra: str) -> dict[str, str]:
+_NONCES = itertools.count()
+
+
+def signed(nonce: str | None = None, timestamp: str | None = None, **extra: str) -> dict[str, str]:
+    """A query string as WeChat signs it: now, with a nonce of its own (unless given)."""
+    nonce = nonce or f"n{next(_NONCES)}"
+    timestamp = timestamp or str(int(time.time()))
     return {
         "signature": wechat_signature(TOKEN, timestamp, nonce),
         "timestamp": timestamp,
@@ -113,9 +122,79 @@ def test_no_token_configured_refuses_everything() -> None:
     assert answer.status_code == 401
 
 
-@pytest.mark.parametrize("count", ["-1", "lots"])
+@pytest.mark.parametrize("count", ["-1", "lots", "²", "١٢", "9" * 5000, "1e3", " "])
 def test_counts_must_be_numbers(count: str) -> None:
     from livepipe.hooks import HookError, parse_wechat_event
 
     with pytest.raises(HookError):
         parse_wechat_event(EVENT.replace(b"<SentCount>1288", f"<SentCount>{count}".encode()))
+
+
+@pytest.fixture
+def wechat_hook() -> Iterator[tuple[str, list[MassFinished]]]:
+    seen: list[MassFinished] = []
+    app = make_app(
+        Settings(),
+        lambda: None,
+        lambda push: None,
+        wechat_token=lambda: TOKEN,
+        on_mass_finished=seen.append,
+    )
+    with serve_app(app) as url:
+        yield url + "/hooks/wechat", seen
+
+
+@pytest.mark.parametrize("stamp", ["1481013459", "-400", "+400", "²", "x"])
+def test_an_old_or_odd_signature_time_is_refused(wechat_hook, stamp: str) -> None:
+    hook, seen = wechat_hook
+    if stamp[0] in "+-":  # that many seconds from now
+        stamp = str(int(time.time()) + int(stamp))
+    answer = httpx.post(hook, params=signed(timestamp=stamp), content=EVENT)
+    assert answer.status_code == 401 and seen == []
+
+
+def test_a_signed_query_string_cannot_be_replayed(wechat_hook) -> None:
+    """WeChat signs the timestamp and nonce, not the body: the same query string again
+    (with this or another body) is a replay."""
+    hook, seen = wechat_hook
+    query = signed()
+    assert httpx.post(hook, params=query, content=EVENT).text == "success"
+    forged = EVENT.replace(b"<SentCount>1288", b"<SentCount>1")
+    again = httpx.post(hook, params=query, content=forged)
+    assert again.status_code == 401 and "replay" in again.text
+    assert len(seen) == 1 and seen[0].sent == 1288
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8"])
+def test_a_dtd_is_refused_in_any_encoding(wechat_hook, encoding: str) -> None:
+    hook, seen = wechat_hook
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?>'
+        '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        "<xml><Event>MASSSENDJOBFINISH</Event><MsgID>1</MsgID><Status>&b;</Status></xml>"
+    )
+    body = text.encode(encoding)
+    if encoding.startswith("utf-16") and encoding != "utf-16":
+        body = "\ufeff".encode(encoding) + body
+    answer = httpx.post(hook, params=signed(), content=body)
+    assert answer.status_code == 400 and seen == []
+
+
+def test_a_chunked_body_is_cut_at_the_cap_while_it_streams(wechat_hook) -> None:
+    """No Content-Length: the body is counted as it arrives and refused at 64 KiB, not read
+    whole first."""
+    hook, seen = wechat_hook
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(1600):  # 100 MiB, if it were all read
+            sent += 65536
+            yield b"<" * 65536
+
+    try:
+        answer = httpx.post(hook, params=signed(), content=chunks(), timeout=30)
+        assert answer.status_code == 413
+    except httpx.HTTPError:
+        pass  # the server may close the connection while the client is still sending
+    assert sent < 64 << 20 and seen == []

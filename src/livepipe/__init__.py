@@ -5,6 +5,8 @@ The public front; everything else is importable but not promised.
 
 from __future__ import annotations
 
+__version__ = "0.2.0"  # first: modules imported below may read it
+
 from .config import Settings, load_settings
 from .errors import (
     ConfigError,
@@ -17,8 +19,6 @@ from .errors import (
 )
 from .models import QA, Event, Problem, Section, Severity, Speaker, Status
 from .site import LoadResult, Site, load, load_path
-
-__version__ = "0.1.0"
 
 __all__ = [
     "QA",

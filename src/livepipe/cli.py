@@ -461,7 +461,7 @@ def watch(
 
     found = targets(result.events, settings, at, at + timedelta(microseconds=1))
     rows = []
-    with http_client(settings.watch) as client:
+    with http_client(settings) as client:
         seen = {t.stream: probe(client, t.stream, settings.watch, at) for t in found}
     for t in found:
         o = seen[t.stream]
@@ -686,20 +686,25 @@ def serve(
         typer.Option(help="The public address behind a proxy, for subscribe links."),
     ] = None,
     ledger: LedgerOpt = None,
-    config: ConfigOpt = None,
+    config_file: ConfigOpt = None,
 ) -> None:
     """Build OUT and serve it: calendars and feeds with ETag/304 and gzip, an index page of
     upcoming events with subscribe and add-to-calendar links, /healthz; rebuilds on change."""
     import uvicorn
 
-    from .serve import Rebuilder, create_app, http_protocol
+    from .inbound import bind, config
+    from .serve import Rebuilder, create_app
 
-    _settings(path, config)  # a missing site or broken settings: a clear error, exit 2
+    _settings(path, config_file)  # a missing site or broken settings: a clear error, exit 2
+    try:
+        sock = bind(host, port, "--port")
+    except ConfigError as exc:
+        _fail(str(exc))
     console = safe_console(stderr=True)
     rebuilder = Rebuilder(
         path,
         out,
-        config=config,
+        config=config_file,
         ledger=ledger,
         log=lambda m: console.print(m, highlight=False, markup=False),
     )
@@ -713,17 +718,8 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(  # idle connections (before, between, inside requests' headers) closed after 5 s
-        app_,
-        host=host,
-        port=port,
-        log_level="warning",
-        server_header=False,
-        http=http_protocol(),
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=64 * 1024,
-        limit_concurrency=512,
-    )
+    # headers within 5 s, idle connections closed after 5 s, at most 512 at once (inbound.py)
+    uvicorn.Server(config(app_)).run(sockets=[sock])
 
 
 VALIDATORS_HELP = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -79,6 +79,9 @@ class PageSettings(_Model):
     extensions: tuple[str, ...] = (".md", ".markdown")
     # How far ahead the occurrences of a recurring event get their reminders planned.
     repeat_horizon: Duration = timedelta(weeks=8)
+    # A recurring event may repeat at most this often (check refuses a rule whose dates
+    # come closer: FREQ=DAILY;BYHOUR=1,2,3 is three an hour apart).
+    min_repeat_interval: Duration = timedelta(hours=1)
 
     @field_validator("extensions")
     @classmethod
@@ -272,11 +275,35 @@ class ChannelSettings(BaseModel):
         return not self.languages or lang in self.languages
 
 
+class NetworkSettings(_Model):
+    """``[network]``: what livepipe may reach when a URL comes from a page or a template
+    (net.py). Public addresses only, unless a network is named here (the tests name the
+    loopback network of their stand-ins; an intranet site may name its own)."""
+
+    allow: tuple[str, ...] = ()
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from .addresses import parse_networks
+
+        parse_networks(v)
+        return v
+
+    def networks(self) -> tuple[Any, ...]:
+        from .addresses import parse_networks
+
+        return parse_networks(self.allow)
+
+
 class LedgerSettings(_Model):
     # SQLite path (relative to the site root) or a postgresql:// URL; LIVEPIPE_LEDGER_URL wins.
     url: str = ".livepipe/ledger.sqlite"
     tombstone_days: int = Field(default=30, ge=0)  # cancelled/deleted events stay this long
-    lease: Duration = timedelta(minutes=10)  # a claim older than this is presumed dead
+    # A claim is leased for this long and renewed while its channel call runs (up to the
+    # call's own time limit); a claim not renewed for this long is taken back, even from a
+    # live process (a thread wedged in a call).
+    lease: Duration = timedelta(minutes=1)
 
 
 class HookSettings(_Model):
@@ -301,6 +328,7 @@ class Settings(_Model):
     ledger: LedgerSettings = LedgerSettings()
     hooks: HookSettings = HookSettings()
     watch: WatchSettings = WatchSettings()
+    network: NetworkSettings = NetworkSettings()
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
 
     @field_validator("schemas")
@@ -362,7 +390,7 @@ def load_settings(path: Path | None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=path) from exc
     try:
-        return Settings.model_validate({**data, "root": path.parent})
+        settings = Settings.model_validate({**data, "root": path.parent})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -371,3 +399,27 @@ def load_settings(path: Path | None) -> Settings:
             path=path,
             hint="see the livepipe.toml section of the README",
         ) from exc
+    _inside(settings, path)
+    return settings
+
+
+def _inside(settings: Settings, path: Path) -> None:
+    """Every path livepipe.toml names stays in the site's folder (a pull request can change
+    the file: ``content_dir = "../x"`` must not read pages from elsewhere, nor a ledger path
+    write a database elsewhere). Settings from the environment or the command line (the
+    operator's) may point anywhere."""
+    from .sitefiles import inside
+
+    root = path.parent
+    named = [("site.content_dir", settings.site.content_dir)]
+    url = settings.ledger.url
+    if not url.startswith(("postgresql://", "postgres://")):
+        named.append(("ledger.url", url.removeprefix("sqlite:///")))
+    for key, value in named:
+        if not inside(root, value):
+            raise ConfigError(
+                f"{key} = {value!r} leaves the site's folder",
+                path=path,
+                hint="give a path inside the folder of livepipe.toml (the operator can point "
+                "the ledger elsewhere with LIVEPIPE_LEDGER_URL)",
+            )

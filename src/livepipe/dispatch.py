@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 LOOKAHEAD = timedelta(seconds=3)
+RECOVER_SECONDS = 5.0
 
 
 def _now() -> datetime:
@@ -86,7 +88,16 @@ class Dispatcher:
                     ready_all.wait(timeout=60)
 
                 wait([pool.submit(warm) for _ in range(self.threads)])
+                recovered_at = 0.0
                 while not stop.is_set():
+                    if time.monotonic() - recovered_at >= RECOVER_SECONDS:
+                        # claims whose lease expired (a thread wedged in a call, here or
+                        # elsewhere) or whose process died: taken back by the README's rules
+                        recovered_at = time.monotonic()
+                        for rec, state in lookout.recover():
+                            log.warning(
+                                "send %s (%s → %s): %s", rec.key, rec.slot, rec.channel, state
+                            )
                     now = self.clock()
                     pending = [
                         s

@@ -4,9 +4,17 @@
      ├── ConfigError                 livepipe.toml or the environment is wrong
      ├── ContentError(path, line)    one page cannot be turned into an Event
      ├── RenderError(template)       a template or renderer failed
-     └── PublishError(channel)       a channel call failed
-          ├── TransientPublishError  timeouts, connection errors, 429, 5xx: retried
-          └── PermanentPublishError  4xx, bad credentials, rejected content: not retried
+     ├── FetchError(host)            a request to the outside failed (net.py)
+     │    ├── BlockedError           the URL or its address is not allowed: never retried
+     │    ├── TooLargeError          the answer is over the byte cap: never retried
+     │    ├── DeadlineError          no whole answer within the total deadline
+     │    ├── NetworkError           the connection failed or broke
+     │    └── BadAnswerError         the answer is not the shape the API documents
+     ├── PublishError(channel)       a channel call failed
+     │    ├── TransientPublishError  timeouts, connection errors, 429, 5xx: retried
+     │    └── PermanentPublishError  4xx, bad credentials, rejected content: not retried
+     ├── LostClaimError(key)         a send's claim was taken back (its lease expired)
+     └── HookError(status)           an incoming webhook is refused (its HTTP status)
 
 Library errors are mapped at the boundary with ``raise ... from exc``; nothing returns a bool
 for failure.
@@ -88,3 +96,56 @@ class TransientPublishError(PublishError):
 
 class PermanentPublishError(PublishError):
     """A failure that retrying cannot fix: 4xx, bad credentials, rejected content."""
+
+
+class FetchError(LivepipeError):
+    """A request to the outside failed; names the host only (a URL may hold a secret)."""
+
+    code = "fetch"
+
+    def __init__(self, message: str, *, host: str = "") -> None:
+        super().__init__(message)
+        self.host = host
+
+
+class BlockedError(FetchError):
+    """The URL's scheme or the address it resolves to is not allowed by the address policy."""
+
+    code = "blocked"
+
+
+class TooLargeError(FetchError):
+    """The answer is longer than the byte cap of the request (reading stopped there)."""
+
+    code = "too-large"
+
+
+class DeadlineError(FetchError):
+    """No whole answer within the request's total deadline (however slowly it trickled)."""
+
+    code = "deadline"
+
+
+class NetworkError(FetchError):
+    """The connection could not be made, or broke."""
+
+    code = "connection"
+
+
+class BadAnswerError(FetchError):
+    """The answer is not the shape the remote API documents (not JSON, a field of another
+    type, a code that is not a number)."""
+
+    code = "bad-answer"
+
+
+class LostClaimError(LivepipeError):
+    """The claim on a send was lost (recovered by another worker after its lease expired)."""
+
+
+class HookError(LivepipeError):
+    """An incoming webhook is refused; ``status`` is the HTTP status it is answered with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -9,14 +9,17 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import parse_qs, urljoin, urlsplit
 
+from .addresses import private_reason
 from .config import Settings
 from .identity import event_uid, page_id, uri, url_path
 from .models import Event
-from .recurrence import rule_text
+from .recurrence import check_rule, rule_text, rule_until
 from .sources.base import Draft, PageContext, PageSchema
 from .timeutil import (
+    elapsed,
     format_duration,
     get_zone,
+    later,
     localize,
     midnight,
     parse_duration,
@@ -59,7 +62,9 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
             hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
         ) from exc
     start, end, all_day = _times(ctx, draft, tz, settings.pages.default_duration)
-    rrule, exdates = _repeat(ctx, draft, start, zone_name, all_day)
+    rrule, exdates = _repeat(
+        ctx, draft, start, zone_name, all_day, settings.pages.min_repeat_interval
+    )
 
     lang = page.lang or settings.site.default_language or schema.default_language
     pid = page_id(page.rel)
@@ -106,6 +111,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
         reminders=options.reminders,
         skip=options.skip,
     )
+    _private_urls(ctx, event, settings)
     # The event is not shared yet: fill in its two hashes in place (replace() copies it).
     object.__setattr__(event, "revision", _hash(event, _HASHED, body=page.body.strip()))
     object.__setattr__(event, "significant", _hash(event, SIGNIFICANT_FIELDS))
@@ -234,8 +240,9 @@ def _start_end(
             hint="give end a time, e.g. 2026-12-03T21:00",
         )
     start_at = _aware(ctx, start, tz, draft.start_line)
-    end_at = _aware(ctx, end, tz, draft.end_line) if end is not None else start_at + default
-    if end_at <= start_at:
+    length = draft.duration or default
+    end_at = _aware(ctx, end, tz, draft.end_line) if end is not None else later(start_at, length)
+    if elapsed(start_at, end_at) <= timedelta(0):  # same-zone < ignores the DST fold
         raise ctx.error(
             "end-before-start",
             f"end {end_at.isoformat()} is not after start {start_at.isoformat()}",
@@ -258,9 +265,11 @@ _REPEAT_KEYS = {"rrule", "until", "count", "except"}
 
 
 def _repeat(
-    ctx: PageContext, draft: Draft, start: datetime, zone: str, all_day: bool
+    ctx: PageContext, draft: Draft, start: datetime, zone: str, all_day: bool, least: timedelta
 ) -> tuple[str | None, tuple[datetime, ...]]:
-    """``repeat: FREQ=…`` or ``repeat: {rrule, until, count, except}`` → (RRULE, exdates)."""
+    """``repeat: FREQ=…`` or ``repeat: {rrule, until, count, except}`` → (RRULE, exdates).
+    A rule that never occurs, repeats more often than ``least`` or cannot be expanded in
+    time is a ``bad-repeat`` error; an end before the start a warning (one occurrence)."""
     raw = draft.repeat
     if raw is None or raw == "":
         return None, ()
@@ -282,6 +291,25 @@ def _repeat(
         text = rule_text(rule, until=until_value, count=count, zone=zone, all_day=all_day)
     except ValueError as exc:
         raise ctx.error("bad-value", f"repeat: {exc}", line=line, hint=hint) from None
+    ends = rule_until(text)
+    if ends is not None and (
+        ends < start.date() if not isinstance(ends, datetime) else ends < start
+    ):
+        ctx.warn(
+            "until-before-start",
+            f"repeat ends ({ends.isoformat()}) before the first start: one occurrence only",
+            line=line,
+            hint="move until after the start, or remove repeat",
+        )
+        return None, ()
+    why = check_rule(text, start, zone, all_day, least)
+    if why is not None:
+        raise ctx.error(
+            "bad-repeat",
+            f"repeat {text}: {why}",
+            line=line,
+            hint="write a rule such as FREQ=WEEKLY;BYDAY=TU",
+        )
     skipped = spec.get("except") or []
     if not isinstance(skipped, list):
         skipped = [skipped]
@@ -340,6 +368,33 @@ def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = Non
         )
         return None
     return url
+
+
+def _private_urls(ctx: PageContext, event: Event, settings: Settings) -> None:
+    """``private-url``: a URL on the page points inside a network (loopback, a private
+    address, ``localhost``, ``*.internal``): livepipe will not fetch it (net.py) and
+    viewers cannot open it; ``[network] allow`` says a network is meant."""
+    urls = (
+        ("live URL", event.live_url),
+        ("replay URL", event.replay_url),
+        ("registration URL", event.register_url),
+        ("cover image", event.cover_image),
+        ("outline image", event.outline_image),
+    )
+    allow = settings.network.networks() if settings.network.allow else ()
+    for what, url in urls:
+        why = private_reason(url, allow) if url else None
+        if why is None or url is None:
+            continue
+        host = urlsplit(url).hostname or ""
+        line = next((i + 2 for i, text in enumerate(ctx.page.fm_lines) if host and host in text), 1)
+        ctx.warn(
+            "private-url",
+            f"{what} {url[:120]}: {why}; livepipe will not fetch it and viewers cannot open it",
+            line=line,
+            hint="use a public address, or allow the network in livepipe.toml: [network] "
+            'allow = ["10.0.0.0/8"]',
+        )
 
 
 def _replay(ctx: PageContext, raw: str | None) -> tuple[str | None, str | None]:

@@ -86,6 +86,8 @@ class SendRecord(Send):
     remote_url: str | None = None
     error: str | None = None
     updated_at: datetime | None = None
+    lease_until: datetime | None = None  # a claim's lease (renewed while its call runs)
+    payload: str | None = None
 
 
 @dataclass(frozen=True)

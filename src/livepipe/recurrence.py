@@ -13,15 +13,17 @@ import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
 
+from .limits import TimeLimitExceeded, time_limit
 from .models import Event
-from .timeutil import get_zone, localize
+from .timeutil import elapsed, get_zone, later, localize
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 MAX_OCCURRENCES = 1000  # a rule is expanded this far at most (a daily rule for ~3 years)
+EXPAND_SECONDS = 1.0  # … and for this long at most
 
 
 def rule_text(
@@ -63,18 +65,39 @@ def rule_text(
     return value
 
 
+def rule_until(rule: str) -> date | datetime | None:
+    """The UNTIL of an RRULE value (a date, or a UTC date-time), if it has one."""
+    for part in rule.split(";"):
+        name, _, value = part.partition("=")
+        if name != "UNTIL":
+            continue
+        try:
+            if "T" in value:
+                return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            return datetime.strptime(value, "%Y%m%d").date()
+        except ValueError:
+            return None
+    return None
+
+
 def starts(event: Event) -> Iterator[datetime]:
     """Every occurrence's start (aware, in the event's zone), cancelled ones left out; at
     most MAX_OCCURRENCES. A non-recurring event has one."""
-    return _starts(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
+    if not event.rrule:
+        return iter((event.start,))
+    found, _ = expand(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
+    return iter(found)
 
 
-def _starts(
-    rule: str | None, first: datetime, zone_name: str, all_day: bool, exdates: tuple[datetime, ...]
-) -> Iterator[datetime]:
-    if not rule:
-        yield first
-        return
+@functools.lru_cache(maxsize=4096)
+def expand(
+    rule: str, first: datetime, zone_name: str, all_day: bool, exdates: tuple[datetime, ...]
+) -> tuple[tuple[datetime, ...], bool]:
+    """(the occurrences' starts, whether the expansion finished): at most MAX_OCCURRENCES,
+    within EXPAND_SECONDS. A rule can make dateutil search for ever (``BYMONTH=2;
+    BYMONTHDAY=30`` never occurs: it walks every year to 9999), so the search itself is
+    interrupted at the budget; ``check`` refuses such rules, this keeps everything else
+    safe from one that got through. Cached: each rule is expanded once per process."""
     zone = get_zone(zone_name)
     naive = first.astimezone(zone).replace(tzinfo=None)
     if not all_day and "UNTIL=" in rule:  # dateutil compares UNTIL to naive starts
@@ -82,45 +105,77 @@ def _starts(
         stamp, sep, rest = tail.partition(";")
         until_utc = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         rule = f"{head}UNTIL={until_utc.astimezone(zone):%Y%m%dT%H%M%S}{sep}{rest}"
+    walls: list[datetime] = []
+    finished = True
+    try:
+        with time_limit(EXPAND_SECONDS):
+            for wall in rrulestr(rule, dtstart=naive):
+                walls.append(wall)
+                if len(walls) >= MAX_OCCURRENCES:
+                    break
+    except TimeLimitExceeded:
+        finished = False
     cancelled = set(exdates)
-    for i, wall in enumerate(rrulestr(rule, dtstart=naive)):
-        if i >= MAX_OCCURRENCES:
-            return
+    out = []
+    for wall in walls:
         start = localize(wall, zone)[0]
         if start not in cancelled:
-            yield start
+            out.append(start)
+    return tuple(out), finished
+
+
+def check_rule(
+    rule: str, first: datetime, zone_name: str, all_day: bool, least: timedelta
+) -> str | None:
+    """Why a rule cannot be published, or None: it never occurs, it takes too long to
+    expand, or it repeats more often than ``least`` (``[pages] min_repeat_interval``:
+    ``FREQ=DAILY`` with BYHOUR/BYMINUTE/BYSECOND lists is sub-daily too)."""
+    found, finished = expand(rule, first, zone_name, all_day, ())
+    if not found:
+        return "it never occurs (check BYMONTH/BYMONTHDAY/BYDAY: e.g. February has no 30th)"
+    if not finished:
+        return f"it takes more than {EXPAND_SECONDS:g} s to find its dates: simplify it"
+    for a, b in itertools.pairwise(found):
+        if b - a < least:
+            return (
+                f"it repeats every {_span(b - a)} ({a:%Y-%m-%d %H:%M:%S} and "
+                f"{b:%H:%M:%S}); events may repeat at most every {_span(least)} "
+                "([pages] min_repeat_interval)"
+            )
+    return None
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} s"
 
 
 def upcoming(event: Event, after: datetime, limit: int) -> list[datetime]:
     """Starts of the first ``limit`` occurrences that end after ``after``."""
-    length = event.end - event.start
-    return list(itertools.islice((s for s in starts(event) if s + length > after), limit))
+    length = elapsed(event.start, event.end)
+    return list(itertools.islice((s for s in starts(event) if later(s, length) > after), limit))
 
 
 def last_start(event: Event) -> datetime:
     """The start of the last occurrence (of the first MAX_OCCURRENCES)."""
-    return _last_start(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
-
-
-@functools.lru_cache(maxsize=1024)
-def _last_start(
-    rrule: str | None, start: datetime, zone: str, all_day: bool, exdates: tuple[datetime, ...]
-) -> datetime:
-    # Every calendar an event is in needs its VTIMEZONE's last year: expand the rule once.
-    last = start
-    for last in _starts(rrule, start, zone, all_day, exdates):  # noqa: B007 - the last one
-        pass
-    return last
+    if not event.rrule:
+        return event.start
+    found, _ = expand(event.rrule, event.start, event.timezone, event.all_day, event.exdates)
+    return found[-1] if found else event.start
 
 
 def between(event: Event, after: datetime, before: datetime) -> list[datetime]:
     """Starts of the occurrences that end after ``after`` and start before ``before``."""
-    length = event.end - event.start
+    length = elapsed(event.start, event.end)
     out = []
     for start in starts(event):
         if start >= before:
             break
-        if start + length > after:
+        if later(start, length) > after:
             out.append(start)
     return out
 
@@ -131,17 +186,17 @@ def at(event: Event, start: datetime) -> Event:
     return replace(
         event,
         start=start.astimezone(zone),
-        end=(start + (event.end - event.start)).astimezone(zone),
+        end=later(start, elapsed(event.start, event.end)).astimezone(zone),
     )
 
 
 def current(event: Event, now: datetime) -> Event:
     """The occurrence happening now or next; the last one when all are over."""
-    length = event.end - event.start
+    length = elapsed(event.start, event.end)
     last = event.start
     for start in starts(event):
         last = start
-        if start + length > now:
+        if later(start, length) > now:
             return at(event, start)
     return at(event, last)
 

@@ -9,18 +9,21 @@ retrying is safe. Nothing is sent outside its validity window.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
 import random
 import signal
-from collections.abc import Callable, Collection, Mapping
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import recurrence
 from .config import Settings
-from .errors import ConfigError, PermanentPublishError, PublishError, TransientPublishError
+from .errors import ConfigError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message, SlotKind
 from .plan import DAILY_PREFIX, SendRecord, SendState, gathered_events
@@ -49,12 +52,108 @@ def checkpoint(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+# Fault injection for the hostile tests: LIVEPIPE_FAULT="raise:<channel>" makes every call of
+# that channel raise an unexpected error after the claim (a bug met inside a call);
+# "wedge:<channel>" makes it hang for ever (a thread stuck in a call). Unset in normal use.
+FAULT_ENV = "LIVEPIPE_FAULT"
+
+
+class InjectedFault(RuntimeError):
+    """What LIVEPIPE_FAULT=raise:<channel> raises inside the channel call."""
+
+
+def _fault(channel: str) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    for item in spec.split(","):
+        what, _, name = item.partition(":")
+        if name != channel:
+            continue
+        if what == "raise":
+            raise InjectedFault(f"fault injected into {channel}")
+        if what == "wedge":
+            threading.Event().wait()
+
+
+class Leases:
+    """Keeps the leases of the claims whose calls are running in this process alive: every
+    third of the lease, one ledger write per clock extends them (its own connection, its
+    own thread). A call is renewed only within its own time limit (``budget``): a thread
+    wedged in a call stops being renewed, its lease expires, and recovery takes the send
+    back even though this process is alive."""
+
+    def __init__(self, opener: Callable[[], Ledger], lease: timedelta, worker: str) -> None:
+        self.opener = opener
+        self.lease = lease
+        self.worker = worker
+        # key → (monotonic time its renewals stop, the clock of the sender that holds it)
+        self._held: dict[str, tuple[float, Callable[[], datetime]]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def hold(self, key: str, budget: float, clock: Callable[[], datetime]) -> Iterator[None]:
+        with self._lock:
+            self._held[key] = (time.monotonic() + budget, clock)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="livepipe-leases", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.pop(key, None)
+
+    def _run(self) -> None:
+        ledger: Ledger | None = None
+        try:
+            while True:
+                time.sleep(max(0.05, self.lease.total_seconds() / 3))
+                with self._lock:
+                    if not self._held:
+                        self._thread = None
+                        return
+                    now = time.monotonic()
+                    by_clock: dict[int, tuple[Callable[[], datetime], list[str]]] = {}
+                    for key, (stop, clock) in self._held.items():
+                        if now < stop:
+                            by_clock.setdefault(id(clock), (clock, []))[1].append(key)
+                for clock, keys in by_clock.values():
+                    try:
+                        ledger = ledger or self.opener()
+                        ledger.renew(keys, self.worker, clock() + self.lease)
+                    except Exception as exc:  # a ledger hiccup: the next round tries again
+                        log.warning("could not renew the leases of %d sends: %s", len(keys), exc)
+        finally:
+            if ledger is not None:
+                ledger.close()
+
+
+_LEASES: dict[tuple[str, str], Leases] = {}
+_LEASES_LOCK = threading.Lock()
+
+
+def leases_for(settings: Settings, url: str, worker: str) -> Leases:
+    """This process's lease keeper for one ledger (shared by all its senders)."""
+    from .ledger import open_ledger
+
+    with _LEASES_LOCK:
+        found = _LEASES.get((url, worker))
+        if found is None:
+            found = _LEASES[url, worker] = Leases(
+                lambda: open_ledger(settings, url), settings.ledger.lease, worker
+            )
+        return found
+
+
 class Result(enum.StrEnum):
     """What one attempt at a send did."""
 
     SENT = "sent"
     FAILED = "failed"  # permanently: reported, not retried
     RETRY = "retry"  # a transient error: released with a later not_before
+    UNCERTAIN = "uncertain"  # an unexpected error during the call: verify, never resend
     DRY_RUN = "dry-run"  # --dry-run: what would be sent
     SKIPPED = "skipped"  # the claim was lost to recovery
 
@@ -138,6 +237,7 @@ class Sender:
             settings.root / "templates" if settings.root else None
         )
         self.worker = worker or worker_id()
+        self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
         self._owns_ledger = False
         # Channels that cannot send (a variable unset, an option missing): their sends are
@@ -215,7 +315,9 @@ class Sender:
         while limit is None or len(outcomes) < limit:
             checkpoint("before-claim")
             now = self.clock()
-            send = self.ledger.claim_next(now, self.worker, names, due_before=now - grace)
+            send = self.ledger.claim_next(
+                now, self.worker, names, due_before=now - grace, lease=self.settings.ledger.lease
+            )
             if send is None:
                 break
             checkpoint("after-claim")
@@ -228,53 +330,96 @@ class Sender:
         rec = self.ledger.send(key)
         if rec is not None and (rec.channel in self.broken or rec.channel not in self.channels):
             return None
-        send = self.ledger.claim(key, self.clock(), self.worker)
+        send = self.ledger.claim(key, self.clock(), self.worker, lease=self.settings.ledger.lease)
         if send is None:
             return None
         checkpoint("after-claim")
         return self._deliver(send)
 
     def _deliver(self, send: SendRecord) -> Outcome:
+        """One claimed send, whatever happens: every way out records an outcome in the
+        ledger (sent, failed, pending with a retry time, uncertain), so no claim is left
+        behind by anything a remote or a bug does. Only when the ledger itself cannot be
+        written does the claim stay, and then its lease expires and recovery takes it."""
         channel = self.channels[send.channel]
+        started = False
         try:
-            message = self.message(send, parts=channel.reads)
-        except Exception as exc:  # a template bug must not leave the claim hanging
-            self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
-            log.error("send %s: cannot render the message: %s", send.key, exc)
-            return Outcome(send, Result.FAILED, f"render: {exc}")
+            try:
+                message = self.message(send, parts=channel.reads)
+            except Exception as exc:  # a template bug must not leave the claim hanging
+                self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
+                log.error("send %s: cannot render the message: %s", send.key, exc)
+                return Outcome(send, Result.FAILED, f"render: {exc}")
+            try:
+                budget = channel.budget(message)
+            except Exception:  # the budget is a bound, not a reason to fail the send
+                budget = 600.0
+            try:
+                self.ledger.start_call(send.key, self.worker, self.clock())
+            except LostClaimError:
+                return Outcome(send, Result.SKIPPED, "claim lost to recovery")
+            started = True
+            try:
+                with self.leases.hold(send.key, budget, self.clock):
+                    _fault(send.channel)
+                    receipt = channel.deliver(message)
+            except TransientPublishError as exc:
+                return self._retry(send, str(exc), exc.retry_after)
+            except (PublishError, ConfigError) as exc:
+                hint = f" — {exc.hint}" if isinstance(exc, PublishError) and exc.hint else ""
+                self.ledger.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
+                return Outcome(send, Result.FAILED, f"{exc}{hint}")
+            checkpoint("after-call")
+            try:
+                self.ledger.mark_sent(
+                    send.key,
+                    self.worker,
+                    self.clock(),
+                    remote_id=receipt.remote_id,
+                    remote_url=receipt.remote_url,
+                    note=receipt.note,
+                )
+            except LostClaimError:
+                return Outcome(
+                    send, Result.SKIPPED, "claim lost to recovery after the call", receipt
+                )
+            checkpoint("after-record")
+            log.info("sent %s (%s → %s)", send.key, send.slot, send.channel)
+            return Outcome(send, Result.SENT, receipt.remote_id or "", receipt)
+        except Exception as exc:  # a bug met on the way: recorded, never a stuck claim
+            return self._unexpected(send, channel, exc, started=started)
+
+    def _retry(self, send: SendRecord, why: str, retry_after: float | None) -> Outcome:
+        """Back to pending, tried again after a backoff; failed when the window ends first."""
+        now = self.clock()
+        retry_at = now + backoff(send.attempts, retry_after, self.rng)
+        if retry_at >= send.valid_until:
+            self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {why}")
+            return Outcome(send, Result.FAILED, f"window ends before a retry: {why}")
+        self.ledger.release(send.key, self.worker, now, retry_at, why)
+        return Outcome(send, Result.RETRY, f"{why} (retry at {retry_at.isoformat()})")
+
+    def _unexpected(
+        self, send: SendRecord, channel: Channel, exc: Exception, *, started: bool
+    ) -> Outcome:
+        """An error no channel declares (a bug on an odd answer, a fault): before the call,
+        or on a channel that deduplicates by key, the send is retried later; once a call
+        that cannot be deduplicated started, nobody knows whether it arrived: uncertain."""
+        why = channel.redact(f"internal error: {type(exc).__name__}: {exc}")[:500]
+        log.error("send %s (%s → %s): %s", send.key, send.slot, send.channel, why, exc_info=exc)
         try:
-            self.ledger.start_call(send.key, self.worker, self.clock())
-        except LostClaimError:
-            return Outcome(send, Result.SKIPPED, "claim lost to recovery")
-        try:
-            receipt = channel.deliver(message)
-        except TransientPublishError as exc:
-            now = self.clock()
-            retry_at = now + backoff(send.attempts, exc.retry_after, self.rng)
-            if retry_at >= send.valid_until:
-                self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {exc}")
-                return Outcome(send, Result.FAILED, f"window ends before a retry: {exc}")
-            self.ledger.release(send.key, self.worker, now, retry_at, str(exc))
-            return Outcome(send, Result.RETRY, f"{exc} (retry at {retry_at.isoformat()})")
-        except (PermanentPublishError, PublishError) as exc:
-            hint = f" — {exc.hint}" if exc.hint else ""
-            self.ledger.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
-            return Outcome(send, Result.FAILED, f"{exc}{hint}")
-        checkpoint("after-call")
-        try:
-            self.ledger.mark_sent(
+            if not started or channel.accepts_idempotency_key:
+                return self._retry(send, why, None)
+            self.ledger.mark_uncertain(
                 send.key,
                 self.worker,
                 self.clock(),
-                remote_id=receipt.remote_id,
-                remote_url=receipt.remote_url,
-                note=receipt.note,
+                f"{why}; check the channel, then `livepipe resolve`",
             )
-        except LostClaimError:
-            return Outcome(send, Result.SKIPPED, "claim lost to recovery after the call", receipt)
-        checkpoint("after-record")
-        log.info("sent %s (%s → %s)", send.key, send.slot, send.channel)
-        return Outcome(send, Result.SENT, receipt.remote_id or "", receipt)
+            return Outcome(send, Result.UNCERTAIN, why)
+        except Exception as again:  # the ledger cannot be written: the lease takes it back
+            log.error("send %s: cannot record its outcome: %s", send.key, again)
+            return Outcome(send, Result.SKIPPED, f"{why}; not recorded: {again}")
 
     def dry_run(self) -> list[Outcome]:
         """What send-due would do now, without claiming or sending anything."""

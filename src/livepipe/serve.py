@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -600,31 +599,3 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-
-
-IDLE_SECONDS = 5.0
-
-
-def http_protocol() -> type:
-    """uvicorn's HTTP/1.1 protocol that also closes a connection that sends nothing, or
-    stalls inside a request's headers, for ``IDLE_SECONDS`` (uvicorn only times out idle
-    connections between requests): idle clients cannot hold the server's sockets."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class IdleTimeoutProtocol(H11Protocol):
-        def _arm(self) -> None:
-            self._unset_keepalive_if_required()
-            self.timeout_keep_alive_task = self.loop.call_later(
-                IDLE_SECONDS, self.timeout_keep_alive_handler
-            )
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.cycle is None and not self.transport.is_closing():
-                self._arm()  # still no whole request: the clock runs on
-
-    return IdleTimeoutProtocol

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
 from .errors import ContentError
+from .sitefiles import within
 from .sources.files import read_page
 from .timeutil import get_zone, human_duration, parse_offset, parse_time_value
 
@@ -110,14 +111,19 @@ def survey(root: Path, *, max_bytes: int = 1 << 20) -> Survey:
 
 
 def _pages(root: Path) -> Iterator[Path]:
+    """The page files below ``root``: regular files that resolve inside it (a symlink out
+    of the folder, a FIFO or a device named ``*.md`` is not read and not printed)."""
     if root.is_file():
         yield root
         return
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):  # does not follow symlinked folders
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
             if name.endswith((".md", ".markdown")) and not name.startswith(("_index.", ".")):
-                yield Path(folder) / name
+                path = Path(folder) / name
+                real = within(root, path)
+                if real is not None and real.is_file():
+                    yield path
 
 
 def _flatten(meta: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, object]]:

@@ -216,3 +216,16 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def later(start: datetime, length: timedelta) -> datetime:
+    """``start`` plus ``length`` of elapsed time, in ``start``'s zone. Python adds wall-clock
+    time to an aware datetime (01:30 + 1 h on the night the clocks go back is 02:30, two
+    hours later); a duration of an event is elapsed time (1 h means 1 h)."""
+    return (start.astimezone(UTC) + length).astimezone(start.tzinfo)
+
+
+def elapsed(start: datetime, end: datetime) -> timedelta:
+    """The elapsed time from ``start`` to ``end`` (Python subtracts wall clocks when both
+    are in the same zone)."""
+    return end.astimezone(UTC) - start.astimezone(UTC)

@@ -21,15 +21,17 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from .config import GenericWatch, Settings, WatchSettings
+from .errors import FetchError
 from .ledger.base import claimer_alive
 from .models import SlotKind
+from .net import Answer, Client, Policy, retry_after
 from .pipeline import SYNC_STAMP
 from .plan import stream_sends
 from .send import Sender, checkpoint
@@ -62,82 +64,263 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_ANSWER = 256 << 10  # a status answer is a few KB; anything longer is not one
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one poll needs: the client, the watch settings, the moment, the environment
+    (the YouTube key)."""
+
+    client: Client
+    settings: WatchSettings
+    now: datetime
+    env: Mapping[str, str]
+
+    def get(self, url: str, **kwargs: Any) -> Answer:
+        return self.client.get(
+            url, deadline=self.settings.timeout.total_seconds(), max_bytes=MAX_ANSWER, **kwargs
+        )
+
+
+class Platform:
+    """A live platform the watchers know: ``probe`` makes one request about one room and
+    says what it saw; what a remote does never raises (a bad answer is an ERROR
+    observation, counted and reported, and the watcher lives on)."""
+
+    name: ClassVar[str]
+
+    def probe(self, ask: Ask, room: str) -> Observation:
+        raise NotImplementedError
+
+
+class _BiliData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    live_status: StrictInt
+    live_time: StrictStr | None = None
+
+
+class BiliAnswer(BaseModel):
+    """``room/v1/Room/get_info``: ``{"code": 0, "message": "ok", "data": {"live_status",
+    "live_time", …}}`` (an error code comes with ``"data": []``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    code: StrictInt
+    data: _BiliData | None = None
+
+
+class _BiliCode(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: StrictInt | None = None
+    message: StrictStr | None = None
+
+
+class Bilibili(Platform):
+    name = "bilibili"
+
+    def probe(self, ask: Ask, room: str) -> Observation:
+        now = ask.now
+        answer = ask.get(
+            f"{ask.settings.bilibili_api}/room/v1/Room/get_info", params={"room_id": room}
+        )
+        head = _model(answer, _BiliCode)
+        code = head.code if head is not None else None
+        if answer.status in (412, 429) or code in _BILIBILI_LIMITED:
+            reason = (head.message if head is not None else None) or "rate limited"
+            return _error(
+                now,
+                f"bilibili refused (HTTP {answer.status}, code {code}): {reason[:100]}",
+                limited=True,
+                after=retry_after(answer.headers.get("retry-after")),
+            )
+        if answer.status != 200:
+            return _error(now, f"bilibili answered HTTP {answer.status}")
+        if head is not None and head.code not in (0, None):  # its data is then [] or absent
+            return _error(
+                now, f"bilibili code {head.code}: {(head.message or '')[:100]} (room {room})"
+            )
+        body = answer.parse(BiliAnswer, "bilibili")
+        if body.data is None:
+            return _error(now, f"bilibili answered without data for room {room}")
+        status = body.data.live_status
+        if status == 1:
+            return Observation(StreamStatus.LIVE, now, started_at=_beijing(body.data.live_time))
+        if status in (0, 2):  # 2: the room rotates recorded videos (轮播), nobody is live
+            return Observation(StreamStatus.OFFLINE, now)
+        return _error(now, f"bilibili live_status {status!r} is not one of 0, 1, 2")
+
+
+class _YtDetails(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    actualStartTime: StrictStr | None = None
+    actualEndTime: StrictStr | None = None
+
+
+class _YtItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    liveStreamingDetails: _YtDetails | None = None
+
+
+class YtVideos(BaseModel):
+    """``videos?part=liveStreamingDetails``: ``{"items": [{"liveStreamingDetails":
+    {"actualStartTime", "actualEndTime"}}]}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    items: list[_YtItem] = []
+
+
+class _YtReason(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    reason: StrictStr | None = None
+
+
+class _YtErrorBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message: StrictStr | None = None
+    errors: list[_YtReason] = []
+
+
+class YtError(BaseModel):
+    """An API error: ``{"error": {"code", "message", "errors": [{"reason"}]}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    error: _YtErrorBody | None = None
+
+
+class YouTube(Platform):
+    name = "youtube"
+
+    def probe(self, ask: Ask, room: str) -> Observation:
+        now, settings = ask.now, ask.settings
+        key = ask.env.get(settings.youtube_key_env, "")
+        if not key:
+            return _error(now, f"set {settings.youtube_key_env} to a YouTube Data API key")
+        try:
+            return self._probe(ask, room, key)
+        except FetchError as exc:
+            return _error(now, str(exc).replace(key, "***"))
+
+    def _probe(self, ask: Ask, video: str, key: str) -> Observation:
+        now = ask.now
+        answer = ask.get(
+            f"{ask.settings.youtube_api}/videos",
+            params={"part": "liveStreamingDetails,snippet", "id": video, "key": key},
+        )
+        if answer.status != 200:
+            error = _model(answer, YtError)
+            body = error.error if error is not None else None
+            reasons = {e.reason for e in body.errors if e.reason} if body else set()
+            message = ((body.message if body else None) or f"HTTP {answer.status}")[:200]
+            message = message.replace(key, "***")
+            limited = answer.status == 429 or bool(reasons & _YOUTUBE_LIMITED)
+            why = ", ".join(sorted(reasons))[:100] or str(answer.status)
+            return _error(
+                now,
+                f"YouTube {why}: {message}",
+                limited=limited,
+                after=retry_after(answer.headers.get("retry-after")),
+            )
+        items = answer.parse(YtVideos, "YouTube").items
+        if not items:
+            return _error(now, f"YouTube has no video {video}")
+        details = items[0].liveStreamingDetails
+        if details is None:
+            return _error(now, f"YouTube video {video} is not a live stream")
+        started, ended = _iso(details.actualStartTime), _iso(details.actualEndTime)
+        if ended is not None:
+            return Observation(
+                StreamStatus.ENDED,
+                now,
+                started_at=started,
+                ended_at=ended,
+                replay_url=f"https://www.youtube.com/watch?v={video}",
+            )
+        if started is not None:
+            return Observation(StreamStatus.LIVE, now, started_at=started)
+        return Observation(StreamStatus.OFFLINE, now)
+
+
+class Generic(Platform):
+    """``[watch.generic.NAME]``: the JSON value at ``pointer`` of the status URL's answer."""
+
+    name = "generic"
+
+    def __init__(self, cfg: GenericWatch) -> None:
+        self.cfg = cfg
+
+    def probe(self, ask: Ask, room: str) -> Observation:
+        cfg, now = self.cfg, ask.now
+        last = [s for s in room.split("?")[0].split("#")[0].split("/") if s]
+        ident = last[-1] if last else ""
+        if ident in ("", ".", "..") and "{id}" in cfg.url:
+            return _error(now, f"{room[:80]!r} has no room id in its last path segment")
+        url = cfg.url.replace("{url}", quote(room, safe="")).replace("{id}", quote(ident, safe=""))
+        answer = ask.get(url)
+        if answer.status in (412, 429):
+            return _error(
+                now,
+                f"HTTP {answer.status}",
+                limited=True,
+                after=retry_after(answer.headers.get("retry-after")),
+            )
+        if answer.status != 200:
+            return _error(now, f"{answer.host} answered HTTP {answer.status}")
+        body = answer.json()
+        try:
+            value = pointer(body, cfg.pointer)
+        except KeyError:
+            return _error(now, f"{answer.host}: the answer has nothing at {cfg.pointer}")
+        live = value == cfg.live and type(value) is type(cfg.live)
+        return Observation(StreamStatus.LIVE if live else StreamStatus.OFFLINE, now)
+
+
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (Bilibili(), YouTube())}
+
+
+def platform(name: str, settings: WatchSettings) -> Platform | None:
+    """The platform a StreamRef names (``bilibili``, ``youtube``, ``generic:NAME``)."""
+    if name.startswith("generic:"):
+        cfg = settings.generic.get(name.removeprefix("generic:"))
+        return Generic(cfg) if cfg is not None else None
+    return PLATFORMS.get(name)
+
+
 def probe(
-    client: httpx.Client,
+    client: Client,
     ref: StreamRef,
     settings: WatchSettings,
     now: datetime,
     env: Mapping[str, str] | None = None,
 ) -> Observation:
-    """One request to the stream's platform; never raises for what a remote does."""
-    env = os.environ if env is None else env
-    secret = ""
+    """One request to the stream's platform; never raises for what a remote does (or for a
+    bug met on its answer: that is an ERROR observation too, and the watcher lives on)."""
+    found = platform(ref.platform, settings)
+    if found is None:
+        return _error(now, f"no watcher named {ref.platform}")
     try:
-        if ref.platform == "bilibili":
-            return _bilibili(client, ref.room, settings, now)
-        if ref.platform == "youtube":
-            secret = env.get(settings.youtube_key_env, "")
-            if not secret:
-                return _error(now, f"set {settings.youtube_key_env} to a YouTube Data API key")
-            return _youtube(client, ref.room, settings, secret, now)
-        generic = settings.generic.get(ref.platform.removeprefix("generic:"))
-        if generic is None:
-            return _error(now, f"no watcher named {ref.platform}")
-        return _generic(client, ref.room, generic, now)
-    except httpx.HTTPError as exc:
-        text = f"{type(exc).__name__}: {exc}"
-        return _error(now, text.replace(secret, "***") if secret else text)
+        return found.probe(Ask(client, settings, now, os.environ if env is None else env), ref.room)
+    except FetchError as exc:
+        return _error(now, str(exc))
+    except Exception as exc:  # a bug on an odd answer must not end the watching
+        log.exception("watch %s: unexpected error", ref.id)
+        return _error(now, f"internal error: {type(exc).__name__}")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(answer: Answer, model: type[M]) -> M | None:
+    """The answer as ``model`` if it is that shape (an error body), else None."""
+    try:
+        return model.model_validate_json(answer.body)
+    except ValueError:
+        return None
 
 
 def _error(
     now: datetime, text: str, *, limited: bool = False, after: float | None = None
 ) -> Observation:
     return Observation(StreamStatus.ERROR, now, error=text, rate_limited=limited, retry_after=after)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _bilibili(
-    client: httpx.Client, room: str, settings: WatchSettings, now: datetime
-) -> Observation:
-    response = client.get(
-        f"{settings.bilibili_api}/room/v1/Room/get_info", params={"room_id": room}
-    )
-    body = _json(response)
-    code = body.get("code") if isinstance(body, dict) else None
-    if response.status_code in (412, 429) or code in _BILIBILI_LIMITED:
-        reason = body.get("message") if isinstance(body, dict) else ""
-        return _error(
-            now,
-            f"bilibili refused (HTTP {response.status_code}, code {code}): "
-            + (reason or "rate limited"),
-            limited=True,
-            after=_retry_after(response),
-        )
-    if response.status_code != 200 or not isinstance(body, dict):
-        return _error(now, f"bilibili answered HTTP {response.status_code}")
-    if code != 0:
-        message = body.get("message") or body.get("msg") or ""
-        return _error(now, f"bilibili code {code}: {message} (room {room})")
-    data = body.get("data") or {}
-    status = data.get("live_status")
-    if status == 1:
-        return Observation(StreamStatus.LIVE, now, started_at=_beijing(data.get("live_time")))
-    if status in (0, 2):  # 2: the room rotates recorded videos (轮播), nobody is live
-        return Observation(StreamStatus.OFFLINE, now)
-    return _error(now, f"bilibili live_status {status!r} is not one of 0, 1, 2")
 
 
 def _beijing(text: object) -> datetime | None:
@@ -160,43 +343,6 @@ def _iso(text: object) -> datetime | None:
     return value if value.tzinfo else None
 
 
-def _youtube(
-    client: httpx.Client, video: str, settings: WatchSettings, key: str, now: datetime
-) -> Observation:
-    response = client.get(
-        f"{settings.youtube_api}/videos",
-        params={"part": "liveStreamingDetails,snippet", "id": video, "key": key},
-    )
-    body = _json(response)
-    if response.status_code != 200:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        reasons = {e.get("reason") for e in error.get("errors", []) if isinstance(e, dict)}
-        message = str(error.get("message") or f"HTTP {response.status_code}").replace(key, "***")
-        limited = response.status_code == 429 or bool(reasons & _YOUTUBE_LIMITED)
-        why = ", ".join(sorted(r for r in reasons if r)) or str(response.status_code)
-        return _error(
-            now, f"YouTube {why}: {message}", limited=limited, after=_retry_after(response)
-        )
-    items = body.get("items") if isinstance(body, dict) else None
-    if not items:
-        return _error(now, f"YouTube has no video {video}")
-    details = items[0].get("liveStreamingDetails")
-    if not isinstance(details, dict):
-        return _error(now, f"YouTube video {video} is not a live stream")
-    started, ended = _iso(details.get("actualStartTime")), _iso(details.get("actualEndTime"))
-    if ended is not None:
-        return Observation(
-            StreamStatus.ENDED,
-            now,
-            started_at=started,
-            ended_at=ended,
-            replay_url=f"https://www.youtube.com/watch?v={video}",
-        )
-    if started is not None:
-        return Observation(StreamStatus.LIVE, now, started_at=started)
-    return Observation(StreamStatus.OFFLINE, now)
-
-
 def pointer(document: object, path: str) -> object:
     """The value at an RFC 6901 JSON pointer; KeyError when there is none."""
     value = document
@@ -211,30 +357,10 @@ def pointer(document: object, path: str) -> object:
     return value
 
 
-def _generic(client: httpx.Client, live_url: str, cfg: GenericWatch, now: datetime) -> Observation:
-    last = [s for s in live_url.split("?")[0].split("/") if s]
-    url = cfg.url.replace("{url}", quote(live_url, safe="")).replace(
-        "{id}", quote(last[-1] if last else "", safe="")
-    )
-    response = client.get(url)
-    if response.status_code in (412, 429):
-        return _error(
-            now, f"HTTP {response.status_code}", limited=True, after=_retry_after(response)
-        )
-    body = _json(response)
-    if response.status_code != 200 or body is None:
-        return _error(now, f"{url} answered HTTP {response.status_code}")
-    try:
-        value = pointer(body, cfg.pointer)
-    except KeyError:
-        return _error(now, f"{url}: the answer has nothing at {cfg.pointer}")
-    live = value == cfg.live and type(value) is type(cfg.live)
-    return Observation(StreamStatus.LIVE if live else StreamStatus.OFFLINE, now)
-
-
-def http_client(settings: WatchSettings) -> httpx.Client:
-    seconds = settings.timeout.total_seconds()
-    return httpx.Client(timeout=seconds, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+def http_client(settings: Settings) -> Client:
+    """The watchers' client: status URLs are built from pages' live URLs, so they go
+    through the public address policy (``[network] allow`` widens it)."""
+    return Client(Policy.public(settings.network.networks()), user_agent=USER_AGENT)
 
 
 @dataclass
@@ -256,13 +382,13 @@ class RoomWatch:
         sender: Sender,
         stream: StreamRef,
         *,
-        client: httpx.Client | None = None,
+        client: Client | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.stream = stream
         self.settings: Settings = sender.settings
-        self.client = client or http_client(self.settings.watch)
+        self.client = client or http_client(self.settings)
         self._own_client = client is None
         self.env = env
         self.next_at: datetime | None = None
@@ -403,7 +529,7 @@ def watch_all(
     stop: threading.Event,
     *,
     on_poll: Callable[[StreamRef, Seen], None] | None = None,
-    client: httpx.Client | None = None,
+    client: Client | None = None,
 ) -> None:
     """Every room whose window is open, in this thread, until ``stop`` (`livepipe watch
     --follow`). Rooms watched by another process (their lock is held) are left to it."""
@@ -415,9 +541,14 @@ def watch_all(
             wake = sender.settings.watch.interval.total_seconds()
             for ref in sorted(rooms, key=lambda r: r.id):
                 room = watches.setdefault(ref, RoomWatch(sender, ref, client=client))
-                if not room.take_lock(now):
+                try:
+                    if not room.take_lock(now):
+                        continue
+                    seen = room.step(now)
+                except Exception as exc:  # one room's trouble never ends the others' watching
+                    log.exception("watch %s: %s", ref.id, exc)
+                    room.next_at = now + sender.settings.watch.interval
                     continue
-                seen = room.step(now)
                 if seen is not None and on_poll is not None:
                     on_poll(ref, seen)
                 if room.next_at is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from livepipe.addresses import parse_networks
 from livepipe.config import ChannelSettings, Settings
 from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS
@@ -56,7 +57,12 @@ def published(
         cover_label="KubeSphere 云原生直播间",
     )
     chan = PUBLISHERS["wechat"](
-        "oa", cfg, root=Path("."), kv=kv_ledger, env={"APPID": "wx-ok", "SECRET": "wx-secret"}
+        "oa",
+        cfg,
+        root=Path("."),
+        kv=kv_ledger,
+        env={"APPID": "wx-ok", "SECRET": "wx-secret"},
+        network=parse_networks(["127.0.0.0/8"]),  # the page's images are on the stand-in
     )
     chan.poll_interval = 0.05  # type: ignore[attr-defined]
     chan.send(message)

@@ -165,7 +165,7 @@ def test_signed_push_triggers_sync_and_a_bad_signature_does_not(
         body = json.dumps(
             {
                 "ref": "refs/heads/main",
-                "after": "f00d",
+                "after": "f00d" * 10,
                 "commits": [{"modified": ["content/pushed.md"]}],
             }
         ).encode()

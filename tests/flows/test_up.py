@@ -74,7 +74,11 @@ def test_up_push_stop_restart(tmp_path: Path) -> None:
             lambda: healthy(api) and healthy(f"http://127.0.0.1:{hook}/healthz"), 180
         ), (root / "up.log").read_text()
         data = json.dumps(
-            {"ref": "refs/heads/main", "after": "f00d", "commits": [{"added": ["content/ev.md"]}]}
+            {
+                "ref": "refs/heads/main",
+                "after": "f00d" * 10,
+                "commits": [{"added": ["content/ev.md"]}],
+            }
         ).encode()
         sig = "sha256=" + hmac.new(b"push-secret", data, hashlib.sha256).hexdigest()
         bad = httpx.post(

@@ -45,7 +45,11 @@ def push(hook: int, api: str) -> None:
     with temporary_settings(updates={"api.url": api}):
         wait_for_deployments()
     data = json.dumps(
-        {"ref": "refs/heads/main", "after": "beef", "commits": [{"added": ["content/talk.md"]}]}
+        {
+            "ref": "refs/heads/main",
+            "after": "beef" * 10,
+            "commits": [{"added": ["content/talk.md"]}],
+        }
     ).encode()
     sig = "sha256=" + hmac.new(b"push-secret", data, hashlib.sha256).hexdigest()
     answer = httpx.post(

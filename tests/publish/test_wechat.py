@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from livepipe.addresses import parse_networks
 from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import PermanentPublishError
 from livepipe.ledger import open_ledger
@@ -38,10 +39,18 @@ def message(url: str, key: str = "k" * 24):
     return render_message(send, event, Settings(), Templates())
 
 
+LOOPBACK = parse_networks(["127.0.0.0/8"])
+
+
 def channel(url: str, kv, appid: str = "wx-ok", **options: object):
     cfg = ChannelSettings(type="wechat", api=url, appid_env="APPID", secret_env="SECRET", **options)  # type: ignore[arg-type]
     chan = PUBLISHERS["wechat"](
-        "oa", cfg, root=Path("."), kv=kv, env={"APPID": appid, "SECRET": "wx-secret"}
+        "oa",
+        cfg,
+        root=Path("."),
+        kv=kv,
+        env={"APPID": appid, "SECRET": "wx-secret"},
+        network=LOOPBACK,  # the page's cover and images are on the loopback stand-in
     )
     chan.poll_interval = 0.05  # type: ignore[attr-defined]
     return chan

@@ -167,15 +167,18 @@ def test_feeds_carry_a_language_without_a_configured_default(
     assert all(i["_event"]["about"].startswith("https://") for i in feed["items"])
 
 
-def test_feed_updated_is_the_last_significant_change(tmp_path: Path, ledger_url: str) -> None:
+def test_feed_updated_is_the_last_significant_change(
+    tmp_path: Path, ledger_url: str, monkeypatch
+) -> None:
     """With the ledger (sync, serve): a typo fix leaves `updated` at the first publication; a
     reschedule moves it to the commit that made it."""
     repo = tmp_path / "site"
     (repo / "content").mkdir(parents=True)
     (repo / "livepipe.toml").write_text(
         '[site]\nname = "T"\nbase_url = "https://t.example"\ntimezone = "UTC"\n'
-        f'[ledger]\nurl = "{ledger_url}"\n'
     )
+    # the operator's ledger (outside the site: only from the environment, not livepipe.toml)
+    monkeypatch.setenv("LIVEPIPE_LEDGER_URL", ledger_url)
 
     def page(name: str, start: str, body: str = "body") -> None:
         (repo / "content" / f"{name}.md").write_text(

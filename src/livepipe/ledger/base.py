@@ -27,11 +27,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..errors import LostClaimError
 from ..models import Event, SlotKind, Status
 from ..plan import EventRecord, LedgerState, Plan, Send, SendRecord, SendState
 from ..streams import StreamRecord, StreamStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+DEFAULT_LEASE = timedelta(minutes=1)
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE events (
@@ -66,6 +68,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             polls INTEGER NOT NULL, failures INTEGER NOT NULL, error TEXT,
             updated_at TEXT NOT NULL, PRIMARY KEY (uid, occurrence))""",
     ),
+    3: (
+        # A claim's lease: renewed while its channel call runs, recovered once it expires
+        # (even when the claimer's process is alive: a wedged thread).
+        "ALTER TABLE sends ADD COLUMN lease_until TEXT",
+        # What a send carries besides its key (an alert's text, a gathered send's events).
+        "ALTER TABLE sends ADD COLUMN payload TEXT",
+        # What operators did by hand (resend, skip, pause, resume), when and why.
+        """CREATE TABLE operations (
+            at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+            note TEXT)""",
+    ),
 }
 
 SEND_COLUMNS = (
@@ -89,6 +102,8 @@ SEND_COLUMNS = (
     "remote_url",
     "error",
     "updated_at",
+    "lease_until",
+    "payload",
 )
 EVENT_COLUMNS = (
     "uid",
@@ -106,6 +121,7 @@ EVENT_COLUMNS = (
 )
 STREAM_COLUMNS = tuple(f.name for f in dataclass_fields(StreamRecord))
 _TIME_COLUMNS = {
+    "lease_until",
     "checked_at",
     "live_at",
     "ended_at",
@@ -488,9 +504,11 @@ class Ledger(ABC):
         channels: Sequence[str],
         *,
         due_before: datetime | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> SendRecord | None:
         """Atomically claim the earliest due, still valid, pending send of ``channels`` (due
-        by ``due_before`` at the latest: reconcile leaves fresh ones to their own runs)."""
+        by ``due_before`` at the latest: reconcile leaves fresh ones to their own runs),
+        leased until ``now + lease``."""
         if not channels:
             return None
         marks = ", ".join("?" * len(channels))
@@ -499,7 +517,7 @@ class Ledger(ABC):
         with self.transaction() as cur:
             cur.execute(
                 self.q(self._claim_sql().format(channels=marks)),
-                (worker, stamp, stamp, cutoff, stamp, stamp, *channels),
+                (worker, stamp, ts(now + lease), stamp, cutoff, stamp, stamp, *channels),
             )
             row = cur.fetchone()
             if row is None:
@@ -507,19 +525,23 @@ class Ledger(ABC):
             self._log(cur, row[0], now, "claimed", worker)
         return _send(row)
 
-    def claim(self, key: str, now: datetime, worker: str) -> SendRecord | None:
-        """Claim one given send if it is pending, due and still valid (the publish flow)."""
+    def claim(
+        self, key: str, now: datetime, worker: str, *, lease: timedelta = DEFAULT_LEASE
+    ) -> SendRecord | None:
+        """Claim one given send if it is pending, due and still valid, leased until
+        ``now + lease``."""
         stamp = ts(now)
         with self.transaction() as cur:
             cur.execute(
                 self.q(
                     "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
-                    "call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
+                    "lease_until = ?, call_started_at = NULL, attempts = attempts + 1, "
+                    "updated_at = ? "
                     "WHERE key = ? AND state = 'pending' AND due <= ? AND valid_until > ? "
                     "AND (not_before IS NULL OR not_before <= ?) "
                     f"RETURNING {', '.join(SEND_COLUMNS)}"
                 ),
-                (worker, stamp, stamp, key, stamp, stamp, stamp),
+                (worker, stamp, ts(now + lease), stamp, key, stamp, stamp, stamp),
             )
             row = cur.fetchone()
             if row is None:
@@ -570,6 +592,40 @@ class Ledger(ABC):
                 )
             self._log(cur, key, now, "sent", note or remote_id)
 
+    def renew(self, keys: Sequence[str], worker: str, until: datetime) -> int:
+        """Extend the leases of ``worker``'s claims on ``keys`` to ``until`` (while their
+        calls run); how many it still held."""
+        if not keys:
+            return 0
+        marks = ", ".join("?" * len(keys))
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    f"UPDATE sends SET lease_until = ? WHERE key IN ({marks}) "
+                    "AND state = 'claimed' AND claimed_by = ?"
+                ),
+                (ts(until), *keys, worker),
+            )
+            held: int = cur.rowcount
+        return held
+
+    def mark_uncertain(self, key: str, worker: str, now: datetime, note: str) -> bool:
+        """The call started and what happened is unknown (an unexpected error during it):
+        never resent blindly; ``livepipe resolve`` settles it."""
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'uncertain', error = ?, claimed_by = NULL, "
+                    "claimed_at = NULL, lease_until = NULL, updated_at = ? "
+                    "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
+                ),
+                (note, ts(now), key, worker),
+            )
+            changed: bool = cur.rowcount == 1
+            if changed:
+                self._log(cur, key, now, "uncertain", note)
+        return changed
+
     def mark_failed(self, key: str, worker: str, now: datetime, error: str) -> None:
         with self.transaction() as cur:
             cur.execute(
@@ -590,7 +646,8 @@ class Ledger(ABC):
             cur.execute(
                 self.q(
                     "UPDATE sends SET state = 'pending', not_before = ?, error = ?, "
-                    "claimed_by = NULL, claimed_at = NULL, call_started_at = NULL, updated_at = ? "
+                    "claimed_by = NULL, claimed_at = NULL, call_started_at = NULL, "
+                    "lease_until = NULL, updated_at = ? "
                     "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
                 ),
                 (ts(not_before), error, ts(now), key, worker),
@@ -606,17 +663,21 @@ class Ledger(ABC):
         idempotent: Callable[[str], bool],
         alive: Callable[[str | None], bool | None] = claimer_alive,
     ) -> list[tuple[SendRecord, SendState]]:
-        """Claims whose process is gone: back to pending when no channel call had started or
-        the channel deduplicates by key; otherwise ``uncertain`` (never resent blindly)."""
+        """Claims whose process is gone, or whose lease expired (the claimer stopped renewing
+        it: dead elsewhere, or a thread wedged in its call): back to pending when no channel
+        call had started or the channel deduplicates by key; otherwise ``uncertain`` (never
+        resent blindly)."""
         out = []
         for rec in self.sends(SendState.CLAIMED):
             is_alive = alive(rec.claimed_by)
-            expired = rec.claimed_at is not None and rec.claimed_at + lease <= now
-            if is_alive or (is_alive is None and not expired):
+            ends = rec.lease_until or ((rec.claimed_at or now) + lease)
+            expired = ends <= now
+            if is_alive is not False and not expired:
                 continue
             safe = rec.call_started_at is None or idempotent(rec.channel)
             new = SendState.PENDING if safe else SendState.UNCERTAIN
-            note = f"claimer {rec.claimed_by} gone " + (
+            who = "gone" if is_alive is False else "stopped renewing its lease"
+            note = f"claimer {rec.claimed_by} {who} " + (
                 "before the call"
                 if rec.call_started_at is None
                 else "during the call; the channel deduplicates by key"
@@ -627,7 +688,7 @@ class Ledger(ABC):
                 cur.execute(
                     self.q(
                         "UPDATE sends SET state = ?, claimed_by = NULL, claimed_at = NULL, "
-                        "call_started_at = NULL, error = ?, updated_at = ? "
+                        "call_started_at = NULL, lease_until = NULL, error = ?, updated_at = ? "
                         "WHERE key = ? AND state = 'claimed' AND claimed_by = ?"
                     ),
                     (str(new), note, ts(now), rec.key, rec.claimed_by),
@@ -682,6 +743,21 @@ class Ledger(ABC):
             taken: bool = cur.rowcount == 1
         return taken
 
+    def kv_add(self, name: str, value: str, now: datetime, expires_at: datetime) -> bool:
+        """Record ``name`` unless it is already there and unexpired: True the first time (a
+        webhook delivery, a signature's nonce), False for a repeat."""
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "INSERT INTO kv (name, value, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                    "expires_at = excluded.expires_at WHERE kv.expires_at <= ?"
+                ),
+                (name, value, ts(expires_at), ts(now)),
+            )
+            added: bool = cur.rowcount == 1
+        return added
+
     def kv_prefix(self, prefix: str) -> dict[str, str]:
         with self.read() as cur:
             cur.execute(self.q("SELECT name, value FROM kv WHERE name LIKE ?"), (prefix + "%",))
@@ -719,10 +795,6 @@ class Ledger(ABC):
                 ),
                 (name, value, ts(expires_at)),
             )
-
-
-class LostClaimError(RuntimeError):
-    """The claim on a send was lost (recovered by another worker after a lease expired)."""
 
 
 def _db(value: object, column: str) -> object:

@@ -43,7 +43,7 @@ class PostgresLedger(Ledger):
         # Same placeholder order as the SQLite statement: SET values first, then the filter.
         return (
             "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
-            "call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
+            "lease_until = ?, call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
             "FROM (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
             "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
             "AND channel IN ({channels}) ORDER BY due, key LIMIT 1 FOR UPDATE SKIP LOCKED) "

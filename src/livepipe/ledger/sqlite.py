@@ -49,7 +49,7 @@ class SqliteLedger(Ledger):
     def _claim_sql(self) -> str:
         return (
             "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
-            "call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
+            "lease_until = ?, call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
             "WHERE key = (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
             "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
             "AND channel IN ({channels}) ORDER BY due, key LIMIT 1) AND state = 'pending' "

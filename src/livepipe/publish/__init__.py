@@ -52,7 +52,14 @@ def make_channels(
                 hint=f"use one of {', '.join(sorted(PUBLISHERS))}",
             )
         out[name] = cls(
-            name, cfg, root=root or settings.root or Path.cwd(), env=env or environ(), kv=kv
+            name,
+            cfg,
+            root=root or settings.root or Path.cwd(),
+            env=env or environ(),
+            kv=kv,
+            network=settings.network.networks(),
+            site_name=settings.site.name,
+            site_url=settings.site.base_url,
         )
     return out
 

@@ -83,6 +83,10 @@ class AppriseChannel(Channel):
             )
         self._apprise()
 
+    def budget(self, message: Message) -> float:
+        """apprise's own timeouts (connect 4 s, read 4 s by default) per service and retry."""
+        return 60.0 + 30.0 * len(self.urls())
+
     def body(self, message: Message) -> str:
         return f"{message.text.strip()}\n\n{message.url}"
 

@@ -25,9 +25,10 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 
 from ..config import ChannelSettings
-from ..errors import ConfigError, PublishError
+from ..errors import ConfigError, FetchError, PublishError
 from ..models import Message
-from .http import client as http_client
+from ..net import Client, IPNetwork, Policy
+from .http import publish_error
 
 REDACTED = "***"
 _MIN_SECRET = 6  # shorter strings would redact ordinary words
@@ -52,7 +53,7 @@ class Receipt:
     note: str | None = None
 
 
-def _close_all(clients: list[httpx.Client]) -> None:
+def _close_all(clients: list[Client]) -> None:
     for made in clients:
         made.close()
     clients.clear()
@@ -66,6 +67,7 @@ class Channel(ABC):
     title_max: ClassVar[int | None] = None
     body_max: ClassVar[int | None] = None
     rate_per_second: ClassVar[float | None] = None
+    default_timeout: ClassVar[float] = 10.0  # seconds, total, per request
     # What ``validate`` checks before anything is claimed: options that must be set, options
     # naming environment variables that must be set, and ones that, when given, must be set.
     required_options: ClassVar[tuple[str, ...]] = ()
@@ -84,8 +86,14 @@ class Channel(ABC):
         root: Path,
         env: Mapping[str, str],
         kv: KeyValue | None = None,
+        network: tuple[IPNetwork, ...] = (),
+        site_name: str = "",
+        site_url: str = "",
     ) -> None:
         self.name = name
+        self.network = network  # [network] allow: what page URLs may reach besides the public
+        self.site_name = site_name
+        self.site_url = site_url
         self.options = options.model_extra or {}
         self.root = root
         self.env = env
@@ -93,7 +101,7 @@ class Channel(ABC):
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._clients = threading.local()
-        self._made: list[httpx.Client] = []
+        self._made: list[Client] = []
         # A channel dropped without close() still closes its connections (no socket left to
         # the garbage collector's ResourceWarning).
         weakref.finalize(self, _close_all, self._made)
@@ -119,7 +127,10 @@ class Channel(ABC):
         remote may echo its URL, token or key in an error body): this is what callers use,
         so nothing stored in the ledger or printed holds a secret."""
         try:
-            receipt = self.send(message)
+            try:
+                receipt = self.send(message)
+            except FetchError as exc:  # an answer read later (a model, JSON) did not fit
+                raise publish_error(exc, self.name) from None
         except PublishError as exc:
             exc.args = (self.redact(str(exc.args[0]) if exc.args else ""), *exc.args[1:])
             exc.hint = self.redact(exc.hint)
@@ -174,18 +185,36 @@ class Channel(ABC):
         self._clients = threading.local()
 
     # -- helpers for subclasses ---------------------------------------------------------
-    def http(self, timeout: float) -> httpx.Client:
-        """This thread's HTTP client for the channel, kept between sends: its connections
-        stay open (no TCP and TLS handshake per send) and its proxy settings are read once."""
-        clients: dict[tuple[float, int], httpx.Client] = self._clients.__dict__.setdefault(
-            "made", {}
-        )
-        key = (timeout, id(self.transport))
+    def http(self, *, content: bool = False) -> Client:
+        """This thread's HTTP client for the channel, kept between sends (its connections
+        stay open: no TCP and TLS handshake per send). For the addresses the channel's own
+        settings name (any address), or with ``content`` for URLs that come from pages
+        (public addresses only, unless ``[network] allow`` names the network)."""
+        clients: dict[tuple[bool, int], Client] = self._clients.__dict__.setdefault("made", {})
+        key = (content, id(self.transport))
         made = clients.get(key)
         if made is None:
-            made = clients[key] = http_client(timeout, self.transport)
+            policy = Policy.public(self.network) if content else Policy.operator()
+            made = clients[key] = Client(policy, transport=self.transport)
             self._made.append(made)
         return made
+
+    def budget(self, message: Message) -> float:
+        """How long one delivery may take in all (its requests, waits and retries inside
+        the call): its claim's lease is renewed that long and no longer."""
+        return 3 * self.deadline + 10
+
+    @property
+    def deadline(self) -> float:
+        """The total time one request of this channel may take (option ``timeout``)."""
+        value = self.option("timeout", self.default_timeout)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"channels.{self.name}: timeout must be seconds") from None
+        if not 0 < seconds <= 600:
+            raise ConfigError(f"channels.{self.name}: timeout must be 0-600 seconds")
+        return seconds
 
     def option(self, key: str, default: Any = None, *, required: bool = False) -> Any:
         """A channel option from livepipe.toml (TOML values: str, int, float, list…)."""

@@ -35,20 +35,55 @@ recipient (or the ``to`` address of a Bcc'd batch), RSVP=FALSE.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import smtplib
+import socket
 import ssl
+import threading
 import time
+from collections.abc import Callable, Iterator
+from email import policy as email_policy
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from html import escape
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..identity import site_host
 from ..models import Message, SlotKind
+from ..sitefiles import read_capped, site_file
 from .base import Channel, Receipt
+
+_URIS = re.compile(r"<[^<>\s]*>")
+
+
+class ListHeader(UnstructuredHeader):
+    """RFC 2369 list headers (``List-Unsubscribe``, ``List-Unsubscribe-Post``): ASCII
+    ``<URI>`` items folded between items, never as RFC 2047 encoded-words (which mailbox
+    providers do not decode there, so one-click unsubscribe would break)."""
+
+    def fold(self, *, policy: Any) -> str:
+        items = _URIS.findall(str(self)) or [str(self)]
+        name: str = self.name  # type: ignore[attr-defined]  # (BaseHeader, at runtime)
+        lines, line = [], f"{name}:"
+        for i, item in enumerate(items):
+            piece = item + ("," if i < len(items) - 1 else "")
+            if len(line) + 1 + len(piece) > 78 and line.strip().endswith((",", ":")) and i:
+                lines.append(line)
+                line = ""
+            line += " " + piece
+        lines.append(line)
+        return str(policy.linesep).join(lines) + str(policy.linesep)
+
+
+_REGISTRY = HeaderRegistry()
+_REGISTRY.map_to_type("list-unsubscribe", ListHeader)  # type: ignore[arg-type]
+_REGISTRY.map_to_type("list-unsubscribe-post", ListHeader)  # type: ignore[arg-type]
+POLICY = email_policy.default.clone(header_factory=_REGISTRY)
+MAX_RECIPIENTS_FILE = 16 << 20
 
 
 class EmailChannel(Channel):
@@ -58,23 +93,65 @@ class EmailChannel(Channel):
     optional_secrets: ClassVar[tuple[str, ...]] = ("username_env", "password_env")
     title_max: ClassVar[int | None] = 200
 
+    def budget(self, message: Message) -> float:
+        """Connecting, then one deadline per batch (and the pauses of rate_per_second)."""
+        count = len(self.recipients())
+        size = 1 if self.personal() else max(1, int(self.option("batch", 50)))
+        batches = -(-count // size)
+        rate = float(self.option("rate_per_second", 0) or 0)
+        return (batches + 2) * self.deadline + (batches / rate if rate else 0)
+
     def recipients(self) -> list[str]:
-        name = self.option("recipients_file", required=True)
-        path = Path(str(name))
-        path = path if path.is_absolute() else self.root / path
+        name = str(self.option("recipients_file", required=True))
+        path = site_file(self.root, name)
+        if path is None:
+            raise ConfigError(
+                f"channels.{self.name}: recipients_file {name} is not a file inside the site",
+                hint="give a path relative to the folder of livepipe.toml",
+            )
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"channels.{self.name}: cannot read {path}: {exc}") from exc
+            data = read_capped(path, MAX_RECIPIENTS_FILE)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"channels.{self.name}: cannot read {name}: {exc}") from exc
+        if data is None:
+            raise ConfigError(f"channels.{self.name}: {name} is over 16 MiB")
+        lines = data.decode("utf-8", "replace").splitlines()
         out = [ln.split("#", 1)[0].strip() for ln in lines]
         return [a for a in out if a]
 
     def unsubscribe_uris(self, recipient: str | None = None) -> list[str]:
-        """The configured unsubscribe URIs, ``{email}`` filled in for ``recipient``."""
+        """The configured unsubscribe URIs, ``{email}`` filled in for ``recipient``
+        (percent-encoded: an address cannot break the ``<…>`` list)."""
         value = self.option("unsubscribe")
         uris = [value] if isinstance(value, str) else list(value or [])
         address = quote(recipient or "", safe="@")
         return [str(u).replace("{email}", address) for u in uris if u]
+
+    def validate(self) -> None:
+        super().validate()
+        for uri in self.unsubscribe_uris("someone@example.org"):
+            if not uri.isascii() or any(c in uri for c in '<>" \t\r\n') or len(uri) > 900:
+                raise ConfigError(
+                    f"channels.{self.name}: unsubscribe URI {uri[:60]!r} must be ASCII, without "
+                    "spaces or angle brackets, at most 900 characters",
+                    hint="percent-encode it",
+                )
+            if not uri.startswith(("https://", "http://", "mailto:")):
+                raise ConfigError(
+                    f"channels.{self.name}: unsubscribe URI {uri[:60]!r} must be https:// or "
+                    "mailto:"
+                )
+
+    def list_id(self, message: Message) -> str:
+        """RFC 2919 ``List-Id``: the ``list_id`` option, else the site's name and
+        ``<channel.site-host>``."""
+        own = self.option("list_id")
+        if own:
+            return str(own)
+        label = re.sub(r"[^a-z0-9-]+", "-", self.name.lower()).strip("-") or "list"
+        host = site_host(self.site_url or message.url)
+        name = self.site_name.replace('"', "'")
+        return f'"{name}" <{label}.{host}>' if name else f"<{label}.{host}>"
 
     def personal(self) -> bool:
         """Does an unsubscribe URI name the recipient (one message per recipient)?"""
@@ -84,7 +161,7 @@ class EmailChannel(Channel):
     def build(self, message: Message, bcc: list[str]) -> EmailMessage:
         sender = str(self.option("from", required=True))
         domain = sender.rsplit("@", 1)[-1].strip(">") or "livepipe.invalid"
-        mail = EmailMessage()
+        mail = EmailMessage(policy=POLICY)
         mail["Subject"] = message.title  # encoded as RFC 2047 when not ASCII
         mail["From"] = sender
         mail["To"] = str(self.option("to", sender))
@@ -95,6 +172,7 @@ class EmailChannel(Channel):
             mail["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in uris)
             if any(u.startswith("https://") for u in uris):
                 mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        mail["List-Id"] = self.list_id(message)
         visible = next((u for u in uris if u.startswith("https://")), uris[0] if uris else None)
         text = message.text
         if visible:
@@ -150,30 +228,35 @@ class EmailChannel(Channel):
         return method, data
 
     def connect(self) -> smtplib.SMTP:
+        """Connected (and logged in) within the channel's deadline, however slowly the server
+        answers."""
         host = str(self.option("host", required=True))
         port = int(self.option("port", 587))
         security = str(self.option("security", "starttls"))
-        timeout = float(self.option("timeout", 20.0))
+        timeout = self.deadline
+        smtp: smtplib.SMTP = (
+            smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
+            if security == "ssl"
+            else smtplib.SMTP(timeout=timeout)
+        )
         try:
-            if security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=timeout, context=ssl.create_default_context()
-                )
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=timeout)
+            with _deadline(timeout, lambda: getattr(smtp, "sock", None)):
+                smtp.connect(host, port)
                 if security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-            user = self.secret("username_env", required=False)
-            if user:
-                smtp.login(user, self.secret("password_env") or "")
+                user = self.secret("username_env", required=False)
+                if user:
+                    smtp.login(user, self.secret("password_env") or "")
         except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
             raise PermanentPublishError(
                 f"SMTP login refused ({exc.smtp_code})",
                 channel=self.name,
                 code=str(exc.smtp_code),
                 hint="check the username/password variables",
             ) from None
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
+            smtp.close()
             raise TransientPublishError(
                 f"SMTP connection to {host}:{port} failed: {type(exc).__name__}",
                 channel=self.name,
@@ -197,7 +280,8 @@ class EmailChannel(Channel):
             for i in range(0, len(everyone), size):
                 mail = self.build(message, everyone[i : i + size])
                 try:
-                    smtp.send_message(mail, to_addrs=everyone[i : i + size])
+                    with _deadline(self.deadline, lambda: smtp.sock):
+                        smtp.send_message(mail, to_addrs=everyone[i : i + size])
                 except smtplib.SMTPResponseException as exc:
                     error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
                     if 400 <= exc.smtp_code < 500:
@@ -225,6 +309,27 @@ class EmailChannel(Channel):
     def preview(self, message: Message) -> str:
         mail = self.build(message, ["(recipients)"])
         return mail.as_string()
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, sock: Callable[[], socket.socket | None]) -> Iterator[None]:
+    """Shut the SMTP socket down when ``seconds`` pass: smtplib's timeout is per read, so a
+    server answering one byte a second would otherwise hold the send for ever. The blocked
+    read then fails (OSError or SMTPServerDisconnected): a transient error."""
+
+    def close() -> None:
+        current = sock()
+        if current is not None:
+            with contextlib.suppress(OSError):
+                current.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, close)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 _LEAVE = {"zh": "退订", "en": "Unsubscribe"}

@@ -1,93 +1,75 @@
-"""The one place HTTP clients are made: timeouts, user agent, no HTTP/2, no redirects; and
-the mapping of HTTP outcomes onto Transient/PermanentPublishError."""
+"""Channels' HTTP: requests through the outbound door (net.py) with the channel's limits, and
+the mapping of what comes back (or fails) onto Transient/PermanentPublishError."""
 
 from __future__ import annotations
 
-import email.utils
-import functools
-import ssl
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+from ..errors import (
+    BlockedError,
+    FetchError,
+    PermanentPublishError,
+    PublishError,
+    TooLargeError,
+    TransientPublishError,
+)
+from ..net import Answer, Client
+from ..net import retry_after as parse_retry_after
 
-from .. import __version__
-from ..errors import PermanentPublishError, TransientPublishError
-
-USER_AGENT = f"livepipe/{__version__} (+https://github.com/livepipe)"
+MAX_ANSWER = 1 << 20  # an API answer; anything longer is not what the API documents
+MAX_IMAGE = 10 << 20  # WeChat's limit for a permanent image; covers and body images
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for the process: building one loads the CA bundle (~45 ms of CPU,
-    holding the GIL), which per send was most of a burst's cost. Contexts are thread-safe."""
-    return httpx.create_ssl_context()
-
-
-def client(timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    return httpx.Client(
-        verify=_tls(),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": USER_AGENT},
-        http2=False,
-        follow_redirects=False,
-        transport=transport,
-    )
+def publish_error(exc: FetchError, channel: str) -> PublishError:
+    """A failed request as the channel's error: a refused address or an answer over the cap
+    cannot succeed by retrying; a deadline, a broken connection or an odd answer may."""
+    hint = ""
+    if isinstance(exc, BlockedError):
+        hint = "the URL must reach a public address (see [network] allow in the README)"
+    if isinstance(exc, BlockedError | TooLargeError):
+        return PermanentPublishError(str(exc), channel=channel, code=exc.code, hint=hint)
+    return TransientPublishError(str(exc), channel=channel, code=exc.code)
 
 
 def request(
-    http: httpx.Client, channel: str, method: str, url: str, **kwargs: Any
-) -> httpx.Response:
-    """Send a request; network failures become TransientPublishError (never leaking URLs
-    with secrets in them: only the host is named)."""
+    client: Client,
+    channel: str,
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    max_bytes: int = MAX_ANSWER,
+    **kwargs: Any,
+) -> Answer:
+    """One request within ``deadline`` seconds and ``max_bytes`` of answer; any failure is
+    the channel's Transient/PermanentPublishError (naming the host only: a URL may hold a
+    secret)."""
     try:
-        return http.request(method, url, **kwargs)
-    # `from None`: the chained httpx error's text may hold the full URL, with tokens in it.
-    except httpx.TimeoutException:
-        raise TransientPublishError(
-            f"timed out talking to {httpx.URL(url).host}", channel=channel, code="timeout"
-        ) from None
-    except httpx.TransportError as exc:
-        raise TransientPublishError(
-            f"connection to {httpx.URL(url).host} failed: {type(exc).__name__}",
-            channel=channel,
-            code="connection",
-        ) from None
+        return client.request(method, url, deadline=deadline, max_bytes=max_bytes, **kwargs)
+    except FetchError as exc:
+        raise publish_error(exc, channel) from None
 
 
-def check_status(response: httpx.Response, channel: str) -> None:
+def check_status(answer: Answer, channel: str) -> None:
     """429 and 5xx are transient (with Retry-After); other non-2xx answers are permanent."""
-    status = response.status_code
-    if 200 <= status < 300:
+    status = answer.status
+    if answer.ok:
         return
-    snippet = response.text[:200].strip()
+    snippet = " ".join(answer.text(200).split())
     if status == 429 or status >= 500:
         raise TransientPublishError(
-            f"HTTP {status} from {response.url.host}: {snippet}",
+            f"HTTP {status} from {answer.host}: {snippet}",
             channel=channel,
             code=str(status),
-            retry_after=retry_after(response),
+            retry_after=parse_retry_after(answer.headers.get("Retry-After")),
         )
     raise PermanentPublishError(
-        f"HTTP {status} from {response.url.host}: {snippet}",
+        f"HTTP {status} from {answer.host}: {snippet}",
         channel=channel,
         code=str(status),
         hint="check the channel's URL and credentials" if status in (401, 403, 404) else "",
     )
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
 
 
 def unix_now() -> int:

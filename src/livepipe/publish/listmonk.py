@@ -18,12 +18,38 @@ from __future__ import annotations
 from html import escape
 from typing import Any, ClassVar
 
-import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
-from ..errors import PermanentPublishError
 from ..models import Message
+from ..net import Client
 from . import http
 from .base import Channel, Receipt
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: StrictInt
+    name: StrictStr = ""
+    status: StrictStr = ""
+
+
+class _Results(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    results: list[Campaign] = []
+
+
+class CampaignList(BaseModel):
+    """``GET /api/campaigns``: ``{"data": {"results": [campaign, …]}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: _Results
+
+
+class CampaignMade(BaseModel):
+    """``POST /api/campaigns``: ``{"data": campaign}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: Campaign
 
 
 class ListmonkChannel(Channel):
@@ -33,8 +59,8 @@ class ListmonkChannel(Channel):
     required_secrets: ClassVar[tuple[str, ...]] = ("username_env", "token_env")
     accepts_idempotency_key: ClassVar[bool] = True  # the campaign name is the send key
 
-    def _client(self) -> httpx.Client:
-        client = self.http(float(self.option("timeout", 10.0)))
+    def _client(self) -> Client:
+        client = self.http()
         user, token = self.secret("username_env") or "", self.secret("token_env") or ""
         self.keep_basic_auth(user, token)
         client.auth = (user, token)
@@ -65,33 +91,33 @@ class ListmonkChannel(Channel):
             self.name,
             "GET",
             f"{base}/api/campaigns",
+            deadline=self.deadline,
             params={"query": message.key, "per_page": 5},
         )
         http.check_status(found, self.name)
-        existing = [
-            c
-            for c in found.json().get("data", {}).get("results", [])
-            if c.get("name") == message.key
-        ]
+        listed = found.parse(CampaignList, "listmonk's campaign list").data.results
+        existing = [c for c in listed if c.name == message.key]
         if existing:
             campaign = existing[0]
         else:
             made = http.request(
-                client, self.name, "POST", f"{base}/api/campaigns", json=self.campaign(message)
+                client,
+                self.name,
+                "POST",
+                f"{base}/api/campaigns",
+                deadline=self.deadline,
+                json=self.campaign(message),
             )
             http.check_status(made, self.name)
-            campaign = made.json().get("data") or {}
-        cid = campaign.get("id")
-        if cid is None:
-            raise PermanentPublishError(
-                "listmonk did not return a campaign id", channel=self.name, code="no-id"
-            )
-        if campaign.get("status") not in ("running", "finished", "scheduled"):
+            campaign = made.parse(CampaignMade, "listmonk's new campaign").data
+        cid = campaign.id
+        if campaign.status not in ("running", "finished", "scheduled"):
             started = http.request(
                 client,
                 self.name,
                 "PUT",
                 f"{base}/api/campaigns/{cid}/status",
+                deadline=self.deadline,
                 json={"status": "running"},
             )
             http.check_status(started, self.name)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import TransientPublishError
+from ..errors import ConfigError, TransientPublishError
 from ..models import Message
 from ..writer import write_file
 from .base import Channel, Receipt
@@ -17,6 +17,17 @@ from .base import Channel, Receipt
 class OutboxChannel(Channel):
     type: ClassVar[str] = "outbox"
     accepts_idempotency_key: ClassVar[bool] = True
+
+    def validate(self) -> None:
+        super().validate()
+        from ..sitefiles import inside
+
+        base = str(self.option("path", ".livepipe/outbox"))
+        if not inside(self.root, base):
+            raise ConfigError(
+                f"channels.{self.name}: path {base!r} leaves the site's folder",
+                hint="give a folder inside the folder of livepipe.toml",
+            )
 
     @property
     def folder(self) -> Path:

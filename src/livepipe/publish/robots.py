@@ -41,13 +41,25 @@ import json
 import urllib.parse
 from typing import Any, ClassVar
 
-import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from ..errors import PermanentPublishError, TransientPublishError
 from ..models import Event, Message, SlotKind
+from ..net import Answer
 from ..render.html import truncate
 from . import http
 from .base import Channel, Receipt
+
+
+class RobotAnswer(BaseModel):
+    """A group robot's answer: WeCom and DingTalk say ``errcode``/``errmsg``, Feishu
+    ``code``/``msg`` (older Feishu also ``StatusCode``); codes are integers."""
+
+    model_config = ConfigDict(extra="ignore")
+    errcode: StrictInt | None = None
+    errmsg: StrictStr | None = None
+    code: StrictInt | None = None
+    msg: StrictStr | None = None
 
 
 class RobotChannel(Channel):
@@ -79,27 +91,26 @@ class RobotChannel(Channel):
                 code="too-large",
                 hint="shorten the page's summary",
             )
-        client = self.http(float(self.option("timeout", 10.0)))
-        response = http.request(
-            client,
+        answer = http.request(
+            self.http(),
             self.name,
             "POST",
             self.target(),
+            deadline=self.deadline,
             content=body,
             headers={"Content-Type": "application/json"},
         )
-        http.check_status(response, self.name)
-        return self.check_answer(response)
+        http.check_status(answer, self.name)
+        return self.check_answer(answer)
 
-    def check_answer(self, response: httpx.Response) -> Receipt:
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        code = int(data.get(self.code_field, 0) or 0) if isinstance(data, dict) else 0
-        if code == 0:
-            return Receipt(note=str(data.get("errmsg") or data.get("msg") or "ok"))
-        text = str(data.get("errmsg") or data.get("msg") or "")
+    def check_answer(self, answer: Answer) -> Receipt:
+        """The robot's own verdict: ``{"errcode": 0, "errmsg": "ok"}`` (Feishu: ``code`` and
+        ``msg``); an answer of another shape is a BadAnswerError (transient, reported)."""
+        data = answer.parse(RobotAnswer, f"the {self.type} robot")
+        code = data.errcode if self.code_field == "errcode" else data.code
+        text = (data.errmsg or data.msg or "")[:200]
+        if not code:
+            return Receipt(note=text or "ok")
         if code in self.transient_codes:
             raise TransientPublishError(
                 f"{self.type} error {code}: {text}",
@@ -318,8 +329,8 @@ class SlackChannel(RobotChannel):
         )
         return {"text": slack_escape(message.title), "blocks": blocks}
 
-    def check_answer(self, response: httpx.Response) -> Receipt:
-        return Receipt(note=response.text[:40] or "ok")  # Slack answers plain "ok"
+    def check_answer(self, answer: Answer) -> Receipt:
+        return Receipt(note=answer.text(40) or "ok")  # Slack answers plain "ok"
 
 
 def slack_escape(text: str) -> str:

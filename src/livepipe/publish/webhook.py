@@ -20,6 +20,8 @@ import hmac
 import json
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+
 from ..errors import ConfigError
 from ..models import Message
 from . import http
@@ -29,6 +31,13 @@ from .base import Channel, Receipt
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+class WebhookAnswer(BaseModel):
+    """What a receiver may answer: any JSON, an ``id`` (text or number) kept if present."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: StrictStr | StrictInt | None = None
 
 
 class WebhookChannel(Channel):
@@ -71,19 +80,22 @@ class WebhookChannel(Channel):
     def send(self, message: Message) -> Receipt:
         url = str(self.option("url", required=True))
         body = self.body(message)
-        timeout = float(self.option("timeout", 10.0))
-        client = self.http(timeout)
-        response = http.request(
-            client, self.name, "POST", url, content=body, headers=self.headers(message, body)
+        answer = http.request(
+            self.http(),
+            self.name,
+            "POST",
+            url,
+            deadline=self.deadline,
+            content=body,
+            headers=self.headers(message, body),
         )
-        http.check_status(response, self.name)
-        remote_id = None
+        http.check_status(answer, self.name)
+        # A receiver may answer {"id": …}: kept as the remote id (anything else: the key).
         try:
-            payload = response.json()
-            if isinstance(payload, dict) and payload.get("id") is not None:
-                remote_id = str(payload["id"])
+            receipt = WebhookAnswer.model_validate_json(answer.body)
         except ValueError:
-            pass
+            receipt = WebhookAnswer()
+        remote_id = None if receipt.id is None else str(receipt.id)[:200]
         return Receipt(remote_id=remote_id or message.key)
 
     def preview(self, message: Message) -> str:

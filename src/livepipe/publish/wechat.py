@@ -43,18 +43,21 @@ to the reviewers with ``message/mass/preview``; an announcement then goes to eve
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, ClassVar
+from html import escape, unescape
+from typing import Any, ClassVar, TypeVar
 
-import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..models import Event, Message
+from ..net import Client
 from ..plan import PREVIEW_SUFFIX
+from ..sitefiles import read_capped, site_file
 from . import http
 from .base import Channel, Receipt
 
@@ -86,6 +89,61 @@ FINAL_FAILURES = {
 }
 
 
+class WxAnswer(BaseModel):
+    """Every WeChat API answer may carry ``errcode`` (an integer; 0 or absent: success) and
+    ``errmsg``; each endpoint adds its own fields below."""
+
+    model_config = ConfigDict(extra="ignore")
+    errcode: StrictInt | None = None
+    errmsg: StrictStr | None = None
+
+
+class Token(WxAnswer):
+    access_token: StrictStr
+    expires_in: StrictInt = 7200
+
+
+class Media(WxAnswer):
+    media_id: StrictStr
+
+
+class Uploaded(WxAnswer):
+    url: StrictStr
+
+
+class Submitted(WxAnswer):
+    publish_id: StrictStr | StrictInt
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    article_url: StrictStr | None = None
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    item: list[_Item] = []
+
+
+class PublishState(WxAnswer):
+    publish_status: StrictInt
+    article_id: StrictStr | None = None
+    article_detail: _Detail | None = None
+
+
+class MassSent(WxAnswer):
+    msg_id: StrictInt | StrictStr
+
+
+class MassState(WxAnswer):
+    msg_status: StrictStr = "SENDING"
+
+
+A = TypeVar("A", bound=WxAnswer)
+# A scheme before the first "/": "mailto:", "file:", "data:" … (not a path in the site)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
 class _TokenExpired(Exception):
     pass
 
@@ -95,8 +153,13 @@ class WeChatChannel(Channel):
     reads: ClassVar[frozenset[str]] = frozenset({"article"})
     required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
     title_max: ClassVar[int | None] = 32
+    default_timeout: ClassVar[float] = 20.0
     poll_interval: float = 2.0
     poll_timeout: float = 300.0
+
+    def budget(self, message: Message) -> float:
+        """Token, covers, images, QR code, draft, submit: up to ~30 requests, then polling."""
+        return self.poll_timeout + 30 * self.deadline
 
     @property
     def base(self) -> str:
@@ -107,7 +170,7 @@ class WeChatChannel(Channel):
         return self.secret("appid_env") or ""
 
     # -- token, shared across processes through the ledger ----------------------------------
-    def token(self, client: httpx.Client, *, force: bool = False) -> str:
+    def token(self, client: Client, *, force: bool = False) -> str:
         name = f"wechat-token:{self.appid}"
         if self.kv is not None and not force:
             cached = self.kv.kv_get(name, datetime.now(UTC))
@@ -132,6 +195,7 @@ class WeChatChannel(Channel):
                 "POST",
                 "/cgi-bin/stable_token",
                 None,
+                Token,
                 json={
                     "grant_type": "client_credential",
                     "appid": self.appid,
@@ -139,38 +203,50 @@ class WeChatChannel(Channel):
                     "force_refresh": force,
                 },
             )
-            token = str(data["access_token"])
+            self.keep_secret(data.access_token)
             if self.kv is not None:
-                ttl = max(60, int(data.get("expires_in", 7200)) - 300)
-                self.kv.kv_put(name, token, datetime.now(UTC) + timedelta(seconds=ttl))
-            return token
+                ttl = min(7200, max(60, data.expires_in - 300))
+                self.kv.kv_put(name, data.access_token, datetime.now(UTC) + timedelta(seconds=ttl))
+            return data.access_token
         finally:
             if self.kv is not None:
                 self.kv.kv_put(lock, "", datetime.now(UTC))  # release
 
     # -- one API call, errors mapped --------------------------------------------------------
     def _call(
-        self, client: httpx.Client, method: str, path: str, token: str | None, **kwargs: Any
-    ) -> dict[str, Any]:
+        self,
+        client: Client,
+        method: str,
+        path: str,
+        token: str | None,
+        model: builtins.type[A],
+        *,
+        accept: frozenset[int] = frozenset(),
+        **kwargs: Any,
+    ) -> A:
+        """One call; its answer as ``model``. WeChat's error codes become the channel's
+        errors; an answer of another shape (a code that is not a number, a missing field)
+        is a BadAnswerError (transient: reported, retried inside the window)."""
         params = {**(kwargs.pop("params", None) or {})}
-        accept: frozenset[int] = kwargs.pop("accept", frozenset())
         if token:
             self.keep_secret(token)  # a remote error may echo the token
             params["access_token"] = token
-        response = http.request(
-            client, self.name, method, self.base + path, params=params or None, **kwargs
+        answer = http.request(
+            client,
+            self.name,
+            method,
+            self.base + path,
+            deadline=self.deadline,
+            params=params or None,
+            **kwargs,
         )
-        http.check_status(response, self.name)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TransientPublishError(
-                f"{path}: the answer is not JSON", channel=self.name, code="bad-answer"
-            ) from exc
-        code = int(data.get("errcode", 0) or 0) if isinstance(data, dict) else 0
+        http.check_status(answer, self.name)
+        what = f"WeChat {path}"
+        head = answer.parse(WxAnswer, what)
+        code = head.errcode or 0
         if code == 0 or code in accept:
-            return data if isinstance(data, dict) else {}
-        text = f"{path.rsplit('/', 1)[-1]} error {code}: {data.get('errmsg', '')}"
+            return answer.parse(model, what)
+        text = f"{path.rsplit('/', 1)[-1]} error {code}: {(head.errmsg or '')[:200]}"
         if code in _REFRESH:
             raise _TokenExpired(text)
         if code in _TRANSIENT:
@@ -179,39 +255,81 @@ class WeChatChannel(Channel):
             text, channel=self.name, code=str(code), hint=_HINTS.get(code, "")
         )
 
-    def call(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def call(
+        self, client: Client, method: str, path: str, model: builtins.type[A], **kwargs: Any
+    ) -> A:
         """An authenticated call; an expired token is refreshed once, then the call retried."""
         try:
-            return self._call(client, method, path, self.token(client), **dict(kwargs))
+            return self._call(client, method, path, self.token(client), model, **dict(kwargs))
         except _TokenExpired:
-            return self._call(client, method, path, self.token(client, force=True), **kwargs)
+            return self._call(client, method, path, self.token(client, force=True), model, **kwargs)
 
     # -- images -----------------------------------------------------------------------------
-    def _image(self, client: httpx.Client, url: str) -> tuple[str, bytes, str]:
-        if url.startswith(("http://", "https://")):
-            response = http.request(client, self.name, "GET", url)
-            http.check_status(response, self.name)
-            kind = response.headers.get("content-type", "image/jpeg").split(";")[0]
-            return url.rsplit("/", 1)[-1].split("?")[0] or "image.jpg", response.content, kind
-        path = Path(url) if Path(url).is_absolute() else self.root / url
+    def _image(self, src: str, *, from_page: bool) -> tuple[str, bytes, str]:
+        """An image's (file name, bytes, media type): an http(s) URL (a page's through the
+        public address policy; the channel's own ``default_cover`` through any), or a file
+        strictly inside the site (a site-absolute ``/images/x.png`` is looked up under
+        ``static/`` too, as Hugo serves it). Nothing else is read: a ``mailto:`` or
+        ``file:`` source, a path that leaves the site, a FIFO."""
+        if src.startswith(("http://", "https://")):
+            answer = http.request(
+                self.http(content=from_page),
+                self.name,
+                "GET",
+                src,
+                deadline=self.deadline,
+                max_bytes=http.MAX_IMAGE,
+            )
+            http.check_status(answer, self.name)
+            kind = answer.headers.get("content-type", "").split(";")[0].strip().lower()
+            if not kind.startswith("image/"):
+                kind = "image/png" if answer.body.startswith(b"\x89PNG") else "image/jpeg"
+            name = src.rsplit("/", 1)[-1].split("?")[0] or "image.jpg"
+            return name[:64], answer.body, kind
+        if _SCHEME.match(src) or src.startswith("//"):
+            raise PermanentPublishError(
+                f"image {src[:80]!r}: only http(s) URLs and files inside the site are used",
+                channel=self.name,
+                code="bad-image",
+            )
+        path = site_file(self.root, src)
+        if path is None:
+            raise PermanentPublishError(
+                f"image {src[:80]!r} is not a file inside the site",
+                channel=self.name,
+                code="bad-image",
+                hint="give an https URL, or a path below the site folder",
+            )
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"channels.{self.name}: cannot read image {path}: {exc}") from exc
-        return path.name, data, "image/png" if path.suffix == ".png" else "image/jpeg"
+            data = read_capped(path, http.MAX_IMAGE)
+        except (OSError, ValueError) as exc:
+            raise PermanentPublishError(
+                f"cannot read image {path.name}: {exc}", channel=self.name, code="bad-image"
+            ) from None
+        if data is None:
+            raise PermanentPublishError(
+                f"image {path.name} is larger than {http.MAX_IMAGE:,} bytes",
+                channel=self.name,
+                code="too-large",
+            )
+        return path.name, data, "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
 
-    def rehost(self, client: httpx.Client, html: str) -> str:
+    def rehost(self, client: Client, html: str) -> str:
         """Every <img> of the article re-hosted on WeChat (it filters external URLs)."""
         done: dict[str, str] = {}
 
         def upload(m: re.Match[str]) -> str:
-            src = m.group(2)
+            src = unescape(m.group(2))
             if src not in done:
-                name, data, kind = self._image(client, src)
+                name, data, kind = self._image(src, from_page=True)
                 answer = self.call(
-                    client, "POST", "/cgi-bin/media/uploadimg", files={"media": (name, data, kind)}
+                    client,
+                    "POST",
+                    "/cgi-bin/media/uploadimg",
+                    Uploaded,
+                    files={"media": (name, data, kind)},
                 )
-                done[src] = str(answer["url"])
+                done[src] = escape(answer.url, quote=True)
             return m.group(1) + done[src] + m.group(3)
 
         return _IMG.sub(upload, html)
@@ -226,7 +344,7 @@ class WeChatChannel(Channel):
                 hint="route only event slots (announce, replay, changed…) to this channel",
             )
         progress = self._progress(message.key)
-        client = self.http(float(self.option("timeout", 20.0)))
+        client = self.http()
         if message.slot.endswith(PREVIEW_SUFFIX):
             return self.preview_send(client, message, progress)
         if self.option("mass_send", False) and not self.option("draft_only", False):
@@ -238,16 +356,18 @@ class WeChatChannel(Channel):
         if self.option("draft_only", False):
             return Receipt(remote_id=media_id, note="draft saved; publish it in the editor")
         submitted = self.call(
-            client, "POST", "/cgi-bin/freepublish/submit", json={"media_id": media_id}
+            client,
+            "POST",
+            "/cgi-bin/freepublish/submit",
+            Submitted,
+            json={"media_id": media_id},
         )
-        publish_id = str(submitted["publish_id"])
+        publish_id = str(submitted.publish_id)
         self._save(message.key, media_id=media_id, publish_id=publish_id)
         return self.wait(client, publish_id)
 
     # -- mass-send: what reaches followers ---------------------------------------------------
-    def mass_send(
-        self, client: httpx.Client, message: Message, progress: dict[str, str]
-    ) -> Receipt:
+    def mass_send(self, client: Client, message: Message, progress: dict[str, str]) -> Receipt:
         if "msg_id" not in progress:
             media_id = progress.get("media_id") or self._draft(client, message)
             self._save(message.key, media_id=media_id)
@@ -257,6 +377,7 @@ class WeChatChannel(Channel):
                 client,
                 "POST",
                 "/cgi-bin/message/mass/sendall",
+                MassSent,
                 json={
                     "filter": audience,
                     "mpnews": {"media_id": media_id},
@@ -266,15 +387,17 @@ class WeChatChannel(Channel):
                 },
                 accept=frozenset({MASS_EXISTS}),
             )
-            progress = {"media_id": media_id, "msg_id": str(answer["msg_id"])}
+            progress = {"media_id": media_id, "msg_id": str(answer.msg_id)}
             self._save(message.key, **progress)
         return self.wait_mass(client, progress["msg_id"])
 
-    def wait_mass(self, client: httpx.Client, msg_id: str) -> Receipt:
+    def wait_mass(self, client: Client, msg_id: str) -> Receipt:
         deadline = time.monotonic() + self.poll_timeout
         while True:
-            state = self.call(client, "POST", "/cgi-bin/message/mass/get", json={"msg_id": msg_id})
-            status = str(state.get("msg_status", "SENDING"))
+            state = self.call(
+                client, "POST", "/cgi-bin/message/mass/get", MassState, json={"msg_id": msg_id}
+            )
+            status = state.msg_status[:40]
             if status == "SEND_SUCCESS":
                 return Receipt(remote_id=msg_id, note="mass-send: SEND_SUCCESS")
             if status in MASS_FAILURES:
@@ -290,9 +413,7 @@ class WeChatChannel(Channel):
                 )
             time.sleep(self.poll_interval)
 
-    def preview_send(
-        self, client: httpx.Client, message: Message, progress: dict[str, str]
-    ) -> Receipt:
+    def preview_send(self, client: Client, message: Message, progress: dict[str, str]) -> Receipt:
         """The mass-send's article to each reviewer (``message/mass/preview``)."""
         reviewers = [str(r) for r in self.option("preview_to", None) or []]
         if not reviewers:
@@ -313,13 +434,14 @@ class WeChatChannel(Channel):
                 client,
                 "POST",
                 "/cgi-bin/message/mass/preview",
+                WxAnswer,
                 json={**person, "mpnews": {"media_id": media_id}, "msgtype": "mpnews"},
             )
             done.add(who)
             self._save(message.key, media_id=media_id, previewed=" ".join(sorted(done)))
         return Receipt(remote_id=media_id, note=f"previewed to {len(reviewers)} reviewer(s)")
 
-    def _draft(self, client: httpx.Client, message: Message) -> str:
+    def _draft(self, client: Client, message: Message) -> str:
         """``draft/add`` with the message's article, or the articles of a gathered send (a
         daily mass-send: up to 8, the first one's cover is the big one)."""
         assert message.article is not None and message.article_meta is not None
@@ -330,28 +452,33 @@ class WeChatChannel(Channel):
             client,
             "POST",
             "/cgi-bin/draft/add",
+            Media,
             content=body,
             headers={"Content-Type": "application/json"},
         )
-        return str(draft["media_id"])
+        return draft.media_id
 
     def _article(
         self,
-        client: httpx.Client,
+        client: Client,
         message: Message,
         html: str,
         meta: dict[str, str | None],
         event: Event | None,
     ) -> dict[str, Any]:
-        cover = meta.get("cover_image") or self.option("default_cover")
-        if cover:
-            name, data, kind = self._image(client, str(cover))
+        page_cover = meta.get("cover_image")
+        own_cover = self.option("default_cover")
+        if page_cover:
+            name, data, kind = self._image(str(page_cover), from_page=True)
+        elif own_cover:
+            name, data, kind = self._image(str(own_cover), from_page=False)
         else:
             name, data, kind = "cover.png", self.generated_cover(event), "image/png"
         thumb = self.call(
             client,
             "POST",
             "/cgi-bin/material/add_material",
+            Media,
             params={"type": "image"},
             files={"media": (name, data, kind)},
         )
@@ -361,7 +488,7 @@ class WeChatChannel(Channel):
             "digest": meta["digest"],
             "content": self.with_qr(client, message, event, self.rehost(client, html)),
             "content_source_url": meta["content_source_url"],
-            "thumb_media_id": thumb["media_id"],
+            "thumb_media_id": thumb.media_id,
             "need_open_comment": 0,
             "only_fans_can_comment": 0,
         }
@@ -388,7 +515,7 @@ class WeChatChannel(Channel):
             colors=tuple(self.option("cover_colors", DEFAULT_COLORS)),
         )
 
-    def with_qr(self, client: httpx.Client, message: Message, e: Event | None, article: str) -> str:
+    def with_qr(self, client: Client, message: Message, e: Event | None, article: str) -> str:
         """The live URL (the replay's, for a replay notice) as a QR code re-hosted on WeChat,
         before the references: the link itself WeChat would remove."""
         from ..models import SlotKind
@@ -404,22 +531,27 @@ class WeChatChannel(Channel):
             client,
             "POST",
             "/cgi-bin/media/uploadimg",
+            Uploaded,
             files={"media": ("qr.png", qr_png(target), "image/png")},
         )
-        return place_qr(article, str(answer["url"]), message.lang)
+        return place_qr(article, escape(answer.url, quote=True), message.lang)
 
-    def wait(self, client: httpx.Client, publish_id: str) -> Receipt:
+    def wait(self, client: Client, publish_id: str) -> Receipt:
         deadline = time.monotonic() + self.poll_timeout
         while True:
             state = self.call(
-                client, "POST", "/cgi-bin/freepublish/get", json={"publish_id": publish_id}
+                client,
+                "POST",
+                "/cgi-bin/freepublish/get",
+                PublishState,
+                json={"publish_id": publish_id},
             )
-            status = int(state.get("publish_status", 1))
+            status = state.publish_status
             if status == 0:
-                items = (state.get("article_detail") or {}).get("item") or [{}]
+                items = state.article_detail.item if state.article_detail else []
                 return Receipt(
-                    remote_id=str(state.get("article_id") or publish_id),
-                    remote_url=items[0].get("article_url"),
+                    remote_id=(state.article_id or publish_id)[:200],
+                    remote_url=items[0].article_url if items else None,
                 )
             if status in FINAL_FAILURES:
                 raise PermanentPublishError(
@@ -438,7 +570,11 @@ class WeChatChannel(Channel):
         if self.kv is None:
             return {}
         raw = self.kv.kv_get(f"wechat-progress:{key}", datetime.now(UTC))
-        return dict(json.loads(raw)) if raw else {}
+        try:
+            saved = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}  # a damaged entry: start over (WeChat's clientmsgid still dedups)
+        return {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
 
     def _save(self, key: str, **values: str) -> None:
         if self.kv is not None:

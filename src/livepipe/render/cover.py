@@ -48,14 +48,16 @@ def find_font(
     """The font to draw with: ``configured`` (must exist), else the first known CJK font
     below ``search``; ConfigError when there is none."""
     if configured:
-        path = Path(configured)
-        path = path if path.is_absolute() or root is None else root / path
-        if not path.is_file():
+        from ..sitefiles import site_file
+
+        found_file = site_file(root, configured) if root is not None else None
+        if found_file is None:
             raise ConfigError(
-                f"cover_font {path} does not exist",
-                hint="point cover_font at a .ttf/.otf/.ttc with Chinese glyphs",
+                f"cover_font {configured} is not a font file inside the site",
+                hint="point cover_font at a .ttf/.otf/.ttc with Chinese glyphs below the "
+                "folder of livepipe.toml",
             )
-        return path
+        return found_file
     found: dict[str, Path] = {}
     for folder in search:
         if folder.is_dir():

@@ -159,8 +159,11 @@ class IcsRenderer:
             elif e.timezone == "UTC":
                 lines.append(f"{name}:{value.astimezone(UTC):%Y%m%dT%H%M%SZ}")
             else:
-                local = value.astimezone(get_zone(e.timezone))
-                lines.append(f"{name};TZID={e.timezone}:{local:%Y%m%dT%H%M%S}")
+                local = _unambiguous(value.astimezone(get_zone(e.timezone)))
+                if local.tzinfo is UTC:
+                    lines.append(f"{name}:{local:%Y%m%dT%H%M%SZ}")
+                else:
+                    lines.append(f"{name};TZID={e.timezone}:{local:%Y%m%dT%H%M%S}")
         lines += [
             f"DTSTAMP:{stamp}",
             "UID:" + _text(e.uid),
@@ -377,7 +380,16 @@ def _ics_time(e: Event, *, end: bool = False) -> date:
     value = e.end if end else e.start
     if e.timezone == "UTC":
         return value.astimezone(UTC)
-    return value.astimezone(get_zone(e.timezone))
+    return _unambiguous(value.astimezone(get_zone(e.timezone)))
+
+
+def _unambiguous(local: datetime) -> datetime:
+    """A local time as ICS can name it: the second 01:30 of the night the clocks go back has
+    no TZID form (RFC 5545 reads a repeated local time as the first), so it is written in
+    UTC; every other time stays local."""
+    if local.fold and local.utcoffset() != local.replace(fold=0).utcoffset():
+        return local.astimezone(UTC)
+    return local
 
 
 def primary_events(ctx: BuildContext) -> list[Event]:

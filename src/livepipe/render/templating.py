@@ -6,21 +6,21 @@ StrictUndefined turns a typo into a RenderError; HTML and XML templates autoesca
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import RenderError
+from ..limits import TimeLimitExceeded, time_limit
 
 # A site's templates are the site's code: they run sandboxed and bounded. No `range` over
 # 10,000, no string or list repeated past 100,000 items, no power over 2**64, and no render
@@ -68,72 +68,168 @@ def _range(*args: int) -> range:
     return r
 
 
+_MAX_STRING = 1_000_000  # characters any one value a site template makes may have
+_MAX_WIDTH = 10_000  # a width or precision in a format, or a padding width
+_MAX_OUTPUT = 8_000_000  # characters one render may produce in all
+# a width/precision in a %-format ("%1500000000s") or a {}-format spec ("{:>1500000000}")
+_PRINTF_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+_FORMAT_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
+_DIGITS = re.compile(r"\d+")
+
+
+def _no_wide(text: object) -> None:
+    """Refuse a format string with a width or precision over _MAX_WIDTH (``%*s``: its
+    width comes from an argument, checked when given)."""
+    if not isinstance(text, str):
+        return
+    specs = [m.group(0) for m in _PRINTF_WIDTH.finditer(text)]
+    specs += [m.group(1) for m in _FORMAT_SPEC.finditer(text)]
+    for spec in specs:
+        if "*" in spec or any(int(d) > _MAX_WIDTH for d in _DIGITS.findall(spec)):
+            raise SecurityError(f"a format width over {_MAX_WIDTH:,} is not allowed")
+
+
+def _no_bigger(size: int, what: str = "a value") -> None:
+    if size > _MAX_STRING:
+        raise SecurityError(f"{what} of more than {_MAX_STRING:,} characters is not allowed")
+
+
+def _sized(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple) else 0
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` through ``environment.bounded_join``: the sandbox cannot intercept
+    concatenation, and ``{% set s = s ~ s %}`` in a loop doubles a string each turn."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.bounded_join({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _BoundedSandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    """The sandbox of a site's templates, bounded in what one value and one render may
+    allocate: repetition, powers, widths and padding, concatenation, replacement."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _BoundedCodeGenerator
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.globals["range"] = _range
+        for name in ("center", "indent", "wordwrap"):
+            self.filters[name] = self._widths(self.filters[name])
+        self.filters["format"] = self._printf(self.filters["format"])
+        self.filters["replace"] = self._replace(self.filters["replace"])
+        self.filters["join"] = self._checked(self.filters["join"])
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if isinstance(right, int) and abs(right) > 64:
                 raise SecurityError("a power over 64 is not allowed in site templates")
             return left**right
-        count = right if isinstance(left, str | list | tuple) else left
-        if isinstance(count, int) and count > _MAX_REPEAT:
-            raise SecurityError(f"repeating more than {_MAX_REPEAT:,} times is not allowed")
-        return left * right
+        if operator == "*":
+            count = right if isinstance(left, str | list | tuple) else left
+            item = left if isinstance(left, str | list | tuple) else right
+            if isinstance(count, int):
+                if count > _MAX_REPEAT:
+                    raise SecurityError(f"repeating more than {_MAX_REPEAT:,} times is not allowed")
+                _no_bigger(_sized(item) * count)
+            return left * right
+        if operator == "%":
+            if isinstance(left, str):
+                _no_wide(left)
+            return left % right
+        _no_bigger(_sized(left) + _sized(right))
+        return left + right
+
+    def bounded_join(self, join: Any, parts: tuple[Any, ...]) -> Any:
+        _no_bigger(sum(len(str(p)) for p in parts))
+        return join(parts)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in ("center", "ljust", "rjust", "zfill", "expandtabs"):
+                width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 0))
+                if isinstance(width, int) and width > _MAX_WIDTH:
+                    raise SecurityError(f"a width over {_MAX_WIDTH:,} is not allowed")
+                if name == "expandtabs":
+                    _no_bigger(len(owner) * max(1, int(width or 8)))
+            elif name == "replace" and len(args) >= 2:
+                _no_bigger(_replaced(owner, args[0], args[1]))
+            elif name == "join" and args:
+                items = list(args[0])
+                _no_bigger(sum(len(str(i)) for i in items) + len(owner) * len(items))
+                return owner.join(items)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        _no_wide(value.__self__)
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            for arg in (*args, *kwargs.values()):
+                if isinstance(arg, dict):
+                    for inner in arg.values():
+                        _no_bigger(_sized(inner))
+                _no_bigger(_sized(arg))
+            return wrapped(*args, **kwargs)
+
+        return bounded
+
+    def _widths(self, inner: Any) -> Any:
+        def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(width, int) and width > _MAX_WIDTH:
+                raise SecurityError(f"a width over {_MAX_WIDTH:,} is not allowed")
+            return inner(value, width, *args, **kwargs)
+
+        return bounded
+
+    def _printf(self, inner: Any) -> Any:
+        def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+            _no_wide(value)
+            return inner(value, *args, **kwargs)
+
+        return bounded
+
+    def _replace(self, inner: Any) -> Any:
+        def bounded(eval_ctx: Any, s: Any, old: Any, new: Any, *args: Any) -> Any:
+            _no_bigger(_replaced(str(s), str(old), str(new)))
+            return inner(eval_ctx, s, old, new, *args)
+
+        bounded.jinja_pass_arg = getattr(inner, "jinja_pass_arg", None)  # type: ignore[attr-defined]
+        return bounded
+
+    def _checked(self, inner: Any) -> Any:
+        def bounded(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+            items = list(value)
+            _no_bigger(sum(len(str(i)) for i in items) + len(d) * len(items))
+            return inner(eval_ctx, items, d, attribute)
+
+        bounded.jinja_pass_arg = getattr(inner, "jinja_pass_arg", None)  # type: ignore[attr-defined]
+        return bounded
 
 
-class TemplateTimeout(Exception):
-    """Raised inside a thread whose site template ran past its time."""
-
-
-class _Watchdog:
-    """One thread per process that interrupts renders past their deadline (the exception is
-    raised inside the rendering thread: templates are Python code, so any loop stops)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._deadlines: dict[int, float] = {}
-        self._pid = 0
-        os.register_at_fork(after_in_child=self._forked)
-
-    def _forked(self) -> None:
-        self._lock = threading.Lock()
-        self._deadlines = {}
-        self._pid = 0
-
-    @contextlib.contextmanager
-    def limit(self, seconds: float) -> Iterator[None]:
-        ident = threading.get_ident()
-        with self._lock:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                threading.Thread(target=self._watch, name="livepipe-templates", daemon=True).start()
-            self._deadlines[ident] = time.monotonic() + seconds
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._deadlines.pop(ident, None)
-
-    def _watch(self) -> None:
-        pid = os.getpid()
-        while pid == os.getpid():
-            time.sleep(0.05)
-            now = time.monotonic()
-            with self._lock:
-                for ident, deadline in list(self._deadlines.items()):
-                    if now > deadline:
-                        del self._deadlines[ident]
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(ident), ctypes.py_object(TemplateTimeout)
-                        )
-
-
-_WATCHDOG = _Watchdog()
+def _replaced(s: str, old: str, new: str) -> int:
+    """The length ``s.replace(old, new)`` would have (without making it)."""
+    if not isinstance(s, str) or not isinstance(old, str) or not isinstance(new, str):
+        return 0
+    if not old:
+        return len(s) + (len(s) + 1) * len(new)
+    return len(s) + s.count(old) * (len(new) - len(old))
 
 
 def _env(cls: type[jinja2.Environment], folder: Path) -> jinja2.Environment:
@@ -146,6 +242,18 @@ def _env(cls: type[jinja2.Environment], folder: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def _bounded_render(template: jinja2.Template, values: dict[str, object]) -> str:
+    """``template.render``, stopped once the output passes _MAX_OUTPUT characters."""
+    out: list[str] = []
+    size = 0
+    for piece in template.generate(**values):
+        size += len(piece)
+        if size > _MAX_OUTPUT:
+            raise SecurityError(f"the output is over {_MAX_OUTPUT:,} characters")
+        out.append(piece)
+    return "".join(out)
 
 
 class Templates:
@@ -191,9 +299,9 @@ class Templates:
             if template.environment is not self._site:
                 return template.render(**values)
             try:
-                with _WATCHDOG.limit(SITE_TEMPLATE_SECONDS):
-                    return template.render(**values)
-            except TemplateTimeout:
+                with time_limit(SITE_TEMPLATE_SECONDS):
+                    return _bounded_render(template, values)
+            except TimeLimitExceeded:
                 raise RenderError(
                     f"{template.name}: took more than {SITE_TEMPLATE_SECONDS:g} s to render",
                     template=template.name or name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, Protocol
 
@@ -175,6 +175,7 @@ class Draft:
     start_line: int
     end: datetime | date | None = None
     end_line: int = 0
+    duration: timedelta | None = None  # instead of an end: elapsed time after a timed start
     timezone: str | None = None
     timezone_line: int = 0
     description: str = ""

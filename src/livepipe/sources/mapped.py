@@ -68,10 +68,11 @@ class MappedSchema:
         zone = self._zone(ctx)
         start = self._place_in_zone(ctx, start, m.start, zone)
         end = self._time(ctx, m.end, required=False) if m.end else None
+        duration = None
         if end is not None:
             end = self._place_in_zone(ctx, end, m.end or "", zone, warn=False)
         elif m.duration:
-            end = self._end_from_duration(ctx, start, m.duration)
+            end, duration = self._end_from_duration(ctx, start, m.duration)
 
         location = self._text(ctx, m.location) or None
         live_url = self._text(ctx, m.live_url) or None
@@ -96,6 +97,7 @@ class MappedSchema:
             start_line=self._line(ctx, m.start),
             end=end,
             end_line=self._line(ctx, m.end or m.duration or m.start),
+            duration=duration,
             timezone=zone.name if zone else None,
             timezone_line=self._line(ctx, m.timezone) if m.timezone else 0,
             description=self._text(ctx, m.description),
@@ -239,10 +241,11 @@ class MappedSchema:
 
     def _end_from_duration(
         self, ctx: PageContext, start: datetime | date, path: str
-    ) -> datetime | date | None:
+    ) -> tuple[date | None, timedelta | None]:
+        """(the last day, for an all-day start; or the elapsed duration, for a timed one)."""
         value = self._get(ctx, path)
         if value is _MISSING or value is None or value == "":
-            return None
+            return None, None
         length = self._parse(
             ctx,
             path,
@@ -255,9 +258,9 @@ class MappedSchema:
                 "bad-value", f"{path}: the duration must be positive", line=self._line(ctx, path)
             )
         if isinstance(start, datetime):
-            return start + length
+            return None, length  # elapsed from the start, once it has its zone (normalize)
         days = max(1, math.ceil(length / timedelta(days=1)))
-        return start + timedelta(days=days - 1)  # the last day, inclusive
+        return start + timedelta(days=days - 1), None  # the last day, inclusive
 
     def _where(
         self, ctx: PageContext, location: str | None, live_url: str | None
