@@ -12,7 +12,7 @@ from uuid import UUID
 
 from livepipe.config import Settings
 from livepipe.ledger import Ledger, open_ledger
-from livepipe.plan import SendRecord, SendState
+from livepipe.records import SendRecord, SendState
 from livepipe.site import Site
 
 PUBLISH_DEPLOYMENT = "publish/livepipe"

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.client.schemas.objects import State  # noqa: E402
 from prefect.states import Cancelled  # noqa: E402
 
-from livepipe.plan import SendState  # noqa: E402
+from livepipe.records import SendState  # noqa: E402
 from livepipe.send import Result, Sender  # noqa: E402
 
 

@@ -13,7 +13,7 @@ quiet_environment()
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
-from livepipe.plan import SendState  # noqa: E402
+from livepipe.records import SendState  # noqa: E402
 from livepipe.send import Result, Sender  # noqa: E402
 
 

@@ -16,8 +16,9 @@ quiet_environment()
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from livepipe.records import StreamRecord, StreamStatus  # noqa: E402
 from livepipe.send import Sender  # noqa: E402
-from livepipe.streams import StreamRecord, StreamRef, StreamStatus  # noqa: E402
+from livepipe.streams import StreamRef  # noqa: E402
 from livepipe.watch import RoomWatch, Seen  # noqa: E402
 
 STOP = threading.Event()  # set by `livepipe up` / `worker` when they stop

@@ -9,7 +9,8 @@ from pathlib import Path
 from livepipe.config import Settings, load_settings
 from livepipe.identity import send_key
 from livepipe.ledger import Ledger
-from livepipe.plan import EventRecord, Plan, Send
+from livepipe.plan import Plan
+from livepipe.records import EventRecord, Send
 from livepipe.site import load_path
 
 from .conftest import CONTENT

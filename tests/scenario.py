@@ -10,8 +10,8 @@ from pathlib import Path
 from livepipe.config import load_settings
 from livepipe.ledger import Ledger, open_ledger
 from livepipe.pipeline import SyncResult, sync
-from livepipe.plan import SendRecord, SendState
 from livepipe.publish import make_channels
+from livepipe.records import SendRecord, SendState
 from livepipe.send import Outcome, Sender
 from livepipe.site import Site
 

@@ -97,7 +97,7 @@ def test_a_misconfigured_channel_strands_nothing(tmp_path: Path) -> None:
     are never claimed (so never 'uncertain') and go out once it is fixed."""
     from livepipe.config import Settings
     from livepipe.ledger import open_ledger
-    from livepipe.plan import SendState
+    from livepipe.records import SendState
 
     from .fake_apis import Recorder, make_app
     from .receiver import serve_app

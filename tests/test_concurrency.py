@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from livepipe.ledger import open_ledger
-from livepipe.plan import SendState
+from livepipe.records import SendState
 
 from .ledger_fixtures import fill, site_config
 from .receiver import Stats, serve

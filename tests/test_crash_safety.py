@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from livepipe.cli import app
 from livepipe.ledger import open_ledger
-from livepipe.plan import SendState
 from livepipe.publish import make_channels
+from livepipe.records import SendState
 from livepipe.send import CRASH_ENV, Sender
 
 from .ledger_fixtures import fill, site_config

@@ -12,7 +12,7 @@ from livepipe.config import load_settings
 from livepipe.dispatch import Dispatcher
 from livepipe.ledger import open_ledger
 from livepipe.pipeline import sync
-from livepipe.plan import SendState
+from livepipe.records import SendState
 from livepipe.site import Site
 
 from .receiver import Stats, serve, starting_soon_site

@@ -19,7 +19,8 @@ from livepipe.errors import PublishError
 from livepipe.models import Message, SlotKind
 from livepipe.net import Client, Policy
 from livepipe.publish import PUBLISHERS
-from livepipe.streams import StreamRef, StreamStatus
+from livepipe.records import StreamStatus
+from livepipe.streams import StreamRef
 from livepipe.watch import probe
 
 KEYS = [

@@ -797,3 +797,26 @@ def test_healthz_says_degraded_while_a_rebuild_fails(site: Path, tmp_path: Path)
     with serve_app(create_app(tmp_path / "dist", rebuilder=rebuilder)) as url:
         body = httpx.get(url + "/healthz").json()
     assert body["status"] == "degraded" and "livepipe.toml" in body["error"]
+
+
+def test_redaction_keeps_the_words_around_a_secret(tmp_path: Path) -> None:
+    """WeCom's 93000 says "invalid webhook url": the key in the URL is the secret, the
+    words of the API's path (cgi-bin, webhook, send) are not."""
+    from livepipe.config import ChannelSettings
+    from livepipe.publish import PUBLISHERS
+
+    url = (
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa"
+    )
+    channel = PUBLISHERS["wecom"](
+        "c", ChannelSettings(type="wecom", url_env="U"), root=tmp_path, env={"U": url}
+    )
+    channel.validate()
+    text = channel.redact(
+        "invalid webhook url, hint: [1672889398474303412836045], from ip: 1.2.3.4, more info at "
+        "https://open.work.weixin.qq.com/devtool/query?e=93000 (key 693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa)"
+    )
+    assert text == (
+        "invalid webhook url, hint: [1672889398474303412836045], from ip: 1.2.3.4, more info at "
+        "https://open.work.weixin.qq.com/devtool/query?e=93000 (key ***)"
+    )

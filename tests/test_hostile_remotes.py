@@ -17,10 +17,10 @@ import pytest
 from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 from livepipe.pipeline import sync
-from livepipe.plan import SendState
+from livepipe.records import SendState, StreamStatus
 from livepipe.send import Result, Sender
 from livepipe.site import Site
-from livepipe.streams import StreamRef, StreamStatus
+from livepipe.streams import StreamRef
 from livepipe.watch import http_client, probe
 
 from .hostile_remote import Hostile, hostile

@@ -19,7 +19,8 @@ import pytest
 from livepipe.config import load_settings
 from livepipe.errors import ConfigError
 from livepipe.models import Severity
-from livepipe.plan import LedgerState, plan
+from livepipe.plan import plan
+from livepipe.records import LedgerState
 from livepipe.site import Site, load
 
 from .render.helpers import artifacts

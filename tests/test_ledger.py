@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from livepipe.config import Settings
 from livepipe.ledger import open_ledger
 from livepipe.ledger.base import SCHEMA_VERSION, LostClaimError
-from livepipe.plan import SendState
+from livepipe.records import SendState
 
 from .ledger_fixtures import fill
 
@@ -34,7 +35,9 @@ def test_migrations_are_versioned_and_idempotent(ledger) -> None:
 def test_newer_schema_is_refused(ledger) -> None:
     with ledger.transaction() as cur:
         cur.execute("INSERT INTO schema_version (version) VALUES (999)")
-    with pytest.raises(RuntimeError, match="newer than this livepipe"):
+    from livepipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="has schema 999, newer than this livepipe"):
         ledger.migrate()
 
 
@@ -133,3 +136,44 @@ def test_kv_store_expires(ledger) -> None:
 def test_naive_times_are_refused(ledger) -> None:
     with pytest.raises(ValueError, match="tz-aware"):
         ledger.claim_next(datetime(2026, 1, 1), "w:1", ["hook"])
+
+
+def test_schema_3_keeps_a_preview_send_as_the_reviewers(tmp_path: Path) -> None:
+    """A ledger of schema 2 wrote a reviewers' send as slot "announce:preview"; after the
+    migration it is slot "announce" for the reviewers, with the same key."""
+    import sqlite3
+
+    from livepipe.config import Settings
+    from livepipe.identity import send_key
+    from livepipe.ledger import open_ledger
+    from livepipe.ledger.base import MIGRATIONS
+    from livepipe.records import Audience
+
+    path = tmp_path / "old.sqlite"
+    key = send_key("ev@x", "announce:preview", "oa", "once")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version in (1, 2):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        db.execute(
+            "INSERT INTO sends (key, uid, slot, kind, channel, occurrence, significant, due, "
+            "valid_until, state, created_at, updated_at) VALUES (?, 'ev@x', 'announce:preview', "
+            "'announce', 'oa', 'once', '', '2026-12-01T00:00:00.000000Z', "
+            "'2026-12-02T00:00:00.000000Z', 'pending', '2026-12-01T00:00:00.000000Z', "
+            "'2026-12-01T00:00:00.000000Z')",
+            (key,),
+        )
+    ledger = open_ledger(Settings(), str(path))
+    try:
+        rec = ledger.send(key)
+    finally:
+        ledger.close()
+    assert rec is not None
+    assert (rec.slot, rec.audience, rec.key_slot) == (
+        "announce",
+        Audience.REVIEWERS,
+        "announce:preview",
+    )
+    assert send_key(rec.uid, rec.key_slot, rec.channel, rec.occurrence) == rec.key

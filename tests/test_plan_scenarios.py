@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from livepipe.plan import SendState
+from livepipe.records import SendState
 
 from .conftest import CONTENT, CORPUS
 from .scenario import Scenario

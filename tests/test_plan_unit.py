@@ -10,7 +10,8 @@ import pytest
 
 from livepipe.config import Settings
 from livepipe.identity import send_key
-from livepipe.plan import LedgerState, plan
+from livepipe.plan import plan
+from livepipe.records import LedgerState
 from livepipe.site import load_path
 
 from .conftest import CONTENT
@@ -80,15 +81,24 @@ def test_page_reminders_go_where_the_reminder_they_replace_went(events) -> None:
     assert by["reminder-2d"].valid_until == obs.start - timedelta(days=2, hours=-12)
 
 
-def test_announce_needs_lead_time(events) -> None:
+def test_a_late_merge_is_announced_at_once_and_a_close_reminder_folded_in(events) -> None:
     obs = events["observability1210-live.zh"]
-    merged = obs.start - timedelta(hours=3)  # merged the same afternoon: still announced
+    merged = obs.start - timedelta(hours=3)  # merged the same afternoon: announced
     soon = {s.slot: s for s in plan([obs], LedgerState(), settings(), merged).add}
     assert soon["announce"].due == merged
     assert soon["announce"].valid_until == obs.start - timedelta(minutes=30)
-    late = plan([obs], LedgerState(), settings(), obs.start - timedelta(minutes=50))
-    assert "announce" not in {s.slot for s in late.add}  # under 1 h ahead: reminders only
-    assert "starting-soon" in {s.slot for s in late.add}
+    # 50 min ahead (inside min_lead, 1 h): still announced, at once, until the start; the
+    # starting-soon reminder comes 40 min later, more than the 30 min fold: it stays.
+    at = obs.start - timedelta(minutes=50)
+    late = {s.slot: s for s in plan([obs], LedgerState(), settings(), at).add}
+    assert set(late) == {"announce", "starting-soon"}
+    assert (late["announce"].due, late["announce"].valid_until) == (at, obs.start)
+    # 25 min ahead: the reminder would come 15 min after the announcement: folded in.
+    at = obs.start - timedelta(minutes=25)
+    later = {s.slot: s for s in plan([obs], LedgerState(), settings(), at).add}
+    assert set(later) == {"announce"} and later["announce"].valid_until == obs.start
+    # Merged after the start: nothing.
+    assert plan([obs], LedgerState(), settings(), obs.start + timedelta(minutes=5)).add == []
 
 
 def test_channel_languages_route_translations(events) -> None:

@@ -113,8 +113,9 @@ def test_reminders_per_occurrence_and_one_cancelled_occurrence_withdraws_only_it
     site: Path, write_page: Callable
 ) -> None:
     from livepipe.ledger import open_ledger
+    from livepipe.models import SlotKind
     from livepipe.pipeline import sync
-    from livepipe.plan import SendState, SlotKind
+    from livepipe.records import SendState
 
     weekly = (
         "---\ntitle: Office hours\nstart: 2027-03-16T19:00:00\ntimezone: Europe/Berlin\n"
@@ -212,8 +213,8 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
 
 def test_the_weekly_digest_lists_this_weeks_occurrence(site: Path, write_page: Callable) -> None:
     from livepipe.ledger import open_ledger
+    from livepipe.models import SlotKind
     from livepipe.pipeline import sync
-    from livepipe.plan import SlotKind
     from livepipe.send import Sender
 
     (site / "livepipe.toml").write_text(

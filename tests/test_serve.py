@@ -450,8 +450,8 @@ def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Pa
     from livepipe.cli import app
     from livepipe.config import load_settings
     from livepipe.ledger import open_ledger
+    from livepipe.records import StreamRecord, StreamStatus
     from livepipe.recurrence import occurrence_key
-    from livepipe.streams import StreamRecord, StreamStatus
 
     from .serving import copy_site
 

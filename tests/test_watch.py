@@ -23,11 +23,12 @@ from livepipe.config import Settings, WatchSettings, load_settings
 from livepipe.ledger import Ledger, open_ledger
 from livepipe.models import SlotKind
 from livepipe.pipeline import sync
-from livepipe.plan import SendState, plan
+from livepipe.plan import plan
 from livepipe.publish import make_channels
+from livepipe.records import SendState, StreamStatus
 from livepipe.send import Sender
 from livepipe.site import Site
-from livepipe.streams import StreamRef, StreamStatus, sessions, stream_of, targets
+from livepipe.streams import StreamRef, sessions, stream_of, targets
 from livepipe.timeline import timeline
 from livepipe.watch import RoomWatch, http_client, pointer, probe
 
@@ -204,7 +205,9 @@ def test_a_shared_room_is_one_session_asked_once_per_poll(site: Site_) -> None:
         r.uid for r in site.ledger.streams()
     )
     assert len(seen.records) == 2  # type: ignore[attr-defined]  # … told both events
-    assert sorted(d["slot"] for d in site.delivered()) == ["live", "live"]
+    # … but the stream that went live at 00:05 is the talk that starts at 00:00 (the one
+    # starting nearest): one notice, for it, none for the talk at 00:30
+    assert [(d["slot"], d["event"]["title"]) for d in site.delivered()] == [("live", "zh-talk")]
 
 
 # -- the scenarios --------------------------------------------------------------------------
@@ -637,12 +640,12 @@ def test_watch_command_shows_what_each_watcher_sees(site: Site_) -> None:
     [
         (
             '[watch]\ninterval = "0s"\n',
-            'watch.interval: Value error, the interval is at least "1s"',
+            'watch.interval: the interval is at least "1s"',
         ),
-        ('[watch]\nbilibili_api = "ftp://x"\n', "watch.bilibili_api: Value error, must start with"),
+        ('[watch]\nbilibili_api = "ftp://x"\n', "watch.bilibili_api: must start with"),
         (
             '[watch.generic.a]\nmatch = "https://a/"\nurl = "https://a/{id}"\npointer = "live"\n',
-            'watch.generic.a.pointer: Value error, a JSON pointer starts with "/"',
+            'watch.generic.a.pointer: a JSON pointer starts with "/"',
         ),
         ('[slots.late]\noffset = "-5m"\n', "a late slot needs an offset after the start"),
     ],
@@ -655,3 +658,57 @@ def test_bad_watch_settings_are_clear_errors(tmp_path: Path, table: str, message
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert message in str(caught.value)
+
+
+def test_one_room_evening_each_talk_gets_its_own_notice_at_its_own_start(site: Site_) -> None:
+    """The KubeSphere room hosts every talk of an evening: 19:00-19:40, 19:45-20:25 and
+    20:30-21:10 (watching windows from 30 min before each start). The stream goes live for
+    each talk a minute after its start and off between talks. Each talk gets one notice,
+    at its own start: the first going live is not the third's (whose window opens at
+    20:00), and the third's real start sends its notice."""
+    for name, start in (("first", 0), ("second", 45), ("third", 90)):
+        site.page(name, f"https://live.bilibili.com/{ROOM}", start=at(start))
+        text = (site.root / "content" / f"{name}.md").read_text(encoding="utf-8")
+        end = (at(start) + timedelta(minutes=40)).isoformat()
+        text = text.replace((at(start) + timedelta(hours=1)).isoformat(), end)
+        (site.root / "content" / f"{name}.md").write_text(text, encoding="utf-8")
+    site.sync(at(-600))
+    rooms = site.platforms.rooms
+    live_at: dict[str, datetime] = {}
+
+    def poll(minute: float) -> None:
+        site.step(BILI, at(minute))
+        for d in site.delivered():
+            live_at.setdefault(d["event"]["title"], at(minute))
+
+    site.platforms.go_offline(rooms, ROOM)
+    for minute, action in [
+        (-29, None),
+        (1, "live"),  # the first talk
+        (2, None),
+        (35, None),  # the third talk's window is not open yet; the second's is
+        (41, "off"),
+        (46, "live"),  # the second talk
+        (60, None),  # the third talk's window opened at 60: the stream is the second's
+        (86, "off"),
+        (91, "live"),  # the third talk
+        (100, None),
+    ]:
+        if action == "live":
+            site.platforms.go_live(rooms, ROOM, at(minute))
+        elif action == "off":
+            site.platforms.go_offline(rooms, ROOM)
+        poll(minute + 0.1)
+    assert live_at == {"first": at(1.1), "second": at(46.1), "third": at(91.1)}
+    sent = site.ledger.sends(SendState.SENT)
+    assert sorted((s.uid.split("@")[0], s.due) for s in sent) == [
+        ("first", at(1)),
+        ("second", at(46)),
+        ("third", at(91)),
+    ]
+    records = {r.uid.split("@")[0]: r for r in site.ledger.streams()}
+    assert {name: r.live_at for name, r in records.items()} == {
+        "first": at(1),
+        "second": at(46),
+        "third": at(91),
+    }

@@ -17,7 +17,8 @@ import pytest
 from livepipe.config import Settings
 from livepipe.hooks import MassFinished, make_app, wechat_signature
 from livepipe.ledger import open_ledger
-from livepipe.plan import Plan, Send
+from livepipe.plan import Plan
+from livepipe.records import Send
 
 from .receiver import serve_app
 

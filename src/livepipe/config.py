@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -82,6 +84,16 @@ class PageSettings(_Model):
     # A recurring event may repeat at most this often (check refuses a rule whose dates
     # come closer: FREQ=DAILY;BYHOUR=1,2,3 is three an hour apart).
     min_repeat_interval: Duration = timedelta(hours=1)
+    # A reminder a day (or more) before an all-day event goes out at this local time.
+    all_day_reminder_at: str = "09:00"
+
+    @field_validator("all_day_reminder_at")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        hour, _, minute = v.partition(":")
+        if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+            raise ValueError('a time of day such as "09:00"')
+        return f"{int(hour):02d}:{int(minute):02d}"
 
     @field_validator("extensions")
     @classmethod
@@ -215,13 +227,18 @@ class SlotSettings(_Model):
     offset: Duration | None = None  # reminder: due = start + offset (e.g. -1d)
     window: Duration | None = None  # valid for this long after it is due …
     until: Duration | None = None  # … or until start + until (e.g. +15m, -2h)
-    min_lead: Duration = timedelta(0)  # announce: only when the start is this far away
+    # announce: a page merged less than this before its start is announced at once anyway
+    min_lead: Duration = timedelta(0)
+    # announce: a reminder due less than this after the announcement is folded into it
+    fold: Duration = timedelta(minutes=30)
     max_age: Duration = timedelta(days=30)  # replay: never for events older than this
     weekly: str | None = None  # digest: "mon 09:00" in the site zone
     enabled: bool = True
 
     @model_validator(mode="after")
     def _shape(self) -> SlotSettings:
+        if self.kind == SlotKind.ALERT:
+            raise ValueError("alert is not a slot kind: [alerts] channel = … sends alerts")
         if self.kind == SlotKind.REMINDER and self.offset is None:
             raise ValueError('a reminder slot needs an offset, e.g. offset = "-1d"')
         if self.kind == SlotKind.LATE and (self.offset is None or self.offset <= timedelta(0)):
@@ -262,7 +279,8 @@ def parse_weekly(text: str) -> tuple[int, int, int]:
 
 
 class ChannelSettings(BaseModel):
-    """A configured channel; each channel type validates its own extra options."""
+    """A configured channel: ``type`` picks its options model (options.py), which checks
+    every other key when the settings load."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     type: str
@@ -271,8 +289,50 @@ class ChannelSettings(BaseModel):
     # WeChat group, so translated pages are not announced twice.
     languages: tuple[str, ...] = ()
 
+    @model_validator(mode="after")
+    def _typed(self) -> ChannelSettings:
+        from .options import OPTIONS
+
+        model = OPTIONS.get(self.type)
+        if model is None:
+            raise ValueError(
+                f"unknown channel type {self.type!r}{_did_you_mean(self.type, OPTIONS)}; "
+                f"the types are {', '.join(sorted(OPTIONS))}"
+            )
+        self.options  # noqa: B018 (validates: an unknown key or a wrong type is an error here)
+        return self
+
+    @functools.cached_property
+    def options(self) -> Any:
+        """The channel's typed options (options.py), e.g. ``WeChatOptions``."""
+        from .options import OPTIONS
+
+        model = OPTIONS[self.type]
+        data = {"type": self.type, "enabled": self.enabled, "languages": self.languages}
+        try:
+            return model.model_validate({**data, **(self.model_extra or {})})
+        except ValidationError as exc:  # one readable line, as for any other setting
+            first = exc.errors(include_url=False)[0]
+            key = str(first["loc"][0]) if first["loc"] else "options"
+            known = {f.alias or n: f for n, f in model.model_fields.items()}
+            if first["type"] == "extra_forbidden":
+                why = f"unknown option for a {self.type} channel{_did_you_mean(key, known)}"
+            elif len(first["loc"]) > 1 and key in known:  # one of several types: say which
+                field = known[key]
+                why = f"{first.get('input')!r} is not allowed here: {field.description}"
+            else:
+                why = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{key}: {why}") from None
+
     def takes(self, lang: str) -> bool:
         return not self.languages or lang in self.languages
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class NetworkSettings(_Model):
@@ -296,6 +356,16 @@ class NetworkSettings(_Model):
         return parse_networks(self.allow)
 
 
+class AlertSettings(_Model):
+    """``[alerts]``: what operators are told, and where (any channel): a failed, uncertain
+    or missed send, a stream watcher failing ``watch_failures`` polls in a row, a sync that
+    found page errors, a channel paused longer than ``paused_for``. Each once."""
+
+    channel: str | None = None
+    watch_failures: int = Field(default=5, ge=1)
+    paused_for: Duration = timedelta(hours=1)
+
+
 class LedgerSettings(_Model):
     # SQLite path (relative to the site root) or a postgresql:// URL; LIVEPIPE_LEDGER_URL wins.
     url: str = ".livepipe/ledger.sqlite"
@@ -304,6 +374,9 @@ class LedgerSettings(_Model):
     # call's own time limit); a claim not renewed for this long is taken back, even from a
     # live process (a thread wedged in a call).
     lease: Duration = timedelta(minutes=1)
+    # After an upgrade of livepipe, sends only its new rules want are "held" (listed, sent
+    # when an operator agrees: livepipe sync --yes); "send" sends them without asking.
+    upgrade_sends: Literal["hold", "send"] = "hold"
 
 
 class HookSettings(_Model):
@@ -329,6 +402,7 @@ class Settings(_Model):
     hooks: HookSettings = HookSettings()
     watch: WatchSettings = WatchSettings()
     network: NetworkSettings = NetworkSettings()
+    alerts: AlertSettings = AlertSettings()
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
 
     @field_validator("schemas")
@@ -348,16 +422,30 @@ class Settings(_Model):
         slots: dict[str, object] = {k: dict(v) for k, v in DEFAULT_SLOTS.items()}
         for name, value in (data.get("slots") or {}).items():
             base = DEFAULT_SLOTS.get(name, {})
+            if not base and isinstance(value, dict) and "kind" not in value:
+                raise ValueError(
+                    f"slots.{name}: not a built-in slot{_did_you_mean(name, DEFAULT_SLOTS)}; "
+                    'a slot of your own needs a kind, e.g. kind = "reminder"'
+                )
             slots[name] = {**base, **value} if isinstance(value, dict) else value
         channels = {"outbox": {"type": "outbox"}, **(data.get("channels") or {})}
         return {**data, "slots": slots, "channels": channels}
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Settings:
+        alerts = self.alerts.channel
+        if alerts is not None and alerts not in self.channels:
+            raise ValueError(
+                f"alerts.channel: unknown channel {alerts!r}{_did_you_mean(alerts, self.channels)}"
+            )
         for name, slot in self.slots.items():
             for channel in slot.channels:
                 if channel not in self.channels:
-                    raise ValueError(f"slot {name!r} names unknown channel {channel!r}")
+                    raise ValueError(
+                        f"slots.{name}.channels: unknown channel {channel!r}"
+                        f"{_did_you_mean(channel, self.channels)}; the channels are "
+                        f"{', '.join(self.channels)}"
+                    )
         return self
 
     root: Path | None = Field(default=None, exclude=True)
@@ -392,15 +480,74 @@ def load_settings(path: Path | None) -> Settings:
     try:
         settings = Settings.model_validate({**data, "root": path.parent})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{where}: {first['msg']}",
-            path=path,
-            hint="see the livepipe.toml section of the README",
-        ) from exc
+        raise _settings_error(exc, path, data) from None
     _inside(settings, path)
     return settings
+
+
+def _settings_error(exc: ValidationError, path: Path, data: dict[str, Any]) -> ConfigError:
+    """The first problem of the settings as ``livepipe.toml:LINE: key: what`` with a
+    did-you-mean for an unknown key."""
+    first = exc.errors(include_url=False)[0]
+    loc = tuple(str(p) for p in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key{_did_you_mean(loc[-1], _known_keys(loc[:-1]))}"
+    where = ".".join(loc)
+    line_loc = loc
+    head = message.split(":", 1)[0]
+    if head.startswith("slots."):  # the message names its slot (and key)
+        where, line_loc = "", tuple(head.split("."))
+    elif loc[:1] == ("channels",) and len(loc) == 2:
+        key = "type" if message.startswith("unknown channel type") else head
+        line_loc = (*loc, key)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return ConfigError(
+        f"{where}: {message}" if where else message,
+        path=path,
+        line=toml_line(text, line_loc),
+        hint="see docs/settings.md for every key",
+    )
+
+
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    """The keys a table at ``loc`` may hold (for a did-you-mean)."""
+    model: Any = Settings
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = args[-1] if args and hasattr(args[-1], "model_fields") else annotation
+        if not hasattr(model, "model_fields") and args:
+            model = next((a for a in args if hasattr(a, "model_fields")), model)
+    return list(getattr(model, "model_fields", {}))
+
+
+def toml_line(text: str, loc: tuple[str, ...]) -> int:
+    """The line of ``livepipe.toml`` that sets the key at ``loc`` (its table's header when
+    the key is not written); 1 when it cannot be found."""
+    best, best_len = 1, 0
+    table: tuple[str, ...] = ()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and not line.startswith("[["):
+            table = tuple(p.strip().strip('"') for p in line.strip("[]").split("."))
+            candidate = table
+        elif "=" in line and not line.startswith("#"):
+            key = line.split("=", 1)[0].strip().strip('"')
+            candidate = (*table, *key.split("."))
+        else:
+            continue
+        matched = 0
+        for a, b in zip(candidate, loc, strict=False):
+            if a != b:
+                break
+            matched += 1
+        if matched == len(candidate) and matched > best_len:
+            best, best_len = number, matched
+    return best
 
 
 def _inside(settings: Settings, path: Path) -> None:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
 from .config import Settings
-from .plan import SendState
+from .records import SendState
 from .send import Result, Sender
 
 log = logging.getLogger(__name__)

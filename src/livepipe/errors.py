@@ -32,13 +32,16 @@ class LivepipeError(Exception):
 class ConfigError(LivepipeError):
     """The site settings (livepipe.toml or environment variables) are invalid."""
 
-    def __init__(self, message: str, *, path: Path | None = None, hint: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: Path | None = None, hint: str = "", line: int = 0
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.hint = hint
+        self.line = line
 
     def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
+        where = f"{self.path}{f':{self.line}' if self.line else ''}: " if self.path else ""
         hint = f" (hint: {self.hint})" if self.hint else ""
         return f"{where}{self.args[0]}{hint}"
 

@@ -261,6 +261,7 @@ class SlotKind(enum.StrEnum):
     DIGEST = "digest"
     LIVE = "live"  # the stream went live (streams.py, watch.py)
     LATE = "late"  # the stream is not live at start + offset
+    ALERT = "alert"  # to the operators' channel ([alerts]): planned by nothing, made by events
 
 
 @quick_pickle
@@ -284,6 +285,7 @@ class Message:
     article_meta: dict[str, str | None] | None = None  # its title, author, digest, cover
     sequence: int = 0  # the event's SEQUENCE in the ledger (email invitations)
     calendar_url: str | None = None  # the event's own .ics on the site ("add to calendar")
+    audience: str = "everyone"  # or "reviewers": a WeChat mass-send previewed first
     # A gathered send (a daily WeChat mass-send): (article, its meta, the event) of each.
     articles: tuple[tuple[str, dict[str, str | None], Event], ...] = ()
 

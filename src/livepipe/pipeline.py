@@ -4,13 +4,21 @@ and the tombstones of deleted events."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from . import __version__
+from .activity import What, tell
+from .alerts import raise_alert
 from .build import BuildResult, build
+from .identity import digest as identity_digest
 from .ledger import Ledger
-from .plan import Plan, plan
+from .models import Severity, SlotKind
+from .plan import plan
+from .records import LedgerState, Plan
 from .site import LoadResult, Site, load
 
 # Ledger kv: the content fingerprint of the last sync (the sync flow does nothing while it
@@ -33,13 +41,112 @@ def sync(
     out: Path | None,
     apply: bool = True,
     loaded: LoadResult | None = None,
+    release: bool = False,
 ) -> SyncResult:
+    """Load, plan against the ledger, record the plan, build; tell what changed. After an
+    upgrade of livepipe, sends that only the new version's rules want (for events whose
+    content did not change) are recorded *held* and listed, unless ``release`` (``sync
+    --yes``) or ``[ledger] upgrade_sends = "send"``."""
+    started = time.monotonic()
     result = loaded or load(site)
-    the_plan = plan(result.events, ledger.state(), site.settings, now, failed_sources=result.failed)
+    state = ledger.state()
+    the_plan = plan(result.events, state, site.settings, now, failed_sources=result.failed)
     if apply:
+        release = release or site.settings.ledger.upgrade_sends == "send"
+        upgraded = _upgraded(ledger, state, now)
+        if upgraded and not release:
+            the_plan.held = _new_rules(the_plan, state)
         ledger.apply(the_plan)
+        ledger.kv_put(VERSION_KEY, __version__, None)
+        _tell(site, ledger, the_plan, result, now, time.monotonic() - started)
     built = build_from_ledger(result, out, ledger, now) if out is not None else None
     return SyncResult(result, the_plan, built)
+
+
+VERSION_KEY = "livepipe:version"  # ledger kv: the livepipe that last synced it
+
+
+def _upgraded(ledger: Ledger, state: LedgerState, now: datetime) -> str | None:
+    """The version that synced the ledger last when it is not this one (a new ledger is
+    stamped with the version that made it); None otherwise."""
+    last = ledger.kv_get(VERSION_KEY, now)
+    if last == __version__ or not state.events:
+        return None
+    return last or "a version before 0.2"
+
+
+def _new_rules(the_plan: Plan, state: LedgerState) -> set[str]:
+    """Keys of new sends for events that were known before and did not change: only the
+    new version's rules want them."""
+    changed = {
+        r.uid
+        for r in the_plan.events
+        if r.uid in state.events and state.events[r.uid].revision != r.revision
+    }
+    known = set(state.events) - changed
+    return {
+        s.key
+        for s in the_plan.add
+        if s.uid in known and s.kind not in (SlotKind.LIVE, SlotKind.LATE)
+    }
+
+
+def _tell(
+    site: Site, ledger: Ledger, the_plan: Plan, result: LoadResult, now: datetime, took: float
+) -> None:
+    """One line for the sync; one per missed or held send; alerts for missed sends and for
+    page errors."""
+    settings = site.settings
+    changed = Counter(str(c.what) for c in the_plan.changes)
+    what = ", ".join(f"{n} {kind}" for kind, n in sorted(changed.items())) or "nothing changed"
+    tell(
+        What.SYNC,
+        f"{len(result.events)} events ({what}); {len(the_plan.add)} sends planned, "
+        f"{len(the_plan.withdraw)} withdrawn, {len(the_plan.missed)} missed; "
+        f"{result.errors} page errors ({took:.2f} s)",
+        events=len(result.events),
+        added=len(the_plan.add),
+        withdrawn=len(the_plan.withdraw),
+        missed=len(the_plan.missed),
+        errors=result.errors,
+        seconds=took,
+    )
+    for rec in the_plan.missed:
+        tell(
+            What.MISSED,
+            f"{rec.key_slot} → {rec.channel}  {rec.uid}: its window ended",
+            key=rec.key,
+            channel=rec.channel,
+        )
+        if rec.kind != SlotKind.ALERT:
+            raise_alert(
+                ledger,
+                settings,
+                f"missed:{rec.key}",
+                f"livepipe: missed {rec.key_slot} → {rec.channel}",
+                f"{rec.uid}: its window ended {rec.valid_until.isoformat()} before it went out",
+                now,
+            )
+    for key in sorted(the_plan.held):
+        tell(
+            What.HELD,
+            f"{key}: held after the upgrade; `livepipe resend {key}` sends it, "
+            "`livepipe sync --yes` sends all",
+            key=key,
+        )
+    errors = [p for p in result.problems if p.severity is Severity.ERROR]
+    if errors:
+        digest = identity_digest(*(f"{p.path}:{p.line}:{p.code}" for p in errors))
+        raise_alert(
+            ledger,
+            settings,
+            f"sync-errors:{digest}",
+            f"livepipe: {len(errors)} page errors after a merge",
+            "\n".join(p.format() for p in errors[:20])
+            + ("\n…" if len(errors) > 20 else "")
+            + "\n\nthese pages are left out until fixed; their planned sends are kept",
+            now,
+        )
 
 
 def build_from_ledger(result: LoadResult, out: Path, ledger: Ledger, now: datetime) -> BuildResult:

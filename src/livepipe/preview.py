@@ -28,7 +28,8 @@ from .errors import ConfigError
 from .gitsource import git
 from .ledger.sqlite import SqliteLedger
 from .models import Event, Problem, Severity
-from .plan import Change, SendState, plan
+from .plan import Change, plan
+from .records import SendState
 from .render import RENDERERS, Artifact, BuildContext, timefmt
 from .render.context import place
 from .render.feeds import FeedRenderer, item_dates

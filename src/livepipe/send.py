@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import recurrence
+from .activity import What, tell
+from .alerts import raise_alert
 from .config import Settings
 from .errors import ConfigError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message, SlotKind
-from .plan import DAILY_PREFIX, SendRecord, SendState, gathered_events
 from .publish import Channel, Receipt, broken_channels
+from .records import Send, SendRecord, SendState
 from .render.messages import ALL_PARTS, render_gathered, render_message, week_bounds
 from .render.templating import Templates
 
@@ -203,7 +205,7 @@ class Sender:
         except BaseException:
             ledger.close()
             raise
-        sender._owns_ledger = True
+        sender.owns_ledger = sender.owns_channels = True
         return sender
 
     def __enter__(self) -> Sender:
@@ -213,10 +215,11 @@ class Sender:
         self.close()
 
     def close(self) -> None:
-        """Close the channels' connections (and the ledger, if ``open`` made it)."""
-        for channel in self.channels.values():
-            channel.close()
-        if self._owns_ledger:
+        """Close the ledger connection and the channels' connections this sender owns."""
+        if self.owns_channels:
+            for channel in self.channels.values():
+                channel.close()
+        if self.owns_ledger:
             self.ledger.close()
 
     def __init__(
@@ -228,6 +231,7 @@ class Sender:
         clock: Callable[[], datetime],
         templates: Templates | None = None,
         worker: str | None = None,
+        broken: Mapping[str, ConfigError] | None = None,
     ) -> None:
         self.ledger = ledger
         self.settings = settings
@@ -239,27 +243,59 @@ class Sender:
         self.worker = worker or worker_id()
         self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
-        self._owns_ledger = False
+        self.owns_ledger = False
+        self.owns_channels = False
         # Channels that cannot send (a variable unset, an option missing): their sends are
         # never claimed, so they stay pending until the channel is fixed.
-        self.broken: dict[str, ConfigError] = broken_channels(channels)
-        for name, exc in self.broken.items():
-            log.error("channel %s cannot send, its sends stay pending: %s", name, exc)
+        if broken is None:
+            broken = broken_channels(channels)
+            for name, exc in broken.items():
+                log.error("channel %s cannot send, its sends stay pending: %s", name, exc)
+        self.broken: Mapping[str, ConfigError] = broken
 
     def recover(self) -> list[tuple[SendRecord, SendState]]:
         def idempotent(name: str) -> bool:
             channel = self.channels.get(name)
             return bool(channel and channel.accepts_idempotency_key)
 
-        return self.ledger.recover(
-            self.clock(), lease=self.settings.ledger.lease, idempotent=idempotent
-        )
+        now = self.clock()
+        taken = self.ledger.recover(now, lease=self.settings.ledger.lease, idempotent=idempotent)
+        for rec, state in taken:
+            what = f"{rec.key_slot} → {rec.channel}"
+            if state is SendState.UNCERTAIN:
+                tell(What.UNCERTAIN, f"{what}  {self._title(rec)}: {rec.error}", key=rec.key)
+                raise_alert(
+                    self.ledger,
+                    self.settings,
+                    f"uncertain:{rec.key}",
+                    f"livepipe: uncertain {what}",
+                    f"{self._title(rec)}\nits sender stopped during the call: check the "
+                    f"channel, then `livepipe resolve {rec.key} --delivered` or `--resend`",
+                    now,
+                )
+            else:
+                tell(What.RECOVERED, f"{what}  {self._title(rec)}: back to pending", key=rec.key)
+        return taken
 
     def message(
         self, send: SendRecord, now: datetime | None = None, parts: Collection[str] = ALL_PARTS
     ) -> Message:
         """The send's message as it reads ``now`` (default: the clock), when it goes out."""
         now = now or self.clock()
+        if send.kind == SlotKind.ALERT:  # written when it was raised (alerts.py)
+            title, _, text = send.text.partition("\n")
+            return Message(
+                key=send.key,
+                uid=send.uid,
+                slot=send.slot,
+                kind=send.kind,
+                channel=send.channel,
+                lang=self.settings.site.default_language or "en",
+                title=title.strip(),
+                text=text.strip() + "\n",
+                url=self.settings.site.base_url + "/",
+                due=send.due,
+            )
         if send.kind == SlotKind.DIGEST:
             start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
             live = [
@@ -280,8 +316,13 @@ class Sender:
             return render_message(
                 send, None, self.settings, self.templates, week_events=events, now=now
             )
-        if send.occurrence.startswith(DAILY_PREFIX):  # a daily WeChat mass-send
-            events = gathered_events(self.ledger.events(), self.settings, send, now)
+        if send.gathered:  # a daily WeChat mass-send: the events it carries, as they are now
+            held = [self.ledger.record(uid) for uid in send.carries]
+            events = [
+                r.event
+                for r in held
+                if r is not None and r.deleted_at is None and r.status == "scheduled"
+            ]
             return render_gathered(
                 send, events, self.settings, self.templates, now=now, parts=parts
             )
@@ -311,7 +352,8 @@ class Sender:
         ``grace`` skips sends that came due less than that long ago."""
         self.recover()
         outcomes: list[Outcome] = []
-        names = sorted(n for n in self.channels if n not in self.broken)
+        paused = self.ledger.paused()  # a paused channel's sends stay pending
+        names = sorted(n for n in self.channels if n not in self.broken and n not in paused)
         while limit is None or len(outcomes) < limit:
             checkpoint("before-claim")
             now = self.clock()
@@ -328,7 +370,11 @@ class Sender:
         """Claim and send one given send (what a publish flow run does); None if not claimable
         (or its channel cannot send: then it stays pending, see ``broken``)."""
         rec = self.ledger.send(key)
-        if rec is not None and (rec.channel in self.broken or rec.channel not in self.channels):
+        if rec is not None and (
+            rec.channel in self.broken
+            or rec.channel not in self.channels
+            or rec.channel in self.ledger.paused()
+        ):
             return None
         send = self.ledger.claim(key, self.clock(), self.worker, lease=self.settings.ledger.lease)
         if send is None:
@@ -337,6 +383,51 @@ class Sender:
         return self._deliver(send)
 
     def _deliver(self, send: SendRecord) -> Outcome:
+        """One claimed send, delivered; what happened is told (console, run logs, metrics)
+        and, when it went wrong, raised as an alert."""
+        outcome = self._attempt(send)
+        try:
+            self._tell(outcome)
+        except Exception as exc:  # telling must never undo a recorded outcome
+            log.error("send %s: cannot report its outcome: %s", send.key, exc)
+        return outcome
+
+    def _tell(self, outcome: Outcome) -> None:
+        s = outcome.send
+        what = f"{s.key_slot} → {s.channel}"
+        about = self._title(s)
+        fields = {"key": s.key, "slot": s.slot, "channel": s.channel, "uid": s.uid}
+        now = self.clock()
+        if outcome.state is Result.SENT:
+            late = max(0.0, (now - s.due).total_seconds())
+            tell(What.SENT, f"{what}  {about} ({late:.2f} s late)", lateness=late, **fields)
+        elif outcome.state is Result.RETRY:
+            tell(What.RETRYING, f"{what}  {about}: {outcome.detail}", **fields)
+        elif outcome.state in (Result.FAILED, Result.UNCERTAIN):
+            verb = What.FAILED if outcome.state is Result.FAILED else What.UNCERTAIN
+            tell(verb, f"{what}  {about}: {outcome.detail}", **fields)
+            if s.kind != SlotKind.ALERT:  # an alert that fails is told, not alerted again
+                raise_alert(
+                    self.ledger,
+                    self.settings,
+                    f"{verb}:{s.key}",
+                    f"livepipe: {verb} {what}",
+                    f"{about}\n{outcome.detail}\n\nsend {s.key}: see `livepipe sends --state "
+                    f"{verb}`, then `livepipe resend {s.key}` or `livepipe skip {s.key}`"
+                    + (" (check the channel first)" if verb is What.UNCERTAIN else ""),
+                    now,
+                )
+
+    def _title(self, send: Send) -> str:
+        """What a send is about, for a line: its event's title, else the digest / alert."""
+        if send.kind == SlotKind.ALERT:
+            return send.text.partition("\n")[0]
+        if send.carries:
+            return f"{len(send.carries)} articles"
+        record = self.ledger.record(send.uid)
+        return record.event.title if record is not None else send.kind.value
+
+    def _attempt(self, send: SendRecord) -> Outcome:
         """One claimed send, whatever happens: every way out records an outcome in the
         ledger (sent, failed, pending with a retry time, uncertain), so no claim is left
         behind by anything a remote or a bug does. Only when the ledger itself cannot be
@@ -384,7 +475,6 @@ class Sender:
                     send, Result.SKIPPED, "claim lost to recovery after the call", receipt
                 )
             checkpoint("after-record")
-            log.info("sent %s (%s → %s)", send.key, send.slot, send.channel)
             return Outcome(send, Result.SENT, receipt.remote_id or "", receipt)
         except Exception as exc:  # a bug met on the way: recorded, never a stuck claim
             return self._unexpected(send, channel, exc, started=started)

@@ -14,7 +14,6 @@ The planner turns a record into sends (plan.py: ``live``, ``late``, a stream-fou
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import recurrence
 from .config import Settings, WatchSettings
 from .models import Event
+from .records import StreamRecord, StreamStatus
 
 _YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 
@@ -74,12 +74,15 @@ def stream_of(live_url: str | None, settings: WatchSettings) -> StreamRef | None
 
 @dataclass(frozen=True)
 class Target:
-    """One occurrence of an event, watched on its stream from ``opens`` to ``closes``."""
+    """One occurrence of an event, watched on its stream from ``opens`` to ``closes``. In a
+    room shared by several talks, a stream going live is this occurrence's only from
+    ``live_from`` (the end of the room's previous talk, if that is after ``opens``)."""
 
     event: Event  # the occurrence (start/end are its own)
     stream: StreamRef
     opens: datetime
     closes: datetime
+    live_from: datetime | None = None  # default: opens
 
     @property
     def uid(self) -> str:
@@ -105,9 +108,11 @@ def window(event: Event, settings: Settings) -> tuple[datetime, datetime]:
 def targets(
     events: Iterable[Event], settings: Settings, since: datetime, until: datetime
 ) -> list[Target]:
-    """The watched occurrences whose window meets [since, until), by when they open."""
+    """The watched occurrences whose window meets [since, until), by when they open, each
+    with the moment from which a stream going live in its room is its own (``live_from``)."""
     before, after = settings.watch.before, settings.watch.after
-    out = []
+    near = timedelta(days=1)  # the room's other talks that evening
+    found: list[Target] = []
     for event in events:
         ref = watchable(event, settings)
         if ref is None:
@@ -115,15 +120,43 @@ def targets(
         if event.rrule:
             occurrences = [
                 recurrence.at(event, s)
-                for s in recurrence.between(event, since - after, until + before)
+                for s in recurrence.between(event, since - after - near, until + before + near)
             ]
         else:
             occurrences = [event]
         for occ in occurrences:
             opens, closes = window(occ, settings)
-            if opens < until and closes > since:
-                out.append(Target(occ, ref, opens, closes))
+            if opens < until + near and closes > since - near:
+                found.append(Target(occ, ref, opens, closes))
+    out = [
+        replace(t, live_from=live_from(t, found))
+        for t in found
+        if t.opens < until and t.closes > since
+    ]
     return sorted(out, key=lambda t: (t.opens, t.uid))
+
+
+def live_from(target: Target, room: Iterable[Target]) -> datetime:
+    """When a stream going live in the target's room is the target's: its window's opening,
+    or the end of the room's previous talk when that is later (the KubeSphere room hosts
+    every talk of an evening: the first talk going live is not the third's)."""
+    ends = [
+        t.event.end
+        for t in room
+        if t.stream == target.stream and t.event.start < target.event.start
+    ]
+    return max([target.opens, *(e for e in ends if e <= target.event.start)])
+
+
+def attributed(found: Iterable[Target], began: datetime) -> set[tuple[str, str]]:
+    """The occurrences a stream that went live at ``began`` is about: of those whose live
+    span (``live_from`` to ``closes``) holds it, the one starting nearest to it (and its
+    translations, which share the start); as (uid, occurrence)."""
+    holding = [t for t in found if (t.live_from or t.opens) <= began < t.closes]
+    if not holding:
+        return set()
+    nearest = min(abs(t.event.start - began) for t in holding)
+    return {(t.uid, t.occurrence) for t in holding if abs(t.event.start - began) == nearest}
 
 
 @dataclass(frozen=True)
@@ -157,13 +190,6 @@ def sessions(found: Iterable[Target]) -> list[Session]:
     return sorted(out, key=lambda s: (s.opens, s.stream.id))
 
 
-class StreamStatus(enum.StrEnum):
-    LIVE = "live"
-    OFFLINE = "offline"  # not (yet) live, or between two parts of a flapping stream
-    ENDED = "ended"  # the platform says the live video is over (YouTube's actualEndTime)
-    ERROR = "error"  # nothing learned: the API failed, refused or rate-limited
-
-
 @dataclass(frozen=True)
 class Observation:
     """What one request to a platform said."""
@@ -178,24 +204,17 @@ class Observation:
     retry_after: float | None = None  # seconds, when the platform said
 
 
-@dataclass(frozen=True)
-class StreamRecord:
-    """What the watcher has seen of one occurrence's stream (the ledger's ``streams``)."""
+def began(seen: Observation) -> datetime:
+    """When the stream seen live went live (the platform's word, if it is not ahead)."""
+    return seen.started_at if seen.started_at and seen.started_at <= seen.at else seen.at
 
-    uid: str
-    occurrence: str
-    revision: str  # the event revision it was watched for
-    platform: str
-    room: str
-    status: StreamStatus = StreamStatus.OFFLINE
-    checked_at: datetime | None = None  # the last answer that told something
-    live_at: datetime | None = None  # when it went live (first time: a flap keeps it)
-    ended_at: datetime | None = None
-    late_at: datetime | None = None  # seen not live at start + the late slot's offset
-    replay_url: str | None = None
-    polls: int = 0
-    failures: int = 0  # requests in a row that told nothing
-    error: str | None = None
+
+def seen_by(seen: Observation, target: Target, owners: set[tuple[str, str]]) -> Observation:
+    """The observation as one occurrence sees it: a stream live for another talk of its
+    room is, for this one, not live (and a talk whose slot a previous one overruns is late)."""
+    if seen.status is StreamStatus.LIVE and (target.uid, target.occurrence) not in owners:
+        return Observation(StreamStatus.OFFLINE, seen.at)
+    return seen
 
 
 def advance(
@@ -214,8 +233,7 @@ def advance(
         return replace(rec, failures=rec.failures + 1, error=seen.error)
     rec = replace(rec, status=seen.status, checked_at=seen.at, failures=0, error=None)
     if seen.status is StreamStatus.LIVE:
-        began = seen.started_at if seen.started_at and seen.started_at <= seen.at else seen.at
-        return replace(rec, live_at=rec.live_at or began, ended_at=None)
+        return replace(rec, live_at=rec.live_at or began(seen), ended_at=None)
     if seen.status is StreamStatus.ENDED:
         return replace(
             rec,

@@ -4,11 +4,11 @@ what the current plan would add, withdraw or mark missed."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from .models import SlotKind
-from .plan import DAILY_PREFIX, LedgerState, Plan, Send, SendState
+from .records import LedgerState, Plan, Send, SendState
 
 
 class Planned(enum.StrEnum):
@@ -52,11 +52,9 @@ class TimelineRow:
 def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
     titles = {uid: _title(rec.snapshot) for uid, rec in state.events.items()}
     titles.update({rec.uid: _title(rec.snapshot) for rec in plan.events})
-    for key, uids in plan.gathered.items():  # a daily mass-send: one row, its articles
-        names = [titles.get(u, u) for u in uids]
-        titles[key] = f"{len(names)} article{'s' if len(names) != 1 else ''}: " + " · ".join(names)
     withdraw = {rec.key: reason for rec, reason in plan.withdraw}
     missed = {rec.key for rec in plan.missed}
+    updated = {s.key: s for s in plan.update}  # a daily push whose articles changed
     rows = []
     for key, rec in state.sends.items():
         status: SendState | Planned = rec.state
@@ -65,12 +63,8 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
             status, note = Planned.WITHDRAW, withdraw[key]
         elif key in missed:
             status, note = Planned.MISS, "window passed"
-        rows.append(_row(rec, titles, status, note))
+        rows.append(_row(updated.get(key, rec), titles, status, note))
     rows.extend(_row(s, titles, Planned.NEW, "") for s in plan.add)
-    rows = [
-        replace(r, carries=tuple(plan.gathered[r.key])) if r.key in plan.gathered else r
-        for r in rows
-    ]
     rows.extend(
         _row(
             s,
@@ -85,9 +79,10 @@ def timeline(state: LedgerState, plan: Plan) -> list[TimelineRow]:
 
 
 def _row(send: Send, titles: dict[str, str], state: SendState | Planned, note: str) -> TimelineRow:
-    if send.key in titles:
-        title = titles[send.key]
-    elif send.occurrence.startswith(DAILY_PREFIX):
+    if send.carries:  # a daily mass-send: one row, its articles
+        names = [titles.get(u, u) for u in send.carries]
+        title = f"{len(names)} article{'s' if len(names) != 1 else ''}: " + " · ".join(names)
+    elif send.gathered:
         title = "daily mass-send"
     else:
         title = titles.get(send.uid, "weekly digest")
@@ -95,12 +90,13 @@ def _row(send: Send, titles: dict[str, str], state: SendState | Planned, note: s
         send.key,
         send.uid,
         title,
-        send.slot,
+        send.key_slot,
         send.channel,
         send.due,
         send.valid_until,
         state,
         note,
+        send.carries,
     )
 
 

@@ -33,15 +33,17 @@ from .ledger.base import claimer_alive
 from .models import SlotKind
 from .net import Answer, Client, Policy, retry_after
 from .pipeline import SYNC_STAMP
-from .plan import stream_sends
+from .plan import sends_seen
+from .records import StreamRecord, StreamStatus
 from .send import Sender, checkpoint
 from .streams import (
     Observation,
-    StreamRecord,
     StreamRef,
-    StreamStatus,
     Target,
     advance,
+    attributed,
+    began,
+    seen_by,
     targets,
 )
 
@@ -469,11 +471,13 @@ class RoomWatch:
             None,
         )
         out = Seen(now, seen)
+        # a room shared by several talks: a stream going live is one talk's (streams.py)
+        owners = attributed(found, began(seen)) if seen.status is StreamStatus.LIVE else set()
         for target in found:
             old = ledger.stream(target.uid, target.occurrence)
-            new = advance(old, target, seen, late)
+            new = advance(old, target, seen_by(seen, target, owners), late)
             sends = [
-                s for s in stream_sends(target.event, new, self.settings) if now < s.valid_until
+                s for s in sends_seen(target.event, new, self.settings, now) if now < s.valid_until
             ]
             added = ledger.observe(new, sends, now)
             out.records.append(new)

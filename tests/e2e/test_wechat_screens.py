@@ -18,8 +18,8 @@ import pytest
 
 from livepipe.addresses import parse_networks
 from livepipe.config import ChannelSettings, Settings
-from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS
+from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path

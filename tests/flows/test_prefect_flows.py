@@ -14,7 +14,7 @@ import pytest
 
 from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
-from livepipe.plan import SendState
+from livepipe.records import SendState
 
 from ..receiver import wait_for
 from .conftest import FlowSite

@@ -16,7 +16,7 @@ import pytest
 
 from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
-from livepipe.plan import SendState
+from livepipe.records import SendState
 
 from ..conftest import PG_URL
 from ..ledger_fixtures import fill

@@ -190,7 +190,7 @@ def test_up_killed_mid_burst_delivers_every_send_once_after_restart(tmp_path: Pa
     left when it really went out."""
     import re
 
-    from livepipe.plan import SendState
+    from livepipe.records import SendState
 
     from ..receiver import Stats, serve, starting_soon_site
 

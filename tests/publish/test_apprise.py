@@ -124,7 +124,8 @@ def test_a_crash_mid_call_leaves_the_send_uncertain(tmp_path) -> None:
 
     from livepipe.config import Settings
     from livepipe.ledger import open_ledger
-    from livepipe.plan import Plan, Send, SendState
+    from livepipe.plan import Plan
+    from livepipe.records import Send, SendState
 
     channel = chan("json://127.0.0.1:9/hook")
     assert channel.accepts_idempotency_key is False

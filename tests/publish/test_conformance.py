@@ -20,8 +20,8 @@ import pytest
 from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import ConfigError, PermanentPublishError, TransientPublishError
 from livepipe.models import SlotKind
-from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS, Channel
+from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path

@@ -12,8 +12,8 @@ from livepipe.addresses import parse_networks
 from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import PermanentPublishError
 from livepipe.ledger import open_ledger
-from livepipe.plan import Send
 from livepipe.publish import PUBLISHERS
+from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
@@ -181,7 +181,7 @@ def test_mass_send_to_a_tag_and_without_quota(wechat_api, kv_ledger) -> None:
 
 def test_preview_goes_to_each_reviewer_once(wechat_api, kv_ledger) -> None:
     url, rec = wechat_api
-    msg = replace(message(url, "p" * 24), slot="announce:preview")
+    msg = replace(message(url, "p" * 24), audience="reviewers")
     chan = channel(url, kv_ledger, mass_send=True, preview_to=["oReviewer1", "wxname:alice"])
     receipt = chan.send(msg)
     assert receipt.note == "previewed to 2 reviewer(s)"
@@ -224,7 +224,7 @@ def test_the_plan_previews_before_the_mass_send(tmp_path: Path) -> None:
     try:
         merged = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
         result = sync(Site.locate(root), store, merged, out=None)
-        got = sorted((s.slot, s.channel, s.due, s.valid_until) for s in result.plan.add)
+        got = sorted((s.key_slot, s.channel, s.due, s.valid_until) for s in result.plan.add)
     finally:
         store.close()
     hours = lambda n: timedelta(hours=n)  # noqa: E731

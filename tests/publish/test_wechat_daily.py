@@ -13,8 +13,8 @@ import pytest
 
 from livepipe.ledger import open_ledger
 from livepipe.pipeline import sync
-from livepipe.plan import SendState
 from livepipe.publish import make_channels
+from livepipe.records import SendState
 from livepipe.send import Result, Sender
 from livepipe.site import Site
 from livepipe.timeline import timeline
@@ -111,7 +111,8 @@ def test_at_most_eight_articles_a_day(root: Path) -> None:
         kv_ledger.close()
     days = {s.occurrence: s.key for s in result.plan.add}
     assert sorted(days) == ["daily:2026-12-01", "daily:2026-12-02"]
-    assert [len(result.plan.gathered[days[d]]) for d in sorted(days)] == [8, 1]
+    carried = {s.key: s.carries for s in result.plan.add}
+    assert [len(carried[days[d]]) for d in sorted(days)] == [8, 1]
 
 
 def test_reviewers_get_the_days_push_first(root: Path, wechat_api) -> None:
@@ -130,7 +131,7 @@ def test_reviewers_get_the_days_push_first(root: Path, wechat_api) -> None:
     kv_ledger = open_ledger(site.settings, str(root / "kv_ledger.sqlite"))
     try:
         result = sync(site, kv_ledger, MERGED, out=None)
-        assert sorted((s.slot, s.due, s.valid_until) for s in result.plan.add) == [
+        assert sorted((s.key_slot, s.due, s.valid_until) for s in result.plan.add) == [
             ("announce", EVENING, EVENING + timedelta(hours=6)),
             ("announce:preview", EVENING - timedelta(hours=1), EVENING),
         ]
@@ -141,7 +142,7 @@ def test_reviewers_get_the_days_push_first(root: Path, wechat_api) -> None:
             clock=lambda: EVENING - timedelta(hours=1),
         )
         [outcome] = sender.send_due()
-        assert outcome.state is Result.SENT and outcome.send.slot == "announce:preview"
+        assert outcome.state is Result.SENT and outcome.send.key_slot == "announce:preview"
         [preview] = rec.previews
         assert preview["touser"] == "oReviewer"
         [articles] = rec.draft_articles.values()

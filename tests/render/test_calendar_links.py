@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from livepipe.build import build
 from livepipe.models import SlotKind
-from livepipe.plan import Send
+from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import Site, load

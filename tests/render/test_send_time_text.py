@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from livepipe.config import Settings
-from livepipe.plan import Send
+from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
@@ -66,7 +66,8 @@ def test_the_planned_time_is_only_the_default() -> None:
 
 
 def test_no_reminder_is_valid_after_the_end() -> None:
-    from livepipe.plan import LedgerState, plan
+    from livepipe.plan import plan
+    from livepipe.records import LedgerState
 
     e = event("en")
     settings = Settings.model_validate(

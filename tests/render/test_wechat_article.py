@@ -65,7 +65,9 @@ def test_font_configured_found_or_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "mine.otf").write_bytes(b"x")
     assert find_font(None, None, [tmp_path / "fonts"]) == fonts / "NotoSansCJK-Bold.ttc"
     assert find_font("mine.otf", tmp_path) == tmp_path / "mine.otf"
-    with pytest.raises(ConfigError, match=r"cover_font .*nope\.otf does not exist"):
+    with pytest.raises(
+        ConfigError, match=r"cover_font nope\.otf is not a font file inside the site"
+    ):
         find_font("nope.otf", tmp_path)
     with pytest.raises(ConfigError, match="no CJK font found") as info:
         find_font(None, None, [tmp_path / "empty"])

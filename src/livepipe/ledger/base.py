@@ -17,6 +17,7 @@ Send states::
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 from abc import ABC, abstractmethod
@@ -27,13 +28,28 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import LostClaimError
+from ..errors import ConfigError, LostClaimError
 from ..models import Event, SlotKind, Status
-from ..plan import EventRecord, LedgerState, Plan, Send, SendRecord, SendState
-from ..streams import StreamRecord, StreamStatus
+from ..records import (
+    Audience,
+    EventRecord,
+    LedgerState,
+    Plan,
+    Send,
+    SendRecord,
+    SendState,
+    StreamRecord,
+    StreamStatus,
+    from_payload,
+)
 
 SCHEMA_VERSION = 3
 DEFAULT_LEASE = timedelta(minutes=1)
+PAUSE_PREFIX = "pause:"  # kv: a paused channel → {since, by, why}
+_RESENDABLE = frozenset(
+    {SendState.FAILED, SendState.MISSED, SendState.UNCERTAIN, SendState.SKIPPED, SendState.HELD}
+)
+_SKIPPABLE = frozenset({SendState.PENDING, SendState.HELD, SendState.FAILED, SendState.UNCERTAIN})
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE events (
@@ -74,6 +90,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sends ADD COLUMN lease_until TEXT",
         # What a send carries besides its key (an alert's text, a gathered send's events).
         "ALTER TABLE sends ADD COLUMN payload TEXT",
+        # Who it goes to: everyone, or a WeChat channel's reviewers first (the slot was
+        # written "announce:preview"; the key is unchanged).
+        "ALTER TABLE sends ADD COLUMN audience TEXT NOT NULL DEFAULT 'everyone'",
+        "UPDATE sends SET audience = 'reviewers', slot = substr(slot, 1, length(slot) - 8) "
+        "WHERE slot LIKE '%:preview'",
         # What operators did by hand (resend, skip, pause, resume), when and why.
         """CREATE TABLE operations (
             at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
@@ -103,6 +124,7 @@ SEND_COLUMNS = (
     "error",
     "updated_at",
     "lease_until",
+    "audience",
     "payload",
 )
 EVENT_COLUMNS = (
@@ -232,10 +254,14 @@ def claimer_alive(claimed_by: str | None) -> bool | None:
     return True
 
 
+_CHANGES = "claims are leased; sends name their audience and what they carry; operators' log"
+
+
 class Ledger(ABC):
     """SQL ledger; subclasses provide the connection, transactions and the claim statement."""
 
     url: str
+    migrated: tuple[int, int] | None = None  # (from, to) when opening it migrated the schema
 
     # -- backend hooks -----------------------------------------------------------------
     @abstractmethod
@@ -268,14 +294,35 @@ class Ledger(ABC):
             row = cur.fetchone()
             current = row[0] if row and row[0] is not None else 0
             if current > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"ledger schema {current} is newer than this livepipe ({SCHEMA_VERSION})"
+                from .. import __version__
+
+                raise ConfigError(
+                    f"the ledger ({self.url.rsplit('/', 1)[-1]}) has schema {current}, newer "
+                    f"than this livepipe {__version__} knows ({SCHEMA_VERSION})",
+                    hint="upgrade livepipe where this runs; an older one must not write it",
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
                 cur.execute(self.q("INSERT INTO schema_version (version) VALUES (?)"), (version,))
-            return SCHEMA_VERSION
+            if current == 0:  # a new ledger: stamped with the livepipe that made it
+                from .. import __version__
+
+                cur.execute(
+                    self.q("INSERT INTO kv (name, value, expires_at) VALUES (?, ?, NULL)"),
+                    ("livepipe:version", __version__),
+                )
+        if 0 < current < SCHEMA_VERSION:
+            self.migrated = (current, SCHEMA_VERSION)
+            from ..activity import What, tell
+
+            tell(
+                What.UPGRADE,
+                f"ledger upgraded: schema {current} → {SCHEMA_VERSION} ({_CHANGES})",
+                schema_from=current,
+                schema_to=SCHEMA_VERSION,
+            )
+        return SCHEMA_VERSION
 
     def _lock_for_migration(self, cur: Any) -> None:  # noqa: B027 (optional hook)
         """Backends that allow concurrent DDL serialise migrations here."""
@@ -423,16 +470,26 @@ class Ledger(ABC):
                     (event.uid, event.revision, event.significant, event.sequence, now),
                 )
             for send in plan.add:
-                self._insert(cur, send, plan.now, "planned")
-            for rec, reason in plan.withdraw:
-                self._transition(
-                    cur, rec.key, SendState.PENDING, SendState.WITHDRAWN, plan.now, reason
+                if send.key in plan.held:
+                    note = "held: planned by rules an upgrade added (livepipe resend KEY)"
+                    self._insert(cur, send, plan.now, note, SendState.HELD)
+                else:
+                    self._insert(cur, send, plan.now, "planned")
+            for send in plan.update:  # a waiting daily push whose articles changed
+                cur.execute(
+                    self.q(
+                        "UPDATE sends SET payload = ?, due = ?, valid_until = ?, updated_at = ? "
+                        "WHERE key = ? AND state IN ('pending', 'held')"
+                    ),
+                    (send.payload(), ts(send.due), ts(send.valid_until), now, send.key),
                 )
+            for rec, reason in plan.withdraw:
+                self._transition(cur, rec.key, rec.state, SendState.WITHDRAWN, plan.now, reason)
             for rec in plan.missed:
                 self._transition(
                     cur,
                     rec.key,
-                    SendState.PENDING,
+                    rec.state,
                     SendState.MISSED,
                     plan.now,
                     f"window ended {ts(rec.valid_until)}",
@@ -450,12 +507,19 @@ class Ledger(ABC):
                     added.append(send.key)
         return added
 
-    def _insert(self, cur: Any, send: Send, now: datetime, note: str) -> bool:
+    def _insert(
+        self,
+        cur: Any,
+        send: Send,
+        now: datetime,
+        note: str,
+        state: SendState = SendState.PENDING,
+    ) -> bool:
         cur.execute(
             self.q(
                 "INSERT INTO sends (key, uid, slot, kind, channel, occurrence, "
-                "significant, due, valid_until, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+                "significant, due, valid_until, state, audience, payload, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING"
             ),
             (
@@ -468,13 +532,16 @@ class Ledger(ABC):
                 send.significant,
                 ts(send.due),
                 ts(send.valid_until),
+                str(state),
+                str(send.audience),
+                send.payload(),
                 ts(now),
                 ts(now),
             ),
         )
         inserted: bool = cur.rowcount == 1
         if inserted:
-            self._log(cur, send.key, now, "pending", note)
+            self._log(cur, send.key, now, str(state), note)
         return inserted
 
     def _transition(
@@ -712,6 +779,113 @@ class Ledger(ABC):
             self._log(cur, row[0], now, "sent", note)
         return str(row[0])
 
+    # -- what operators do by hand (livepipe resend / skip / pause / resume) ------------------
+    def resend(
+        self, key: str, now: datetime, until: datetime, *, actor: str, why: str = ""
+    ) -> str | None:
+        """A failed, missed, uncertain, skipped or held send goes out again, valid until
+        ``until``: back to pending, due now. Returns None, or why it cannot."""
+        rec = self.send(key)
+        if rec is None:
+            return "no such send"
+        if rec.state not in _RESENDABLE:
+            return f"it is {rec.state} (only failed, missed, uncertain, skipped or held sends)"
+        if until <= now:
+            return "the new window must end in the future"
+        note = f"resend by {actor}" + (f": {why}" if why else "") + f", valid until {ts(until)}"
+        with self.transaction() as cur:
+            cur.execute(
+                self.q(
+                    "UPDATE sends SET state = 'pending', due = ?, valid_until = ?, not_before "
+                    "= NULL, error = NULL, claimed_by = NULL, claimed_at = NULL, "
+                    "call_started_at = NULL, lease_until = NULL, updated_at = ? "
+                    "WHERE key = ? AND state = ?"
+                ),
+                (ts(min(now, rec.due)), ts(until), ts(now), key, str(rec.state)),
+            )
+            if cur.rowcount != 1:
+                return "it changed meanwhile: try again"
+            self._log(cur, key, now, "pending", note)
+            self._operation(cur, now, actor, "resend", key, why)
+        return None
+
+    def skip(self, key: str, now: datetime, *, actor: str, why: str = "") -> str | None:
+        """A pending, held, failed or uncertain send will not go out: skipped. Returns None,
+        or why it cannot."""
+        rec = self.send(key)
+        if rec is None:
+            return "no such send"
+        if rec.state not in _SKIPPABLE:
+            return f"it is {rec.state} (only pending, held, failed or uncertain sends)"
+        note = f"skipped by {actor}" + (f": {why}" if why else "")
+        with self.transaction() as cur:
+            if not self._transition(cur, key, rec.state, SendState.SKIPPED, now, note):
+                return "it changed meanwhile (claimed?): try again"
+            self._operation(cur, now, actor, "skip", key, why)
+        return None
+
+    def pause(self, channel: str, now: datetime, *, actor: str, why: str = "") -> bool:
+        """Stop claiming the channel's sends (they stay pending); False if already paused."""
+        value = json.dumps({"since": ts(now), "by": actor, "why": why})
+        added = self.kv_add(PAUSE_PREFIX + channel, value, now, now + timedelta(days=36500))
+        if added:
+            with self.transaction() as cur:
+                self._operation(cur, now, actor, "pause", channel, why)
+        return added
+
+    def resume(self, channel: str, now: datetime, *, actor: str, why: str = "") -> bool:
+        """Claim the channel's sends again; False if it was not paused."""
+        if self.kv_get(PAUSE_PREFIX + channel, now) is None:
+            return False
+        with self.transaction() as cur:
+            cur.execute(self.q("DELETE FROM kv WHERE name = ?"), (PAUSE_PREFIX + channel,))
+            self._operation(cur, now, actor, "resume", channel, why)
+        return True
+
+    def paused(self, now: datetime | None = None) -> dict[str, tuple[datetime, str, str]]:
+        """channel → (paused since, by whom, why)."""
+        out = {}
+        for name, value in self.kv_prefix(PAUSE_PREFIX).items():
+            try:
+                data = json.loads(value)
+                since = parse_ts(data["since"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if since is not None:
+                out[name.removeprefix(PAUSE_PREFIX)] = (since, str(data["by"]), str(data["why"]))
+        return out
+
+    def operations(self, limit: int = 100) -> list[tuple[datetime, str, str, str, str]]:
+        """The latest things operators did: (at, who, action, target, why), newest first."""
+        with self.read() as cur:
+            cur.execute(
+                self.q(
+                    "SELECT at, actor, action, target, note FROM operations "
+                    "ORDER BY at DESC LIMIT ?"
+                ),
+                (limit,),
+            )
+            return [
+                (parse_ts(at), actor, action, target, note or "")  # type: ignore[misc]
+                for at, actor, action, target, note in cur.fetchall()
+            ]
+
+    def _operation(
+        self, cur: Any, now: datetime, actor: str, action: str, target: str, note: str
+    ) -> None:
+        cur.execute(
+            self.q(
+                "INSERT INTO operations (at, actor, action, target, note) VALUES (?, ?, ?, ?, ?)"
+            ),
+            (ts(now), actor, action, target, note),
+        )
+
+    def add_sends(self, sends: Sequence[Send], now: datetime, note: str) -> list[str]:
+        """Record sends made outside the plan (alerts): each once (a key already there is
+        left as it is). Returns the keys added."""
+        with self.transaction() as cur:
+            return [s.key for s in sends if self._insert(cur, s, now, note)]
+
     def resolve(self, key: str, now: datetime, *, delivered: bool) -> bool:
         """An operator's verdict on an uncertain send: it was delivered, or send it again."""
         new = SendState.SENT if delivered else SendState.PENDING
@@ -769,7 +943,7 @@ class Ledger(ABC):
 
     def expire(self, now: datetime) -> list[SendRecord]:
         """Pending sends whose window has passed become missed (the reconcile flow)."""
-        missed = [s for s in self.sends(SendState.PENDING) if s.valid_until <= now]
+        missed = [s for s in self.sends(SendState.PENDING, SendState.HELD) if s.valid_until <= now]
         with self.transaction() as cur:
             done = [
                 s
@@ -777,7 +951,7 @@ class Ledger(ABC):
                 if self._transition(
                     cur,
                     s.key,
-                    SendState.PENDING,
+                    s.state,
                     SendState.MISSED,
                     now,
                     f"window ended {ts(s.valid_until)}",
@@ -826,6 +1000,8 @@ def _send(row: Sequence[Any]) -> SendRecord:
     data = _columns(SEND_COLUMNS, row)
     data["state"] = SendState(data["state"])
     data["kind"] = SlotKind(data["kind"])
+    data["audience"] = Audience(data["audience"])
+    data.update(from_payload(data.pop("payload")))
     return SendRecord(**data)
 
 

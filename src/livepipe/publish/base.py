@@ -151,7 +151,7 @@ class Channel(ABC):
         parts = urlsplit(value) if "://" in value else None
         if parts is not None and parts.netloc:
             forms.add(parts.path + (f"?{parts.query}" if parts.query else ""))
-            forms.update(seg for seg in parts.path.split("/") if len(seg) >= _MIN_SECRET)
+            forms.update(seg for seg in parts.path.split("/") if _secretish(seg))
             forms.update(v for _, v in parse_qsl(parts.query) if len(v) >= _MIN_SECRET)
             if len(parts.path) <= 1:
                 forms.discard(parts.path)
@@ -238,6 +238,17 @@ class Channel(ABC):
                 hint=f"export {var}=… (secrets never go in livepipe.toml)",
             )
         return value
+
+
+def _secretish(segment: str) -> bool:
+    """Is a path segment of a secret URL itself secret (a token), or an ordinary word of
+    the API's path (``webhook``, ``services``, ``open-apis``) that errors quote too?"""
+    if len(segment) < _MIN_SECRET:
+        return False
+    word = segment.replace("-", "").replace("_", "")
+    if word.isalpha() and (word.islower() or word.isupper()) and len(segment) < 24:
+        return False
+    return True
 
 
 def environ() -> Mapping[str, str]:

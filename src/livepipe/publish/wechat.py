@@ -56,7 +56,6 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..models import Event, Message
 from ..net import Client
-from ..plan import PREVIEW_SUFFIX
 from ..sitefiles import read_capped, site_file
 from . import http
 from .base import Channel, Receipt
@@ -345,7 +344,7 @@ class WeChatChannel(Channel):
             )
         progress = self._progress(message.key)
         client = self.http()
-        if message.slot.endswith(PREVIEW_SUFFIX):
+        if message.audience == "reviewers":
             return self.preview_send(client, message, progress)
         if self.option("mass_send", False) and not self.option("draft_only", False):
             return self.mass_send(client, message, progress)

@@ -14,8 +14,7 @@ from typing import Any
 from .. import recurrence
 from ..config import Settings
 from ..models import Event, Message, SlotKind
-from ..plan import Send
-from ..streams import StreamRecord, StreamStatus
+from ..records import Send, StreamRecord, StreamStatus
 from .context import BuildContext
 from .templating import Templates
 
@@ -151,6 +150,7 @@ def _message(send: Send, lang: str, text: str, url: str, **parts: Any) -> Messag
         text=body.strip() + "\n",
         url=url,
         due=send.due,
+        audience=str(send.audience),
         **parts,
     )
 

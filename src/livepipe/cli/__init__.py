@@ -1,0 +1,61 @@
+"""The `livepipe` command line (typer): the same pipeline as the flows, without Prefect.
+One module per command group (pages, publishing, running, channels); what they share in
+common.py, how they print in output.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.markup import escape
+
+from ..text import console as safe_console
+from . import channels, operating, pages, publishing, running  # noqa: F401 (they register commands)
+from .common import app
+
+# Batch commands end holding a whole site (10k pages: millions of objects), and the
+# interpreter's teardown frees them one by one: 0.3-0.4 s after the work is done. Their
+# files are written and closed, their pools joined: they leave without the teardown.
+_QUICK_EXIT = frozenset({"build", "check"})
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [OSError, sqlite3.Error]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+def main() -> None:
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    try:
+        try:
+            app()
+        except Exception as exc:
+            if not isinstance(exc, _storage_errors()):
+                raise
+            # A full disk, a read-only folder, a ledger that went away: say so, no traceback.
+            # Every ledger change is one transaction, so nothing was half recorded.
+            safe_console(stderr=True, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(exc) or type(exc).__name__)}\n"
+                "    hint: check free disk space and that the site's .livepipe/ folder and "
+                "the ledger are writable, then run the command again",
+                highlight=False,
+            )
+            raise SystemExit(2) from None
+    except SystemExit as exc:
+        if command not in _QUICK_EXIT:
+            raise
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)  # what the interpreter does for a non-int code
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+
+
+__all__ = ["app", "main"]
