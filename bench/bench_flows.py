@@ -1,8 +1,6 @@
 """Benchmarks for the Prefect side.
 
     python bench/bench_flows.py noop [N]          # cost of a no-op sync at N pages (10000)
-    python bench/bench_flows.py lateness [N]      # due → delivery lateness over N sends (100),
-                                                  # default polling vs tuned, on a real server
     python bench/bench_flows.py burst [N [C]]     # N sends due at the same instant (200),
                                                   # N/C events x C signed webhook channels (4),
                                                   # through `livepipe up` (its own server)
@@ -13,6 +11,10 @@
     python bench/bench_flows.py live [N [S]]      # N events (20) on their own bilibili rooms
                                                   # (stand-in) going live at random moments,
                                                   # watched every S s (5) by `livepipe up`
+
+Every run through `livepipe up` starts its sync the way a merge does (`livepipe notify`:
+the merge event → the sync deployment) and prints how long the merge took to reach the
+ledger; the sends are due a lead after it (printed), so lateness never includes the sync.
 
 Goals: no-op sync < 0.5 s at 10k pages excluding Prefect start-up (issue 6); bursts: p99
 ≤ 2 s for 200 sends due at once, ≤ 5 s for 1,000, 0 duplicates, 0 lost (issue 13); live:
@@ -69,98 +71,8 @@ def noop(n: int) -> None:
     )
 
 
-CONFIGS = {
-    "default": "limit=20",
-    "tuned": "limit=20, prefetch_seconds=60, query_seconds=1",
-}
-
-
-def lateness(n: int, only: str | None = None) -> None:
-    """Schedules n sends 1.2 s apart through a served publish deployment and measures when
-    the loopback receiver gets each one, once with Prefect's default polling and once tuned
-    (each in its own process: Prefect caches its settings per process)."""
-    if only is None:
-        for label in CONFIGS:
-            subprocess.run([sys.executable, __file__, "lateness", str(n), label], check=True)
-        return
-    from tests.receiver import Stats, free_port, serve
-
-    for label, serve_args in ((only, CONFIGS[only]),):
-        port = free_port()
-        home = Path(tempfile.mkdtemp(prefix="lp-bench-"))
-        env = {
-            **os.environ,
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-        }
-        os.environ.update(env)
-        from flows.serve import launch_server
-
-        server = launch_server(home, port, env)
-        stats = Stats()
-        arrivals: dict[str, float] = {}
-        with serve(stats) as base:
-            site = home / "site"
-            (site / "content").mkdir(parents=True)
-            (site / "livepipe.toml").write_text(
-                '[site]\nname = "L"\nbase_url = "https://l.example"\ntimezone = "UTC"\n'
-                f'[ledger]\nurl = "{site}/ledger.sqlite"\n'
-                f'[channels.hook]\ntype = "webhook"\nurl = "{base}/dedup"\nunsigned = true\n'
-                "[slots.announce]\nenabled = false\n[slots.digest]\nenabled = false\n"
-                '[slots.reminder-1d]\nchannels = ["hook"]\n'
-                '[slots.starting-soon]\nchannels = ["hook"]\n'
-            )
-            code = (
-                f"import prefect\nfrom flows.serve import deployments\n"
-                f"prefect.serve(*deployments({str(site)!r}, 3600, 3600), {serve_args}, "
-                "print_starting_message=False)"
-            )
-            runner = subprocess.Popen(
-                [sys.executable, "-c", code],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(8)
-            first_due = datetime.now(UTC) + timedelta(seconds=40)
-            for i in range(n):
-                start = first_due + timedelta(seconds=1.2 * i, minutes=10)
-                (site / "content" / f"e{i}.md").write_text(
-                    f"---\ntitle: E{i}\nstart: {start.isoformat()}\nlocation: online\n"
-                    "livepipe:\n  reminders: [-10m]\n---\n"
-                )
-            from flows.sync import sync
-
-            sync(path=str(site), out=str(site / "dist"), force=True)
-            from livepipe.config import load_settings
-            from livepipe.ledger import open_ledger
-
-            ledger = open_ledger(load_settings(site / "livepipe.toml"))
-            due = {s.key: s.due for s in ledger.sends()}
-            ledger.close()
-            deadline = time.time() + 1.2 * n + 120
-            while len(arrivals) < len(due) and time.time() < deadline:
-                for key in list(stats.processed):
-                    arrivals.setdefault(key, time.time())
-                time.sleep(0.05)
-            runner.terminate()
-            runner.wait(timeout=30)
-        server.terminate()
-        server.wait(timeout=30)
-        late = sorted(arrivals[k] - due[k].timestamp() for k in arrivals)
-        q = statistics.quantiles(late, n=100, method="inclusive") if len(late) > 2 else late
-        print(
-            f"{label:8} sends {len(due)}, delivered {len(late)}: lateness p50 "
-            f"{statistics.median(late):.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s, "
-            f"max {late[-1]:.2f} s"
-        )
-
-
 SECRET_ENV = "LP_BENCH_SECRET"
+LEAD = 30.0  # seconds from the merge to the first due send; the merge takes ~5 s
 SECRET = "bench-signing-secret"
 PG_URL = os.environ.get("LIVEPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -191,6 +103,26 @@ def write_events(site: Path, events: int, due_at: datetime, spacing: float = 0.0
         (site / "content" / f"e{i}.md").write_text(
             f"---\ntitle: E{i}\nstart: {start}\nlocation: online\n---\n"
         )
+
+
+def merge(site: Path, port: int, expected: int, timeout: float = 300) -> float:
+    """What CI does after a merge (`livepipe notify`), then wait until the sync deployment
+    run by `up` has put ``expected`` pending sends in the ledger; returns the seconds."""
+    env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    started = time.time()
+    exe = str(Path(sys.executable).parent / "livepipe")
+    commit = os.urandom(20).hex()
+    subprocess.run(
+        [exe, "notify", str(site), "--commit", commit],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    while len(pending_due(site / "livepipe.toml")) < expected:
+        if time.time() - started > timeout:
+            raise SystemExit(f"the merge did not reach the ledger in {timeout:.0f} s")
+        time.sleep(0.2)
+    return time.time() - started
 
 
 def report(label: str, due: dict[str, datetime], stats: object) -> None:
@@ -250,15 +182,15 @@ def dispatch(n: int, channels: int = 4) -> None:
         due = pending_due(site / "livepipe.toml")
         code = (
             "import sys, threading, time\n"
-            "from pathlib import Path\nfrom livepipe.config import load_settings\n"
+            "from livepipe.app import Livepipe\n"
             "from livepipe.dispatch import Dispatcher\n"
             "stop = threading.Event()\n"
-            "d = Dispatcher(load_settings(Path(sys.argv[1])), threads=16)\n"
+            "d = Dispatcher(Livepipe.at(sys.argv[1]), threads=16)\n"
             "threading.Thread(target=d.run, args=(stop,), daemon=True).start()\n"
             "time.sleep(float(sys.argv[2])); stop.set(); time.sleep(1)\n"
         )
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(site / "livepipe.toml"), "60"],
+            [sys.executable, "-c", code, str(site), "60"],
             env={**os.environ, SECRET_ENV: SECRET},
         )
         wait_arrivals(stats, due, due_at.timestamp() + 50)
@@ -302,7 +234,7 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0
 
         import psycopg
 
-        from flows.serve import launch_server
+        from flows.runtime import launch_server
 
         tag = uuid.uuid4().hex[:10]
         with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -341,20 +273,18 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0
                 )
         try:
             _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
-            time.sleep(5)  # deployments served
-            # Far enough ahead for the sync (≈0.4 s per publish run) to finish first.
-            due_at = datetime.now(UTC) + timedelta(seconds=max(60, n * 0.45))
+            time.sleep(3)  # the first sync (of an empty site) is done
+            due_at = datetime.now(UTC) + timedelta(seconds=LEAD + n * 0.01)
             write_events(site, n // channels, due_at, spacing)
-            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-            if ledger_url:
-                os.environ[SECRET_ENV] = SECRET
-            from flows.sync import sync
-
-            started = time.time()
-            sync(path=str(site), out=str(site / "dist"), force=True)
+            took = merge(site, port, n)
+            lead = (due_at - datetime.now(UTC)).total_seconds() + took
             print(
-                f"sync of {n // channels} events, {n} publish runs: {time.time() - started:.1f} s"
+                f"merge → {n} sends in the ledger: {took:.1f} s (sends due {lead:.0f} s after "
+                "the merge)",
+                flush=True,
             )
+            if datetime.now(UTC) >= due_at:
+                print("  the sync ended after the due time: the lateness below includes it")
             due = pending_due(site / "livepipe.toml")
             wait_arrivals(stats, due, due_at.timestamp() + 180 + n * spacing)
         finally:
@@ -417,11 +347,7 @@ def live(n: int, interval: float) -> None:
         )
         try:
             _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
-            time.sleep(5)  # deployments served
-            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-            from flows.sync import sync
-
-            sync(path=str(site), out=str(site / "dist"), force=True)
+            # the pages were there before `up`: its first sync schedules the watches
             deadline = time.time() + 120
             while time.time() < deadline and len(platforms.requests) < n:
                 time.sleep(0.2)  # every room is being watched
@@ -499,4 +425,4 @@ if __name__ == "__main__":
     elif what == "dispatch":
         dispatch(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:
-        lateness(size, sys.argv[3] if len(sys.argv) > 3 else None)
+        raise SystemExit(__doc__)

@@ -1,32 +1,37 @@
-"""What the three flows share: quiet Prefect settings, opening the site and the ledger, and
-mirroring the ledger's pending sends as scheduled runs of the publish deployment."""
+"""What the flows share: the deployments' names, quiet Prefect settings, opening the site,
+scheduling one watch run per room session, and marking runs of a dead process Crashed.
+
+Prefect runs are the work, not a mirror of the ledger: the ledger is the schedule (each
+process's dispatcher sends from it, inside a ``deliver`` run); Prefect shows what ran."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from livepipe.app import Livepipe
 from livepipe.config import Settings
-from livepipe.ledger import Ledger, open_ledger
-from livepipe.records import SendRecord, SendState
-from livepipe.site import Site
+from livepipe.ledger import Ledger
 
-PUBLISH_DEPLOYMENT = "publish/livepipe"
-WATCH_DEPLOYMENT = "watch/livepipe"
-SYNC_DEPLOYMENT = "sync/livepipe"
+SYNC_DEPLOYMENT = "sync/sync"
+DELIVER_DEPLOYMENT = "deliver/deliver"
+RECONCILE_DEPLOYMENT = "reconcile/reconcile"
+WATCH_DEPLOYMENT = "watch/watch"
 MERGED_EVENT = "livepipe.content.merged"
-RUN_PREFIX = "prefect-run:"  # ledger kv: send key → the flow run that will send it
 WATCH_PREFIX = "prefect-watch:"  # ledger kv: watch session key → "run id, attempt"
+TIMELINE_ARTIFACT = "livepipe-timeline"
 
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # livepipe's own lines (activity.py) go to the run they happen in, at INFO
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "livepipe",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     # The first start of the local server creates its database: 20 s (Prefect's default wait)
     # was not always enough on a slow machine, and `make run` failed on a fresh clone.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -39,67 +44,29 @@ def quiet_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def run_logs_at_info() -> None:
+    """Run logs at INFO (what each run did), Prefect's own chatter at WARNING, and nothing
+    of Prefect's on the console (the console tells livepipe's story: activity.py)."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("prefect.flow_runs", "prefect.task_runs", "livepipe"):
+        logger = logging.getLogger(name)
+        if name != "livepipe":
+            logger.setLevel(logging.INFO)
+            logger.propagate = False  # not again through the "prefect" logger's console
+        for handler in list(logger.handlers):
+            if isinstance(handler, PrefectConsoleHandler):  # the API handler stays
+                logger.removeHandler(handler)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def open_site(path: str | Path) -> Site:
-    return Site.locate(Path(path))
-
-
-def store(settings: Settings) -> Ledger:
-    return open_ledger(settings)
-
-
-@dataclass
-class MirrorReport:
-    scheduled: list[tuple[SendRecord, str]] = field(default_factory=list)  # (send, run id)
-    removed: list[tuple[str, str]] = field(default_factory=list)  # (send key, run id)
-    watches: list[tuple[str, str]] = field(default_factory=list)  # (session key, run id)
-
-
-def mirror(ledger: Ledger, settings: Settings | None = None) -> MirrorReport:
-    """Make Prefect match the ledger: one scheduled publish run per pending send (keyed by the
-    send key, so repeating this never makes a second run), and no run for a send that is no
-    longer pending (deleted, which also frees its idempotency key). With ``settings``, also
-    one watch run per room session (``mirror_watches``)."""
-    from prefect.client.orchestration import get_client
-
-    report = MirrorReport()
-    if settings is not None:
-        report.watches = mirror_watches(ledger, settings, datetime.now(UTC))
-    runs = ledger.kv_prefix(RUN_PREFIX)
-    pending = {s.key: s for s in ledger.sends(SendState.PENDING)}
-    for key, send in pending.items():
-        if RUN_PREFIX + key in runs:
-            continue
-        run = _schedule(send)
-        if run.state is not None and run.state.is_final():
-            # The key's old run was cancelled earlier (e.g. moved back to a former time):
-            # delete it to free the idempotency key, then schedule afresh.
-            with get_client(sync_client=True) as client:
-                client.delete_flow_run(run.id)
-            run = _schedule(send)
-        ledger.kv_put(RUN_PREFIX + key, str(run.id), None)
-        report.scheduled.append((send, str(run.id)))
-    # Runs still waiting for a send that is no longer pending (withdrawn, missed, sent by
-    # another path, or from an older ledger): delete them, which also frees their keys.
-    # A run a runner has already prefetched (PENDING) is cancelled instead: deleting it
-    # under the runner's feet would leave a zombie process.
-    from prefect.states import Cancelled
-
-    with get_client(sync_client=True) as client:
-        for run in waiting_publish_runs(client):
-            key = str(run.parameters.get("key", ""))
-            if key in pending:
-                continue
-            if run.state is not None and run.state.is_scheduled():
-                client.delete_flow_run(run.id)
-            else:
-                client.set_flow_run_state(run.id, Cancelled(message="send no longer pending"))
-            ledger.kv_delete(RUN_PREFIX + key)
-            report.removed.append((key, str(run.id)))
-    return report
+def open_app(path: str | Path) -> Livepipe:
+    return Livepipe.at(Path(path))
 
 
 def mirror_watches(ledger: Ledger, settings: Settings, now: datetime) -> list[tuple[str, str]]:
@@ -182,58 +149,14 @@ def _schedule_watch(session: Any, at: datetime, attempt: int) -> Any:
     )
 
 
-def _schedule(send: SendRecord) -> Any:
-    from prefect.deployments import run_deployment
-
-    return run_deployment(
-        PUBLISH_DEPLOYMENT,
-        parameters={"key": send.key},
-        scheduled_time=send.due,
-        idempotency_key=send.key,
-        flow_run_name=f"{send.slot}-{send.channel}-{send.key[:8]}",
-        timeout=0,
-        as_subflow=False,
-    )
-
-
-def waiting_publish_runs(client: Any, page: int = 200) -> list[Any]:
-    """Every run of the publish deployment that has not started (scheduled or prefetched)."""
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterName,
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    flow_name, name = PUBLISH_DEPLOYMENT.split("/")
-    flt = FlowRunFilter(
-        state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
-        )
-    )
-    runs: list[Any] = []
-    while True:
-        batch = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-            flow_run_filter=flt,
-            limit=page,
-            offset=len(runs),
-        )
-        runs.extend(batch)
-        if len(batch) < page:
-            return runs
-
-
-def crash_orphans(client: Any, flows: tuple[str, ...] = ("sync", "reconcile")) -> list[str]:
-    """Runs of ``flows`` that a runner took (Pending, "Submitting", Running) and that no
-    process is running any more: only `livepipe up` runs sync and reconcile, so when it
-    starts, such runs belong to an `up` that died. Each is set Crashed, the reason in its
-    state message, instead of showing "Submitting" forever. Returns their names."""
+def crash_orphans(
+    client: Any, flows: tuple[str, ...] = ("sync", "reconcile", "deliver")
+) -> list[str]:
+    """Runs of ``flows`` that a livepipe runner took (Pending, "Submitting", Running) and
+    whose process is gone (its ``infrastructure_pid`` is the runner's ``worker_id``, judged
+    like a ledger claim: on this machine, by its PID and start time; a runner on another
+    machine is left alone). Each is set Crashed, the reason in its state message, instead
+    of showing "Running" forever. Returns their names."""
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
@@ -243,6 +166,8 @@ def crash_orphans(client: Any, flows: tuple[str, ...] = ("sync", "reconcile")) -
     )
     from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
+
+    from livepipe.ledger.base import claimer_alive
 
     held = FlowRunFilter(
         state=FlowRunFilterState(
@@ -254,10 +179,11 @@ def crash_orphans(client: Any, flows: tuple[str, ...] = ("sync", "reconcile")) -
         flow_run_filter=held,
         limit=200,
     )
-    for run in runs:
+    gone = [run for run in runs if claimer_alive(run.infrastructure_pid) is False]
+    for run in gone:
         client.set_flow_run_state(
             run.id,
             Crashed(message="its runner is gone (livepipe up stopped); the next run redoes it"),
             force=True,
         )
-    return [str(run.name) for run in runs]
+    return [str(run.name) for run in gone]

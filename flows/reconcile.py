@@ -1,54 +1,82 @@
-"""`reconcile` flow, every minute: the safety net. Sends what is due and still valid but was
-not sent by its own run (lost, late, crashed), marks the rest missed, removes Prefect runs
-that no longer match the ledger, and reports uncertain sends."""
+"""`reconcile` flow, every minute: the safety net. Takes back claims whose lease expired,
+marks sends whose window passed missed (told, and alerted), schedules a fresh watch run for
+a room whose watcher died, alerts about channels paused too long, and lists uncertain sends.
+It sends nothing itself: each process's dispatcher does."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flows.common import mirror, now, open_site, quiet_environment
+from flows.common import mirror_watches, now, open_app, quiet_environment
 
 quiet_environment()
 
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from livepipe.activity import What, tell  # noqa: E402
+from livepipe.alerts import raise_alert  # noqa: E402
+from livepipe.ledger.base import ts  # noqa: E402
+from livepipe.models import SlotKind  # noqa: E402
 from livepipe.records import SendState  # noqa: E402
-from livepipe.send import Result, Sender  # noqa: E402
 
 
 @flow(name="reconcile", log_prints=True)
-def reconcile(path: str = ".", grace_seconds: float = 30.0) -> dict[str, int]:
+def reconcile(path: str = ".") -> dict[str, int]:
     logger = get_run_logger()
-    with Sender.open(open_site(path).settings, clock=now) as sender:
+    app = open_app(path)
+    at = now()
+    with app.sender() as sender:
         ledger = sender.ledger
-        # Leave sends that just came due to their own scheduled runs.
-        outcomes = sender.send_due(grace=timedelta(seconds=grace_seconds))
-        missed = ledger.expire(now())
-        report = mirror(ledger, sender.settings)
+        recovered = sender.recover()
+        missed = ledger.expire(at)
+        for rec in missed:
+            tell(
+                What.MISSED,
+                f"{rec.key_slot} → {rec.channel}  {rec.uid}: its window ended",
+                key=rec.key,
+                channel=rec.channel,
+            )
+            if rec.kind != SlotKind.ALERT:
+                raise_alert(
+                    ledger,
+                    app.settings,
+                    f"missed:{rec.key}",
+                    f"livepipe: missed {rec.key_slot} → {rec.channel}",
+                    f"{rec.uid}: its window ended {ts(rec.valid_until)} before it went out",
+                    at,
+                )
+        limit = app.settings.alerts.paused_for
+        for channel, (since, by, why) in ledger.paused().items():
+            if at - since >= limit:
+                raise_alert(
+                    ledger,
+                    app.settings,
+                    f"paused:{channel}:{ts(since)}",
+                    f"livepipe: channel {channel} paused for {at - since}",
+                    f"paused by {by} since {since.isoformat()}"
+                    + (f": {why}" if why else "")
+                    + f"; its sends wait (`livepipe resume {channel}`)",
+                    at,
+                )
+        watches = mirror_watches(ledger, app.settings, at)
         uncertain = ledger.sends(SendState.UNCERTAIN)
         for rec in uncertain:
             logger.warning(
                 "uncertain send %s (%s → %s): check the channel, then `livepipe resolve`",
                 rec.key,
-                rec.slot,
+                rec.key_slot,
                 rec.channel,
             )
-        if outcomes or missed or uncertain:
-            rows = [
-                f"| {o.send.key} | {o.send.slot} | {o.send.channel} | {o.state} |" for o in outcomes
-            ]
-            rows += [f"| {m.key} | {m.slot} | {m.channel} | missed |" for m in missed]
-            rows += [f"| {u.key} | {u.slot} | {u.channel} | **uncertain** |" for u in uncertain]
-            create_markdown_artifact(
-                key="livepipe-reconcile",
-                markdown="| send | slot | channel | outcome |\n|---|---|---|---|\n"
-                + "\n".join(rows),
-            )
-        return {
-            "sent": sum(o.state is Result.SENT for o in outcomes),
-            "missed": len(missed),
-            "scheduled": len(report.scheduled),
-            "removed": len(report.removed),
-            "uncertain": len(uncertain),
-        }
+    if recovered or missed or uncertain:
+        rows = [f"| {r.key} | {r.key_slot} | {r.channel} | {s} |" for r, s in recovered]
+        rows += [f"| {m.key} | {m.key_slot} | {m.channel} | missed |" for m in missed]
+        rows += [f"| {u.key} | {u.key_slot} | {u.channel} | **uncertain** |" for u in uncertain]
+        create_markdown_artifact(
+            key="livepipe-reconcile",
+            markdown="| send | slot | channel | outcome |\n|---|---|---|---|\n" + "\n".join(rows),
+        )
+    return {
+        "recovered": len(recovered),
+        "missed": len(missed),
+        "watches": len(watches),
+        "uncertain": len(uncertain),
+    }

@@ -1,84 +1,87 @@
-"""`sync` flow: content at a commit → check, build dist/, reconcile the ledger, and make
-Prefect mirror the plan (a scheduled publish run per pending send, keyed by the send key).
+"""`sync` flow: content at a commit → check, build dist/, record the plan in the ledger (the
+schedule: each process's dispatcher sends from it; withdrawing or re-timing a send is a
+ledger change, no Prefect call), schedule the stream watch runs, and update the keyed
+``livepipe-timeline`` artifact (each sync a new version of it).
 
 Triggered by the `livepipe.content.merged` event (CI's `livepipe notify`, or the git webhook of
-`livepipe up`), and by a poll that does nothing when the content has not changed.
+`livepipe up`), at `up`'s start, and by a poll that does nothing when the content has not
+changed.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.common import mirror, now, open_site, quiet_environment, store
+from flows.common import TIMELINE_ARTIFACT, mirror_watches, now, open_app, quiet_environment
 
 quiet_environment()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from flows.deliver import record  # noqa: E402
+from livepipe.activity import What, tell  # noqa: E402
 from livepipe.gitsource import checkout, fingerprint  # noqa: E402
 from livepipe.pipeline import SYNC_STAMP  # noqa: E402
 from livepipe.pipeline import sync as run_sync  # noqa: E402
+from livepipe.records import Plan  # noqa: E402
 from livepipe.report import sync_markdown  # noqa: E402
-from livepipe.send import Sender  # noqa: E402
+from livepipe.timeline import timeline, timeline_markdown  # noqa: E402
 
 
 @task
 def fetch(path: str, commit: str | None) -> str:
     """The site root to read: ``path`` itself, or a checkout of ``site.repo`` at ``commit``."""
-    site = open_site(path)
-    return str(checkout(site, commit))
+    return str(checkout(open_app(path).site, commit))
 
 
 @task
 def unchanged(root: str, force: bool) -> tuple[bool, str]:
-    site = open_site(root)
-    stamp = fingerprint(site)
+    app = open_app(root)
+    stamp = fingerprint(app.site)
     if force:
         return False, stamp
-    ledger = store(site.settings)
-    try:
+    with app.ledger() as ledger:
         return ledger.kv_get(SYNC_STAMP, now()) == stamp, stamp
-    finally:
-        ledger.close()
 
 
 @task
-def reconcile_ledger(root: str, out: str, stamp: str) -> dict[str, object]:
-    site = open_site(root)
-    ledger = store(site.settings)
-    try:
-        result = run_sync(site, ledger, now(), out=Path(out))
+def record_plan(root: str, out: str, stamp: str, release: bool) -> dict[str, object]:
+    """Load, plan, record, build; the summary and the timeline as markdown."""
+    app = open_app(root)
+    with app.ledger() as ledger:
+        result = run_sync(app.site, ledger, now(), out=Path(out), release=release)
         ledger.kv_put(SYNC_STAMP, stamp, None)
+        rows = timeline(ledger.state(), Plan(now()))
+        zone = app.settings.site.timezone or "UTC"
         return {
             "markdown": sync_markdown(result),
+            "timeline": timeline_markdown(rows, zone, now()),
             "errors": result.load.errors,
             "events": len(result.load.events),
+            "added": len(result.plan.add),
+            "withdrawn": len(result.plan.withdraw),
         }
-    finally:
-        ledger.close()
 
 
 @task(retries=2, retry_delay_seconds=[2, 5])
-def schedule_runs(root: str) -> dict[str, int]:
-    settings = open_site(root).settings
-    ledger = store(settings)
-    try:
-        report = mirror(ledger, settings)
-        return {
-            "scheduled": len(report.scheduled),
-            "removed": len(report.removed),
-            "watches": len(report.watches),
-        }
-    finally:
-        ledger.close()
+def schedule_watches(root: str) -> int:
+    """One watch run per room session (no run per send: the ledger is the schedule)."""
+    app = open_app(root)
+    with app.ledger() as ledger:
+        return len(mirror_watches(ledger, app.settings, datetime.now(UTC)))
 
 
-@task
 def send_due_now(root: str) -> int:
-    """Embedded mode (`make run`): nothing serves the publish runs, so send what is due here."""
-    with Sender.open(open_site(root).settings, clock=now) as sender:
-        return len(sender.send_due())
+    """Embedded mode (`make run`): no dispatcher runs, so what is due is sent here, each
+    send a task run of this sync run."""
+    app = open_app(root)
+    with app.sender() as sender:
+        outcomes = sender.send_due()
+    for outcome in outcomes:
+        record(outcome)
+    return len(outcomes)
 
 
 @flow(name="sync", log_prints=True)
@@ -88,25 +91,42 @@ def sync(
     out: str = "dist",
     force: bool = False,
     send_now: bool = False,
+    release: bool = False,
 ) -> dict[str, object]:
     logger = get_run_logger()
-    root = fetch(path, commit)
-    same, stamp = unchanged(root, force)
-    if same:
-        logger.info("content unchanged since the last sync: nothing to do")
-        return {"changed": False}
-    # A relative `out` is the site's own dist/, wherever the flow process runs.
-    base = Path(path).resolve()
-    target = (
-        Path(out) if Path(out).is_absolute() else (base if base.is_dir() else base.parent) / out
-    )
-    summary = reconcile_ledger(root, str(target), stamp)
-    sent = send_due_now(root) if send_now else 0  # before mirroring: sent sends need no run
-    runs = schedule_runs(root)
-    markdown = f"{summary['markdown']}\n\nPrefect: {runs['scheduled']} publish runs scheduled, "
-    markdown += f"{runs['removed']} removed, {runs['watches']} watch runs scheduled; "
-    markdown += f"{sent} sent during this run."
+    try:
+        root = fetch(path, commit)
+        same, stamp = unchanged(root, force)
+        if same:
+            logger.info("content unchanged since the last sync: nothing to record")
+            # a watch run whose process died is replaced now, not at the next reconcile
+            return {"changed": False, "watches": schedule_watches(root)}
+        # A relative `out` is the site's own dist/, wherever the flow process runs.
+        base = Path(path).resolve()
+        target = (
+            Path(out) if Path(out).is_absolute() else (base if base.is_dir() else base.parent) / out
+        )
+        summary = record_plan(root, str(target), stamp, release)
+        sent = send_due_now(root) if send_now else 0
+        watches = schedule_watches(root)
+    except Exception as exc:  # told (up's console, /healthz), then the run fails with it
+        tell(What.SYNC_FAILED, f"sync failed: {exc}")
+        raise
     create_markdown_artifact(
-        key="livepipe-sync", markdown=markdown, description="events, problems and the send timeline"
+        key="livepipe-sync",
+        markdown=f"{summary['markdown']}\n\n{watches} watch runs scheduled; {sent} sent now.",
+        description="events, problems and what changed",
     )
-    return {"changed": True, **runs, "sent": sent, "errors": summary["errors"]}
+    create_markdown_artifact(
+        key=TIMELINE_ARTIFACT,
+        markdown=str(summary["timeline"]),
+        description="the upcoming sends (a new version at each sync)",
+    )
+    return {
+        "changed": True,
+        "added": summary["added"],
+        "withdrawn": summary["withdrawn"],
+        "watches": watches,
+        "sent": sent,
+        "errors": summary["errors"],
+    }

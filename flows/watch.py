@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 import threading
 
-from flows.common import now, open_site, quiet_environment
+from flows.common import open_app, quiet_environment
 
 quiet_environment()
 
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from flows.deliver import RUNNING  # noqa: E402
 from livepipe.records import StreamRecord, StreamStatus  # noqa: E402
-from livepipe.send import Sender  # noqa: E402
 from livepipe.streams import StreamRef  # noqa: E402
 from livepipe.watch import RoomWatch, Seen  # noqa: E402
 
@@ -50,7 +50,11 @@ def watch(platform: str, room: str, path: str = ".") -> dict[str, object]:
         if seen.observation.error:
             logger.warning("%s: %s", stream.id, seen.observation.error)
 
-    with Sender.open(open_site(path).settings, clock=now) as sender:
+    # in `up`/`worker`: this process's app, so the notices it sends are recorded as task
+    # runs of the process's deliver run, like every other send
+    running = RUNNING.get(path)
+    app = running.app if running is not None else open_app(path)
+    with app.sender() as sender:
         watcher = RoomWatch(sender, stream)
         try:
             why = watcher.follow(STOP, on_poll=said)

@@ -228,3 +228,35 @@ def test_commit_times_of_pages_with_cjk_names_and_behind_a_symlink(tmp_path: Pat
     link.symlink_to(repo)
     through = link / "content" / "zh" / "plain.md"
     assert revision_times(link / "content", [through]) == {through: committed}
+
+
+def test_build_after_sync_writes_the_same_files(tmp_path: Path) -> None:
+    """`sync` and `build` alternate on a site (CI builds, `up` syncs): with the ledger there,
+    `build` writes what the sync wrote, byte for byte: the rescheduled event's SEQUENCE, the
+    feeds' updated times (from the ledger's change times, not the page's commit)."""
+    site = copy_site(tmp_path)
+    git(site, "init", "-q")
+    git(site, "add", "-A")
+    git(site, "commit", "-qm", "pages", date="2026-11-01T10:00:00+00:00")
+    now = "2026-11-26T09:00:00+08:00"
+    runner = CliRunner()
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    assert runner.invoke(app, ["sync", str(site), "--now", now, "-o", str(d1)]).exit_code == 0
+    page = site / "content" / "en" / "events" / "operators-berlin.md"
+    text = page.read_text(encoding="utf-8")
+    assert "start: 2026-12-03 19:00" in text
+    page.write_text(text.replace("start: 2026-12-03 19:00", "start: 2026-12-03 18:00"), "utf-8")
+    git(site, "commit", "-qam", "an hour earlier", date="2026-11-20T10:00:00+00:00")
+    later = "2026-11-27T09:00:00+08:00"
+    synced = runner.invoke(app, ["sync", str(site), "--now", later, "-o", str(d1)])
+    assert synced.exit_code == 0, synced.output
+    built = runner.invoke(app, ["build", str(site), "--now", later, "-o", str(d2), "-q"])
+    assert built.exit_code == 0, built.output
+    assert snapshot(d2) == snapshot(d1) != {}
+    ics = (d2 / "events" / "operators-berlin.en.ics").read_text(encoding="utf-8")
+    assert "SEQUENCE:1" in ics  # the reschedule, as the sync numbered it
+    # without a ledger, build still works from the pages alone (and creates no ledger)
+    fresh = copy_site(tmp_path / "fresh")
+    made = runner.invoke(app, ["build", str(fresh), "-o", str(tmp_path / "d3"), "-q"])
+    assert made.exit_code == 0, made.output
+    assert not (fresh / ".livepipe").exists()

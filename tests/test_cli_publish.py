@@ -169,3 +169,34 @@ def test_a_webhook_without_its_secret_does_not_send_unsigned(tmp_path: Path) -> 
         fh.write('\n[channels.ops]\ntype = "webhook"\nurl = "http://127.0.0.1:9/"\n')
     code, out = invoke("channels", "test", "ops", str(root))
     assert code != 0 and "needs secret_env" in out and "sent" not in out
+
+
+def test_plan_json_times_are_all_in_the_site_zone(tmp_path: Path) -> None:
+    root = site(tmp_path)
+    ledger = str(tmp_path / "l.sqlite")
+    invoke("sync", str(root), "--now", NOW, "--ledger", ledger, "--out", str(tmp_path / "d"))
+    code, out = invoke("plan", str(root), "--now", NOW, "--ledger", ledger, "-f", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["zone"] == "Asia/Shanghai" and data["now"] == NOW
+    stamps = [r[k] for r in data["sends"] for k in ("due", "valid_until")]
+    assert len(stamps) > 20 and all(s.endswith("+08:00") for s in stamps), stamps
+
+
+def test_plan_table_reads_at_80_columns(tmp_path: Path) -> None:
+    """No line wider than the terminal; slots, channels, states and titles whole (wrapped,
+    not cut with an ellipsis); a title's markup characters shown as they are."""
+    root = site(tmp_path)
+    page = root / "content" / "en" / "events" / "community-day-2027.md"
+    text = page.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    page.write_text(text.replace(title, "title: Day [bold]one[/bold]"), encoding="utf-8")
+    result = runner.invoke(app, ["plan", str(root), "--now", NOW], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.output
+    assert "reminder-1d" in result.output and "starting-soon" in result.output
+    assert "on stream start" in result.output
+    assert "Day [bold]one[/bold]" in result.output
+    assert "Asia/Shanghai" in lines[0]

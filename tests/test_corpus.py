@@ -44,10 +44,24 @@ def test_every_page_parses_except_the_conflicted_two(corpus: Path, loaded) -> No
         if len(" ".join(str(meta["title"]).split())) > 32:
             long_titles.add(page)
     assert 10 < len(long_titles) < 100
+    # The settings have no WeChat channel: nothing about WeChat's title length.
     assert sorted((Path(p.path).name, p.code, p.line) for p in warnings) == sorted(
         [(name, "date-only", 11) for name in DATE_ONLY]
-        + [(name, "wechat-title-too-long", 2) for name in long_titles]
     )
+    # With one, each long title is named on its line.
+    with_wechat = Settings.model_validate(
+        {
+            "site": {"base_url": "https://kubesphere.io"},
+            "channels": {"wx": {"type": "wechat"}},
+            "slots": {"announce": {"channels": ["wx"]}},
+        }
+    )
+    _, problems = load_folder(corpus, with_wechat)
+    titles = [p for p in problems if p.code == "title-too-long"]
+    assert sorted((Path(p.path).name, p.line) for p in titles) == sorted(
+        (name, 2) for name in long_titles
+    )
+    assert all("wx (wechat) shows 32" in p.message for p in titles)
 
 
 # Hand-checked: Beijing is UTC+8 all year (no DST since 1991).

@@ -1,5 +1,5 @@
 """The dispatcher delivers every due send from the ledger, once, never before it is due, with
-a publish run or a second dispatcher racing it (the ledger's claim decides)."""
+a second dispatcher racing it (the ledger's claim decides)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from livepipe.app import Livepipe
 from livepipe.config import load_settings
 from livepipe.dispatch import Dispatcher
 from livepipe.ledger import open_ledger
@@ -35,7 +36,8 @@ def test_a_burst_is_delivered_once_and_not_early(tmp_path: Path) -> None:
         keys = {s.key for s in ledger.sends()}
         assert len(keys) == 60
         stop = threading.Event()
-        first, second = Dispatcher(settings, threads=8), Dispatcher(settings, threads=4)
+        app = Livepipe.at(site)
+        first, second = Dispatcher(app, threads=8), Dispatcher(app, threads=4)
         for d in (first, second):  # two dispatchers (two `up`s, say) race for the same sends
             threading.Thread(target=d.run, args=(stop,), daemon=True).start()
         arrived: dict[str, float] = {}

@@ -814,7 +814,8 @@ def test_redaction_keeps_the_words_around_a_secret(tmp_path: Path) -> None:
     channel.validate()
     text = channel.redact(
         "invalid webhook url, hint: [1672889398474303412836045], from ip: 1.2.3.4, more info at "
-        "https://open.work.weixin.qq.com/devtool/query?e=93000 (key 693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa)"
+        "https://open.work.weixin.qq.com/devtool/query?e=93000 "
+        "(key 693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa)"
     )
     assert text == (
         "invalid webhook url, hint: [1672889398474303412836045], from ip: 1.2.3.4, more info at "

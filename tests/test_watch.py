@@ -570,6 +570,8 @@ def test_watcher_killed_mid_window_sends_one_notice_after_restart(
                 out, _ = again.communicate(timeout=30)
             assert again.returncode == 0, out
             assert "is gone: taking over" in out, out  # the dead watcher's lock, at once
+            assert "sent       live → hook" in out, out  # the console tells the story
+            assert "started    livepipe watch: watching open windows every 1 s" in out
             assert stats.raw[live.key] == 1  # once, however many polls saw it live
             assert ledger.send(live.key).state is SendState.SENT  # type: ignore[union-attr]
             # ≤ 1 request per room per interval (1 s) over the restarted watcher's life

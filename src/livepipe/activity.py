@@ -23,6 +23,7 @@ class What(enum.StrEnum):
     STARTED = "started"
     STOPPING = "stopping"
     SYNC = "sync"
+    SYNC_FAILED = "sync-failed"
     SENT = "sent"
     FAILED = "failed"
     RETRYING = "retrying"
@@ -34,11 +35,8 @@ class What(enum.StrEnum):
     ENDED = "ended"
     LATE = "late"
     WATCH_ERROR = "watch-error"
+    POLL = "poll"  # every stream status request (debug: counted, not printed)
     CONFIG = "config"
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    SKIPPED = "skipped"
-    RESENT = "resent"
     ALERT = "alert"
     UPGRADE = "upgrade"
 
@@ -47,17 +45,18 @@ _LEVELS = {
     What.FAILED: logging.ERROR,
     What.UNCERTAIN: logging.ERROR,
     What.CONFIG: logging.ERROR,
+    What.SYNC_FAILED: logging.ERROR,
     What.MISSED: logging.WARNING,
     What.RETRYING: logging.WARNING,
     What.WATCH_ERROR: logging.WARNING,
     What.HELD: logging.WARNING,
-    What.PAUSED: logging.WARNING,
 }
 
 
 def tell(what: What, text: str, **fields: Any) -> None:
     """Say that something happened (``fields``: channel, slot, key, uid, lateness…)."""
-    LOGGER.log(_LEVELS.get(what, logging.INFO), text, extra={"livepipe": {"what": what, **fields}})
+    level = logging.DEBUG if what is What.POLL else _LEVELS.get(what, logging.INFO)
+    LOGGER.log(level, text, extra={"livepipe": {"what": what, **fields}})
 
 
 def happening(record: logging.LogRecord) -> dict[str, Any] | None:
@@ -99,4 +98,5 @@ def to_console(
     root = logging.getLogger("livepipe")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    root.propagate = False  # printed here once, not again by a root console handler
     return handler

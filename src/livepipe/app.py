@@ -25,7 +25,7 @@ from .site import LoadResult, Site, load
 if TYPE_CHECKING:
     from .ledger import Ledger
     from .publish import Channel
-    from .send import Sender
+    from .send import Outcome, Sender
 
 
 def utcnow() -> datetime:
@@ -40,6 +40,8 @@ class Livepipe:
     site: Site
     ledger_url: str | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Every send's outcome, from every sender this app makes (up: the deliver run's queue).
+    on_outcome: Callable[[Outcome], None] | None = None
 
     @classmethod
     def at(
@@ -123,6 +125,7 @@ class Livepipe:
             store.close()
             raise
         sender.owns_ledger = True
+        sender.on_outcome = self.on_outcome
         return sender
 
 

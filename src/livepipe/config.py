@@ -245,6 +245,13 @@ class SlotSettings(_Model):
             raise ValueError('a late slot needs an offset after the start, e.g. offset = "5m"')
         if self.kind == SlotKind.DIGEST:
             parse_weekly(self.weekly or "")
+        if self.kind in (SlotKind.REPLAY, SlotKind.LIVE) and self.until is not None:
+            # due after the start (the replay: after the end): a window counted from the
+            # start would end before some are due, and those would silently never go out
+            raise ValueError(
+                f"a {self.kind} slot is valid for a window after it is due: "
+                f'use window = "{"7d" if self.kind == SlotKind.REPLAY else "30m"}", not until'
+            )
         return self
 
 
@@ -296,7 +303,7 @@ class ChannelSettings(BaseModel):
         model = OPTIONS.get(self.type)
         if model is None:
             raise ValueError(
-                f"unknown channel type {self.type!r}{_did_you_mean(self.type, OPTIONS)}; "
+                f"unknown channel type {self.type!r}{did_you_mean(self.type, OPTIONS)}; "
                 f"the types are {', '.join(sorted(OPTIONS))}"
             )
         self.options  # noqa: B018 (validates: an unknown key or a wrong type is an error here)
@@ -316,7 +323,7 @@ class ChannelSettings(BaseModel):
             key = str(first["loc"][0]) if first["loc"] else "options"
             known = {f.alias or n: f for n, f in model.model_fields.items()}
             if first["type"] == "extra_forbidden":
-                why = f"unknown option for a {self.type} channel{_did_you_mean(key, known)}"
+                why = f"unknown option for a {self.type} channel{did_you_mean(key, known)}"
             elif len(first["loc"]) > 1 and key in known:  # one of several types: say which
                 field = known[key]
                 why = f"{first.get('input')!r} is not allowed here: {field.description}"
@@ -328,7 +335,7 @@ class ChannelSettings(BaseModel):
         return not self.languages or lang in self.languages
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
@@ -424,7 +431,7 @@ class Settings(_Model):
             base = DEFAULT_SLOTS.get(name, {})
             if not base and isinstance(value, dict) and "kind" not in value:
                 raise ValueError(
-                    f"slots.{name}: not a built-in slot{_did_you_mean(name, DEFAULT_SLOTS)}; "
+                    f"slots.{name}: not a built-in slot{did_you_mean(name, DEFAULT_SLOTS)}; "
                     'a slot of your own needs a kind, e.g. kind = "reminder"'
                 )
             slots[name] = {**base, **value} if isinstance(value, dict) else value
@@ -436,19 +443,20 @@ class Settings(_Model):
         alerts = self.alerts.channel
         if alerts is not None and alerts not in self.channels:
             raise ValueError(
-                f"alerts.channel: unknown channel {alerts!r}{_did_you_mean(alerts, self.channels)}"
+                f"alerts.channel: unknown channel {alerts!r}{did_you_mean(alerts, self.channels)}"
             )
         for name, slot in self.slots.items():
             for channel in slot.channels:
                 if channel not in self.channels:
                     raise ValueError(
                         f"slots.{name}.channels: unknown channel {channel!r}"
-                        f"{_did_you_mean(channel, self.channels)}; the channels are "
+                        f"{did_you_mean(channel, self.channels)}; the channels are "
                         f"{', '.join(self.channels)}"
                     )
         return self
 
     root: Path | None = Field(default=None, exclude=True)
+    source: Path | None = Field(default=None, exclude=True)  # the livepipe.toml it came from
 
     @property
     def content_root(self) -> Path | None:
@@ -478,7 +486,7 @@ def load_settings(path: Path | None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=path) from exc
     try:
-        settings = Settings.model_validate({**data, "root": path.parent})
+        settings = Settings.model_validate({**data, "root": path.parent, "source": path})
     except ValidationError as exc:
         raise _settings_error(exc, path, data) from None
     _inside(settings, path)
@@ -492,7 +500,7 @@ def _settings_error(exc: ValidationError, path: Path, data: dict[str, Any]) -> C
     loc = tuple(str(p) for p in first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = f"unknown key{_did_you_mean(loc[-1], _known_keys(loc[:-1]))}"
+        message = f"unknown key{did_you_mean(loc[-1], _known_keys(loc[:-1]))}"
     where = ".".join(loc)
     line_loc = loc
     head = message.split(":", 1)[0]

@@ -1,13 +1,12 @@
 """The dispatcher: every due send delivered on time, from the ledger, in threads of this process.
 
-Why it exists: a Prefect flow run per send costs several API calls (on a SQLite server, each
-can wait 2 s on a busy database), so 200 sends due at one instant arrived up to a minute late
-when the runs did the sending. The dispatcher reads the due times from the ledger, sleeps
-until the next one, then claims and sends everything due with a pool of threads (each its own
-ledger connection). The publish runs stay: they still claim through the ledger, so whoever is
-first sends and the other finds the send done; a run that finds its send already delivered
-completes and records who sent it and when (flows/publish.py), so the Prefect UI still shows
-one run per send. Exactly once holds as before: the ledger's claim is the only way to send.
+It reads the due times from the ledger, sleeps until the next one, then claims and sends
+everything due with a pool of threads (each its own ledger connection, all sharing the
+channels). It is the only sender of a process (``up``, ``worker``, a ``deliver`` run);
+exactly once holds through the ledger's claims, whichever process gets a send first.
+Every outcome is reported by the sender that made it (``Livepipe.on_outcome``: the
+``deliver`` flow run records each as a task run); every few seconds it takes back claims
+whose lease expired (recovery).
 """
 
 from __future__ import annotations
@@ -17,21 +16,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from .config import Settings
 from .records import SendState
-from .send import Result, Sender
+from .send import Outcome, Result, Sender
+
+if TYPE_CHECKING:
+    from .app import Livepipe
 
 log = logging.getLogger(__name__)
 
-
 LOOKAHEAD = timedelta(seconds=3)
 RECOVER_SECONDS = 5.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Dispatcher:
@@ -39,22 +36,22 @@ class Dispatcher:
 
     def __init__(
         self,
-        settings: Settings,
+        app: Livepipe,
         *,
         threads: int = 16,
         poll_seconds: float = 1.0,
-        clock: Callable[[], datetime] = _now,
+        on_beat: Callable[[], None] | None = None,
     ) -> None:
-        self.settings = settings
+        self.app = app
         self.threads = threads
         self.poll = poll_seconds
-        self.clock = clock
+        self.on_beat = on_beat
         self.sent = 0
         self._local = threading.local()
         self._senders: list[Sender] = []
         self._lock = threading.Lock()
-        # Set while nothing is due in the next LOOKAHEAD: the publish runs' bookkeeping in the
-        # same process waits for it, so a burst has the CPU (and the GIL) to itself.
+        # Set while nothing is due in the next LOOKAHEAD: bookkeeping in the same process
+        # (recording outcomes in Prefect) waits for it, so a burst has the CPU to itself.
         self.idle = threading.Event()
         self.idle.set()
 
@@ -62,25 +59,22 @@ class Dispatcher:
         """This thread's sender, on its own ledger connection."""
         sender: Sender | None = getattr(self._local, "sender", None)
         if sender is None:
-            sender = self._local.sender = Sender.open(self.settings, clock=self.clock)
+            sender = self._local.sender = self.app.sender()
             with self._lock:
                 self._senders.append(sender)
         return sender
 
-    def _drain(self) -> tuple[int, int]:
-        """(sends handled, sends sent) by this thread until nothing is due."""
-        outcomes = self._sender().send_due()
-        return len(outcomes), sum(o.state is Result.SENT for o in outcomes)
+    def _drain(self) -> list[Outcome]:
+        """What this thread sent until nothing was due."""
+        return self._sender().send_due()
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: wait for the next due send, then drain everything due."""
-        lookout = Sender.open(self.settings, clock=self.clock)  # reads due times, sends nothing
+        lookout = self.app.sender()  # reads due times, takes expired claims back
         ledger = lookout.ledger
-        healthy = set(lookout.channels) - set(lookout.broken)
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="livepipe-send") as pool:
-                # Every thread makes its sender (ledger connection, channels, templates: ~0.1 s
-                # of CPU each) now, not when a burst is due.
+                # Every thread makes its sender (a ledger connection) now, not in a burst.
                 ready_all = threading.Barrier(self.threads)
 
                 def warm() -> None:
@@ -90,15 +84,14 @@ class Dispatcher:
                 wait([pool.submit(warm) for _ in range(self.threads)])
                 recovered_at = 0.0
                 while not stop.is_set():
+                    if self.on_beat is not None:
+                        self.on_beat()
                     if time.monotonic() - recovered_at >= RECOVER_SECONDS:
-                        # claims whose lease expired (a thread wedged in a call, here or
-                        # elsewhere) or whose process died: taken back by the README's rules
                         recovered_at = time.monotonic()
-                        for rec, state in lookout.recover():
-                            log.warning(
-                                "send %s (%s → %s): %s", rec.key, rec.slot, rec.channel, state
-                            )
-                    now = self.clock()
+                        lookout.recover()  # expired leases, dead claimers (told there)
+                    now = self.app.clock()
+                    paused = ledger.paused()
+                    healthy = set(lookout.channels) - set(lookout.broken) - set(paused)
                     pending = [
                         s
                         for s in ledger.sends(SendState.PENDING)
@@ -119,9 +112,9 @@ class Dispatcher:
                             if future.exception() is not None:
                                 log.error("dispatcher: %s", future.exception())
                                 continue
-                            tried, sent = future.result()
-                            handled += tried
-                            self.sent += sent
+                            for outcome in future.result():  # each reported by its sender
+                                handled += 1
+                                self.sent += outcome.state is Result.SENT
                         if handled:
                             continue
                         # Due but not claimable here (another process holds them): no spin.

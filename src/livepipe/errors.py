@@ -2,6 +2,7 @@
 
     LivepipeError
      ├── ConfigError                 livepipe.toml or the environment is wrong
+     │    └── PortInUseError         a server's port is taken
      ├── ContentError(path, line)    one page cannot be turned into an Event
      ├── RenderError(template)       a template or renderer failed
      ├── FetchError(host)            a request to the outside failed (net.py)
@@ -152,3 +153,7 @@ class HookError(LivepipeError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class PortInUseError(ConfigError):
+    """A server's port is taken (exit 1: another livepipe may run there)."""

@@ -165,10 +165,10 @@ def bind(host: str, port: int, option: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        from .errors import ConfigError
+        from .errors import PortInUseError
 
         why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc.strerror}"
-        raise ConfigError(
+        raise PortInUseError(
             f"port {port} on {host} {why}",
             hint=f"stop what listens there, or choose another port with {option}",
         ) from None

@@ -22,6 +22,7 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+WECHAT_TITLE_MAX = 32  # characters of an article title (draft/add)
 
 
 class ChannelOptions(BaseModel):
@@ -29,6 +30,8 @@ class ChannelOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     type: ClassVar[str] = ""
+    # the longest title the service shows whole (check warns about longer ones)
+    title_max: ClassVar[int | None] = None
     kind: str = Field(default="", alias="type", description="the channel type (required)")
     enabled: bool = Field(default=True, description="false: the channel is not used")
     languages: tuple[str, ...] = Field(
@@ -86,6 +89,7 @@ class SlackOptions(RobotOptions):
 
 class AppriseOptions(ChannelOptions):
     type: ClassVar[str] = "apprise"
+    title_max: ClassVar[int | None] = 250
     url_env: str | None = Field(
         default=None, description="variable holding one or more apprise URLs (required)"
     )
@@ -93,6 +97,7 @@ class AppriseOptions(ChannelOptions):
 
 class EmailOptions(ChannelOptions):
     type: ClassVar[str] = "email"
+    title_max: ClassVar[int | None] = 200  # a subject longer than this is cut by most clients
     timeout: float = Field(default=20.0, gt=0, le=600, description="seconds per connection step")
     host: str | None = Field(default=None, description="the SMTP server (required)")
     port: int = Field(default=587, ge=1, le=65535)
@@ -126,6 +131,7 @@ class ListmonkOptions(ChannelOptions):
 
 class WeChatOptions(ChannelOptions):
     type: ClassVar[str] = "wechat"
+    title_max: ClassVar[int | None] = WECHAT_TITLE_MAX
     timeout: float = Field(default=20.0, gt=0, le=600, description="seconds one call may take")
     appid_env: str | None = Field(default=None, description="variable: the AppID (required)")
     secret_env: str | None = Field(default=None, description="variable: the AppSecret")

@@ -13,9 +13,10 @@ from pathlib import Path
 from . import __version__
 from .activity import What, tell
 from .alerts import raise_alert
-from .build import BuildResult, build
+from .build import BuildResult, Progress, build
+from .config import Settings
 from .identity import digest as identity_digest
-from .ledger import Ledger
+from .ledger import Ledger, ledger_url, open_ledger, sqlite_path
 from .models import Severity, SlotKind
 from .plan import plan
 from .records import LedgerState, Plan
@@ -149,7 +150,44 @@ def _tell(
         )
 
 
-def build_from_ledger(result: LoadResult, out: Path, ledger: Ledger, now: datetime) -> BuildResult:
+def existing_ledger(settings: Settings, override: str | None = None) -> Ledger | None:
+    """The site's ledger when there is one (a SQLite file not made yet is None: nothing is
+    created by reading)."""
+    path = sqlite_path(settings, ledger_url(settings, override))
+    if path is not None and not path.exists():
+        return None
+    return open_ledger(settings, override)
+
+
+def build_site(
+    result: LoadResult,
+    out: Path,
+    now: datetime,
+    *,
+    ledger: str | None = None,
+    progress: Progress | None = None,
+    only: tuple[str, ...] = (),
+) -> BuildResult:
+    """`build` and `serve`: with the ledger when the site has one, so their files equal the
+    sync's (SEQUENCE numbers, tombstones, change times, found replays); else from the pages."""
+    store = existing_ledger(result.site.settings, ledger)
+    if store is None:
+        return build(result, out, progress=progress, only=only)
+    try:
+        return build_from_ledger(result, out, store, now, progress=progress, only=only)
+    finally:
+        store.close()
+
+
+def build_from_ledger(
+    result: LoadResult,
+    out: Path,
+    ledger: Ledger,
+    now: datetime,
+    *,
+    progress: Progress | None = None,
+    only: tuple[str, ...] = (),
+) -> BuildResult:
     """Build with what the ledger knows: SEQUENCE numbers, the tombstones of deleted events,
     when each last changed, and the replay URLs the stream watcher found for pages that
     give none."""
@@ -167,4 +205,6 @@ def build_from_ledger(result: LoadResult, out: Path, ledger: Ledger, now: dateti
         tombstones=ledger.tombstones(now, result.site.settings.ledger.tombstone_days),
         changed=ledger.significant_changes(),
         now=now,
+        progress=progress,
+        only=only,
     )

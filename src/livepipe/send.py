@@ -32,6 +32,7 @@ from .publish import Channel, Receipt, broken_channels
 from .records import Send, SendRecord, SendState
 from .render.messages import ALL_PARTS, render_gathered, render_message, week_bounds
 from .render.templating import Templates
+from .timeutil import get_zone
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class Outcome:
     detail: str = ""
     receipt: Receipt | None = None
     preview: str | None = None
+    retry_at: datetime | None = None  # a transient failure: when it is tried again
 
 
 def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> timedelta:
@@ -245,6 +247,8 @@ class Sender:
         self.rng = random.Random()
         self.owns_ledger = False
         self.owns_channels = False
+        # Where each outcome is reported besides the console (a deliver flow run's queue).
+        self.on_outcome: Callable[[Outcome], None] | None = None
         # Channels that cannot send (a variable unset, an option missing): their sends are
         # never claimed, so they stay pending until the channel is fixed.
         if broken is None:
@@ -388,6 +392,8 @@ class Sender:
         outcome = self._attempt(send)
         try:
             self._tell(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
         except Exception as exc:  # telling must never undo a recorded outcome
             log.error("send %s: cannot report its outcome: %s", send.key, exc)
         return outcome
@@ -402,7 +408,12 @@ class Sender:
             late = max(0.0, (now - s.due).total_seconds())
             tell(What.SENT, f"{what}  {about} ({late:.2f} s late)", lateness=late, **fields)
         elif outcome.state is Result.RETRY:
-            tell(What.RETRYING, f"{what}  {about}: {outcome.detail}", **fields)
+            again = ""
+            if outcome.retry_at is not None:
+                local = outcome.retry_at.astimezone(get_zone(self.settings.site.timezone or "UTC"))
+                again = f" (next try {local:%H:%M:%S})"
+                fields["retry_at"] = outcome.retry_at.isoformat()
+            tell(What.RETRYING, f"{what}  {about}: {outcome.detail}{again}", **fields)
         elif outcome.state in (Result.FAILED, Result.UNCERTAIN):
             verb = What.FAILED if outcome.state is Result.FAILED else What.UNCERTAIN
             tell(verb, f"{what}  {about}: {outcome.detail}", **fields)
@@ -487,7 +498,7 @@ class Sender:
             self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {why}")
             return Outcome(send, Result.FAILED, f"window ends before a retry: {why}")
         self.ledger.release(send.key, self.worker, now, retry_at, why)
-        return Outcome(send, Result.RETRY, f"{why} (retry at {retry_at.isoformat()})")
+        return Outcome(send, Result.RETRY, why, retry_at=retry_at)
 
     def _unexpected(
         self, send: SendRecord, channel: Channel, exc: Exception, *, started: bool

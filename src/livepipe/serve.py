@@ -31,13 +31,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import recurrence
-from .build import BuildResult, build
+from .build import BuildResult
 from .config import Settings
 from .errors import ConfigError, RenderError
 from .gitsource import fingerprint
-from .ledger import ledger_url, open_ledger, sqlite_path
 from .models import Event
-from .pipeline import build_from_ledger
+from .pipeline import build_site, existing_ledger
 from .render import links, timefmt
 from .render.context import in_language, place, tag_file
 from .render.templating import Templates
@@ -276,26 +275,16 @@ class Rebuilder:
     def _found_replays(self, settings: Settings) -> str:
         """The replay URLs the stream watcher found (a ledger change no page shows): one
         found means a rebuild, so the subscription page and calendars show it."""
-        path = sqlite_path(settings, ledger_url(settings, self.ledger))
-        if path is not None and not path.exists():
+        store = existing_ledger(settings, self.ledger)
+        if store is None:
             return ""
-        store = open_ledger(settings, self.ledger)
         try:
             return json.dumps(sorted(store.replays().items()))
         finally:
             store.close()
 
     def _build(self, site: Site) -> BuildResult:
-        result = load(site)
-        settings = site.settings
-        path = sqlite_path(settings, ledger_url(settings, self.ledger))
-        if path is not None and not path.exists():  # no ledger yet: SEQUENCE 0, no tombstones
-            return build(result, self.out)
-        store = open_ledger(settings, self.ledger)
-        try:  # the same SEQUENCE numbers, tombstones and found replays as the sync writes
-            return build_from_ledger(result, self.out, store, self.clock())
-        finally:
-            store.close()
+        return build_site(load(site), self.out, self.clock(), ledger=self.ledger)
 
     def watch(self, stop: threading.Event, interval: float) -> None:
         """Check every ``interval`` seconds until ``stop``; no error ends the watching (each

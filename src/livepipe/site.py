@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from . import parallel
+from .advice import settings_problems, title_limits, title_problems
 from .cache import PageCache, Shard, Stamp, stamp
 from .config import Settings, find_config, load_settings
 from .errors import ContentError
 from .models import Event, Problem, Severity, quick_pickle
 from .normalize import normalize
-from .render.wechat import lint as wechat_lint
 from .sources import (
     SCHEMAS,
     PageContext,
@@ -206,8 +207,9 @@ def _load_one(site: Site, path: Path) -> _PageResult:
             "control characters (such as ESC or NUL) were removed from the page's text",
             hint="delete them from the page; they can't be shown in calendars or feeds",
         )
-    for code, key, message, hint in wechat_lint(event):
-        ctx.warn(code, message, line=page.line_of(key), hint=hint)
+    limits = per_settings(settings, "titles", title_limits)
+    for code, message, hint in title_problems(event, limits):
+        ctx.warn(code, message, line=page.line_of("title"), hint=hint)
     if event.draft:
         ctx.info(
             "draft",
@@ -246,29 +248,38 @@ def _collect(site: Site, results: list[_PageResult], mtimes: Mapping[str, int]) 
             events[event.uid] = event
     ordered = tuple(sorted(events.values(), key=lambda e: (e.start, e.uid)))
     problems.sort(key=lambda p: (p.path, p.line, p.code))
+    problems[:0] = settings_problems(site.settings)  # the settings' first
     return LoadResult(
         site, ordered, tuple(problems), len(results), tuple(drafts), tuple(failed), mtimes
     )
 
 
-_MAPPED: dict[int, tuple[Settings, tuple[MappedSchema, ...]]] = {}
+_MADE: dict[tuple[int, str], tuple[Settings, object]] = {}
+T = TypeVar("T")
+
+
+def per_settings(settings: Settings, name: str, make: Callable[[Settings], T]) -> T:
+    """``make(settings)``, made once per Settings object (Settings holds dicts, so it cannot
+    be an lru_cache key)."""
+    held = _MADE.get((id(settings), name))
+    if held is None or held[0] is not settings:
+        if len(_MADE) > 32:
+            _MADE.clear()
+        held = _MADE[(id(settings), name)] = (settings, make(settings))
+    return held[1]  # type: ignore[return-value]
 
 
 def mapped_schemas(settings: Settings) -> tuple[MappedSchema, ...]:
-    """The site's ``[schemas.NAME]`` tables, in the order livepipe.toml gives them (made
-    once per Settings object: Settings holds dicts, so it cannot be an lru_cache key)."""
+    """The site's ``[schemas.NAME]`` tables, in the order livepipe.toml gives them."""
     if not settings.schemas:
         return ()
-    held = _MAPPED.get(id(settings))
-    if held is None or held[0] is not settings:
-        schemas = tuple(
-            MappedSchema(name, mapping, settings.site.timezone)
-            for name, mapping in settings.schemas.items()
-        )
-        if len(_MAPPED) > 16:
-            _MAPPED.clear()
-        held = _MAPPED[id(settings)] = (settings, schemas)
-    return held[1]
+    return per_settings(
+        settings,
+        "schemas",
+        lambda s: tuple(
+            MappedSchema(name, mapping, s.site.timezone) for name, mapping in s.schemas.items()
+        ),
+    )
 
 
 def _load_page(ctx: PageContext, settings: Settings) -> Event:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from .models import SlotKind
 from .records import LedgerState, Plan, Send, SendState
@@ -34,15 +34,16 @@ class TimelineRow:
     note: str = ""
     carries: tuple[str, ...] = ()  # a gathered send: the uids of the events it carries
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, zone: tzinfo) -> dict[str, object]:
+        """Its fields, times in ``zone`` (the site's): one offset throughout."""
         return {
             "key": self.key,
             "uid": self.uid,
             "title": self.title,
             "slot": self.slot,
             "channel": self.channel,
-            "due": self.due.isoformat(),
-            "valid_until": self.valid_until.isoformat(),
+            "due": self.due.astimezone(zone).isoformat(),
+            "valid_until": self.valid_until.astimezone(zone).isoformat(),
             "state": self.state,
             "note": self.note,
             "carries": list(self.carries),
@@ -104,3 +105,39 @@ def _title(snapshot: str) -> str:
     import json
 
     return str(json.loads(snapshot).get("title", ""))
+
+
+def timeline_markdown(
+    rows: list[TimelineRow], zone_name: str, now: datetime, limit: int = 100
+) -> str:
+    """The sends still to come (and those that need a hand) as a markdown table, times in
+    the site's zone: the ``livepipe-timeline`` artifact of each sync."""
+    from .timeutil import get_zone
+
+    zone = get_zone(zone_name)
+    waiting = {
+        SendState.PENDING,
+        SendState.HELD,
+        SendState.CLAIMED,
+        SendState.UNCERTAIN,
+        SendState.FAILED,
+    }
+    shown = [
+        r
+        for r in rows
+        if r.state in waiting
+        and (r.valid_until > now or r.state not in (SendState.PENDING, SendState.HELD))
+    ][:limit]
+    lines = [
+        f"Sends at {now.astimezone(zone):%Y-%m-%d %H:%M} ({zone_name}): {len(shown)} shown.",
+        "",
+        "| due | slot → channel | event | state |",
+        "|---|---|---|---|",
+    ]
+    for r in shown:
+        title = r.title.replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {r.due.astimezone(zone):%m-%d %H:%M} | {r.slot} → {r.channel} | {title} | "
+            f"{r.state} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
+from .activity import What, tell
+from .alerts import raise_alert
 from .config import GenericWatch, Settings, WatchSettings
 from .errors import FetchError
 from .ledger.base import claimer_alive
@@ -445,11 +447,19 @@ class RoomWatch:
         interval = self.settings.watch.interval
         seen = probe(self.client, self.stream, self.settings.watch, now, self.env)
         self.polls += 1
+        room = self.stream.id
+        tell(
+            What.POLL,
+            f"{room}: {seen.status}",
+            room=room,
+            platform=self.stream.platform,
+            error=seen.error,
+        )
         if seen.rate_limited:
             self.refusals += 1
             delay = min(MAX_BACKOFF, interval * 2**self.refusals)
             delay = max(delay, timedelta(seconds=seen.retry_after or 0))
-            log.warning("watch %s: %s; next try in %s", self.stream.id, seen.error, delay)
+            tell(What.WATCH_ERROR, f"{room}: {seen.error}; next try in {delay}", room=room)
         else:
             self.refusals = 0
             delay = interval
@@ -485,19 +495,43 @@ class RoomWatch:
             if new.replay_url and (old is None or old.replay_url != new.replay_url):
                 # dist/ (calendars, feeds) shows the replay from the next sync on
                 ledger.kv_delete(SYNC_STAMP)
-            if old is None or old.live_at != new.live_at or added:
-                log.info(
-                    "watch %s: %s %s (live at %s)",
-                    self.stream.id,
-                    target.uid,
-                    new.status,
-                    new.live_at,
-                )
+            self._tell(target, old, new, now)
             checkpoint("after-observe")
             for send in sends:
                 if send.due <= now:
                     self.sender.send_one(send.key)  # None when sent already (or elsewhere)
         return out
+
+    def _tell(
+        self, target: Target, old: StreamRecord | None, new: StreamRecord, now: datetime
+    ) -> None:
+        """A line when the occurrence went live, ended or turned out late; after
+        ``[alerts] watch_failures`` failed polls in a row, an alert (once per occurrence)."""
+        room, title = self.stream.id, target.event.title
+        fields = {"room": room, "uid": target.uid, "occurrence": target.occurrence}
+        if new.live_at is not None and (old is None or old.live_at is None):
+            tell(What.LIVE, f"{room}: {title} went live at {new.live_at:%H:%M:%S}", **fields)
+        if new.ended_at is not None and (old is None or old.ended_at is None):
+            tell(What.ENDED, f"{room}: {title} ended", **fields)
+        if new.late_at is not None and (old is None or old.late_at is None):
+            tell(What.LATE, f"{room}: {title} is not live at {new.late_at:%H:%M}", **fields)
+        limit = self.settings.alerts.watch_failures
+        if new.failures and (new.failures == 1 or new.failures % limit == 0):
+            tell(
+                What.WATCH_ERROR,
+                f"{room}: {new.failures} failed polls in a row: {new.error}",
+                failing=new.failures >= limit,
+                **fields,
+            )
+        if new.failures == limit:
+            raise_alert(
+                self.sender.ledger,
+                self.settings,
+                f"watch:{target.uid}:{target.occurrence}",
+                f"livepipe: watching {room} fails",
+                f"{title}: {new.failures} polls in a row told nothing; the last: {new.error}",
+                now,
+            )
 
     def follow(
         self, stop: threading.Event, *, on_poll: Callable[[Seen], None] | None = None

@@ -1,25 +1,25 @@
-"""The flows against a real local Prefect server: runs fire at their due time, reschedules and
-cancellations re-time or remove runs, syncs are idempotent, triggers start syncs."""
+"""The flows through a real `livepipe up` on a real Prefect server: sends go out on time from
+the ledger and each is a task run of the process's deliver run, in the state it ended in;
+reschedules and cancellations are ledger changes only; merges and signed pushes start
+syncs; the timeline is one versioned artifact; /metrics equals the ledger; /healthz says
+what is wrong; runs of a dead process are marked Crashed."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from livepipe.config import load_settings
-from livepipe.ledger import open_ledger
 from livepipe.records import SendState
 
 from ..receiver import wait_for
-from .conftest import FlowSite
+from .conftest import UpSite, flow_runs, task_runs_named
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
 
 
 def page(title: str, start: datetime, extra: str = "") -> str:
@@ -29,228 +29,251 @@ def page(title: str, start: datetime, extra: str = "") -> str:
     )
 
 
-def run_sync(site: FlowSite) -> dict:
-    from prefect.settings import temporary_settings
-
-    from flows.sync import sync
-
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        return sync(path=str(site.root), out=str(site.root / "dist"), force=True)
-
-
-def sends_for(site: FlowSite, slug: str):
-    ledger = open_ledger(load_settings(site.root / "livepipe.toml"))
-    try:
+def sends_for(site: UpSite, slug: str) -> list:
+    with site.ledger() as ledger:
         return [s for s in ledger.sends() if s.uid.startswith(f"{slug}@")]
-    finally:
-        ledger.close()
 
 
-def publish_runs(key: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    from flows.common import waiting_publish_runs
-
-    with get_client(sync_client=True) as client:
-        waiting = [r for r in waiting_publish_runs(client) if r.parameters.get("key") == key]
-        named = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=key[:8]))
-        )
-    return waiting + [r for r in named if r.id not in {w.id for w in waiting}]
+def synced(site: UpSite, slug: str, predicate) -> bool:  # type: ignore[no-untyped-def]
+    return wait_for(lambda: predicate(sends_for(site, slug)), 120)
 
 
-def test_send_fires_at_its_time_and_sync_twice_makes_no_second_run(flow_site: FlowSite) -> None:
-    due = datetime.now(UTC) + timedelta(seconds=20)
-    flow_site.page("soon.md", page("Soon", due + timedelta(minutes=10)))
-    summary = run_sync(flow_site)
-    assert summary["changed"] and summary["scheduled"] >= 1
-    (send,) = sends_for(flow_site, "soon")
-    assert (
-        send.due == due.replace(microsecond=send.due.microsecond)
-        or abs((send.due - due).total_seconds()) < 1
-    )
-    again = run_sync(flow_site)
-    assert again["scheduled"] == 0  # the same key: no second run
-    assert len(publish_runs(send.key)) == 1
+def test_a_send_goes_out_on_time_and_is_a_task_run_of_the_deliver_run(up_site: UpSite) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=25)
+    up_site.page("soon.md", page("Soon", due + timedelta(minutes=10)))
+    assert up_site.push("content/soon.md").status_code == 202
+    assert synced(up_site, "soon", lambda s: len(s) == 1), up_site.log[-3000:]
+    (send,) = sends_for(up_site, "soon")
     assert datetime.now(UTC) < send.due, "the test setup was too slow"
-    assert wait_for(lambda: flow_site.stats.processed[send.key] == 1, 90)
-    arrived = datetime.now(UTC)
-    assert arrived >= send.due - timedelta(seconds=1)  # never (much) early
-    assert arrived - send.due < timedelta(seconds=30)
-    assert flow_site.stats.raw[send.key] == 1
-    body = json.loads(flow_site.stats.bodies[send.key])
-    assert body["slot"] == "reminder-10m" and body["title"].startswith("Starting in 10 minutes")
-    (done,) = sends_for(flow_site, "soon")
-    assert done.state is SendState.SENT
+    assert wait_for(lambda: up_site.stats.processed[send.key] == 1, 90), up_site.log[-3000:]
+    arrived = up_site.stats.arrived[send.key]
+    assert send.due.timestamp() - 0.05 <= arrived < send.due.timestamp() + 5
+    # No run was made for the send ahead of time; its task run records it once it went.
+    name = f"reminder-10m-hook-{send.key[:8]}"  # the page's own -10m reminder
+    assert wait_for(lambda: task_runs_named(name), 60), up_site.log[-3000:]
+    [task_run] = task_runs_named(name)
+    assert wait_for(lambda: task_runs_named(name)[0].state.is_completed(), 30)
+    [deliver] = [r for r in flow_runs("deliver") if r.id == task_run.flow_run_id]
+    assert deliver.state.is_running()  # the process's run for the day
+    assert "sent       reminder-10m → hook  Soon (" in up_site.log
 
 
-def test_reschedule_moves_the_run_and_cancel_removes_it(flow_site: FlowSite) -> None:
-    start = datetime.now(UTC) + timedelta(minutes=10, seconds=25)
-    flow_site.page("moved.md", page("Moved", start))
-    flow_site.page("dropped.md", page("Dropped", start))
-    run_sync(flow_site)
-    (old,) = sends_for(flow_site, "moved")
-    (dropped,) = sends_for(flow_site, "dropped")
-    # Moved 20 s later; the other one is cancelled.
-    flow_site.page("moved.md", page("Moved", start + timedelta(seconds=20)))
-    flow_site.page("dropped.md", page("Dropped", start, "status: cancelled\n"))
-    summary = run_sync(flow_site)
-    synced = datetime.now(UTC)
-    assert summary["removed"] >= 2
-    states = {s.key: s.state for s in sends_for(flow_site, "moved")}
-    assert states[old.key] is SendState.WITHDRAWN
-    (new_key,) = [k for k, st in states.items() if st is SendState.PENDING]
-
-    # Their runs were deleted (still scheduled) or cancelled (prefetched by the runner; one the
-    # runner was just starting passes through Cancelling first). A run the runner had already
-    # started (it waits for its due time inside the flow) finds its send withdrawn in the
-    # ledger and ends Cancelled too, saying why in its state message.
-    def leftovers() -> list:
-        return publish_runs(old.key) + publish_runs(dropped.key)
-
-    def settled(run) -> bool:
-        if run.state is None or not run.state.is_cancelled():
-            return False
-        said = run.state.message or ""
-        why = "not sent: it is withdrawn" in said or "send no longer pending" in said
-        return why and (run.start_time is None or run.start_time <= synced)
-
-    assert wait_for(lambda: all(settled(r) for r in leftovers()), 60), [
-        (r.state, r.start_time, synced) for r in leftovers()
-    ]
-    assert wait_for(lambda: flow_site.stats.processed[new_key] == 1, 120)
-    assert flow_site.stats.raw[old.key] == 0 and flow_site.stats.raw[dropped.key] == 0
-    time.sleep(2)
-    assert flow_site.stats.raw[dropped.key] == 0
+def test_reschedule_and_cancel_are_ledger_changes_only(up_site: UpSite) -> None:
+    start = datetime.now(UTC) + timedelta(hours=3)
+    up_site.page("moved.md", page("Moved", start))
+    up_site.page("dropped.md", page("Dropped", start))
+    up_site.push("content/moved.md", "content/dropped.md")
+    assert synced(up_site, "moved", lambda s: len(s) == 1)
+    assert synced(up_site, "dropped", lambda s: len(s) == 1)
+    runs_before = {r.id for r in flow_runs("deliver")} | {r.id for r in flow_runs("publish")}
+    up_site.page("moved.md", page("Moved", start + timedelta(hours=1)))
+    up_site.page("dropped.md", page("Dropped", start, "status: cancelled\n"))
+    up_site.push("content/moved.md", "content/dropped.md")
+    assert synced(
+        up_site, "moved", lambda s: sorted(x.state for x in s) == ["pending", "withdrawn"]
+    )
+    assert synced(up_site, "dropped", lambda s: [x.state for x in s] == ["withdrawn"])
+    [pending] = [s for s in sends_for(up_site, "moved") if s.state == SendState.PENDING]
+    assert pending.due == start + timedelta(hours=1) - timedelta(minutes=10)
+    # Nothing in Prefect mirrored those sends: no run was made or removed for them.
+    assert {r.id for r in flow_runs("deliver")} | {r.id for r in flow_runs("publish")} == (
+        runs_before
+    )
 
 
-def test_merged_event_triggers_sync(flow_site: FlowSite) -> None:
-    """`livepipe notify` (the CI step) emits livepipe.content.merged; the trigger runs sync."""
-    from typer.testing import CliRunner
+def test_livepipe_notify_starts_a_sync(up_site: UpSite) -> None:
+    """The CI step after a merge: `livepipe notify` emits the merge event, the sync
+    deployment runs in `up`, the new page's sends are in the ledger; nothing but its line."""
+    import subprocess
 
-    from livepipe.cli import app
+    from .conftest import ENV, LIVEPIPE
 
-    flow_site.page("triggered.md", page("Triggered", datetime.now(UTC) + timedelta(days=2)))
-    result = CliRunner().invoke(app, ["notify", "--commit", "abc123", str(flow_site.root)])
-    assert result.exit_code == 0, result.output
-    assert "livepipe.content.merged emitted for abc123" in result.output
-    assert wait_for(lambda: len(sends_for(flow_site, "triggered")) == 1, 90)
+    up_site.page("merged.md", page("Merged", datetime.now(UTC) + timedelta(days=2)))
+    done = subprocess.run(
+        [LIVEPIPE, "notify", str(up_site.root), "--commit", "c0ffee" * 6 + "abcd"],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "livepipe.content.merged emitted for " + "c0ffee" * 6 + "abcd"
+    assert done.stderr == ""
+    assert synced(up_site, "merged", lambda s: len(s) == 1), up_site.log[-3000:]
 
 
-def test_signed_push_triggers_sync_and_a_bad_signature_does_not(
-    flow_site: FlowSite, monkeypatch
-) -> None:
-    import threading
-
-    import uvicorn
-
-    from flows.serve import emit_merged
-    from livepipe.hooks import make_app
+def test_livepipe_notify_fails_when_the_server_is_down(up_site: UpSite) -> None:
+    """An event sent to a server that is down is dropped silently: notify fails the step."""
+    import subprocess
 
     from ..receiver import free_port
+    from .conftest import ENV, LIVEPIPE
 
-    secret = "s3cret-value"
-    settings = load_settings(flow_site.root / "livepipe.toml")
-    app = make_app(
-        settings, lambda: secret, lambda push: emit_merged(push.commit, push.ref, "flows.example")
+    down = f"http://127.0.0.1:{free_port()}/api"
+    done = subprocess.run(
+        [LIVEPIPE, "notify", str(up_site.root), "--commit", "ab" * 20],
+        env={**os.environ, **ENV, "PREFECT_API_URL": down},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    assert done.returncode == 2
+    assert "not healthy: the merge would be lost" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_signature_starts_nothing(up_site: UpSite) -> None:
+    import httpx
+
+    up_site.page("unsigned.md", page("Unsigned", datetime.now(UTC) + timedelta(days=2)))
+    bad = httpx.post(
+        f"http://127.0.0.1:{up_site.hook_port}/hooks/git",
+        content=b'{"ref": "refs/heads/main", "after": "' + b"a" * 40 + b'"}',
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"},
     )
-    threading.Thread(target=server.run, daemon=True).start()
-    assert wait_for(lambda: server.started, 10)
+    assert bad.status_code == 401
+    time.sleep(3)
+    assert sends_for(up_site, "unsigned") == []
+
+
+def test_a_failed_send_is_a_failed_task_run_told_and_alerted(up_site: UpSite) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=20)
+    up_site.page(
+        "fails.md",
+        page("Fails", due + timedelta(minutes=30)).replace(
+            "  reminders: [-10m]\n", "  reminders: [-30m]\n"
+        ),
+    )
+    up_site.push("content/fails.md")
+    assert synced(up_site, "fails", lambda s: any(x.channel == "broken" for x in s))
+    [send] = [s for s in sends_for(up_site, "fails") if s.channel == "broken"]
+    assert synced(
+        up_site, "fails", lambda s: any(x.key == send.key and x.state == "failed" for x in s)
+    ), up_site.log[-3000:]
+    name = f"reminder-30m-broken-{send.key[:8]}"
+    assert wait_for(
+        lambda: task_runs_named(name) and task_runs_named(name)[0].state.is_failed(), 60
+    )
+    assert "failed     reminder-30m → broken  Fails: HTTP 404" in up_site.log
+    # One alert to the ops channel (the outbox), once.
+    box = up_site.root / ".livepipe" / "outbox" / "ops"
+    assert wait_for(lambda: box.is_dir() and any(box.iterdir()), 30), up_site.log[-3000:]
+    alerts = [p.read_text(encoding="utf-8") for p in box.iterdir()]
+    assert sum(f"failed:{send.key}" in a or "reminder-30m → broken" in a for a in alerts) == 1
+
+
+def test_the_timeline_is_one_artifact_with_a_version_per_sync(up_site: UpSite) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    def versions() -> int:
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["livepipe-timeline"]))
+            )
+        return len(found)
+
+    before = versions()
+    up_site.page("timeline.md", page("Timeline", datetime.now(UTC) + timedelta(days=3)))
+    up_site.push("content/timeline.md")
+    assert wait_for(lambda: versions() > before, 90)
+
+
+def test_metrics_equal_the_ledger_and_healthz_says_what_is_wrong(up_site: UpSite) -> None:
+    from livepipe.cli import app
+
+    families = {f.name: f for f in text_string_to_metric_families(up_site.get("/metrics").text)}
+    scraped = {
+        (s.labels["state"], s.labels["channel"]): s.value
+        for s in families["livepipe_sends"].samples
+    }
+    with up_site.ledger() as ledger:
+        counts, _ = ledger.counts(datetime.now(UTC))
+    assert scraped == {k: float(v) for k, v in counts.items()}
+    assert "livepipe_delivery_lateness_seconds" in families
+    assert up_site.get("/healthz").json()["status"] == "ok"
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    paused = runner.invoke(app, ["pause", "hook", "--why", "incident", "--site", str(up_site.root)])
+    assert paused.exit_code == 0, paused.output
     try:
-        body = json.dumps(
-            {
-                "ref": "refs/heads/main",
-                "after": "f00d" * 10,
-                "commits": [{"modified": ["content/pushed.md"]}],
-            }
-        ).encode()
-        bad = httpx.post(
-            f"http://127.0.0.1:{port}/hooks/git",
-            content=body,
-            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
-        )
-        assert bad.status_code == 401
-        flow_site.page("pushed.md", page("Pushed", datetime.now(UTC) + timedelta(days=2)))
-        time.sleep(5)
-        assert sends_for(flow_site, "pushed") == []  # nothing was triggered
-        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        good = httpx.post(
-            f"http://127.0.0.1:{port}/hooks/git",
-            content=body,
-            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig},
-        )
-        assert good.status_code == 202
-        assert wait_for(lambda: len(sends_for(flow_site, "pushed")) == 1, 90)
+        body = up_site.get("/healthz")
+        assert body.status_code == 503
+        assert body.json()["reasons"] == ["channel hook is paused: incident"]
     finally:
-        server.should_exit = True
-
-
-def test_worker_killed_mid_run_still_delivers_exactly_once(flow_site: FlowSite) -> None:
-    """The flow-run process dies right after the channel call (SIGKILL, before it records the
-    outcome); after a restart, the reconcile flow recovers the claim and the receiver's
-    Idempotency-Key deduplication keeps it to one delivery."""
-    from prefect.settings import temporary_settings
-
-    from flows.reconcile import reconcile
-    from livepipe.send import CRASH_ENV
-
-    flow_site.stop_serving()
-    flow_site.start_serving(**{CRASH_ENV: "after-call:1"})
-    try:
-        due = datetime.now(UTC) + timedelta(seconds=20)
-        flow_site.page("killed.md", page("Killed", due + timedelta(minutes=10)))
-        run_sync(flow_site)
-        (send,) = sends_for(flow_site, "killed")
-        assert wait_for(lambda: flow_site.stats.raw[send.key] == 1, 90)
-        time.sleep(2)
-        (claimed,) = sends_for(flow_site, "killed")
-        assert claimed.state is SendState.CLAIMED  # the process died before recording
-    finally:
-        flow_site.stop_serving()
-        flow_site.start_serving()
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        result = reconcile(path=str(flow_site.root), grace_seconds=0)
-    assert result["sent"] == 1
-    (done,) = sends_for(flow_site, "killed")
-    assert done.state is SendState.SENT
-    assert flow_site.stats.processed[send.key] == 1 and flow_site.stats.raw[send.key] == 2
+        runner.invoke(app, ["resume", "hook", "--site", str(up_site.root)])
+    assert up_site.get("/healthz").status_code == 200
 
 
 def test_runs_left_by_a_dead_runner_are_marked_crashed(prefect_server: str) -> None:
-    """A run a runner took (Pending/"Submitting", Running) whose process is gone is marked
-    Crashed with the reason (what `up` does for sync and reconcile runs when it starts);
-    a run still waiting for its time is left alone."""
+    """A run an `up` had taken when it died is set Crashed with the reason by the next `up`,
+    instead of showing "Submitting" forever; runs held by a live process (here, or on
+    another machine, or a scale-out worker's) and scheduled runs are left alone."""
+    import subprocess
+    import sys
+
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.settings import temporary_settings
     from prefect.states import Pending, Running, Scheduled
 
     from flows.common import crash_orphans
+    from livepipe.ledger.base import worker_id
 
-    @flow(name="orphan-check")
-    def orphan_check() -> None:
+    @flow(name="reconcile")
+    def reconcile() -> None:  # the name is what matters
         pass
 
-    with (
-        temporary_settings(updates={"api.url": prefect_server}),
-        get_client(sync_client=True) as client,
-    ):
-        running = client.create_flow_run(orphan_check, state=Running())
-        submitting = client.create_flow_run(orphan_check, state=Pending(name="Submitting"))
-        later = client.create_flow_run(
-            orphan_check, state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1))
+    dead = subprocess.run(
+        [sys.executable, "-c", "from livepipe.ledger.base import worker_id; print(worker_id())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow(reconcile)
+        runs = {}
+        for name, state, holder in (
+            ("stuck-reconcile", Pending(), dead),
+            ("busy-reconcile", Running(), worker_id()),
+            ("elsewhere-reconcile", Running(), "other-host@abc:12:34"),
+            ("waiting-reconcile", Scheduled(), None),
+        ):
+            runs[name] = client.create_flow_run(reconcile, state=state, name=name)
+            if holder:
+                client.update_flow_run(runs[name].id, infrastructure_pid=holder)
+        assert flow_id
+        crashed = crash_orphans(client)
+        assert "stuck-reconcile" in crashed
+        assert not {"busy-reconcile", "elsewhere-reconcile", "waiting-reconcile"} & set(crashed)
+        state = client.read_flow_run(runs["stuck-reconcile"].id).state
+        assert (
+            state is not None and state.is_crashed() and "livepipe up stopped" in str(state.message)
         )
-        names = crash_orphans(client, ("orphan-check",))
-        assert sorted(names) == sorted([running.name, submitting.name])
-        for run in (running, submitting):
-            state = client.read_flow_run(run.id).state
-            assert state is not None and state.name == "Crashed"
-            assert "runner is gone" in (state.message or "")
-        still = client.read_flow_run(later.id).state
-        assert still is not None and still.is_scheduled()
-        assert crash_orphans(client, ("orphan-check",)) == []  # once
+        assert client.read_flow_run(runs["busy-reconcile"].id).state.is_running()  # type: ignore[union-attr]
+        assert client.read_flow_run(runs["waiting-reconcile"].id).state.is_scheduled()  # type: ignore[union-attr]
+
+
+def test_prefect_yaml_declares_the_deployments_up_serves() -> None:
+    """`prefect deploy --all` and `livepipe up` make the same four deployments, from the same
+    entrypoints, with the same schedules and the same merge trigger."""
+    import yaml
+
+    from flows.runtime import deployments
+
+    root = Path(__file__).resolve().parents[2]
+    declared = {
+        d["name"]: d for d in yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]
+    }
+    served = {d.name: d for d in deployments(".")}
+    assert set(declared) == set(served) == {"sync", "deliver", "reconcile", "watch"}
+    for name, made in served.items():
+        assert made.entrypoint == declared[name]["entrypoint"]
+        module, func = made.entrypoint.split(":")
+        assert made.flow_name == func
+        assert (root / module).is_file()
+    assert declared["sync"]["schedules"][0]["interval"] == 300
+    assert served["sync"].schedules[0].schedule.interval.total_seconds() == 300
+    assert declared["reconcile"]["schedules"][0]["interval"] == 60
+    assert served["reconcile"].schedules[0].schedule.interval.total_seconds() == 60
+    assert declared["sync"]["triggers"][0]["expect"] == list(served["sync"].triggers[0].expect)

@@ -5,7 +5,7 @@ send goes through the WeChat stand-in once, with the articles of the events stil
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -163,4 +163,4 @@ def test_a_pull_request_preview_shows_the_days_push_under_each_of_its_events(roo
     [row] = [r for r in rows if r.channel == "oa"]
     uids = {e.uid for e in head.events}
     assert set(row.carries) == uids and row.title == "2 articles: 活动 a · 活动 b"
-    assert row.to_json()["carries"] == list(row.carries)
+    assert row.to_json(UTC)["carries"] == list(row.carries)

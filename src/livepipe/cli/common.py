@@ -4,8 +4,6 @@ the one error mapping (a clear line and exit 2, never a traceback)."""
 from __future__ import annotations
 
 import enum
-import importlib
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -147,11 +145,3 @@ def settings_of(path: Path, config: Path | None) -> Settings:
         fail(str(exc))
     except FileNotFoundError:
         fail(f"{path}: no such file or folder")
-
-
-def flows() -> types.ModuleType:
-    """flows.serve, imported only by the commands that run Prefect (it is slow to import)."""
-    try:
-        return importlib.import_module("flows.serve")
-    except ImportError as exc:  # pragma: no cover - flows ship in the same wheel
-        fail(f"the Prefect flows are not installed: {exc}")

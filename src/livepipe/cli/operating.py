@@ -1,4 +1,5 @@
-"""What operators fix failures with: sends (list and filter), resend, skip, pause, resume.
+"""What operators fix failures with: sends (list and filter), resend, skip, pause, resume,
+operations (what operators did).
 Each change is recorded in the ledger (the send's log and the operations table: when, who,
 why) and told like anything livepipe does."""
 
@@ -17,6 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..config import did_you_mean
 from ..records import SendRecord, SendState
 from ..text import console as safe_console
 from ..text import printable
@@ -209,7 +211,10 @@ def pause(
     at = parse_now(now)
     with store_of(path, config, ledger) as (settings, store):
         if channel not in settings.channels:
-            fail(f"no channel {channel!r}; the channels are {', '.join(settings.channels)}")
+            fail(
+                f"no channel {channel!r}{did_you_mean(channel, settings.channels)}; "
+                f"the channels are {', '.join(settings.channels)}"
+            )
         if not store.pause(channel, at, actor=actor(), why=why):
             fail(f"{channel} is already paused")
         waiting = [s for s in store.sends(SendState.PENDING) if s.channel == channel]
@@ -233,11 +238,18 @@ def resume(
     """Send to a paused channel again: what is still valid goes out, the rest is missed."""
     at = parse_now(now)
     with store_of(path, config, ledger) as (_, store):
+        since = store.paused().get(channel, (at,))[0]
         if not store.resume(channel, at, actor=actor(), why=why):
             fail(f"{channel} is not paused")
-        waiting = [s for s in store.sends(SendState.PENDING) if s.channel == channel]
-        missed = [s for s in store.expire(at) if s.channel == channel]
-    go = [s for s in waiting if s.valid_until > at]
+        store.expire(at)
+        mine = [s for s in store.sends() if s.channel == channel]
+    go = [s for s in mine if s.state is SendState.PENDING and s.valid_until > at]
+    # missed while it was paused (here, or by a reconcile pass meanwhile)
+    missed = [
+        s
+        for s in mine
+        if s.state is SendState.MISSED and s.updated_at is not None and s.updated_at >= since
+    ]
     typer.echo(
         printable(
             f"{channel}: resumed; {len(go)} sends go out now (or when due), "
@@ -246,3 +258,30 @@ def resume(
     )
     for s in missed:
         typer.echo(printable(f"  missed {s.key_slot} → {s.channel}  {s.key}"))
+
+
+@app.command()
+def operations(
+    path: Annotated[Path, typer.Argument(help="The site.")] = Path("."),
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """What operators did (resend, skip, pause, resume, sync --yes): when, who, why."""
+    with store_of(path, config, ledger) as (settings, store):
+        done = store.operations(limit)
+    zone = get_zone(settings.site.timezone or "UTC")
+    if format is Format.json:
+        rows = [
+            {"at": at.astimezone(zone).isoformat(), "by": by, "action": a, "target": t, "why": w}
+            for at, by, a, t, w in done
+        ]
+        sys.stdout.write(json.dumps({"operations": rows}, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"{len(done)} operations (times in {zone})", title_justify="left")
+    for column in ("at", "by", "action", "target", "why"):
+        table.add_column(column, overflow="fold")
+    for at, by, a, t, w in done:
+        table.add_row(f"{at.astimezone(zone):%m-%d %H:%M}", by, a, t, w)
+    safe_console().print(table)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -120,44 +121,57 @@ def counts(outcomes: list[Outcome]) -> dict[str, int]:
     return counts
 
 
+_TIMELINE_STYLES = {
+    "uncertain": "bold red",
+    "failed": "red",
+    "miss": "yellow",
+    "missed": "yellow",
+    "held": "magenta",
+    "new": "green",
+    "on stream start": "cyan",
+    "if not live": "cyan",
+    "withdraw": "dim",
+    "withdrawn": "dim",
+    "sent": "dim",
+}
+
+
 def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -> None:
+    """The timeline as a table that reads at any width: due time, send, event and state at
+    80 columns; the end of each window from 100; UTC times and send keys from 120."""
     zone = get_zone(settings.site.timezone or "UTC")
     console = safe_console()
+    width = console.width
     table = Table(
-        title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M} {zone.key} "
-        f"({now.astimezone(UTC):%H:%M}Z); due times in {zone.key}, UTC below",
+        title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}); "
+        "times in that zone",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    wide = console.width >= 120
     table.add_column("due", no_wrap=True)
-    table.add_column("valid until", no_wrap=True)
-    table.add_column("slot → channel")
-    table.add_column("event", ratio=1, min_width=12)
-    table.add_column("state", no_wrap=True)
-    if wide:
+    if width >= 100:
+        table.add_column("valid until", no_wrap=True)
+    table.add_column("send", no_wrap=True)
+    table.add_column("event", ratio=1, min_width=12, overflow="fold")
+    table.add_column("state", max_width=18 if width < 120 else 28, overflow="fold")
+    if width >= 120:
         table.add_column("key", no_wrap=True)
-    styles = {
-        "uncertain": "bold red",
-        "failed": "red",
-        "miss": "yellow",
-        "missed": "yellow",
-        "new": "green",
-        "on stream start": "cyan",
-        "if not live": "cyan",
-        "withdraw": "dim",
-        "withdrawn": "dim",
-        "sent": "dim",
-    }
     for r in rows:
-        due, until = r.due.astimezone(zone), r.valid_until.astimezone(zone)
-        cells = [
-            f"{due:%m-%d %H:%M}\n[dim]{r.due.astimezone(UTC):%m-%d %H:%M}Z[/]",
-            f"{until:%m-%d %H:%M}",
-            f"{r.slot} → {r.channel}",
-            r.title,
-            r.state + (f"\n[dim]{r.note}[/]" if r.note else ""),
+        due = f"{r.due.astimezone(zone):%m-%d %H:%M}"
+        if width >= 120:
+            due += f"\n[dim]{r.due.astimezone(UTC):%m-%d %H:%M}Z[/]"
+        cells = [due]
+        if width >= 100:
+            cells.append(f"{r.valid_until.astimezone(zone):%m-%d %H:%M}")
+        cells += [
+            f"{r.slot}\n→ {r.channel}" if width < 120 else f"{r.slot} → {r.channel}",
+            escape(r.title),
+            str(r.state) + (f"\n[dim]{escape(r.note)}[/]" if r.note else ""),
         ]
-        table.add_row(*cells, *([r.key] if wide else []), style=styles.get(r.state, ""))
+        if width >= 120:
+            cells.append(r.key)
+        table.add_row(*cells, style=_TIMELINE_STYLES.get(r.state, ""))
     console.print(table)
     uncertain = [r for r in rows if r.state is SendState.UNCERTAIN]
     if uncertain:
@@ -190,6 +204,21 @@ def print_changes(p: Plan) -> None:
         console.print(
             f"  missed    {rec.slot} → {rec.channel} {rec.uid} "
             f"(window ended {rec.valid_until.isoformat()})",
+            highlight=False,
+            markup=False,
+        )
+    held = [s for s in p.add if s.key in p.held]
+    if held:
+        console.print(
+            f"{len(held)} sends held: planned only by rules this livepipe version added, for "
+            "events that did not change; `livepipe resend KEY` sends one, `livepipe sync "
+            "--yes` all",
+            highlight=False,
+            markup=False,
+        )
+    for s in held:
+        console.print(
+            f"  held      {s.key_slot} → {s.channel} {s.uid} {s.key}",
             highlight=False,
             markup=False,
         )

@@ -21,7 +21,17 @@ from ..text import console as safe_console
 if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
     pass
 
-from .common import ConfigOpt, Format, NowOpt, PathArg, app, fail, load_pages, parse_now
+from .common import (
+    ConfigOpt,
+    Format,
+    LedgerOpt,
+    NowOpt,
+    PathArg,
+    app,
+    fail,
+    load_pages,
+    parse_now,
+)
 from .output import github_annotation, print_build, print_events, report_broken, summary
 
 
@@ -76,11 +86,15 @@ def build(
         list[str] | None,
         typer.Option("--only", help="Only these renderers: ics, feeds, wechat, newsletter."),
     ] = None,
+    now: NowOpt = None,
+    ledger: LedgerOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT."""
-    from ..build import build as run_build
+    """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT, with
+    the site's ledger when it has one (the same files as `sync`)."""
+    from ..pipeline import build_site
 
+    at = parse_now(now)
     result = load_pages(path, config)
     console = safe_console(stderr=True)
     shown = (Severity.ERROR,) if quiet else (Severity.ERROR, Severity.WARNING)
@@ -89,7 +103,7 @@ def build(
             console.print(p.format(), highlight=False, markup=False, soft_wrap=True)
     try:
         if quiet or not console.is_terminal:
-            built = run_build(result, out, only=tuple(only or ()))
+            built = build_site(result, out, at, ledger=ledger, only=tuple(only or ()))
         else:
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -99,7 +113,9 @@ def build(
                 def tick(name: str, count: int) -> None:
                     bar.update(task, description=f"rendering {name}: {count} files")
 
-                built = run_build(result, out, progress=tick, only=tuple(only or ()))
+                built = build_site(
+                    result, out, at, ledger=ledger, progress=tick, only=tuple(only or ())
+                )
     except (RenderError, OSError) as exc:
         fail(f"build failed: {exc}")
     if not quiet:

@@ -15,6 +15,7 @@ from ..models import Severity
 from ..records import SendState
 from ..text import console as safe_console
 from ..text import printable
+from ..timeutil import get_zone
 
 if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
     pass
@@ -64,7 +65,12 @@ def plan_cmd(
 
     rows = timeline(state, the_plan)
     if format is Format.json:
-        payload = {"now": at.isoformat(), "sends": [r.to_json() for r in rows]}
+        zone = get_zone(settings.site.timezone or "UTC")
+        payload = {
+            "now": at.astimezone(zone).isoformat(),
+            "zone": zone.key,
+            "sends": [r.to_json(zone) for r in rows],
+        }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
         print_timeline(rows, settings, at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
+from ..records import SendState
 from ..text import console as safe_console
 from ..text import printable
 from ..timeutil import get_zone
@@ -28,13 +30,17 @@ from .common import (
     PathArg,
     app,
     fail,
-    flows,
     load_pages,
     parse_now,
     settings_of,
     store_of,
 )
 from .output import print_timeline
+
+LogFormatOpt = Annotated[
+    str,
+    typer.Option("--log-format", help="text: one line per thing that matters; json: JSON lines."),
+]
 
 
 @app.command()
@@ -50,6 +56,7 @@ def watch(
         ),
     ] = False,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    log_format: LogFormatOpt = "text",
     ledger: LedgerOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -59,7 +66,7 @@ def watch(
     if follow:
         if now is not None:
             fail("--follow watches in real time: leave out --now")
-        _follow(path, config, ledger)
+        _follow(path, config, ledger, log_format)
         return
     result = load_pages(path, config)
     settings = result.site.settings
@@ -126,35 +133,30 @@ def watch(
     raise typer.Exit(1 if any(o.status is StreamStatus.ERROR for o in seen.values()) else 0)
 
 
-def _follow(path: Path, config: Path | None, ledger: str | None) -> None:
+def _follow(path: Path, config: Path | None, ledger: str | None, log_format: str) -> None:
+    """`watch --follow`: the watchers in this process, telling the story as `up` does (a
+    line when a stream goes live, ends or is late, when a poll fails, when a send goes out)."""
     import signal
     import threading
 
+    from ..activity import What, tell, to_console
     from ..send import Sender
-    from ..streams import StreamRef
-    from ..watch import Seen, watch_all
+    from ..watch import watch_all
 
     settings = settings_of(path, config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    console = safe_console()
-
-    def said(ref: StreamRef, seen: Seen) -> None:
-        o = seen.observation
-        text = f"{seen.at.isoformat()} {ref.id}: {o.status}"
-        text += f" ({o.error})" if o.error else ""
-        text += f", made due {len(seen.added)} send(s)" if seen.added else ""
-        console.print(text, markup=False, highlight=False)
-
+    to_console(get_zone(settings.site.timezone or "UTC"), as_json=log_format == "json")
     try:
         with Sender.open(settings, ledger_url=ledger) as sender:
-            console.print(
+            tell(
+                What.STARTED,
                 f"livepipe watch: watching open windows every "
                 f"{settings.watch.interval.total_seconds():g} s; Ctrl-C stops",
-                highlight=False,
             )
-            watch_all(sender, stop, on_poll=said)
+            watch_all(sender, stop)
+            tell(What.STOPPING, "stopped")
     except ConfigError as exc:
         fail(str(exc))
 
@@ -164,34 +166,41 @@ def run(
     path: PathArg = Path("."),
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("dist"),
 ) -> None:
-    """Run the sync flow once through Prefect's local ephemeral API (no server needed): build,
-    plan, send what is due, schedule a publish run per future send, print the timeline."""
-    summary = flows().run_embedded(str(path), str(out.resolve()))
+    """Run the sync flow once through Prefect's local embedded API (no server needed): build,
+    plan, send what is due (each send a task run of the sync), print the timeline and what
+    is still waiting for its time."""
+    from flows import runtime
+
+    try:
+        summary = runtime.run_embedded(str(path), str(out.resolve()))
+    except ConfigError as exc:
+        fail(str(exc))
+    now = datetime.now(UTC)
     with store_of(path, None, None) as (settings, store):
-        from ..plan import Plan
+        from ..records import Plan
         from ..timeline import timeline
 
-        rows = timeline(store.state(), Plan(datetime.now(UTC)))
-    print_timeline(rows, settings, datetime.now(UTC))
-    runs = flows().scheduled_runs()
+        rows = timeline(store.state(), Plan(now))
+        waiting = [s for s in store.sends(SendState.PENDING) if s.valid_until > now]
+    print_timeline(rows, settings, now)
     console = safe_console()
     console.print(
-        f"sync: {summary.get('sent', 0)} sent now, {summary.get('scheduled', 0)} publish runs "
-        f"scheduled in Prefect ({len(runs)} waiting), {summary.get('errors', 0)} page errors",
+        f"sync: {summary.get('sent', 0)} sent now, {summary.get('added', 0)} sends planned, "
+        f"{summary.get('errors', 0)} page errors",
         highlight=False,
     )
     zone = get_zone(settings.site.timezone or "UTC")
-    for when, name, state in runs[:10]:
-        try:
-            local = f"{datetime.fromisoformat(when).astimezone(zone):%Y-%m-%d %H:%M %Z}"
-        except ValueError:
-            local = when
-        console.print(f"  {local}  {name}  {state}", highlight=False, markup=False)
-    if len(runs) > 10:
-        console.print(f"  … and {len(runs) - 10} more", highlight=False)
-    if runs:
+    for s in waiting[:10]:
         console.print(
-            f"{len(runs)} sends are waiting for their time: nothing runs them after this "
+            f"  {s.due.astimezone(zone):%Y-%m-%d %H:%M %Z}  {s.key_slot} → {s.channel}  {s.key}",
+            highlight=False,
+            markup=False,
+        )
+    if len(waiting) > 10:
+        console.print(f"  … and {len(waiting) - 10} more", highlight=False)
+    if waiting:
+        console.print(
+            f"{len(waiting)} sends are waiting for their time: nothing sends them after this "
             f"command ends. `livepipe up {path}` (long-running) delivers each one on time; "
             f"`livepipe send-due {path}` sends whatever is due whenever you run it.",
             highlight=False,
@@ -213,34 +222,77 @@ def run(
     )
 
 
+def _running(start: Callable[[], int]) -> None:
+    """Run a long-running command: a busy port is exit 1, broken settings or a ledger newer
+    than this livepipe exit 2, each one line."""
+    from ..errors import PortInUseError
+
+    try:
+        code = start()
+    except PortInUseError as exc:
+        safe_console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False
+        )
+        raise typer.Exit(1) from None
+    except ConfigError as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
 @app.command()
 def up(
     path: PathArg = Path("."),
-    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
-    hook_port: Annotated[int, typer.Option(help="Port of POST /hooks/git.")] = 8765,
+    port: Annotated[
+        int, typer.Option(help="Port of the local Prefect server (and its UI).")
+    ] = 4200,
+    hook_port: Annotated[
+        int, typer.Option(help="Port of /hooks/git, /hooks/wechat, /healthz and /metrics.")
+    ] = 8765,
     publish: Annotated[
         bool,
         typer.Option(
             "--publish/--no-publish",
-            help="Execute publish runs here (default), or leave them to `livepipe worker`s.",
+            help="Send from this process (default), or leave sending to `livepipe worker`s.",
         ),
     ] = True,
-    threads: Annotated[int, typer.Option(help="Publish runs executed at once.")] = 16,
+    threads: Annotated[int, typer.Option(help="Sends delivered at once.")] = 16,
+    log_format: LogFormatOpt = "text",
 ) -> None:
-    """Long-running: a local Prefect server (unless PREFECT_API_URL is set), the sync and
-    reconcile deployments, publish runs executed in threads of this process, and the git
-    webhook endpoint."""
-    flows().up(str(path), port=port, hook_port=hook_port, publish=publish, threads=threads)
+    """Long-running: a local Prefect server (unless PREFECT_API_URL is set), the hooks with
+    /healthz and /metrics, this process's dispatcher (a daily deliver run, one task run per
+    send) and the sync, reconcile and watch runs in threads here. The first sync runs at
+    once; Ctrl-C or SIGTERM stops everything within seconds."""
+    from flows import runtime
+
+    _running(
+        lambda: runtime.up(
+            str(path),
+            port=port,
+            hook_port=hook_port,
+            publish=publish,
+            threads=threads,
+            log_format=log_format,
+        )
+    )
 
 
 @app.command()
 def worker(
     path: PathArg = Path("."),
-    threads: Annotated[int, typer.Option(help="Publish runs executed at once.")] = 8,
+    threads: Annotated[int, typer.Option(help="Sends delivered at once.")] = 16,
+    port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 8766,
+    log_format: LogFormatOpt = "text",
 ) -> None:
-    """Run publish runs of the Prefect server at PREFECT_API_URL in this process (start
-    several, on several machines, with the ledger on PostgreSQL)."""
-    flows().worker(str(path.resolve()), threads=threads)
+    """Scale-out: deliver from the shared ledger and run watch runs of the Prefect server at
+    PREFECT_API_URL in this process (start several, on several machines, the ledger on
+    PostgreSQL)."""
+    from flows import runtime
+
+    _running(
+        lambda: runtime.worker(
+            str(path.resolve()), threads=threads, port=port, log_format=log_format
+        )
+    )
 
 
 @app.command()
@@ -250,7 +302,12 @@ def notify(
     path: PathArg = Path("."),
 ) -> None:
     """CI step after a merge: emit `livepipe.content.merged` so the sync deployment runs."""
-    flows().notify(commit, ref, str(path))
+    from flows import runtime
+
+    try:
+        runtime.notify(commit, ref, str(path))
+    except ConfigError as exc:
+        fail(str(exc))
     typer.echo(printable(f"livepipe.content.merged emitted for {commit}"))
 
 

@@ -368,6 +368,22 @@ class Ledger(ABC):
             )
             return {uid: url for uid, url in cur.fetchall()}
 
+    def counts(self, now: datetime) -> tuple[dict[tuple[str, str], int], int]:
+        """({(state, channel): sends}, pending sends due now and still valid): /metrics."""
+        stamp = ts(now)
+        with self.read() as cur:
+            cur.execute("SELECT state, channel, COUNT(*) FROM sends GROUP BY state, channel")
+            counts = {(str(s), str(c)): int(n) for s, c, n in cur.fetchall()}
+            cur.execute(
+                self.q(
+                    "SELECT COUNT(*) FROM sends WHERE state = 'pending' AND due <= ? "
+                    "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?)"
+                ),
+                (stamp, stamp, stamp),
+            )
+            row = cur.fetchone()
+        return counts, int(row[0]) if row else 0
+
     def sends(self, *states: SendState) -> list[SendRecord]:
         sql = f"SELECT {', '.join(SEND_COLUMNS)} FROM sends"
         args: tuple[str, ...] = ()

@@ -174,8 +174,8 @@ class Announce(SlotRule):
     def for_event(self, name: str, cfg: SlotSettings, o: Occasion) -> list[Send]:
         e, due = o.event, o.record.first_seen
         until = valid_until(cfg, e, due, e.start)
-        if e.start - due < cfg.min_lead:  # merged late: announce while the event is ahead
-            until = max(until, e.start)
+        if e.start - due < cfg.min_lead or until <= due:  # merged late: announce it anyway
+            until = max(until, e.start)  # (a close reminder is folded into it: _fold)
         return self.sends(name, cfg, o, "once", due, until, e.significant)
 
 

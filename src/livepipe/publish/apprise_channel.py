@@ -48,7 +48,6 @@ def _library() -> ModuleType:
 class AppriseChannel(Channel):
     type: ClassVar[str] = "apprise"
     required_secrets: ClassVar[tuple[str, ...]] = ("url_env",)
-    title_max: ClassVar[int | None] = 250
 
     def urls(self) -> list[str]:
         raw = self.secret("url_env") or ""

@@ -64,7 +64,6 @@ class Channel(ABC):
     # Does the remote side deduplicate by our send key? Then a send whose process died
     # during the call can safely be retried; otherwise it becomes "uncertain".
     accepts_idempotency_key: ClassVar[bool] = False
-    title_max: ClassVar[int | None] = None
     body_max: ClassVar[int | None] = None
     rate_per_second: ClassVar[float | None] = None
     default_timeout: ClassVar[float] = 10.0  # seconds, total, per request

@@ -91,7 +91,6 @@ class EmailChannel(Channel):
     reads: ClassVar[frozenset[str]] = frozenset({"html"})
     required_options: ClassVar[tuple[str, ...]] = ("host", "from", "recipients_file")
     optional_secrets: ClassVar[tuple[str, ...]] = ("username_env", "password_env")
-    title_max: ClassVar[int | None] = 200
 
     def budget(self, message: Message) -> float:
         """Connecting, then one deadline per batch (and the pauses of rate_per_second)."""

@@ -151,7 +151,6 @@ class WeChatChannel(Channel):
     type: ClassVar[str] = "wechat"
     reads: ClassVar[frozenset[str]] = frozenset({"article"})
     required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
-    title_max: ClassVar[int | None] = 32
     default_timeout: ClassVar[float] = 20.0
     poll_interval: float = 2.0
     poll_timeout: float = 300.0

@@ -17,24 +17,13 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from ..models import Event
+from ..options import WECHAT_TITLE_MAX
 from .context import Artifact, BuildContext, EventOutput
 from .html import WECHAT, markdown_html, sanitize, truncate
 
-TITLE_MAX = 32
+TITLE_MAX = WECHAT_TITLE_MAX
 AUTHOR_MAX = 16
 DIGEST_MAX = 128
-
-
-def lint(event: Event) -> Iterator[tuple[str, str, str, str]]:
-    """(code, front-matter key, message, hint) for each WeChat limit the page breaks."""
-    if len(event.title) > TITLE_MAX:
-        yield (
-            "wechat-title-too-long",
-            "title",
-            f"title has {len(event.title)} characters; WeChat articles allow {TITLE_MAX}",
-            f"shorten the title, or the article title is cut to "
-            f"{truncate(event.title, TITLE_MAX)!r}",
-        )
 
 
 class WeChatRenderer:
