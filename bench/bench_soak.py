@@ -3,8 +3,8 @@
     python bench/bench_soak.py [MINUTES [EVENTS]]     # 15 200
 
 200 events whose starting-soon reminders fall due through the run, to two webhook channels:
-``good`` and ``flaky`` (HTTP 503 to half its calls, at random: retried with backoff inside
-each send's window), failures alerted to an ``ops`` webhook; one talk on a bilibili room
+``good`` and ``flaky`` (half its calls fail at random: HTTP 503 to 40 %, retried with backoff
+inside each send's window, and 400 to 10 %, failed for good), failures alerted to an ``ops`` webhook; one talk on a bilibili room
 (stand-in) whose stream flaps (live/offline every 20 s); two merges (`livepipe notify`) that
 reschedule 10 events, cancel 5 and add 5. At the end it checks and prints:
 
@@ -98,8 +98,11 @@ def receivers() -> tuple[object, dict[str, list[tuple[float, dict[str, object]]]
         name = request.path_params["name"]
         body = json.loads(await request.body())
         with lock:
-            if name == "flaky" and rng.random() < 0.5:
+            draw = rng.random()
+            if name == "flaky" and draw < 0.4:  # half its calls fail: most for a while …
                 return JSONResponse({"error": "busy"}, status_code=503)
+            if name == "flaky" and draw < 0.5:  # … some for good (failed, alerted)
+                return JSONResponse({"error": "no such room"}, status_code=400)
             got.setdefault(name, []).append((time.time(), body))
         return JSONResponse({"id": f"{name}-{len(got[name])}"})
 
@@ -138,7 +141,7 @@ def soak(minutes: float, events: int) -> None:
             )
             + '[alerts]\nchannel = "ops"\n'
             + "[slots.digest]\nenabled = false\n[slots.reminder-1d]\nenabled = false\n"
-            + '[slots.announce]\nchannels = ["good"]\nmin_lead = "0s"\n'
+            + '[slots.announce]\nchannels = ["good"]\nmin_lead = "0s"\nfold = "0s"\n'
             + '[slots.starting-soon]\nchannels = ["good", "flaky"]\n'
             + '[slots.changed]\nchannels = ["good"]\n[slots.cancelled]\nchannels = ["good"]\n'
             + '[slots.live]\nchannels = ["good"]\n'
@@ -217,6 +220,7 @@ def soak(minutes: float, events: int) -> None:
         finally:
             ledger.close()
     states = Counter(str(s.state) for s in sends)
+    (home / "received.json").write_text(json.dumps(got, ensure_ascii=False, default=str))
     unexplained = [
         s
         for s in sends

@@ -186,7 +186,7 @@ def test_parallel_build_writes_the_same_folder(monkeypatch, tmp_path: Path) -> N
     """Worker processes write the files of their events themselves: the folder, the manifest
     and the report must be what one process writes."""
     import livepipe.build as build_module
-    import livepipe.parallel as parallel_module
+    import livepipe.fast.parallel as parallel_module
 
     result = load(Site.locate(CONTENT))
     monkeypatch.setattr(parallel_module, "usable_cpus", lambda: 1)

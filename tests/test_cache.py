@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from livepipe import cache as cache_module
-from livepipe import parallel as parallel_module
 from livepipe import site as site_module
+from livepipe.fast import pagecache as cache_module
+from livepipe.fast import parallel as parallel_module
 from livepipe.site import LoadResult, Site, load
 
 from .conftest import CONTENT, ROOT
@@ -165,7 +165,7 @@ def test_checking_one_page_keeps_the_others_cached(root: Path, reads: list) -> N
 def test_worker_shards_are_kept_as_written_and_only_the_edited_page_is_read(
     root: Path, reads: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from livepipe.cache import PageCache
+    from livepipe.fast.pagecache import PageCache
 
     monkeypatch.setattr(site_module, "PARALLEL_MIN_PAGES", 0)
     monkeypatch.setattr(site_module, "CHUNK_MIN_PAGES", 2)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from livepipe.sources import fastyaml
+from livepipe.fast import yaml_scan as fastyaml
 from livepipe.sources.files import _YAML_LOADER, discover
 
 from .conftest import CONTENT, CORPUS, HISTORY

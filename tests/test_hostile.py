@@ -116,7 +116,7 @@ def test_a_committed_cache_file_runs_no_code(site: Path, tmp_path: Path) -> None
 def test_a_planted_file_at_the_cache_location_is_refused(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from livepipe.cache import PageCache
+    from livepipe.fast.pagecache import PageCache
     from livepipe.site import Site
 
     cache_dir = tmp_path / "user-cache"

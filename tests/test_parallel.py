@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from livepipe.parallel import shared_map
+from livepipe.fast.parallel import shared_map
 
 pytestmark = pytest.mark.timeout(60)
 

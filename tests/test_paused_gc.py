@@ -8,7 +8,7 @@ import multiprocessing
 
 import pytest
 
-from livepipe.timeutil import paused_gc
+from livepipe.fast.gc import paused_gc
 
 
 def _worker_gc(_: int) -> bool:

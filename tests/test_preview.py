@@ -212,7 +212,7 @@ def test_own_checks_pass_real_output(repo: Path) -> None:
 
 def test_a_template_change_shows_every_page(tmp_path: Path) -> None:
     site = committed_site(tmp_path)
-    builtin = ROOT / "templates" / "wechat" / "group.zh.txt"
+    builtin = ROOT / "templates" / "wechat" / "group.txt"  # a site's own, for one language:
     override = site / "templates" / "wechat" / "group.zh.txt"
     override.parent.mkdir(parents=True)
     override.write_text("【新模板】\n" + builtin.read_text(encoding="utf-8"), encoding="utf-8")

@@ -5,9 +5,10 @@ problems out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from .config import Settings, toml_line
+from .i18n import builtin_languages, phrases
 from .models import Event, Problem, Severity
 from .render.html import truncate
 
@@ -53,6 +54,30 @@ def _outbox_path(settings: Settings) -> str:
 
 def _first_real(settings: Settings) -> str:
     return next((n for n, c in settings.channels.items() if c.type != OUTBOX), "CHANNEL")
+
+
+def language_problems(
+    events: Iterable[Event], settings: Settings, shown: Mapping[str, str]
+) -> Iterator[Problem]:
+    """A language with no catalogue (livepipe's or the site's ``i18n/<lang>.toml``): its
+    pages' messages and files would be in English; said once, on its first page."""
+    seen: set[str] = set()
+    for e in sorted(events, key=lambda e: e.source):
+        if e.lang in seen:
+            continue
+        seen.add(e.lang)
+        if not phrases(e.lang, settings.root).known:
+            yield Problem(
+                shown.get(e.source, e.source),
+                1,
+                Severity.WARNING,
+                "no-catalogue",
+                f"livepipe has no words for {e.lang!r}: this page's messages, calendars and "
+                "feeds say their labels in English",
+                f"add i18n/{e.lang}.toml to the site (copy livepipe's i18n/en.toml and "
+                f"translate it), or list only languages livepipe has: "
+                f"{', '.join(builtin_languages())}",
+            )
 
 
 def title_limits(settings: Settings) -> list[tuple[int, str]]:

@@ -10,14 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import parallel
 from .errors import RenderError
+from .fast import parallel
+from .fast.gc import paused_gc
 from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
 from .site import LoadResult
 from .sources.revisions import page_times
-from .timeutil import paused_gc
 from .writer import OutputDir, WriteReport, Written
 
 Progress = Callable[[str, int], None]  # (renderer name, artifacts so far)

@@ -70,6 +70,11 @@ class SiteSettings(_Model):
             get_zone(v)
         return v
 
+    @property
+    def language(self) -> str:
+        """The site's own language (digests, alerts): ``default_language``, else English."""
+        return self.default_language or "en"
+
 
 class PageSettings(_Model):
     default_duration: Duration = timedelta(hours=1)

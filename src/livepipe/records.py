@@ -1,6 +1,6 @@
 """The values the planner, the ledger, the sender and the timeline share: a send and its
 states, what the ledger remembers about an event and about a stream. Below all four (they
-import this; it imports only models), so none of them stands above another.
+import this; it imports only models and identity), so none of them stands above another.
 
 A send's key grammar is fields, not string conventions: ``audience`` says whether it goes
 to a channel's reviewers (a WeChat mass-send previewed first) or to everyone, ``carries``
@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from .identity import send_key
 from .models import Event, SlotKind
 
 
@@ -70,6 +71,12 @@ class Send:
     @property
     def gathered(self) -> bool:
         return self.occurrence.startswith(DAILY_PREFIX)
+
+    def keyed(self) -> Send:
+        """The send with its key: identity.send_key over uid, slot as keyed, channel and
+        occurrence."""
+        key = send_key(self.uid, self.key_slot, self.channel, self.occurrence)
+        return replace(self, key=key)
 
     def payload(self) -> str | None:
         """What the ledger keeps besides the columns (JSON), or None."""

@@ -294,7 +294,7 @@ class Sender:
                 slot=send.slot,
                 kind=send.kind,
                 channel=send.channel,
-                lang=self.settings.site.default_language or "en",
+                lang=self.settings.site.language,
                 title=title.strip(),
                 text=text.strip() + "\n",
                 url=self.settings.site.base_url + "/",

@@ -35,6 +35,7 @@ from .build import BuildResult
 from .config import Settings
 from .errors import ConfigError, RenderError
 from .gitsource import fingerprint
+from .i18n import FALLBACK, phrases
 from .models import Event
 from .pipeline import build_site, existing_ledger
 from .render import links, timefmt
@@ -299,55 +300,11 @@ class Rebuilder:
 # ----------------------------------------------------------------------------------------------
 # The index page.
 
-UI = {
-    "zh": {
-        "upcoming": "即将开始",
-        "replays": "近期回放",
-        "watch": "观看回放",
-        "none": "暂无即将开始的活动。",
-        "more": "还有 {n} 场活动：订阅日历即可全部看到。",
-        "subscribe": "订阅日历",
-        "subscribe_hint": "在日历应用中订阅，新活动和改期会自动出现。",
-        "all_events": "全部活动",
-        "download": "下载 .ics",
-        "add": "添加到日历",
-        "feeds": "订阅源",
-        "live": "直播地址",
-        "page": "活动页面",
-        "cancelled": "已取消",
-        "your_time": "你的时间",
-        "then": "之后",
-        "tags": "按标签订阅",
-        "lang": "语言",
-    },
-    "en": {
-        "upcoming": "Upcoming",
-        "replays": "Recent replays",
-        "watch": "Watch the replay",
-        "none": "No upcoming events.",
-        "more": "{n} more events: subscribe to the calendar to see them all.",
-        "subscribe": "Subscribe",
-        "subscribe_hint": "Subscribe in your calendar app: new events and reschedules show up "
-        "by themselves.",
-        "all_events": "All events",
-        "download": "Download .ics",
-        "add": "Add to calendar",
-        "feeds": "Feeds",
-        "live": "Live stream",
-        "page": "Event page",
-        "cancelled": "Cancelled",
-        "your_time": "Your time",
-        "then": "Then",
-        "tags": "By tag",
-        "lang": "Language",
-    },
-}
 REPLAYS_FOR = timedelta(days=60)  # past events with a replay link stay on the index this long
 MAX_REPLAYS = 10
 MAX_UPCOMING = 50  # the page stays small at 10k events; the calendars have them all
 MAX_TAGS = 40  # the most used tags of the viewer's language
 FEEDS = (("RSS", "feed.xml"), ("Atom", "atom.xml"), ("JSON Feed", "feed.json"))
-LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 INDEX_JS = """\
@@ -366,11 +323,17 @@ INDEX_JS = """\
     var range = fmt.formatRange ? fmt.formatRange(start, end)
                                 : fmt.format(start) + " – " + fmt.format(end);
     var out = el.closest("article").querySelector(".yours");
-    out.textContent = el.dataset.label + (/^zh/.test(lang) ? "：" : ": ") + range;
+    out.textContent = el.dataset.label + range;
     out.hidden = false;
   });
 })();
 """
+
+
+def language_name(code: str, root: Path | None) -> str:
+    """The language in itself (``中文``), from its catalogue; the code when there is none."""
+    words = phrases(code, root)
+    return words("meta.name") if words.known else code
 
 
 def negotiate(request: Request, languages: tuple[str, ...], default: str) -> str:
@@ -409,7 +372,13 @@ def index_page(
     langs = tuple(dict.fromkeys((*settings.site.languages, *(e.lang for e in snap.events))))
     default = settings.site.default_language or (langs[0] if langs else "en")
     lang = negotiate(request, langs, default)
-    ui_lang = lang if lang in UI else "en"
+    root = settings.root
+
+    def knows(code: str) -> bool:
+        return phrases(code, root).known
+
+    ui_lang = lang if knows(lang) else FALLBACK
+    ui = phrases(ui_lang, root).table("serve")
     # a recurring event is listed at its occurrence happening now or next
     series = {e.uid: e for e in snap.events}
     upcoming = sorted(
@@ -423,9 +392,9 @@ def index_page(
     mine = in_language(upcoming, lang)
     base = _origin(request, public_url)
     webcal = f"webcal://{base.split('://', 1)[1]}"
-    calendars = [(UI[ui_lang]["all_events"], "calendar.ics")]
+    calendars = [(ui["all_events"], "calendar.ics")]
     calendars += [
-        (LANGUAGE_NAMES.get(code, code), f"calendar-{code}.ics")
+        (language_name(code, root), f"calendar-{code}.ics")
         for code in langs
         if f"calendar-{code}.ics" in files
     ]
@@ -439,14 +408,14 @@ def index_page(
 
     def own(e: Event) -> str:
         """The language an event is shown in: its own (a page without a translation is
-        listed in its language), where the UI knows it."""
-        return e.lang if e.lang in UI else ui_lang
+        listed in its language), where livepipe has its words."""
+        return e.lang if knows(e.lang) else ui_lang
 
     replays = [
         {
             "title": e.title,
             "lang": e.lang,
-            "when": timefmt.when(e, own(e)),
+            "when": timefmt.when(e, own(e), site_root=root),
             "url": e.url,
             "replay": e.replay_url,
         }
@@ -456,8 +425,8 @@ def index_page(
         {
             "title": e.title,
             "lang": e.lang,  # an event without a translation is shown in its own language
-            "when": timefmt.when(e, own(e)),
-            "place": place(e, own(e)),
+            "when": timefmt.when(e, own(e), site_root=root),
+            "place": place(e, phrases(own(e), root)),
             "cancelled": e.cancelled,
             "all_day": e.all_day,
             "start": e.start.astimezone(UTC).isoformat(),
@@ -472,7 +441,7 @@ def index_page(
             "outlook": links.outlook(e),
             "tags": e.tags,
             "then": [
-                timefmt.when(recurrence.at(e, s), own(e))
+                timefmt.when(recurrence.at(e, s), own(e), site_root=root)
                 for s in recurrence.upcoming(series[e.uid], e.end, 3)
                 if s < now + timedelta(days=366)
             ]
@@ -487,7 +456,7 @@ def index_page(
         "index.html",
         ui_lang,
         page_lang=lang,
-        ui=UI[ui_lang],
+        ui=ui,
         site=settings.site,
         events=rows,
         more=max(0, len(mine) - MAX_UPCOMING),
@@ -497,7 +466,7 @@ def index_page(
         feeds=feeds,
         base=base,
         webcal=webcal,
-        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in langs],
+        languages=[(code, language_name(code, root)) for code in langs],
     )
     return html, lang
 

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from . import parallel
-from .advice import settings_problems, title_limits, title_problems
-from .cache import PageCache, Shard, Stamp, stamp
+from .advice import language_problems, settings_problems, title_limits, title_problems
 from .config import Settings, find_config, load_settings
 from .errors import ContentError
-from .models import Event, Problem, Severity, quick_pickle
+from .fast import parallel
+from .fast.gc import paused_gc
+from .fast.pagecache import PageCache, Shard, Stamp, allow, stamp
+from .fast.pickling import quick_pickle
+from .models import Event, Problem, Severity
 from .normalize import normalize
 from .sources import (
     SCHEMAS,
@@ -31,7 +33,6 @@ from .sources import (
 from .sources.files import is_section_page
 from .sources.mapped import MappedSchema
 from .text import PATH_UNSAFE
-from .timeutil import paused_gc
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class LoadResult:
         return sum(p.severity is Severity.WARNING for p in self.problems)
 
 
+@allow  # cache files may hold it
 @quick_pickle
 @dataclass(frozen=True, slots=True)
 class _PageResult:
@@ -247,6 +249,8 @@ def _collect(site: Site, results: list[_PageResult], mtimes: Mapping[str, int]) 
         else:
             events[event.uid] = event
     ordered = tuple(sorted(events.values(), key=lambda e: (e.start, e.uid)))
+    shown = {r.event.source: r.display for r in results if r.event is not None}
+    problems.extend(language_problems(events.values(), site.settings, shown))
     problems.sort(key=lambda p: (p.path, p.line, p.code))
     problems[:0] = settings_problems(site.settings)  # the settings' first
     return LoadResult(

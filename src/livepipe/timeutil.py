@@ -3,13 +3,10 @@ collector for the worker pools of load and build."""
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
-import gc
 import re
 import zoneinfo
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<u>w|d|h|m|min|s)", re.IGNORECASE)
@@ -201,21 +198,6 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection inside (forked workers inherit the pause): loading and
-    rendering make millions of short-lived objects and almost no cycles, and every full
-    collection walks all of them (0.1 s each at 10k pages). Collection resumes after."""
-    if not gc.isenabled():  # nested, or the caller paused it
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def later(start: datetime, length: timedelta) -> datetime:

@@ -98,6 +98,17 @@ class UpSite:
         ), self.log
         assert self.proc.poll() is None, self.log
 
+    def merged(self) -> None:
+        """What CI does after a merge: `livepipe notify` (the sync runs in `up`)."""
+        done = subprocess.run(
+            [LIVEPIPE, "notify", str(self.root), "--commit", os.urandom(20).hex()],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, **ENV},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> float:
         """Ctrl-C (or ``sig``); how long it took to stop."""
         if self.proc is None:

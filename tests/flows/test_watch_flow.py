@@ -45,7 +45,8 @@ def test_up_watches_the_stream_and_survives_a_crash(tmp_path: Path, prefect_serv
             flipped = time.time()
             assert wait_for(lambda: sum(stats.raw.values()) >= 1, 30), site.log[-3000:]
             [(key, arrived)] = stats.arrived.items()
-            assert arrived - flipped <= 2 + 2  # one interval + 2 s
+            # within a few intervals (the figure, p99 ≤ interval + 2 s, is bench_flows live's)
+            assert arrived - flipped <= 3 * 2 + 5
             body = json.loads(stats.bodies[key])
             assert body["slot"] == "live" and body["title"] == "We're live now: Talk"
             assert f"live       {room}: Talk went live" in site.log
@@ -58,12 +59,12 @@ def test_up_watches_the_stream_and_survives_a_crash(tmp_path: Path, prefect_serv
             time.sleep(1)
             platforms.go_live(platforms.rooms, ROOM, datetime.now(UTC))  # … and is back
             asked = platforms.requests[room]
-            restarted = time.monotonic()
             site.start()
+            restarted = time.monotonic()
             # The restarted up finds the room unwatched (its lock's holder is dead) and
-            # watches again within an interval of its start, not after a minute.
+            # watches again within a few intervals of its start, not after a minute.
             assert wait_for(lambda: platforms.requests[room] >= asked + 1, 60), site.log[-3000:]
-            assert time.monotonic() - restarted < 30
+            assert time.monotonic() - restarted < 3 * 2 + 10
             runs = mine()
             states = sorted(str(r.state.type.value) for r in runs if r.state)
             assert states == ["CRASHED", "RUNNING"], states
@@ -95,7 +96,10 @@ def test_one_room_evening_through_up(tmp_path: Path, prefect_server: str) -> Non
             ),
             encoding="utf-8",
         )
-        first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)
+        platforms.go_offline(platforms.rooms, room)
+        site = UpSite(root, stats, receiver + "/plain")
+        site.start()  # the pages come after `up` is up: its start-up is not the test's clock
+        first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
         starts = {n: first + timedelta(seconds=10 * i) for i, n in enumerate(("a", "b", "c"))}
         for name, start in starts.items():
             (root / "content" / f"{name}.md").write_text(
@@ -104,10 +108,8 @@ def test_one_room_evening_through_up(tmp_path: Path, prefect_server: str) -> Non
                 f"live_url: https://live.bilibili.com/{room}\n---\n",
                 encoding="utf-8",
             )
-        platforms.go_offline(platforms.rooms, room)
-        site = UpSite(root, stats, receiver + "/plain")
-        site.start()
         try:
+            site.merged()
             for start in starts.values():
                 while datetime.now(UTC) < start + timedelta(seconds=1):
                     time.sleep(0.1)
@@ -123,5 +125,6 @@ def test_one_room_evening_through_up(tmp_path: Path, prefect_server: str) -> Non
     assert set(got) == {"Talk a", "Talk b", "Talk c"}, site.log[-3000:]
     for name, start in starts.items():
         late = got[f"Talk {name}"] - start.timestamp()
-        assert 1 <= late <= 5, (name, late)  # at its own start (+ the flip and an interval)
+        # at its own start (+ the flip and an interval; before the next talk, 10 s on)
+        assert 1 <= late <= 8, (name, late)
     assert sum(stats.raw.values()) == 3  # none twice

@@ -81,10 +81,11 @@ def test_english_day_names_match_the_c_locale_for_every_day_of_two_years() -> No
     import locale
     from datetime import UTC, datetime, timedelta
 
-    from livepipe.render.timefmt import _day
+    from livepipe.i18n import phrases
+    from livepipe.render.timefmt import day as day_of
 
     assert locale.setlocale(locale.LC_TIME) == "C"  # strftime's names are English only here
     day = datetime(2026, 1, 1, 12, tzinfo=UTC)
     for _ in range(730):
-        assert _day(day, "en") == f"{day:%A}, {day.day} {day:%B %Y}"
+        assert day_of(day, phrases("en")) == f"{day:%A}, {day.day} {day:%B %Y}"
         day += timedelta(days=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from livepipe.errors import ConfigError
+from livepipe.i18n import phrases
 from livepipe.render.cover import find_font
 from livepipe.render.wechat import with_qr, with_references
 
@@ -26,7 +27,7 @@ def test_outside_links_become_numbered_references() -> None:
         f'<a href="https://x.example/?a=1&amp;b=&quot;2&quot;">a &lt;b&gt; link</a></p>\n'
         "</section>"
     )
-    out = with_references(article, "en")
+    out = with_references(article, phrases("en"))
     assert "Prometheus<sup>[1]</sup>" in out and "Loki<sup>[2]</sup>" in out
     assert "the docs<sup>[1]</sup>" in out  # the same URL: the same number
     assert '<a href="https://mp.weixin.qq.com/s/abc">our last article</a>' in out  # kept
@@ -39,20 +40,20 @@ def test_outside_links_become_numbered_references() -> None:
     # escaped once, never raw: the quote and the angle brackets stay text
     assert "[3] a &lt;b&gt; link: https://x.example/?a=1&amp;b=&quot;2&quot;</p>" in refs
     assert out.endswith("</section>")
-    zh = with_references(article, "zh")
+    zh = with_references(article, phrases("zh"))
     assert ">参考链接</h2>" in zh and "[1] Prometheus：https://prometheus.io/docs/" in zh
 
 
 def test_no_outside_links_no_references() -> None:
     article = f"<section>\n{P}Nothing to see.</p>\n</section>"
-    assert with_references(article, "zh") == article
+    assert with_references(article, phrases("zh")) == article
 
 
 def test_qr_goes_before_the_references() -> None:
     article = with_references(
-        f'<section>\n{P}<a href="https://a.example/">A</a></p>\n</section>', "zh"
+        f'<section>\n{P}<a href="https://a.example/">A</a></p>\n</section>', phrases("zh")
     )
-    out = with_qr(article, "http://mmbiz.qpic.cn/qr", "zh")
+    out = with_qr(article, "http://mmbiz.qpic.cn/qr", phrases("zh"))
     assert out.index('src="http://mmbiz.qpic.cn/qr"') < out.index(">参考链接</h2>")
     assert "长按识别二维码，观看直播" in out
 

@@ -61,7 +61,7 @@ def channels_test(
     if chan is None:
         fail(f"no enabled channel {name!r}; configured: {', '.join(settings.channels)}")
     now = datetime.now(UTC)
-    lang = settings.site.default_language or "en"
+    lang = settings.site.language
     message = Message(
         key=f"test-{int(now.timestamp())}",
         uid="test",

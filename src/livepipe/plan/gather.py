@@ -46,8 +46,6 @@ def gather(
 ) -> list[Send]:
     """``desired`` with the announcements to daily channels replaced by the day's gathered
     sends (and their reviewers' previews)."""
-    from .slots import keyed
-
     daily = {n: t for n, c in settings.channels.items() if (t := daily_at(c))}
     if not daily:
         return desired
@@ -76,12 +74,12 @@ def gather(
                 until,
                 carries=carries,
             )
-            keep.append(keyed(gathered))
+            keep.append(gathered.keyed())
             if lead is not None:  # the reviewers get the day's push `lead` before it goes
                 preview = replace(
                     gathered, due=due - lead, valid_until=due, audience=Audience.REVIEWERS
                 )
-                keep.append(keyed(preview))
+                keep.append(preview.keyed())
     return keep
 
 

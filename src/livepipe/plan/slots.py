@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from .. import recurrence
 from ..config import Settings, SlotSettings, parse_weekly
-from ..identity import send_key, site_uid
+from ..identity import site_uid
 from ..models import Event, SlotKind
 from ..records import Audience, EventRecord, Send, StreamRecord
 from ..streams import Target, window
@@ -79,17 +79,10 @@ def fan_out(
                 min(at, valid_until),
                 audience=Audience.REVIEWERS,
             )
-            out.append(keyed(preview))
+            out.append(preview.keyed())
         send = Send("", uid, slot, cfg.kind, ch, occurrence, at, valid_until, significant)
-        out.append(keyed(send))
+        out.append(send.keyed())
     return out
-
-
-def keyed(send: Send) -> Send:
-    """The send with its key (identity.send_key over uid, slot as keyed, channel, occurrence)."""
-    from dataclasses import replace
-
-    return replace(send, key=send_key(send.uid, send.key_slot, send.channel, send.occurrence))
 
 
 # Kinds due when something happened (a merge, a change, the stream): with a preview they wait.
@@ -315,7 +308,7 @@ class Digest(SlotRule):
                 f"{iso.year}-W{iso.week:02d}",
                 due,
                 until,
-                lang=settings.site.default_language or "en",
+                lang=settings.site.language,
                 settings=settings,
             )
         return out

@@ -26,6 +26,7 @@ import httpx
 
 from ..config import ChannelSettings
 from ..errors import ConfigError, FetchError, PublishError
+from ..i18n import Phrases, phrases
 from ..models import Message
 from ..net import Client, IPNetwork, Policy
 from .http import publish_error
@@ -65,8 +66,6 @@ class Channel(ABC):
     # during the call can safely be retried; otherwise it becomes "uncertain".
     accepts_idempotency_key: ClassVar[bool] = False
     body_max: ClassVar[int | None] = None
-    rate_per_second: ClassVar[float | None] = None
-    default_timeout: ClassVar[float] = 10.0  # seconds, total, per request
     # What ``validate`` checks before anything is claimed: options that must be set, options
     # naming environment variables that must be set, and ones that, when given, must be set.
     required_options: ClassVar[tuple[str, ...]] = ()
@@ -93,7 +92,10 @@ class Channel(ABC):
         self.network = network  # [network] allow: what page URLs may reach besides the public
         self.site_name = site_name
         self.site_url = site_url
-        self.options = options.model_extra or {}
+        # The type's options model (options.py): validated when the settings loaded, and
+        # the one place an option's default is written (docs/settings.md shows the same).
+        self.typed = options.options
+        self._fields = {f.alias or n: n for n, f in type(self.typed).model_fields.items()}
         self.root = root
         self.env = env
         self.kv = kv  # state shared by all workers (the ledger), e.g. API tokens
@@ -118,7 +120,7 @@ class Channel(ABC):
         for key in self.required_secrets:
             self.secret(key)
         for key in self.optional_secrets:
-            if key in self.options:
+            if self.option(key) is not None:
                 self.secret(key)
 
     def deliver(self, message: Message) -> Receipt:
@@ -206,7 +208,7 @@ class Channel(ABC):
     @property
     def deadline(self) -> float:
         """The total time one request of this channel may take (option ``timeout``)."""
-        value = self.option("timeout", self.default_timeout)
+        value = self.option("timeout")
         try:
             seconds = float(value)
         except (TypeError, ValueError):
@@ -215,13 +217,21 @@ class Channel(ABC):
             raise ConfigError(f"channels.{self.name}: timeout must be 0-600 seconds")
         return seconds
 
+    def words(self, message: Message) -> Phrases:
+        """The phrases of the message's language (the site's catalogue over livepipe's)."""
+        return phrases(message.lang, self.root)
+
     def option(self, key: str, default: Any = None, *, required: bool = False) -> Any:
-        """A channel option from livepipe.toml (TOML values: str, int, float, list…)."""
-        if key not in self.options:
+        """A channel option (``key`` as livepipe.toml spells it), from the typed options:
+        what the site set, else the model's default; ``default`` only where the model has
+        none (None or empty)."""
+        name = self._fields.get(key)
+        value = getattr(self.typed, name) if name is not None else None
+        if value is None or value == [] or value == ():
             if required:
                 raise ConfigError(f"channels.{self.name}: '{key}' is required")
             return default
-        return self.options[key]
+        return value
 
     def secret(self, key: str, *, required: bool = True) -> str | None:
         """The secret whose environment variable is named by option ``key`` (e.g. secret_env)."""

@@ -175,7 +175,7 @@ class EmailChannel(Channel):
         visible = next((u for u in uris if u.startswith("https://")), uris[0] if uris else None)
         text = message.text
         if visible:
-            text += f"\n\n-- \n{_LEAVE[_lang(message)]}: {visible}\n"
+            text += f"\n\n-- \n{self.words(message)('button.unsubscribe')}: {visible}\n"
         mail.set_content(text, cte="quoted-printable")
         html = message.html or (
             '<!DOCTYPE html><html><body style="font-family:sans-serif;">'
@@ -185,7 +185,7 @@ class EmailChannel(Channel):
             "</body></html>"
         )
         if visible:
-            html = _with_footer(html, visible, _LEAVE[_lang(message)])
+            html = _with_footer(html, visible, self.words(message)("button.unsubscribe"))
         mail.add_alternative(html, subtype="html", cte="quoted-printable")
         invite = self.invite(message, bcc[0] if len(bcc) == 1 else None)
         if invite is not None:
@@ -331,16 +331,11 @@ def _deadline(seconds: float, sock: Callable[[], socket.socket | None]) -> Itera
         timer.cancel()
 
 
-_LEAVE = {"zh": "退订", "en": "Unsubscribe"}
 _METHODS = {
     SlotKind.ANNOUNCE: "REQUEST",
     SlotKind.CHANGED: "REQUEST",
     SlotKind.CANCELLED: "CANCEL",
 }
-
-
-def _lang(message: Message) -> str:
-    return "zh" if message.lang == "zh" else "en"
 
 
 def _with_footer(html: str, uri: str, label: str) -> str:

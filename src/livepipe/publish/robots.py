@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from ..errors import PermanentPublishError, TransientPublishError
+from ..i18n import Phrases
 from ..models import Event, Message, SlotKind
 from ..net import Answer
 from ..render.html import truncate
@@ -141,7 +142,6 @@ class WeComChannel(RobotChannel):
 
     type: ClassVar[str] = "wecom"
     body_max: ClassVar[int | None] = 4096 + 256
-    rate_per_second: ClassVar[float | None] = 20 / 60
     transient_codes = frozenset({45009, 45033, -1})  # frequency limits, system busy
 
     def payload(self, message: Message) -> dict[str, Any]:
@@ -154,7 +154,7 @@ class WeComChannel(RobotChannel):
     def card(self, message: Message) -> dict[str, Any] | None:
         """A ``template_card`` (text_notice) with jump buttons, when the message fits one
         (title ≤ 26 characters shown whole, text ≤ 112): else None, and markdown goes."""
-        buttons = _buttons(message)
+        buttons = _buttons(message, self.words(message))
         title, text = message.title, message.text.strip()
         if not buttons or len(title) > 26 or len(text) > 112:
             return None
@@ -181,7 +181,6 @@ class FeishuChannel(RobotChannel):
 
     type: ClassVar[str] = "feishu"
     body_max: ClassVar[int | None] = 20 * 1024
-    rate_per_second: ClassVar[float | None] = 5.0
     code_field = "code"
     transient_codes = frozenset({11232, 9499})  # frequency limit, server busy
 
@@ -190,7 +189,7 @@ class FeishuChannel(RobotChannel):
             "msg_type": "text",
             "content": {"text": f"{message.title}\n\n{message.text.strip()}"},
         }
-        buttons = _buttons(message) if self.option("cards", True) else []
+        buttons = _buttons(message, self.words(message)) if self.option("cards", True) else []
         if buttons:
             data = {"msg_type": "interactive", "card": _feishu_card(message, buttons)}
         secret = self.secret("secret_env", required=False)
@@ -207,21 +206,19 @@ class FeishuChannel(RobotChannel):
         }.get(code, "")
 
 
-def _buttons(message: Message) -> list[tuple[str, str]]:
+def _buttons(message: Message, words: Phrases) -> list[tuple[str, str]]:
     """("watch", live or replay URL), ("add to calendar", the .ics): the buttons of a card
     about an event (none for digests, cancellations, or an event with neither)."""
     e = message.event
     if e is None or message.kind in (SlotKind.CANCELLED, SlotKind.DIGEST) or e.cancelled:
         return []
-    zh = message.lang == "zh"
     replay = message.kind == SlotKind.REPLAY
     out = []
     watch = e.replay_url if replay else e.live_url
     if watch and watch.startswith(("https://", "http://")):
-        labels = ("观看回放", "Watch the replay") if replay else ("观看直播", "Watch")
-        out.append((labels[0] if zh else labels[1], watch))
+        out.append((words("button.watch_replay" if replay else "button.watch"), watch))
     if message.calendar_url and not replay:
-        out.append(("添加到日历" if zh else "Add to calendar", message.calendar_url))
+        out.append((words("button.add"), message.calendar_url))
     return out
 
 
@@ -263,7 +260,6 @@ class DingTalkChannel(RobotChannel):
 
     type: ClassVar[str] = "dingtalk"
     body_max: ClassVar[int | None] = 20 * 1024
-    rate_per_second: ClassVar[float | None] = 20 / 60
     transient_codes = frozenset({130101, -1})  # sending too fast, system busy
 
     def target(self) -> str:
@@ -298,7 +294,6 @@ class SlackChannel(RobotChannel):
 
     type: ClassVar[str] = "slack"
     body_max: ClassVar[int | None] = 40 * 1024
-    rate_per_second: ClassVar[float | None] = 1.0
 
     def payload(self, message: Message) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [
@@ -313,14 +308,14 @@ class SlackChannel(RobotChannel):
         ]
         e = message.event
         if e is not None and message.kind != SlotKind.DIGEST:
-            label = "时间" if message.lang == "zh" else "When"
+            label = self.words(message)("button.when")
             blocks.append(
                 {
                     "type": "section",
                     "text": {"type": "mrkdwn", "text": f"*{label}:* {slack_when(e)}"},
                 }
             )
-        details = "详情" if message.lang == "zh" else "details"
+        details = self.words(message)("button.details")
         blocks.append(
             {
                 "type": "context",

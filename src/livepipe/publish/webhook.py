@@ -51,7 +51,7 @@ class WebhookChannel(Channel):
         super().validate()
         if self.option("unsigned", False) is True:
             return
-        if "secret_env" not in self.options:
+        if self.option("secret_env") is None:
             raise ConfigError(
                 f"channels.{self.name}: a webhook needs secret_env (its signing secret)",
                 hint='add secret_env = "…" and export that variable, or unsigned = true',

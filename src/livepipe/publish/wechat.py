@@ -151,7 +151,6 @@ class WeChatChannel(Channel):
     type: ClassVar[str] = "wechat"
     reads: ClassVar[frozenset[str]] = frozenset({"article"})
     required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
-    default_timeout: ClassVar[float] = 20.0
     poll_interval: float = 2.0
     poll_timeout: float = 300.0
 
@@ -532,7 +531,7 @@ class WeChatChannel(Channel):
             Uploaded,
             files={"media": ("qr.png", qr_png(target), "image/png")},
         )
-        return place_qr(article, escape(answer.url, quote=True), message.lang)
+        return place_qr(article, escape(answer.url, quote=True), self.words(message))
 
     def wait(self, client: Client, publish_id: str) -> Receipt:
         deadline = time.monotonic() + self.poll_timeout

@@ -8,10 +8,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 
 from ..config import Settings
+from ..i18n import HtmlPhrases, Phrases, phrases
 from ..identity import digest, url_path
 from ..models import Event
+from ..timeutil import get_zone
 from . import timefmt
 from .html import markdown_text
 from .templating import Templates
@@ -46,10 +49,18 @@ class EventView:
     """Everything a template may show about an event, already decided and formatted. The
     formatted values are made on first use: an ICS description shows a third of them."""
 
-    def __init__(self, event: Event, site_zone: str | None, ics_url: str = "") -> None:
+    def __init__(
+        self,
+        event: Event,
+        site_zone: str | None,
+        ics_url: str = "",
+        site_root: Path | None = None,
+    ) -> None:
         self._event = event
         self.ics_url = ics_url  # the event's own .ics on the site ("add to calendar")
         self._site_zone = site_zone
+        self._root = site_root
+        self.words = phrases(event.lang, site_root)  # the event's language's catalogue
         self.uid = event.uid
         self.lang = event.lang
         self.title = event.title
@@ -69,14 +80,38 @@ class EventView:
     @cached_property
     def when(self) -> str:
         """In the event's zone."""
-        return timefmt.when(self._event)
+        return timefmt.when(self._event, site_root=self._root)
 
     @cached_property
     def when_site(self) -> str:
         """In the site's zone; empty when that is the event's own (or it is all-day)."""
         e, zone = self._event, self._site_zone
         other_zone = zone is not None and zone != e.timezone and not e.all_day
-        return timefmt.when(e, zone=zone) if other_zone else ""
+        return timefmt.when(e, zone=zone, site_root=self._root) if other_zone else ""
+
+    def when_in(self, words: Phrases | HtmlPhrases) -> str:
+        """The time a message in ``words``' language shows first: the site's (a Chinese
+        message to a Beijing audience: ``meta.site_time_first``) or the event's own."""
+        return (self.when_site or self.when) if words.flag("meta.site_time_first") else self.when
+
+    @cached_property
+    def when_shown(self) -> str:
+        """The time the event's own messages show first."""
+        return self.when_in(self.words)
+
+    @cached_property
+    def when_other(self) -> str:
+        """The other zone's time, shown below it (empty when there is only one)."""
+        if not self.when_site:
+            return ""
+        return self.when if self.words.flag("meta.site_time_first") else self.when_site
+
+    @cached_property
+    def site_zone_name(self) -> str:
+        """The site's zone as the catalogue names it (``北京时间``)."""
+        zone = self._site_zone or self._event.timezone
+        at = self._event.start.astimezone(get_zone(zone))
+        return timefmt.zone_label(at, zone, self.words)
 
     @cached_property
     def google_calendar(self) -> str:
@@ -93,7 +128,7 @@ class EventView:
 
     @cached_property
     def place(self) -> str:
-        return place(self._event, self.lang)
+        return place(self._event, self.words)
 
     @cached_property
     def summary_text(self) -> str:
@@ -111,7 +146,7 @@ class EventView:
     @cached_property
     def speaker_lines(self) -> tuple[str, ...]:
         """Each speaker as "name，bio" / "name: bio", the name once."""
-        return tuple(_speaker_line(s.name, s.bio, self.lang) for s in self._event.speakers)
+        return tuple(_speaker_line(s.name, s.bio, self.words) for s in self._event.speakers)
 
     @cached_property
     def outline(self) -> tuple[str, ...]:
@@ -190,7 +225,7 @@ class BuildContext:
             site = self.settings.site
             stem = self.stems.get(event.uid) or _stem(event, site.default_language)
             ics = f"{site.base_url}/events/{url_path(stem)}.ics"
-            view = self.views[event.uid] = EventView(event, site.timezone, ics)
+            view = self.views[event.uid] = EventView(event, site.timezone, ics, self.settings.root)
         return view
 
 
@@ -200,12 +235,12 @@ def _stem(e: Event, default: str | None) -> str:
     return own or f"{_safe_name(e.slug)}.{e.lang}"
 
 
-def _speaker_line(name: str, bio: str, lang: str) -> str:
+def _speaker_line(name: str, bio: str, words: Phrases) -> str:
     if not bio or bio.startswith(name):
         return bio or name
     if not name:
         return bio
-    return f"{name}，{bio}" if lang == "zh" else f"{name}: {bio}"
+    return words("place.speaker", name=name, bio=bio)
 
 
 def in_language(events: Sequence[Event], lang: str | None) -> list[Event]:
@@ -220,15 +255,17 @@ def in_language(events: Sequence[Event], lang: str | None) -> list[Event]:
     return [e for e in events if id(e) in keep]
 
 
-def place(event: Event, lang: str) -> str:
-    """Where, in words: ``成都 + 线上直播`` / ``Berlin + online`` / ``线上直播``."""
-    zh = lang == "zh"
+def place(event: Event, words: Phrases | str) -> str:
+    """Where, in words: ``成都 + 线上直播`` / ``Berlin + online`` / ``线上直播`` (``words``:
+    the catalogue, or a language)."""
+    if isinstance(words, str):
+        words = phrases(words)
     parts = []
     if event.in_person:
-        parts.append(event.location or ("线下（地点待定）" if zh else "in person (venue TBA)"))
+        parts.append(event.location or words("place.in_person_tba"))
     if event.online:
-        parts.append("线上直播" if zh else "online")
-    return " + ".join(parts) or ("待定" if zh else "to be announced")
+        parts.append(words("place.online"))
+    return " + ".join(parts) or words("place.tba")
 
 
 _UNSAFE = re.compile(r"[\\/:*?\"<>|\s#%&{}$!'@`=+\x00-\x1f\x7f-\x9f]+")

@@ -22,11 +22,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import ClassVar
 
 from markupsafe import Markup
 
 from .. import recurrence
+from ..i18n import phrases
 from ..identity import site_host, tag_uri
 from ..models import Event
 from . import timefmt
@@ -85,14 +87,17 @@ class FeedRenderer:
             "item.html",
             e.lang,
             e=ctx.view(e),
-            next_dates=[timefmt.when(recurrence.at(e, s), e.lang) for s in next_starts(ctx, e)],
+            next_dates=[
+                timefmt.when(recurrence.at(e, s), e.lang, site_root=ctx.settings.root)
+                for s in next_starts(ctx, e)
+            ],
             summary_html=Markup(markdown_html(e.summary, BASIC, shift_headings=True)),
         ).strip()
 
-    def _title(self, e: Event) -> str:
+    def _title(self, e: Event, root: Path | None = None) -> str:
         if not e.cancelled:
             return e.title
-        return f"【已取消】{e.title}" if e.lang == "zh" else f"[Cancelled] {e.title}"
+        return phrases(e.lang, root)("status.cancelled", title=e.title)
 
     def rss(
         self, ctx: BuildContext, items: list[Event], html: dict[str, str], dates: Dates
@@ -115,7 +120,7 @@ class FeedRenderer:
         )
         for e in items:
             it = ET.SubElement(ch, "item")
-            ET.SubElement(it, "title").text = self._title(e)
+            ET.SubElement(it, "title").text = self._title(e, ctx.settings.root)
             ET.SubElement(it, "link").text = e.url
             ET.SubElement(it, "guid", {"isPermaLink": "false"}).text = tag_uri(e.uid, site.tag_date)
             ET.SubElement(it, "pubDate").text = _rfc822(dates[e.uid][0])
@@ -157,7 +162,7 @@ class FeedRenderer:
         for e in items:
             entry = sub(feed, "entry")
             sub(entry, "id", tag_uri(e.uid, site.tag_date))
-            sub(entry, "title", self._title(e))
+            sub(entry, "title", self._title(e, ctx.settings.root))
             sub(entry, "published", _rfc3339(dates[e.uid][0]))
             sub(entry, "updated", _rfc3339(dates[e.uid][1]))
             sub(entry, "link", href=e.url, rel="alternate", type="text/html")
@@ -197,7 +202,7 @@ class FeedRenderer:
             item: dict[str, object] = {
                 "id": tag_uri(e.uid, site.tag_date),
                 "url": e.url,
-                "title": self._title(e),
+                "title": self._title(e, ctx.settings.root),
                 "content_html": html[e.uid],
                 "summary": e.description,
                 "date_published": _rfc3339(published),

@@ -23,12 +23,14 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 from typing import ClassVar
 
 from icalendar import STATUS, Alarm, Calendar, Component, Timezone, vDuration, vRecur, vText
 from icalendar import Event as VEvent
 
 from .. import recurrence
+from ..i18n import phrases
 from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
@@ -124,7 +126,7 @@ class IcsRenderer:
             sequence=ctx.sequence.get(e.uid, 0),
             status=STATUS.CANCELLED if e.cancelled else STATUS.CONFIRMED,
             url=e.url,
-            location=_location(e),
+            location=_location(e, ctx.settings.root),
             description=ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e)),
             categories=list(e.tags),
         )
@@ -136,7 +138,11 @@ class IcsRenderer:
             v.add(
                 "conference",
                 e.live_url,
-                parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": _conference_label(e)},
+                parameters={
+                    "VALUE": "URI",
+                    "FEATURE": "VIDEO",
+                    "LABEL": _conference_label(e, ctx.settings.root),
+                },
             )
         if e.cover_image:
             v.add("image", e.cover_image, parameters={"VALUE": "URI", "DISPLAY": "BADGE"})
@@ -176,14 +182,14 @@ class IcsRenderer:
         if e.tags:
             lines.append("CATEGORIES:" + ",".join(_text(t) for t in e.tags))
         if e.live_url:
-            label = _conference_label(e)
+            label = _conference_label(e, ctx.settings.root)
             lines.append(f"CONFERENCE;FEATURE=VIDEO;LABEL={label};VALUE=URI:{e.live_url}")
         description = ctx.templates.render("ics", "description.txt", e.lang, e=ctx.view(e))
         lines.append("DESCRIPTION:" + _text(description))
         if e.cover_image:
             lines.append(f"IMAGE;DISPLAY=BADGE;VALUE=URI:{e.cover_image}")
         lines.append(f"LAST-MODIFIED:{stamp}")
-        location = _location(e)
+        location = _location(e, ctx.settings.root)
         if location:
             lines.append("LOCATION:" + _text(location))
         lines += [
@@ -232,20 +238,20 @@ except ImportError:  # pragma: no cover - a later icalendar: the public, slower 
         return escaped.decode("utf-8")
 
 
-def _location(e: Event) -> str | None:
+def _location(e: Event, root: Path | None = None) -> str | None:
     """LOCATION: the venue; an in-person event's place while the venue is not known (and
     that it is streamed, if it is); an online event's live URL, else "Online"."""
     if e.location:
         return e.location
     if e.in_person:
-        return place(e, e.lang)
+        return place(e, phrases(e.lang, root))
     if e.online:
-        return e.live_url or ("线上" if e.lang == "zh" else "Online")
+        return e.live_url or phrases(e.lang, root)("ics.online")
     return None
 
 
-def _conference_label(e: Event) -> str:
-    return "直播" if e.lang == "zh" else "Livestream"
+def _conference_label(e: Event, root: Path | None = None) -> str:
+    return phrases(e.lang, root)("ics.livestream")
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:

@@ -13,31 +13,27 @@ from typing import Any
 
 from .. import recurrence
 from ..config import Settings
+from ..i18n import FALLBACK, Phrases, phrases
 from ..models import Event, Message, SlotKind
 from ..records import Send, StreamRecord, StreamStatus
 from .context import BuildContext
 from .templating import Templates
 
 
-def _lead(now: datetime, event: Event, lang: str, live: bool = False) -> str:
+def _lead(now: datetime, event: Event, words: Phrases, live: bool = False) -> str:
     """“明天开始” / “Starting in 10 minutes” / “Live now”: how far the start is from the
     moment the message goes out (``now``, never the planned due time: after an outage the
     text must still be true), or live now when the stream is."""
     ahead = event.start - now
     if live or ahead < timedelta(seconds=30):
-        return "直播中" if lang == "zh" else "Live now"
+        return words("lead.live")
     if ahead >= timedelta(hours=20):
         days = round(ahead / timedelta(days=1))
-        return (
-            ("明天开始" if days == 1 else f"{days} 天后开始")
-            if lang == "zh"
-            else ("Tomorrow" if days == 1 else f"In {days} days")
-        )
+        return words("lead.tomorrow") if days == 1 else words("lead.days", n=days)
     minutes = max(1, round(ahead / timedelta(minutes=1)))
     if minutes >= 60:
-        hours = round(minutes / 60)
-        return f"{hours} 小时后开始" if lang == "zh" else f"Starting in {hours} h"
-    return f"{minutes} 分钟后开始" if lang == "zh" else f"Starting in {minutes} minutes"
+        return words("lead.hours", n=round(minutes / 60))
+    return words("lead.minutes", n=minutes)
 
 
 def _live(event: Event, stream: StreamRecord | None, at: datetime, fresh: timedelta) -> bool:
@@ -70,7 +66,7 @@ def render_message(
     at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
     if send.kind == SlotKind.DIGEST:
-        lang = settings.site.default_language or "en"
+        lang = settings.site.language
         text = templates.render(
             "messages",
             "digest.txt",
@@ -98,7 +94,11 @@ def render_message(
             lang,
             e=ctx.view(event),
             site=settings.site,
-            lead=_lead(at, event, lang, live) if send.kind == SlotKind.REMINDER else "",
+            lead=(
+                _lead(at, event, phrases(lang, templates.site_root), live)
+                if send.kind == SlotKind.REMINDER
+                else ""
+            ),
             live=live,
             started=started,
         )
@@ -167,7 +167,7 @@ def render_gathered(
     """One message carrying several events' announcements (a daily WeChat mass-send: up to
     8 articles in one push); its text lists them, its articles are theirs."""
     ctx = BuildContext(settings=settings, events=tuple(events), templates=templates)
-    lang = settings.site.default_language or (events[0].lang if events else "en")
+    lang = settings.site.default_language or (events[0].lang if events else FALLBACK)
     text = ""
     if events:
         text = templates.render(

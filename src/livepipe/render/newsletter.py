@@ -47,7 +47,7 @@ class NewsletterRenderer:
         """``newsletter/digest-<YYYY-Www>``: the events starting in each ISO week (site zone)."""
         site = ctx.settings.site
         zone = get_zone(site.timezone or "UTC")
-        lang = site.default_language or "en"
+        lang = site.language
         weeks: dict[str, list[Event]] = {}
         for e in primary_events(ctx):
             iso = e.start.astimezone(zone).isocalendar()

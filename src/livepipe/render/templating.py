@@ -20,6 +20,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import RenderError
+from ..i18n import phrases
 from ..limits import TimeLimitExceeded, time_limit
 
 # A site's templates are the site's code: they run sandboxed and bounded. No `range` over
@@ -257,9 +258,14 @@ def _bounded_render(template: jinja2.Template, values: dict[str, object]) -> str
 
 
 class Templates:
-    """Finds ``<renderer>/<name>.<lang>.<ext>`` (then ``<name>.<ext>``), site first."""
+    """Finds ``<renderer>/<name>.<lang>.<ext>`` then ``<renderer>/<name>``, the site's first
+    (a site may keep a template per language), livepipe's after. Every template gets ``t``,
+    the phrases of its language (i18n: the site's ``i18n/<lang>.toml`` over livepipe's), and
+    ``lang``."""
 
-    def __init__(self, site_dir: Path | None = None) -> None:
+    def __init__(self, site_dir: Path | None = None, site_root: Path | None = None) -> None:
+        # the site's catalogues are beside its templates folder unless said otherwise
+        self.site_root = site_root or (site_dir.parent if site_dir is not None else None)
         builtin = builtin_dir()
         self._builtin = _env(jinja2.Environment, builtin)
         self._site = (
@@ -275,11 +281,7 @@ class Templates:
         if cached is not None:
             return cached
         stem, _, ext = name.rpartition(".")
-        candidates = [
-            f"{renderer}/{stem}.{lang}.{ext}",
-            f"{renderer}/{stem}.en.{ext}",
-            f"{renderer}/{name}",
-        ]
+        candidates = [f"{renderer}/{stem}.{lang}.{ext}", f"{renderer}/{name}"]
         for env in (self._site, self._builtin):
             if env is None:
                 continue
@@ -295,6 +297,12 @@ class Templates:
 
     def render(self, renderer: str, name: str, lang: str, **values: object) -> str:
         template = self.get(renderer, name, lang)
+        html = name.endswith((".html", ".xml"))
+        values = {
+            "t": phrases(lang, self.site_root).for_template(html=html),
+            "lang": lang,
+            **values,
+        }
         try:
             if template.environment is not self._site:
                 return template.render(**values)

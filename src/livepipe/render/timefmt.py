@@ -1,29 +1,15 @@
-"""How times are shown to people: in the event's zone, with the weekday and the zone named."""
+"""How times are shown to people: in the event's zone, with the weekday and the zone named,
+in the words of the language's catalogue (i18n: ``[date]`` and ``[zones]``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..i18n import Phrases, phrases
 from ..models import Event
 from ..timeutil import get_zone
-
-_ZH_WEEKDAYS = "一二三四五六日"
-# English names without strftime: the same words whatever the process locale, and no libc call.
-_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_EN_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
-_ZH_ZONES = {
-    "Asia/Shanghai": "北京时间",
-    "Asia/Chongqing": "北京时间",
-    "Asia/Hong_Kong": "香港时间",
-    "Asia/Taipei": "台北时间",
-    "Asia/Tokyo": "东京时间",
-    "Asia/Singapore": "新加坡时间",
-    "UTC": "UTC",
-}
-_EN_ZONES = {"Asia/Shanghai": "Beijing time", "UTC": "UTC"}
 
 
 def offset(dt: datetime) -> str:
@@ -33,40 +19,44 @@ def offset(dt: datetime) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def zone_label(dt: datetime, zone: str, lang: str) -> str:
-    if lang == "zh":
-        name = _ZH_ZONES.get(zone)
-        return name if name else f"{zone} 时间，{offset(dt)}"
-    name = _EN_ZONES.get(zone, zone)
-    return name if zone == "UTC" else f"{name}, {offset(dt)}"
+def zone_label(dt: datetime, zone: str, words: Phrases) -> str:
+    """``北京时间`` / ``Beijing time, UTC+08:00`` / ``Europe/Berlin, UTC+01:00``."""
+    return words.zone(zone, offset(dt))
 
 
-def _day(dt: datetime, lang: str) -> str:
-    if lang == "zh":
-        return f"{dt.year} 年 {dt.month} 月 {dt.day} 日（周{_ZH_WEEKDAYS[dt.weekday()]}）"
-    return f"{_EN_WEEKDAYS[dt.weekday()]}, {dt.day} {_EN_MONTHS[dt.month - 1]} {dt.year}"
+def day(dt: datetime, words: Phrases) -> str:
+    """``2026 年 12 月 3 日（周四）`` / ``Thursday, 3 December 2026``."""
+    return words(
+        "date.day",
+        weekday=words.words("date.weekdays")[dt.weekday()],
+        day=dt.day,
+        month=dt.month,
+        month_name=words.words("date.months")[dt.month - 1],
+        year=dt.year,
+    )
 
 
-def when(event: Event, lang: str | None = None, zone: str | None = None) -> str:
+def when(
+    event: Event, lang: str | None = None, zone: str | None = None, site_root: Path | None = None
+) -> str:
     """``2022 年 10 月 13 日（周四）20:00–21:00（北京时间）`` or
     ``Thursday, 3 December 2026, 19:00–21:30 (Europe/Berlin, UTC+01:00)``.
 
     ``zone`` shows the event in another zone (e.g. the site's) instead of its own.
     """
-    lang = lang or event.lang
+    words = phrases(lang or event.lang, site_root)
     if event.all_day:
         last = event.end - timedelta(days=1)
-        all_day = "全天" if lang == "zh" else "all day"
         if last.date() == event.start.date():
-            return f"{_day(event.start, lang)}{'' if lang == 'zh' else ', '}{all_day}"
-        return f"{_day(event.start, lang)} – {_day(last, lang)}"
+            return words("date.all_day", day=day(event.start, words))
+        return f"{day(event.start, words)} – {day(last, words)}"
     tz: ZoneInfo = get_zone(zone or event.timezone)
     start, end = event.start.astimezone(tz), event.end.astimezone(tz)
-    label = zone_label(start, zone or event.timezone, lang)
+    label = zone_label(start, zone or event.timezone, words)
     if start.date() == end.date():
-        sep = "" if lang == "zh" else ", "
-        span = f"{_day(start, lang)}{sep}{start:%H:%M}–{end:%H:%M}"
+        sep = words("date.time_sep")
+        span = f"{day(start, words)}{sep}{start:%H:%M}–{end:%H:%M}"
     else:
-        sep = "" if lang == "zh" else " "
-        span = f"{_day(start, lang)}{sep}{start:%H:%M} – {_day(end, lang)}{sep}{end:%H:%M}"
-    return f"{span}（{label}）" if lang == "zh" else f"{span} ({label})"
+        sep = words("date.span_sep")
+        span = f"{day(start, words)}{sep}{start:%H:%M} – {day(end, words)}{sep}{end:%H:%M}"
+    return words("date.with_zone", span=span, zone=label)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
+from ..i18n import Phrases
 from ..models import Event
 from ..options import WECHAT_TITLE_MAX
 from .context import Artifact, BuildContext, EventOutput
@@ -50,7 +51,7 @@ class WeChatRenderer:
             summary_html=Markup(markdown_html(e.summary, WECHAT, shift_headings=True)),
         )
         # the allow-list also covers the templates
-        return with_references(sanitize(body, WECHAT), e.lang) + "\n"
+        return with_references(sanitize(body, WECHAT), ctx.view(e).words) + "\n"
 
     def meta(self, e: Event, ctx: BuildContext) -> dict[str, str | None]:
         """The draft/add fields, within WeChat's limits."""
@@ -94,7 +95,7 @@ def _inside_wechat(url: str) -> bool:
     return host == "mp.weixin.qq.com"
 
 
-def with_references(article: str, lang: str) -> str:
+def with_references(article: str, words: Phrases) -> str:
     """WeChat removes links to pages outside mp.weixin.qq.com (the text stays, the link is
     gone): each such link becomes its text and a number, and the numbered references
     (text and URL) are listed at the end. A link whose text is its URL stays as that text;
@@ -118,8 +119,7 @@ def with_references(article: str, lang: str) -> str:
     body = _LINK.sub(cut, article)
     if not refs:
         return body
-    title = "参考链接" if lang == "zh" else "Links"
-    sep = "：" if lang == "zh" else ": "
+    title, sep = words("article.links"), words("article.link_sep")
     lines = [f"{_H2}{title}</h2>"] + [
         f"{_REF}[{n}] {htmllib.escape(text)}{sep}{htmllib.escape(url)}</p>" for n, text, url in refs
     ]
@@ -139,10 +139,10 @@ def qr_png(url: str, scale: int = 8) -> bytes:
     return out.getvalue()
 
 
-def qr_block(src: str, lang: str) -> str:
+def qr_block(src: str, words: Phrases) -> str:
     """The live URL's QR code (``src``: where the image is hosted) for the article's end:
     a link WeChat would remove, scanned with the phone instead."""
-    label = "长按识别二维码，观看直播" if lang == "zh" else "Scan to join the livestream"
+    label = htmllib.escape(words("article.qr"))
     return (
         f'{_P}<img src="{htmllib.escape(src)}" alt="{label}" '
         'style="width:200px;height:200px;display:block;margin:8px auto;"></p>\n'
@@ -151,10 +151,10 @@ def qr_block(src: str, lang: str) -> str:
     )
 
 
-def with_qr(article: str, src: str, lang: str) -> str:
+def with_qr(article: str, src: str, words: Phrases) -> str:
     """``qr_block`` placed before the references (or at the end of the article)."""
-    block = qr_block(src, lang)
-    heading = f"{_H2}{'参考链接' if lang == 'zh' else 'Links'}</h2>"
+    block = qr_block(src, words)
+    heading = f"{_H2}{words('article.links')}</h2>"
     at = article.rfind(heading)
     if at == -1:
         at = article.rfind("</section>")

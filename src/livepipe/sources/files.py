@@ -18,7 +18,7 @@ import yaml
 
 from .. import text as _text
 from ..errors import ContentError
-from . import fastyaml
+from ..fast import yaml_scan as fastyaml
 from .base import RawPage
 
 PAGE_SUFFIXES = (".md", ".markdown")
