@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-bare lint format bench bench-build clean
+.PHONY: run test test-bare test-quick lint format docs bench bench-build clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The fast loop while working (about two minutes): no servers, browsers or client programs.
+test-quick: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
 # The test modules that use ../shared (corpus, history, validators), run as on a newcomer's
 # clone with nothing beside it: they must skip or scale, never fail. CI runs this too.
 SHARED_TESTS = $(shell grep -rlE 'CORPUS|HISTORY|VALIDATE|SHARED|corpus|history|validators' \
@@ -33,6 +37,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench flows
 	$(BIN)/ruff format --check src tests bench flows
 	$(BIN)/mypy
+
+# docs/settings.md and docs/cli.md are made from the code (a test fails when they are stale).
+docs: $(STAMP)
+	$(BIN)/python -m livepipe.reference docs
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench flows

@@ -167,7 +167,7 @@ def dispatch(n: int, channels: int = 4) -> None:
     from livepipe.ledger import open_ledger
     from livepipe.pipeline import sync
     from livepipe.site import Site
-    from tests.receiver import Stats, serve
+    from tests.support.receiver import Stats, serve
 
     stats = Stats()
     home = Path(tempfile.mkdtemp(prefix="lp-dispatch-"))
@@ -218,7 +218,7 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0
     `livepipe up` (its own Prefect server on SQLite, sending in its own threads), or with
     ``scale_out`` through `up --no-publish` + 2 `livepipe worker`s, the Prefect server and
     the ledger on PostgreSQL. Lateness = arrival − due time; duplicates and losses."""
-    from tests.receiver import Stats, free_port, serve
+    from tests.support.receiver import Stats, free_port, serve
 
     port, hook = free_port(), free_port()
     home = Path(tempfile.mkdtemp(prefix="lp-burst-"))
@@ -313,8 +313,8 @@ def live(n: int, interval: float) -> None:
     import json
     import random
 
-    from tests.fake_streams import Platforms, make_app, watch_settings
-    from tests.receiver import Stats, free_port, serve, serve_app
+    from tests.support.receiver import Stats, free_port, serve, serve_app
+    from tests.support.streams import Platforms, make_app, watch_settings
 
     port, hook = free_port(), free_port()
     home = Path(tempfile.mkdtemp(prefix="lp-live-"))

@@ -4,9 +4,10 @@
 
 200 events whose starting-soon reminders fall due through the run, to two webhook channels:
 ``good`` and ``flaky`` (half its calls fail at random: HTTP 503 to 40 %, retried with backoff
-inside each send's window, and 400 to 10 %, failed for good), failures alerted to an ``ops`` webhook; one talk on a bilibili room
-(stand-in) whose stream flaps (live/offline every 20 s); two merges (`livepipe notify`) that
-reschedule 10 events, cancel 5 and add 5. At the end it checks and prints:
+inside each send's window, and 400 to 10 %, failed for good), failures alerted to an ``ops``
+webhook; one talk on a bilibili room (stand-in) whose stream flaps (live/offline every
+20 s); two merges (`livepipe notify`) that reschedule 10 events, cancel 5 and add 5. At
+the end it checks and prints:
 
 - every send ended sent / failed / missed / skipped / withdrawn, or is pending with a reason
   (not due yet, or the error it will be retried after); none left claimed;
@@ -120,8 +121,8 @@ def soak(minutes: float, events: int) -> None:
     from livepipe.config import load_settings
     from livepipe.ledger import open_ledger
     from livepipe.records import SendState
-    from tests.fake_streams import Platforms, make_app, watch_settings
-    from tests.receiver import free_port, serve_app
+    from tests.support.receiver import free_port, serve_app
+    from tests.support.streams import Platforms, make_app, watch_settings
 
     port, hook = free_port(), free_port()
     home = Path(tempfile.mkdtemp(prefix="lp-soak-"))

@@ -13,16 +13,28 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CONTENT = ROOT / "content"
-SHARED = Path(os.environ.get("LIVEPIPE_SHARED", ROOT.parent / "shared"))
-CORPUS = SHARED / "corpus" / "kubesphere-live"
-HISTORY = SHARED / "corpus" / "kubesphere-live-history"
+from .support import CORPUS, HISTORY, ROOT, SHARED
 
 # Unit tests must never start a Prefect server by accident (PREFECT.md §1).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
 # Page caches of the tests' sites (and of the commands they run) stay out of ~/.cache.
 os.environ.setdefault("LIVEPIPE_CACHE_DIR", tempfile.mkdtemp(prefix="livepipe-test-cache-"))
+
+
+# `make test-quick` (-m "not slow") leaves out what starts servers, browsers and client
+# programs (these folders), and the tests marked slow by hand.
+SLOW_FOLDERS = frozenset({"flows", "e2e", "clients"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(tests).parts[0]
+        except ValueError:
+            continue
+        if folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -205,8 +217,8 @@ def body_of(page: Path) -> str:
 @pytest.fixture
 def wechat_api() -> Iterator[tuple[str, Any]]:
     """The loopback stand-in of the WeChat (and robot) APIs, fresh for each test."""
-    from .fake_apis import Recorder, make_app
-    from .receiver import serve_app
+    from .support.apis import Recorder, make_app
+    from .support.receiver import serve_app
 
     rec = Recorder()
     with serve_app(make_app(rec)) as url:

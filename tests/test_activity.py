@@ -26,7 +26,7 @@ from livepipe.send import Result, Sender
 from livepipe.site import Site
 from livepipe.timeutil import get_zone
 
-from .receiver import serve_app
+from .support.receiver import serve_app
 
 DUE = datetime.fromisoformat("2026-12-10T19:50:00+08:00")
 

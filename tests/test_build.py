@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +13,11 @@ from livepipe.build import build
 from livepipe.cli import app
 from livepipe.site import Site, load
 
-from .conftest import CONTENT, ROOT
+from .support import CONTENT, bundled_site
 
 
 def copy_site(tmp_path: Path) -> Path:
-    site = tmp_path / "site"
-    shutil.copytree(CONTENT, site / "content")
-    shutil.copy(ROOT / "livepipe.toml", site / "livepipe.toml")
-    return site
+    return bundled_site(tmp_path / "site")
 
 
 def snapshot(out: Path) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from livepipe.fast import pagecache as cache_module
 from livepipe.fast import parallel as parallel_module
 from livepipe.site import LoadResult, Site, load
 
-from .conftest import CONTENT, ROOT
+from .support import CONTENT, ROOT
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from livepipe.cli import app
 
-from .conftest import CONTENT, ROOT
+from .support import CONTENT, ROOT
 
 runner = CliRunner()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -12,17 +11,14 @@ from typer.testing import CliRunner
 
 from livepipe.cli import app
 
-from .conftest import CONTENT, ROOT
+from .support import bundled_site
 
 NOW = "2026-11-26T09:00:00+08:00"
 runner = CliRunner()
 
 
 def site(tmp_path: Path) -> Path:
-    root = tmp_path / "site"
-    shutil.copytree(CONTENT, root / "content")
-    shutil.copy(ROOT / "livepipe.toml", root / "livepipe.toml")
-    return root
+    return bundled_site(tmp_path / "site")
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -99,8 +95,8 @@ def test_a_misconfigured_channel_strands_nothing(tmp_path: Path) -> None:
     from livepipe.ledger import open_ledger
     from livepipe.records import SendState
 
-    from .fake_apis import Recorder, make_app
-    from .receiver import serve_app
+    from .support.apis import Recorder, make_app
+    from .support.receiver import serve_app
 
     root = site(tmp_path)
     with (root / "livepipe.toml").open("a", encoding="utf-8") as fh:

@@ -8,11 +8,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from livepipe.ledger import open_ledger
 from livepipe.records import SendState
 
-from .ledger_fixtures import fill, site_config
-from .receiver import Stats, serve
+from .support.ledgers import fill, site_config
+from .support.receiver import Stats, serve
 
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
 
@@ -47,9 +49,11 @@ def race(tmp_path: Path, url: str) -> None:
     assert sum(1 for n in per_worker if n > 0) >= 2, per_worker  # the work was really shared
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_four_workers_sqlite(tmp_path: Path) -> None:
     race(tmp_path, str(tmp_path / "ledger.sqlite"))
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_four_workers_postgresql(tmp_path: Path, pg_url: str) -> None:
     race(tmp_path, pg_url)

@@ -25,8 +25,8 @@ from livepipe.publish import make_channels
 from livepipe.records import SendState
 from livepipe.send import CRASH_ENV, Sender
 
-from .ledger_fixtures import fill, site_config
-from .receiver import Stats, serve
+from .support.ledgers import fill, site_config
+from .support.receiver import Stats, serve
 
 POINTS = ("before-claim", "after-claim", "after-call", "after-record")
 
@@ -85,6 +85,7 @@ def harness(tmp_path: Path, url: str, *, idempotent: bool, runs: int, seed: int)
     return stats, keys, sends, kinds, settings
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_200_crashes_idempotent_channel_exactly_once(tmp_path: Path) -> None:
     url = str(tmp_path / "ledger.sqlite")
     stats, keys, sends, kinds, _ = harness(tmp_path, url, idempotent=True, runs=200, seed=1)
@@ -96,12 +97,14 @@ def test_200_crashes_idempotent_channel_exactly_once(tmp_path: Path) -> None:
     assert sum(stats.raw.values()) >= len(keys)
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_crashes_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     stats, keys, sends, _, _ = harness(tmp_path, pg_url, idempotent=True, runs=60, seed=2)
     assert {k: stats.processed[k] for k in keys} == {k: 1 for k in keys}
     assert all(s.state is SendState.SENT for s in sends.values())
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_crashes_without_idempotency_never_resend(tmp_path: Path) -> None:
     url = str(tmp_path / "ledger.sqlite")
     stats, keys, sends, kinds, _ = harness(tmp_path, url, idempotent=False, runs=200, seed=3)
@@ -147,6 +150,7 @@ def test_single_crash_recovery_states(tmp_path: Path, point: str) -> None:
             ledger.close()
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_crashes_with_the_email_channel(tmp_path: Path) -> None:
     """SMTP cannot deduplicate: a crash during the call leaves the send uncertain (reported),
     never resent; everything else arrives exactly once."""
@@ -157,7 +161,7 @@ def test_crashes_with_the_email_channel(tmp_path: Path) -> None:
 
     from livepipe.config import load_settings
 
-    from .receiver import free_port
+    from .support.receiver import free_port
 
     seen: Count[str] = Count()
 

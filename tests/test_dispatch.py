@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from livepipe.app import Livepipe
 from livepipe.config import load_settings
 from livepipe.dispatch import Dispatcher
@@ -16,9 +18,10 @@ from livepipe.pipeline import sync
 from livepipe.records import SendState
 from livepipe.site import Site
 
-from .receiver import Stats, serve, starting_soon_site
+from .support.receiver import Stats, serve, starting_soon_site
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_a_burst_is_delivered_once_and_not_early(tmp_path: Path) -> None:
     stats = Stats()
     with serve(stats) as base:

@@ -9,7 +9,7 @@ import json
 from livepipe.models import Event
 from livepipe.site import Site, load
 
-from .conftest import CONTENT, CORPUS
+from .support import CONTENT, CORPUS
 
 
 def real_events() -> list[Event]:

@@ -16,3 +16,11 @@ def test_all_lists_the_public_names() -> None:
         assert "nothing_here" in str(exc)
     else:
         raise AssertionError("an unknown name resolved")
+
+
+def test_the_version_is_said_once() -> None:
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["version"] == livepipe.__version__

@@ -17,7 +17,7 @@ import yaml
 from livepipe.fast import yaml_scan as fastyaml
 from livepipe.sources.files import _YAML_LOADER, discover
 
-from .conftest import CONTENT, CORPUS, HISTORY
+from .support import CONTENT, CORPUS, HISTORY
 
 
 def typed(value: object) -> object:

@@ -34,7 +34,7 @@ from livepipe.errors import PublishError, TransientPublishError
 from livepipe.hooks import make_app as hook_app
 from livepipe.models import Message
 
-from .receiver import free_port, serve_app
+from .support.receiver import free_port, serve_app
 
 EXE = Path(sys.executable).parent / "livepipe"
 GOOD = "---\ntitle: Good page\nstart: 2030-01-01T10:00:00+08:00\ntags: [k8s]\n---\nbody\n"
@@ -253,6 +253,7 @@ def test_templates_cannot_read_files_outside_the_site(site: Path, how: str) -> N
         ),
     ],
 )
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_a_site_template_cannot_hang_the_build(site: Path, template: str, message: bytes) -> None:
     folder = site / "templates" / "ics"
     folder.mkdir(parents=True)
@@ -619,8 +620,8 @@ def test_a_huge_body_is_refused_before_it_is_read(hook: tuple[str, list]) -> Non
 def test_serve_watcher_survives_any_error_and_rebuilds_after_the_fix(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from livepipe import serve as serve_module
     from livepipe.serve import Rebuilder
+    from livepipe.serve import rebuild as serve_module
 
     rebuilder = Rebuilder(site, tmp_path / "dist", clock=lambda: datetime.now(UTC))
     assert rebuilder.check()
@@ -634,7 +635,7 @@ def test_serve_watcher_survives_any_error_and_rebuilds_after_the_fix(
 
     monkeypatch.setattr(serve_module, "load", flaky)
     stop = threading.Event()
-    watcher = threading.Thread(target=rebuilder.watch, args=(stop, 0.05), daemon=True)
+    watcher = threading.Thread(target=rebuilder.follow, args=(stop, 0.05), daemon=True)
     watcher.start()
     try:
         (site / "content" / "live" / "new.md").write_text(
@@ -679,6 +680,7 @@ def served(site: Path, out: Path) -> Iterator[int]:
         proc.wait(10)
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_serve_closes_idle_connections(site: Path, tmp_path: Path) -> None:
     with served(site, tmp_path / "dist") as port:
         for first in (b"", b"GET / HTTP/1.1\r\nHost: x\r\n"):  # silent; stalled in headers
@@ -720,6 +722,7 @@ def _trickle(port: int, clients: int, every: float, limit: float) -> list[float]
     return closed
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_serve_closes_clients_that_trickle_headers(site: Path, tmp_path: Path) -> None:
     """One header byte every second keeps no connection: each is closed once its headers
     took 5 s, and 300 such clients are all gone by then."""
@@ -729,6 +732,7 @@ def test_serve_closes_clients_that_trickle_headers(site: Path, tmp_path: Path) -
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # still serving
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_the_hooks_server_closes_trickling_clients_and_bounds_bodies() -> None:
     import uvicorn
 

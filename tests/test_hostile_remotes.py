@@ -23,7 +23,7 @@ from livepipe.site import Site
 from livepipe.streams import StreamRef
 from livepipe.watch import http_client, probe
 
-from .hostile_remote import Hostile, hostile
+from .support.hostile import Hostile, hostile
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 START = NOW + timedelta(days=2)
@@ -358,6 +358,7 @@ def test_an_unexpected_error_after_the_claim_is_recorded(
     nothing_claimed(sender)
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 def test_a_wedged_call_loses_its_lease_while_its_process_lives(
     h: Hostile, one_send: Make, monkeypatch
 ) -> None:

@@ -23,10 +23,11 @@ from livepipe.i18n import (
     placeholders,
 )
 from livepipe.models import SlotKind
-from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import Site, load
+
+from .support import make_send
 
 LANGUAGES = builtin_languages()
 
@@ -95,7 +96,10 @@ def test_japanese_pages_render_in_japanese(tmp_path: Path) -> None:
     templates = Templates(site.settings.root / "templates")
 
     def message(kind: SlotKind, ahead: timedelta) -> tuple[str, str]:
-        send = Send("k" * 24, event.uid, str(kind), kind, "outbox", "once", event.start, event.end)
+        send = make_send(
+            key="k" * 24, uid=event.uid, slot=str(kind), kind=kind, due=event.start,
+            valid_until=event.end,
+        )  # fmt: skip
         m = render_message(send, event, site.settings, templates, now=event.start - ahead)
         return m.title, m.text
 
@@ -196,7 +200,7 @@ def test_gathered_title_is_its_own_line() -> None:
         )
         for i in range(3)
     ]
-    send = Send("g" * 24, "site@x", "announce", SlotKind.ANNOUNCE, "wx", "daily", day, day)
+    send = make_send(key="g" * 24, uid="site@x", channel="wx", occurrence="daily", due=day)
     settings = Settings.model_validate(
         {"site": {"default_language": "zh", "timezone": "Asia/Shanghai"}}
     )

@@ -15,7 +15,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     (
         "base",
         {
-            "livepipe", "errors", "text", "timeutil", "limits", "identity", "addresses",
+            "livepipe", "version", "errors", "text", "timeutil", "limits", "identity", "addresses",
             "sitefiles", "models", "activity", "i18n", "render.html", "sources.revisions",
             "fast", "fast.parallel", "fast.yaml_scan", "fast.gc", "fast.pickling",
         },
@@ -45,10 +45,12 @@ LAYERS: list[tuple[str, set[str]]] = [
             "publish", "publish.base", "publish.http", "publish.outbox", "publish.webhook",
             "publish.robots", "publish.email", "publish.listmonk", "publish.wechat",
             "publish.apprise_channel", "alerts", "pipeline", "metrics", "preview", "report",
+            "preview.changes", "preview.checks", "preview.report",
             "inbound", "hooks",
         },
     ),
-    ("sending and serving", {"send", "watch", "serve"}),
+    ("sending and serving", {"send", "watch", "serve", "serve.files", "serve.rebuild",
+                             "serve.index"}),
     ("the application", {"app", "dispatch"}),
     ("flows", {"flows", "flows.common", "flows.sync", "flows.deliver", "flows.reconcile",
                "flows.watch", "flows.runtime"}),
@@ -56,7 +58,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "the command line",
         {
             "cli", "cli.common", "cli.output", "cli.pages", "cli.publishing", "cli.running",
-            "cli.channels", "cli.operating",
+            "cli.channels", "cli.operating", "reference",
         },
     ),
 ]  # fmt: skip

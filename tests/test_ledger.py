@@ -12,7 +12,7 @@ from livepipe.ledger import open_ledger
 from livepipe.ledger.base import SCHEMA_VERSION, LostClaimError
 from livepipe.records import SendState
 
-from .ledger_fixtures import fill
+from .support.ledgers import fill
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

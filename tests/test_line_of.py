@@ -11,7 +11,7 @@ import pytest
 from livepipe.sources.base import RawPage, _find_key
 from livepipe.sources.files import discover
 
-from .conftest import CONTENT, CORPUS
+from .support import CONTENT, CORPUS
 
 ODD = """\
 title: "a: b"

@@ -16,7 +16,7 @@ from livepipe.addresses import parse_networks, private_reason
 from livepipe.errors import BadAnswerError, BlockedError, DeadlineError, TooLargeError
 from livepipe.net import Client, Policy, retry_after
 
-from .hostile_remote import hostile
+from .support.hostile import hostile
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 

@@ -23,7 +23,7 @@ from livepipe.config import load_settings
 from livepipe.ledger import open_ledger
 from livepipe.pipeline import VERSION_KEY
 
-from .receiver import serve_app
+from .support.receiver import serve_app
 
 SH = "+08:00"
 T0 = datetime.fromisoformat(f"2026-12-10T19:50:00{SH}")  # the first event's starting-soon

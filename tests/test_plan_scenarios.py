@@ -16,8 +16,8 @@ import pytest
 
 from livepipe.records import SendState
 
-from .conftest import CONTENT, CORPUS
-from .scenario import Scenario
+from .support import CONTENT, CORPUS
+from .support.scenario import Scenario
 
 CST = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=CST)  # the page is merged

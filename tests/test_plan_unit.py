@@ -14,7 +14,7 @@ from livepipe.plan import plan
 from livepipe.records import LedgerState
 from livepipe.site import load_path
 
-from .conftest import CONTENT
+from .support import CONTENT
 
 CST = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=CST)

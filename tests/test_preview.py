@@ -15,8 +15,9 @@ from livepipe.errors import ConfigError
 from livepipe.preview import Preview, make_preview, markdown, own_checks, write_report
 from livepipe.site import Site
 
-from .conftest import ROOT, Validators
-from .serving import committed_site, pull_request_repo
+from .conftest import Validators
+from .support import ROOT
+from .support.serving import committed_site, pull_request_repo
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -227,7 +228,7 @@ def test_a_template_change_shows_every_page(tmp_path: Path) -> None:
 
 
 def test_base_outside_a_git_repository(tmp_path: Path) -> None:
-    from .serving import copy_site
+    from .support.serving import copy_site
 
     copy_site(tmp_path)
     with pytest.raises(ConfigError, match="not in a git repository"):

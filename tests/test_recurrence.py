@@ -185,7 +185,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     from livepipe.build import context, render_all
     from livepipe.serve import Rebuilder, create_app
 
-    from .receiver import serve_app
+    from .support.receiver import serve_app
 
     write_page("berlin.md", BERLIN)
     now = utc(2027, 3, 24, 12)  # after the second Tuesday; the 30th is cancelled

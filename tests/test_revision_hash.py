@@ -14,7 +14,8 @@ from livepipe import normalize
 from livepipe.models import QA, Event, Speaker
 from livepipe.site import Site, load
 
-from .conftest import CONTENT, CORPUS, body_of
+from .conftest import body_of
+from .support import CONTENT, CORPUS
 
 
 def expected(event: Event, names: tuple[str, ...], **extra: object) -> str:

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from livepipe.serve import Rebuilder, _accepts_gzip, create_app, url_path
+from livepipe.serve import Rebuilder, accepts_gzip, create_app, url_path
 
-from .conftest import CONTENT
-from .receiver import serve_app, wait_for
-from .serving import NOW, Served, serving
+from .support import CONTENT
+from .support.receiver import serve_app, wait_for
+from .support.serving import NOW, Served, serving
 
 
 @pytest.fixture
@@ -246,6 +246,37 @@ def test_rebuilds_when_a_page_changes(served: Served) -> None:
     assert served.get("/calendar.ics", **{"If-None-Match": before}).status_code == 200
 
 
+def test_the_index_is_made_once_per_build_and_revalidates(served: Served) -> None:
+    """`/` is cached per build, language and minute: the same bytes and ETag again, a 304
+    for the ETag, gzip when asked; another language is another page; a rebuild a new one;
+    the script is cached too."""
+    first = served.get("/?lang=zh")
+    again = served.get("/?lang=zh")
+    assert first.status_code == again.status_code == 200
+    assert first.headers["etag"] == again.headers["etag"] and first.content == again.content
+    assert first.headers["content-language"] == "zh"
+    assert "Accept-Language" in first.headers["vary"]
+    assert "script-src 'self'" in first.headers["content-security-policy"]
+    revalidated = served.get("/?lang=zh", **{"If-None-Match": first.headers["etag"]})
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    zipped = httpx.get(served.url + "/?lang=zh", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text == first.text
+    english = served.get("/?lang=en")
+    assert english.headers["etag"] != first.headers["etag"]
+    assert english.headers["content-language"] == "en"
+    page = served.site / "content" / "zh" / "live" / "gitops1022-live.md"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("GitOps", "GitOps 2"), encoding="utf-8"
+    )
+    assert wait_for(lambda: served.get("/?lang=zh").headers["etag"] != first.headers["etag"], 20)
+    script = served.get("/_livepipe/index.js")
+    assert "max-age" in script.headers["cache-control"] and script.headers["etag"]
+    assert (
+        served.get("/_livepipe/index.js", **{"If-None-Match": script.headers["etag"]}).status_code
+        == 304
+    )
+
+
 def test_a_broken_config_keeps_the_previous_files(served: Served) -> None:
     etag = served.get("/calendar.ics").headers["etag"]
     config = served.site / "livepipe.toml"
@@ -300,7 +331,7 @@ def test_url_path(raw: str, expected: str | None) -> None:
     ],
 )
 def test_accepts_gzip(header: str, expected: bool) -> None:
-    assert _accepts_gzip(header) is expected
+    assert accepts_gzip(header) is expected
 
 
 def test_all_day_links_use_dates_with_an_exclusive_end() -> None:
@@ -324,8 +355,8 @@ def test_the_serve_command_end_to_end(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from .receiver import free_port
-    from .serving import copy_site
+    from .support.receiver import free_port
+    from .support.serving import copy_site
 
     site = copy_site(tmp_path)
     port = free_port()
@@ -383,7 +414,7 @@ def test_rebuild_uses_the_ledgers_sequence_like_sync(tmp_path: Path) -> None:
 
     from livepipe.cli import app
 
-    from .serving import copy_site
+    from .support.serving import copy_site
 
     site = copy_site(tmp_path)
     dist = tmp_path / "dist"
@@ -453,7 +484,7 @@ def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Pa
     from livepipe.records import StreamRecord, StreamStatus
     from livepipe.recurrence import occurrence_key
 
-    from .serving import copy_site
+    from .support.serving import copy_site
 
     site = copy_site(tmp_path)
     dist = tmp_path / "dist"

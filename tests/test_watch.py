@@ -32,8 +32,8 @@ from livepipe.streams import StreamRef, sessions, stream_of, targets
 from livepipe.timeline import timeline
 from livepipe.watch import RoomWatch, http_client, pointer, probe
 
-from .fake_streams import YOUTUBE_KEY, Platforms, Stream, live_site, make_app, watch_settings
-from .receiver import Stats, serve, serve_app, wait_for
+from .support.receiver import Stats, serve, serve_app, wait_for
+from .support.streams import YOUTUBE_KEY, Platforms, Stream, live_site, make_app, watch_settings
 
 CST = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 10, 20, 0, tzinfo=CST)
@@ -515,6 +515,7 @@ def test_plan_shows_live_driven_slots_on_stream_start(site: Site_) -> None:
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 @pytest.mark.timeout(120)
 def test_watcher_killed_mid_window_sends_one_notice_after_restart(
     tmp_path: Path, platforms: tuple[Platforms, str]

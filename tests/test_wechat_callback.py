@@ -18,9 +18,9 @@ from livepipe.config import Settings
 from livepipe.hooks import MassFinished, make_app, wechat_signature
 from livepipe.ledger import open_ledger
 from livepipe.plan import Plan
-from livepipe.records import Send
 
-from .receiver import serve_app
+from .support import make_send
+from .support.receiver import serve_app
 
 TOKEN = "wx-callback-token"
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -62,7 +62,9 @@ def test_signature_is_wechats_sha1_of_the_sorted_parts() -> None:
 
 def test_wechat_pushes(tmp_path: Path) -> None:
     ledger = open_ledger(Settings(), str(tmp_path / "l.sqlite"))
-    send = Send("m" * 24, "ev@x", "announce", "announce", "oa", "once", NOW, NOW.replace(day=2))
+    send = make_send(
+        key="m" * 24, uid="ev@x", channel="oa", due=NOW, valid_until=NOW.replace(day=2)
+    )
     ledger.apply(Plan(NOW, add=[send]))
     claimed = ledger.claim(send.key, NOW, "w")
     assert claimed is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
-__version__ = "0.2.0"
+from .version import __version__
 
 _WHERE = {
     "Settings": "config",

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from .config import Settings, toml_line
 from .i18n import builtin_languages, phrases
 from .models import Event, Problem, Severity
-from .render.html import truncate
 
 OUTBOX = "outbox"
 
@@ -97,6 +96,8 @@ def title_problems(event: Event, limits: list[tuple[int, str]]) -> Iterator[tupl
     over = [(limit, who) for limit, who in limits if len(event.title) > limit]
     if not over:
         return
+    from .render.html import truncate  # only for a title that is too long
+
     limit = over[0][0]
     yield (
         "title-too-long",

@@ -40,23 +40,35 @@ def _http_url(value: str, what: str = "") -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A docstring under a field is its description (docs/settings.md is made from them).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SiteSettings(_Model):
+    """``[site]``: the site itself."""
+
     name: str = "livepipe site"
+    """The site's name: calendar and feed titles, email senders, digests."""
     base_url: str = "http://localhost"
+    """Where the site is published; event pages, calendars and feeds link under it."""
     description: str = ""
-    # None means "the page schema's own default" (Asia/Shanghai for KubeSphere pages, else UTC).
+    """One line about the site (calendar and feed descriptions)."""
     timezone: str | None = None
+    """The zone of wall-clock times without one (default: the page schema's own, Asia/Shanghai
+    for KubeSphere pages, else UTC); messages also show times in it."""
     default_language: str | None = None
+    """The site's own language: digests, alerts, calendar.ics' choice between translations."""
     languages: tuple[str, ...] = ("zh", "en")
+    """Languages of pages: ``slug.<lang>.md`` or ``<lang>/…`` (each needs a catalogue, i18n/)."""
     content_dir: str = "content"
+    """The folder of the pages, inside the site."""
     tag_date: str = "2020"
-    # The sync flow can read the site from a git repository (fetched and checked out under
-    # .livepipe/checkout) instead of the local folder.
+    """The date in the tag: URIs of feed entries (never change it once published)."""
     repo: str | None = None
+    """A git repository to read the site from (checked out under .livepipe/checkout) instead
+    of the local folder."""
     branch: str = "main"
+    """The branch of ``repo`` (and the branch pushes to which start a sync)."""
 
     @field_validator("base_url")
     @classmethod
@@ -77,20 +89,24 @@ class SiteSettings(_Model):
 
 
 class PageSettings(_Model):
+    """``[pages]``: how pages are found and read."""
+
     default_duration: Duration = timedelta(hours=1)
+    """How long an event lasts when its page gives only a start."""
     max_page_bytes: int = Field(default=1 << 20, gt=0)
-    # Sub-folders (relative to the content root) that hold event pages; empty means all.
-    # A folder named here is read even if its name starts with "_" (Jekyll's _events).
+    """A page larger than this is ``too-large`` (not read)."""
     sections: tuple[str, ...] = ()
-    # File name endings of pages.
+    """Sub-folders of the content folder that hold event pages (empty: all); a folder named
+    here is read even if its name starts with "_" (Jekyll's _events)."""
     extensions: tuple[str, ...] = (".md", ".markdown")
-    # How far ahead the occurrences of a recurring event get their reminders planned.
+    """File name endings of pages."""
     repeat_horizon: Duration = timedelta(weeks=8)
-    # A recurring event may repeat at most this often (check refuses a rule whose dates
-    # come closer: FREQ=DAILY;BYHOUR=1,2,3 is three an hour apart).
+    """How far ahead the occurrences of a recurring event get their reminders planned."""
     min_repeat_interval: Duration = timedelta(hours=1)
-    # A reminder a day (or more) before an all-day event goes out at this local time.
+    """A recurring event may repeat at most this often (``check`` refuses a rule whose dates
+    come closer: FREQ=DAILY;BYHOUR=1,2,3 is three an hour apart)."""
     all_day_reminder_at: str = "09:00"
+    """A reminder a day (or more) before an all-day event goes out at this local time."""
 
     @field_validator("all_day_reminder_at")
     @classmethod
@@ -132,23 +148,40 @@ MAPPED_FIELDS = (
 class SchemaMapping(_Model):
     """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping."""
 
-    match: tuple[str, ...]  # globs relative to the content root, e.g. "_events/**"
+    match: tuple[str, ...]
+    """Globs relative to the content folder, e.g. ``["_events/**"]`` (required)."""
     title: str = "title"
+    """The front-matter key of the title (each value below names a key of your pages)."""
     start: str
+    """The key of the start: a date-time, or a date for all-day events (required)."""
     end: str | None = None
+    """The key of the end."""
     duration: str | None = None
+    """The key of a duration (``90m``, ``1h30m``) when pages give one instead of an end."""
     timezone: str | None = None
+    """The key of the event's zone."""
     online: str | None = None
+    """The key of a yes/no: streamed online."""
     location: str | None = None
+    """The key of the venue."""
     live_url: str | None = None
+    """The key of the livestream's address."""
     register_url: str | None = None
+    """The key of the sign-up page."""
     replay_url: str | None = None
+    """The key of the recording's address."""
     tags: str | None = "tags"
+    """The key of the tags."""
     status: str | None = None
+    """The key of the status (``cancelled`` cancels the event)."""
     uid: str | None = None
+    """The key of a stable id (default: the page's path)."""
     description: str | None = "description"
+    """The key of the one-line description."""
     cover: str | None = None
-    repeat: str | None = None  # an RRULE text, or a {rrule, until, count, except} mapping
+    """The key of the cover image."""
+    repeat: str | None = None
+    """The key of a recurrence: an RRULE text, or a {rrule, until, count, except} mapping."""
 
     @field_validator("match")
     @classmethod
@@ -159,18 +192,27 @@ class SchemaMapping(_Model):
 
 
 class CalendarSettings(_Model):
-    refresh_interval: Duration = timedelta(hours=1)  # REFRESH-INTERVAL and X-PUBLISHED-TTL
-    # A VALARM in the per-event files (never in subscription calendars), e.g. "-10m".
+    """``[calendar]``: the ICS files."""
+
+    refresh_interval: Duration = timedelta(hours=1)
+    """How often calendar apps should fetch a subscription again (REFRESH-INTERVAL,
+    X-PUBLISHED-TTL)."""
     alarm: Duration | None = None
+    """A reminder in the per-event files (never in subscriptions), e.g. ``"-10m"``."""
 
 
 class FeedSettings(_Model):
+    """``[feeds]``: RSS, Atom and JSON Feed."""
+
     max_items: int = Field(default=50, gt=0)
+    """The newest this many events are in each feed."""
 
 
 class WeChatSettings(_Model):
-    # Article author (at most 16 characters); default: the first speaker, else the site name.
+    """``[wechat]``: the WeChat articles in dist/."""
+
     author: str | None = None
+    """Article author (at most 16 characters; default: the first speaker, else the site)."""
 
 
 class GenericWatch(_Model):
@@ -179,9 +221,13 @@ class GenericWatch(_Model):
     comparing the JSON value at ``pointer`` (RFC 6901) with ``live``."""
 
     match: str
+    """Live URLs starting with this are watched by this table (required)."""
     url: str
+    """The status URL to fetch (required)."""
     pointer: str
+    """The JSON pointer of the status in the answer, e.g. ``/data/live`` (required)."""
     live: bool | int | str = True
+    """The value at ``pointer`` that means live."""
 
     @field_validator("pointer")
     @classmethod
@@ -201,14 +247,23 @@ class WatchSettings(_Model):
     platform APIs are (settings, so tests point them at loopback stand-ins)."""
 
     enabled: bool = True
-    interval: Duration = timedelta(seconds=30)  # one request per room per interval
-    before: Duration = timedelta(minutes=30)  # watching starts at start - before …
-    after: Duration = timedelta(minutes=30)  # … and ends at end + after
+    """false: no stream is watched (no live, late or found-replay notices)."""
+    interval: Duration = timedelta(seconds=30)
+    """One request per room per interval (at least 1 s)."""
+    before: Duration = timedelta(minutes=30)
+    """Watching starts this long before the start …"""
+    after: Duration = timedelta(minutes=30)
+    """… and ends this long after the end."""
     bilibili_api: str = "https://api.live.bilibili.com"
+    """bilibili's API base."""
     youtube_api: str = "https://www.googleapis.com/youtube/v3"
-    youtube_key_env: str = "YOUTUBE_API_KEY"  # the Data API key, from the environment
-    timeout: Duration = timedelta(seconds=10)  # one request's timeout
+    """YouTube Data API base."""
+    youtube_key_env: str = "YOUTUBE_API_KEY"
+    """The environment variable holding the YouTube Data API key."""
+    timeout: Duration = timedelta(seconds=10)
+    """One status request may take this long in all."""
     generic: dict[str, GenericWatch] = Field(default_factory=dict)
+    """``[watch.generic.NAME]``: any JSON status URL (see below)."""
 
     @field_validator("interval")
     @classmethod
@@ -228,17 +283,26 @@ class SlotSettings(_Model):
     sending (see plan.py for how each kind is planned)."""
 
     kind: SlotKind
+    """announce, reminder, changed, cancelled, replay, digest, live or late (built-in slots
+    have theirs; a slot of your own needs one)."""
     channels: tuple[str, ...] = ("outbox",)
-    offset: Duration | None = None  # reminder: due = start + offset (e.g. -1d)
-    window: Duration | None = None  # valid for this long after it is due …
-    until: Duration | None = None  # … or until start + until (e.g. +15m, -2h)
-    # announce: a page merged less than this before its start is announced at once anyway
+    """Where its messages go (names of ``[channels.*]``)."""
+    offset: Duration | None = None
+    """reminder: due at start + offset (e.g. ``"-1d"``); late: checked at start + offset."""
+    window: Duration | None = None
+    """Valid for this long after it is due …"""
+    until: Duration | None = None
+    """… or until start + until (e.g. ``"15m"``, ``"-2h"``)."""
     min_lead: Duration = timedelta(0)
-    # announce: a reminder due less than this after the announcement is folded into it
+    """announce: a page merged less than this before its start is announced at once anyway."""
     fold: Duration = timedelta(minutes=30)
-    max_age: Duration = timedelta(days=30)  # replay: never for events older than this
-    weekly: str | None = None  # digest: "mon 09:00" in the site zone
+    """announce: a reminder due less than this after the announcement is folded into it."""
+    max_age: Duration = timedelta(days=30)
+    """replay: never for events that ended longer ago than this."""
+    weekly: str | None = None
+    """digest: when, e.g. ``"mon 09:00"`` in the site's zone."""
     enabled: bool = True
+    """false: the slot sends nothing."""
 
     @model_validator(mode="after")
     def _shape(self) -> SlotSettings:
@@ -353,6 +417,7 @@ class NetworkSettings(_Model):
     loopback network of their stand-ins; an intranet site may name its own)."""
 
     allow: tuple[str, ...] = ()
+    """Networks (CIDR) page and template URLs may reach besides public addresses."""
 
     @field_validator("allow")
     @classmethod
@@ -374,32 +439,40 @@ class AlertSettings(_Model):
     found page errors, a channel paused longer than ``paused_for``. Each once."""
 
     channel: str | None = None
+    """The channel operators read (any ``[channels.*]``); none: no alerts."""
     watch_failures: int = Field(default=5, ge=1)
+    """A stream watcher failing this many polls in a row is alerted."""
     paused_for: Duration = timedelta(hours=1)
+    """A channel paused longer than this is alerted."""
 
 
 class LedgerSettings(_Model):
-    # SQLite path (relative to the site root) or a postgresql:// URL; LIVEPIPE_LEDGER_URL wins.
+    """``[ledger]``: where plans and sends are kept."""
+
     url: str = ".livepipe/ledger.sqlite"
-    tombstone_days: int = Field(default=30, ge=0)  # cancelled/deleted events stay this long
-    # A claim is leased for this long and renewed while its channel call runs (up to the
-    # call's own time limit); a claim not renewed for this long is taken back, even from a
-    # live process (a thread wedged in a call).
+    """A SQLite path (inside the site) or a postgresql:// URL; ``LIVEPIPE_LEDGER_URL`` wins."""
+    tombstone_days: int = Field(default=30, ge=0)
+    """Cancelled and deleted events stay in the calendars this many days."""
     lease: Duration = timedelta(minutes=1)
-    # After an upgrade of livepipe, sends only its new rules want are "held" (listed, sent
-    # when an operator agrees: livepipe sync --yes); "send" sends them without asking.
+    """A claim is leased this long and renewed while its call runs; one not renewed is taken
+    back, even from a live process (a thread wedged in a call)."""
     upgrade_sends: Literal["hold", "send"] = "hold"
+    """After an upgrade, sends only the new rules want are held (listed; ``sync --yes``
+    sends them); "send" sends them without asking."""
 
 
 class HookSettings(_Model):
     """`POST /hooks/git` of `livepipe up`: which pushes start a sync."""
 
-    secret_env: str = "LIVEPIPE_HOOK_SECRET"  # GitHub/Gitea HMAC secret or GitLab token
-    branch: str | None = None  # default: site.branch
-    paths: tuple[str, ...] = ()  # default: the content folder, livepipe.toml, templates/
-    # `/hooks/wechat`: the token set as the Official Account's server configuration
-    # (服务器配置), which signs WeChat's event pushes (MASSSENDJOBFINISH)
+    secret_env: str = "LIVEPIPE_HOOK_SECRET"
+    """The environment variable of the GitHub/Gitea HMAC secret or the GitLab token."""
+    branch: str | None = None
+    """Pushes to this branch start a sync (default: ``[site] branch``)."""
+    paths: tuple[str, ...] = ()
+    """…that touch these paths (default: the content folder, livepipe.toml, templates/)."""
     wechat_token_env: str = "WECHAT_CALLBACK_TOKEN"
+    """The environment variable of the token set as the Official Account's server
+    configuration (服务器配置), which signs WeChat's pushes to ``/hooks/wechat``."""
 
 
 class Settings(_Model):

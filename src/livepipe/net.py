@@ -38,7 +38,6 @@ import httpx
 from httpcore._backends.sync import SyncStream
 from pydantic import BaseModel, ValidationError
 
-from . import __version__
 from .addresses import IPNetwork, Policy, _literal, _refused
 from .errors import (
     BadAnswerError,
@@ -48,6 +47,7 @@ from .errors import (
     NetworkError,
     TooLargeError,
 )
+from .version import __version__
 
 USER_AGENT = f"livepipe/{__version__} (+https://github.com/livepipe)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

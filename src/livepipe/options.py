@@ -100,8 +100,10 @@ class EmailOptions(ChannelOptions):
     title_max: ClassVar[int | None] = 200  # a subject longer than this is cut by most clients
     timeout: float = Field(default=20.0, gt=0, le=600, description="seconds per connection step")
     host: str | None = Field(default=None, description="the SMTP server (required)")
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
+    port: int = Field(default=587, ge=1, le=65535, description="the SMTP server's port")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="STARTTLS on 587, TLS from the start (465), or none"
+    )
     username_env: str | None = Field(default=None, description="variable: the SMTP user")
     password_env: str | None = Field(default=None, description="variable: its password")
     sender: str | None = Field(

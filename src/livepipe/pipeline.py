@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__
 from .activity import What, tell
 from .alerts import raise_alert
 from .build import BuildResult, Progress, build
@@ -21,6 +20,7 @@ from .models import Severity, SlotKind
 from .plan import plan
 from .records import LedgerState, Plan
 from .site import LoadResult, Site, load
+from .version import __version__
 
 # Ledger kv: the content fingerprint of the last sync (the sync flow does nothing while it
 # matches); deleted when something the build shows changes outside the pages.

@@ -30,7 +30,13 @@ from .ledger import Ledger, LostClaimError, worker_id
 from .models import Message, SlotKind
 from .publish import Channel, Receipt, broken_channels
 from .records import Send, SendRecord, SendState
-from .render.messages import ALL_PARTS, render_gathered, render_message, week_bounds
+from .render.messages import (
+    ALL_PARTS,
+    render_gathered,
+    render_message,
+    week_bounds,
+    written_message,
+)
 from .render.templating import Templates
 from .timeutil import get_zone
 
@@ -287,19 +293,7 @@ class Sender:
         """The send's message as it reads ``now`` (default: the clock), when it goes out."""
         now = now or self.clock()
         if send.kind == SlotKind.ALERT:  # written when it was raised (alerts.py)
-            title, _, text = send.text.partition("\n")
-            return Message(
-                key=send.key,
-                uid=send.uid,
-                slot=send.slot,
-                kind=send.kind,
-                channel=send.channel,
-                lang=self.settings.site.language,
-                title=title.strip(),
-                text=text.strip() + "\n",
-                url=self.settings.site.base_url + "/",
-                due=send.due,
-            )
+            return written_message(send, self.settings)
         if send.kind == SlotKind.DIGEST:
             start, end = week_bounds(send.occurrence, self.settings.site.timezone or "UTC")
             live = [

@@ -1,5 +1,5 @@
-"""Small helpers: time zones and durations (pure, no clock reads here); CPUs and the garbage
-collector for the worker pools of load and build."""
+"""Small helpers: time zones and durations (pure, no clock reads here), and the CPUs the
+worker pools of load and build may use."""
 
 from __future__ import annotations
 

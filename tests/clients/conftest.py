@@ -21,8 +21,9 @@ import pytest
 from livepipe.build import build
 from livepipe.site import Site, load
 
-from ..conftest import ROOT, _apt_install
-from ..receiver import free_port
+from ..conftest import _apt_install
+from ..support import ROOT
+from ..support.receiver import free_port
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"

@@ -15,8 +15,8 @@ import httpx
 import icalendar
 import pytest
 
-from ..conftest import CORPUS
-from ..serving import copy_site
+from ..support import CORPUS
+from ..support.serving import copy_site
 from .conftest import HERE, KS_TOML, SYSTEM_PYTHON, Built, client, livepipe_serve
 
 pytestmark = pytest.mark.clients
@@ -60,7 +60,7 @@ def test_libical_itip_check_accepts_the_email_invitations(
     from livepipe.render.ics import invitation
     from livepipe.site import load_path
 
-    from ..conftest import CONTENT
+    from ..support import CONTENT
 
     client(debian_clients, "libical")
     files = []

@@ -15,7 +15,7 @@ from livepipe.preview import make_preview, write_report
 from livepipe.site import Site
 
 from ..conftest import ARTIFACTS, Validators, failures
-from ..serving import Served, pull_request_repo, serving
+from ..support.serving import Served, pull_request_repo, serving
 
 pytestmark = pytest.mark.browser
 

@@ -19,14 +19,14 @@ import pytest
 from livepipe.addresses import parse_networks
 from livepipe.config import ChannelSettings, Settings
 from livepipe.publish import PUBLISHERS
-from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
 
-from ..conftest import ARTIFACTS, CONTENT, _apt_install
-from ..fake_apis import Recorder, make_app
-from ..receiver import serve_app
+from ..conftest import ARTIFACTS, _apt_install
+from ..support import CONTENT, make_send
+from ..support.apis import Recorder, make_app
+from ..support.receiver import serve_app
 from .test_browser import shot
 
 pytestmark = pytest.mark.browser
@@ -38,15 +38,12 @@ def published(
     """The observability talk through the WeChat channel; returns the draft WeChat got."""
     event = next(e for e in load_path(CONTENT).events if e.slug == "observability1210-live")
     event = replace(event, **event_changes)
-    send = Send(
-        key,
-        event.uid,
-        "announce",
-        "announce",
-        "oa",
-        "once",
-        datetime(2026, 11, 26, tzinfo=UTC),
-        datetime(2026, 12, 10, tzinfo=UTC),
+    send = make_send(
+        key=key,
+        uid=event.uid,
+        channel="oa",
+        due=datetime(2026, 11, 26, tzinfo=UTC),
+        valid_until=datetime(2026, 12, 10, tzinfo=UTC),
     )
     message = render_message(send, event, Settings(), Templates())
     cfg = ChannelSettings(

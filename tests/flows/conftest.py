@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import ROOT
-from ..receiver import Stats, free_port, serve, wait_for
+from ..support import ROOT
+from ..support.receiver import Stats, free_port, serve, wait_for
 
 PORT = free_port()
 HOME = Path(tempfile.mkdtemp(prefix="livepipe-prefect-"))

@@ -15,8 +15,8 @@ import pytest
 
 from livepipe.records import SendState
 
-from ..hostile_remote import hostile
-from ..receiver import Stats, serve, wait_for
+from ..support.hostile import hostile
+from ..support.receiver import Stats, serve, wait_for
 from .conftest import UpSite
 
 pytestmark = pytest.mark.timeout(400)

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from livepipe.records import SendState
 
-from ..receiver import wait_for
+from ..support.receiver import wait_for
 from .conftest import UpSite, flow_runs, task_runs_named
 
 pytestmark = pytest.mark.timeout(300)
@@ -106,7 +106,7 @@ def test_livepipe_notify_fails_when_the_server_is_down(up_site: UpSite) -> None:
     """An event sent to a server that is down is dropped silently: notify fails the step."""
     import subprocess
 
-    from ..receiver import free_port
+    from ..support.receiver import free_port
     from .conftest import ENV, LIVEPIPE
 
     down = f"http://127.0.0.1:{free_port()}/api"

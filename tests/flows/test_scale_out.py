@@ -19,8 +19,8 @@ from livepipe.ledger import open_ledger
 from livepipe.records import SendState
 
 from ..conftest import PG_URL
-from ..ledger_fixtures import fill
-from ..receiver import Stats, free_port, serve
+from ..support.ledgers import fill
+from ..support.receiver import Stats, free_port, serve
 from .conftest import ENV
 
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")

@@ -22,7 +22,7 @@ import pytest
 
 from livepipe.records import SendState
 
-from ..receiver import Stats, free_port, serve, starting_soon_site, wait_for
+from ..support.receiver import Stats, free_port, serve, starting_soon_site, wait_for
 from .conftest import UpSite
 
 LIVEPIPE = str(Path(sys.executable).parent / "livepipe")
@@ -103,7 +103,7 @@ def test_up_refuses_a_server_it_did_not_start(tmp_path: Path) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from ..receiver import serve_app
+    from ..support.receiver import serve_app
 
     async def health(request: object) -> JSONResponse:
         return JSONResponse(True)

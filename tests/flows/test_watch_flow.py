@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ..fake_streams import Platforms, live_site, make_app, watch_settings
-from ..receiver import Stats, serve, serve_app, wait_for
+from ..support.receiver import Stats, serve, serve_app, wait_for
+from ..support.streams import Platforms, live_site, make_app, watch_settings
 from .conftest import UpSite, flow_runs
 
 pytestmark = pytest.mark.timeout(400)

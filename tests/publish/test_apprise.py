@@ -18,7 +18,8 @@ from livepipe.config import ChannelSettings
 from livepipe.errors import ConfigError, PermanentPublishError, TransientPublishError
 from livepipe.publish import PUBLISHERS, broken_channels
 
-from ..receiver import serve_app
+from ..support import make_send
+from ..support.receiver import serve_app
 from .test_conformance import message  # noqa: F401 (the fixture)
 
 USER, PASSWORD = "community", "ntfy-secret-pw"
@@ -125,16 +126,14 @@ def test_a_crash_mid_call_leaves_the_send_uncertain(tmp_path) -> None:
     from livepipe.config import Settings
     from livepipe.ledger import open_ledger
     from livepipe.plan import Plan
-    from livepipe.records import Send, SendState
+    from livepipe.records import SendState
 
     channel = chan("json://127.0.0.1:9/hook")
     assert channel.accepts_idempotency_key is False
     now = datetime(2026, 12, 1, tzinfo=UTC)
     ledger = open_ledger(Settings(), str(tmp_path / "l.sqlite"))
     try:
-        send = Send(
-            "a" * 24, "ev@x", "announce", "announce", "chat", "once", now, now + timedelta(days=1)
-        )
+        send = make_send(key="a" * 24, uid="ev@x", channel="chat", due=now)
         ledger.apply(Plan(now, add=[send]))
         ledger.claim(send.key, now, "host:1:1")
         ledger.start_call(send.key, "host:1:1", now)

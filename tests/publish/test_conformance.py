@@ -21,14 +21,13 @@ from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import ConfigError, PermanentPublishError, TransientPublishError
 from livepipe.models import SlotKind
 from livepipe.publish import PUBLISHERS, Channel
-from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
 
-from ..conftest import CONTENT
-from ..fake_apis import DINGTALK_SECRET, FEISHU_SECRET, LISTMONK_AUTH, Recorder, Seen, make_app
-from ..receiver import free_port, serve_app
+from ..support import CONTENT, make_send
+from ..support.apis import DINGTALK_SECRET, FEISHU_SECRET, LISTMONK_AUTH, Recorder, Seen, make_app
+from ..support.receiver import free_port, serve_app
 
 SECRET_WORDS = [FEISHU_SECRET, DINGTALK_SECRET, LISTMONK_AUTH[1]]
 
@@ -43,15 +42,12 @@ def api() -> Iterator[tuple[str, Recorder]]:
 @pytest.fixture(scope="module")
 def message():
     event = next(e for e in load_path(CONTENT).events if e.slug == "observability1210-live")
-    send = Send(
-        "k" * 24,
-        event.uid,
-        "announce",
-        "announce",
-        "x",
-        "once",
-        datetime(2026, 11, 26, 1, tzinfo=UTC),
-        datetime(2026, 12, 10, tzinfo=UTC),
+    send = make_send(
+        key="k" * 24,
+        uid=event.uid,
+        channel="x",
+        due=datetime(2026, 11, 26, 1, tzinfo=UTC),
+        valid_until=datetime(2026, 12, 10, tzinfo=UTC),
     )
     return render_message(send, event, Settings(), Templates())
 

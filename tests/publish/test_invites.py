@@ -22,7 +22,7 @@ import pytest
 from icalendar import Calendar
 
 from ..conftest import VALIDATE, Validators, failures
-from ..scenario import CONFIG, Scenario
+from ..support.scenario import CONFIG, Scenario
 from ..test_plan_scenarios import PAGE, SOURCE, set_time, set_video
 from .test_conformance import SmtpSink, message, smtp  # noqa: F401 (fixtures)
 

@@ -13,12 +13,11 @@ from livepipe.config import ChannelSettings, Settings
 from livepipe.errors import PermanentPublishError
 from livepipe.ledger import open_ledger
 from livepipe.publish import PUBLISHERS
-from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
 
-from ..conftest import CONTENT
+from ..support import CONTENT, make_send
 
 
 def message(url: str, key: str = "k" * 24):
@@ -26,15 +25,12 @@ def message(url: str, key: str = "k" * 24):
     event = replace(
         event, cover_image=f"{url}/img/cover.png", outline_image=f"{url}/img/outline.png"
     )
-    send = Send(
-        key,
-        event.uid,
-        "announce",
-        "announce",
-        "oa",
-        "once",
-        datetime(2026, 11, 26, tzinfo=UTC),
-        datetime(2026, 12, 10, tzinfo=UTC),
+    send = make_send(
+        key=key,
+        uid=event.uid,
+        channel="oa",
+        due=datetime(2026, 11, 26, tzinfo=UTC),
+        valid_until=datetime(2026, 12, 10, tzinfo=UTC),
     )
     return render_message(send, event, Settings(), Templates())
 

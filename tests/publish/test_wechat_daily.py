@@ -19,7 +19,7 @@ from livepipe.send import Result, Sender
 from livepipe.site import Site
 from livepipe.timeline import timeline
 
-from ..fake_apis import Recorder
+from ..support.apis import Recorder
 
 CST = ZoneInfo("Asia/Shanghai")
 MERGED = datetime(2026, 12, 1, 10, 0, tzinfo=CST)

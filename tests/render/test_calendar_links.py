@@ -9,13 +9,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from livepipe.build import build
-from livepipe.models import SlotKind
-from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import Site, load
 
-from ..conftest import ROOT
+from ..support import ROOT, make_send
 
 
 def test_every_messages_calendar_link_is_a_file_of_the_build(tmp_path: Path) -> None:
@@ -27,7 +25,7 @@ def test_every_messages_calendar_link_is_a_file_of_the_build(tmp_path: Path) -> 
     for e in loaded.events:
         if e.cancelled:
             continue
-        send = Send("k" * 24, e.uid, "announce", SlotKind.ANNOUNCE, "x", "once", e.start, e.end)
+        send = make_send(key="k" * 24, uid=e.uid, channel="x", due=e.start, valid_until=e.end)
         m = render_message(send, e, site.settings, Templates(ROOT / "templates"))
         [link] = re.findall(rf"{re.escape(base)}/events/\S+\.ics", m.text)
         assert (tmp_path / "dist" / link.removeprefix(base + "/")).is_file(), link

@@ -16,7 +16,7 @@ from livepipe.ledger import open_ledger
 from livepipe.pipeline import sync
 from livepipe.site import Site, load
 
-from ..conftest import CONTENT
+from ..support import CONTENT
 from ..test_build import git
 from .helpers import artifacts, build_memory
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import CONTENT
+from ..support import CONTENT
 from .helpers import build_memory
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

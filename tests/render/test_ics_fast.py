@@ -11,7 +11,7 @@ from livepipe.render.context import BuildContext
 from livepipe.render.ics import IcsRenderer
 from livepipe.site import Site, load
 
-from ..conftest import CONTENT
+from ..support import CONTENT
 from .helpers import fixed_context
 from .test_injection import hostile_site
 

@@ -9,7 +9,8 @@ import re
 from livepipe.render.html import _EMPH, _IMAGE, _LINK, _TAG, _unwrap, markdown_text
 from livepipe.site import Site, load
 
-from ..conftest import CONTENT, CORPUS, body_of
+from ..conftest import body_of
+from ..support import CONTENT, CORPUS
 
 
 def every_pattern(text: str) -> str:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from livepipe.config import Settings
+from livepipe.models import SlotKind
 from livepipe.records import Send
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import load_path
 
-from ..conftest import CONTENT
+from ..support import CONTENT, make_send
 
 
 def event(lang: str):  # type: ignore[no-untyped-def]
@@ -23,8 +24,14 @@ def event(lang: str):  # type: ignore[no-untyped-def]
 
 
 def reminder(e, offset: timedelta) -> Send:  # type: ignore[no-untyped-def]
-    return Send(
-        "k" * 24, e.uid, "starting-soon", "reminder", "outbox", "x", e.start + offset, e.end
+    return make_send(
+        key="k" * 24,
+        uid=e.uid,
+        slot="starting-soon",
+        kind=SlotKind.REMINDER,
+        occurrence="x",
+        due=e.start + offset,
+        valid_until=e.end,
     )
 
 

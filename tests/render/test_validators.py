@@ -11,7 +11,8 @@ from livepipe.build import build
 from livepipe.render.context import tag_file
 from livepipe.site import Site, load
 
-from ..conftest import CONTENT, Validators, failures
+from ..conftest import Validators, failures
+from ..support import CONTENT
 
 
 def _check(out: Path, validators: Validators, expect_ics: int) -> None:
@@ -32,6 +33,7 @@ def test_bundled_content_artifacts_validate(tmp_path: Path, validators: Validato
     _check(built.out, validators, len(result.events) + 1 + 2 + n_tags)
 
 
+@pytest.mark.slow  # waits on purpose (make test-quick leaves it out)
 @pytest.mark.usefixtures("validators")
 def test_corpus_artifacts_validate(tmp_path: Path, corpus: Path, validators: Validators) -> None:
     toml = tmp_path / "livepipe.toml"

@@ -26,7 +26,7 @@ app.add_typer(channels_app, name="channels")
 
 @channels_app.command("list")
 def channels_list(path: PathArg = Path("."), config: ConfigOpt = None) -> None:
-    """The configured channels, their type, limits and whether they deduplicate by key."""
+    """The configured channels: their type, languages and whether they deduplicate by key."""
     settings = settings_of(path, config)
     table = Table()
     for col in ("name", "type", "languages", "dedup by key", "enabled"):

@@ -40,7 +40,7 @@ class Format(enum.StrEnum):
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..version import __version__
 
         typer.echo(printable(f"livepipe {__version__}"))
         raise typer.Exit()

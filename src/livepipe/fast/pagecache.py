@@ -125,7 +125,7 @@ def stamp(path: Path) -> Stamp | None:
 
 class PageCache:
     def __init__(self, settings: Settings, content_root: Path, *, enabled: bool = True) -> None:
-        from .. import __version__
+        from ..version import __version__
 
         root = settings.root
         enabled = enabled and os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")

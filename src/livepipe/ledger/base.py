@@ -294,7 +294,7 @@ class Ledger(ABC):
             row = cur.fetchone()
             current = row[0] if row and row[0] is not None else 0
             if current > SCHEMA_VERSION:
-                from .. import __version__
+                from ..version import __version__
 
                 raise ConfigError(
                     f"the ledger ({self.url.rsplit('/', 1)[-1]}) has schema {current}, newer "
@@ -306,7 +306,7 @@ class Ledger(ABC):
                     cur.execute(statement)
                 cur.execute(self.q("INSERT INTO schema_version (version) VALUES (?)"), (version,))
             if current == 0:  # a new ledger: stamped with the livepipe that made it
-                from .. import __version__
+                from ..version import __version__
 
                 cur.execute(
                     self.q("INSERT INTO kv (name, value, expires_at) VALUES (?, ?, NULL)"),

@@ -155,6 +155,12 @@ def _message(send: Send, lang: str, text: str, url: str, **parts: Any) -> Messag
     )
 
 
+def written_message(send: Send, settings: Settings) -> Message:
+    """The message of a send whose text was written when it was made (an alert), in the
+    site's language."""
+    return _message(send, settings.site.language, send.text, settings.site.base_url + "/")
+
+
 def render_gathered(
     send: Send,
     events: Sequence[Event],

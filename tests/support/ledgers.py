@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from livepipe.config import Settings, load_settings
-from livepipe.identity import send_key
 from livepipe.ledger import Ledger
+from livepipe.models import SlotKind
 from livepipe.plan import Plan
-from livepipe.records import EventRecord, Send
+from livepipe.records import EventRecord
 from livepipe.site import load_path
 
-from .conftest import CONTENT
+from . import CONTENT, make_send
 
 SLOTS = ("announce", "reminder-1d", "starting-soon", "changed")
 
@@ -55,16 +55,14 @@ def fill(ledger: Ledger, now: datetime, n_events: int, *, prefix: str = "e") -> 
             kind = "reminder" if slot.startswith(("reminder", "starting")) else slot
             due = now - timedelta(seconds=j)
             plan.add.append(
-                Send(
-                    send_key(event.uid, slot, "hook", "once"),
-                    event.uid,
-                    slot,
-                    kind,
-                    "hook",
-                    "once",
-                    due,
-                    now + timedelta(days=1),
-                    event.significant,
+                make_send(
+                    uid=event.uid,
+                    slot=slot,
+                    kind=SlotKind(kind),
+                    channel="hook",
+                    due=due,
+                    valid_until=now + timedelta(days=1),
+                    significant=event.significant,
                 )
             )
     ledger.apply(plan)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ import httpx
 
 from livepipe.serve import Rebuilder, create_app
 
-from .conftest import CONTENT, ROOT
+from . import bundled_site
 from .receiver import serve_app
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)  # before every bundled event
@@ -53,9 +52,8 @@ class Served:
 
 
 def copy_site(dest: Path) -> Path:
-    shutil.copy(ROOT / "livepipe.toml", dest / "livepipe.toml")
-    shutil.copytree(CONTENT, dest / "content")
-    return dest
+    """The bundled site copied into ``dest`` (which may exist)."""
+    return bundled_site(dest)
 
 
 @contextmanager
