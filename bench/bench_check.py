@@ -1,6 +1,9 @@
-"""Benchmark `livepipe check`: pages/s and peak memory at 1k and 10k synthetic pages.
+"""Benchmark `livepipe check`: pages/s and peak memory at 1k and 10k synthetic pages, and
+how long a command takes to start (`--help`, `check` of the 9 bundled pages) against
+`python -c pass`, wall-clock, median of 15 runs.
 
     python bench/bench_check.py [N ...]      (default: 1000 10000)
+    python bench/bench_check.py startup
 
 Each size runs in a fresh single-threaded child process (so peak RSS is that run's own), three
 times; the best time is reported. Goal (issue 3): 10k pages in under 5 s on one core.
@@ -61,5 +64,28 @@ def main(sizes: list[int]) -> None:
             )
 
 
+def startup(runs: int = 15) -> None:
+    import statistics
+    import time
+
+    exe = str(Path(sys.executable).parent / "livepipe")
+    content = str(HERE.parent / "content")
+    cases = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "livepipe --help": [exe, "--help"],
+        "livepipe check content/ (9 pages)": [exe, "check", content],
+    }
+    for label, command in cases.items():
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=False)
+            times.append(time.perf_counter() - t)
+        print(f"{label:36} median {statistics.median(times):.3f} s, best {min(times):.3f} s")
+
+
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1000, 10000])
+    if sys.argv[1:] == ["startup"]:
+        startup()
+    else:
+        main([int(a) for a in sys.argv[1:]] or [1000, 10000])

@@ -40,8 +40,9 @@ def _http_url(value: str, what: str = "") -> str:
 
 
 class _Model(BaseModel):
-    # A docstring under a field is its description (docs/settings.md is made from them).
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # A docstring under a field says what it does (reference.py makes docs/settings.md from
+    # them); models are built when first used (a command that reads no settings pays nothing).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SiteSettings(_Model):

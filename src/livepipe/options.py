@@ -28,7 +28,7 @@ WECHAT_TITLE_MAX = 32  # characters of an article title (draft/add)
 class ChannelOptions(BaseModel):
     """What every channel takes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
     type: ClassVar[str] = ""
     # the longest title the service shows whole (check warns about longer ones)
     title_max: ClassVar[int | None] = None

@@ -6,8 +6,11 @@ prints). ``make docs`` writes them; a test fails when a file and the code disagr
 
 from __future__ import annotations
 
+import ast
 import inspect
+import itertools
 import re
+import textwrap
 import types
 from datetime import timedelta
 from enum import Enum
@@ -85,13 +88,41 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|").replace("``", "`")
 
 
+def _attribute_docs(model: type) -> dict[str, str]:
+    """The docstrings written under the fields of ``model`` and its bases (how config.py
+    documents its keys), read from the source."""
+    docs: dict[str, str] = {}
+    for klass in reversed(model.__mro__):
+        if not klass.__module__.startswith("livepipe"):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
+def _about(model: type[BaseModel], name: str, field: FieldInfo) -> str:
+    return field.description or _attribute_docs(model).get(name, "")
+
+
 def _table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         if name in skip or field.exclude:
             continue
         key = field.alias or name
-        about = field.description or ""
+        about = _about(model, name, field)
         rows.append(
             f"| `{key}` | {_type(field.annotation)} | `{_default(field)}` | {_cell(about)} |"
         )
@@ -117,7 +148,7 @@ def undocumented() -> list[str]:
     models += [(f"channels ({t})", m) for t, m in OPTIONS.items()]
     for section, model in models:
         for name, field in model.model_fields.items():
-            if not field.exclude and not field.description:
+            if not field.exclude and not _about(model, name, field):
                 out.append(f"{section}.{field.alias or name}")
     return out
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from ..config import Settings
 from ..errors import ConfigError
-from ..site import LoadResult, Site, load
 from ..text import console as safe_console
 from ..text import printable
 
-if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
+if TYPE_CHECKING:  # what loads a site is imported by the commands that use it
+    from ..config import Settings
     from ..ledger import Ledger
+    from ..site import LoadResult
 
 
 app = typer.Typer(
@@ -84,6 +84,8 @@ LedgerOpt = Annotated[
 
 def load_pages(path: Path, config: Path | None) -> LoadResult:
     try:
+        from ..site import Site, load
+
         return load(Site.locate(path, config=config))
     except ConfigError as exc:
         fail(str(exc))
@@ -140,6 +142,8 @@ def store_of(path: Path, config: Path | None, url: str | None) -> Iterator[tuple
 
 def settings_of(path: Path, config: Path | None) -> Settings:
     try:
+        from ..site import Site
+
         return Site.locate(path, config=config).settings
     except ConfigError as exc:
         fail(str(exc))

@@ -18,7 +18,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import did_you_mean
 from ..records import SendRecord, SendState
 from ..text import console as safe_console
 from ..text import printable
@@ -211,6 +210,8 @@ def pause(
     at = parse_now(now)
     with store_of(path, config, ledger) as (settings, store):
         if channel not in settings.channels:
+            from ..config import did_you_mean
+
             fail(
                 f"no channel {channel!r}{did_you_mean(channel, settings.channels)}; "
                 f"the channels are {', '.join(settings.channels)}"

@@ -12,18 +12,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..build import BuildResult
-from ..config import Settings
 from ..errors import ConfigError
 from ..models import Event, Problem, Severity
 from ..records import SendState
-from ..site import LoadResult
 from ..text import console as safe_console
 from ..timeutil import get_zone
 
-if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
+if TYPE_CHECKING:  # the heavy side is imported by the commands that use it
+    from ..build import BuildResult
+    from ..config import Settings
     from ..plan import Plan
     from ..send import Outcome
+    from ..site import LoadResult
     from ..timeline import TimelineRow
 
 

@@ -12,10 +12,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from ..config import find_config, load_settings
 from ..errors import ConfigError, RenderError
 from ..models import Severity
-from ..site import Site
 from ..text import console as safe_console
 
 if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
@@ -155,6 +153,8 @@ def preview(
     from ..preview import find_validators, make_preview, markdown, write_report
 
     try:
+        from ..site import Site
+
         site = Site.locate(path, config=config)
         result = make_preview(
             site, base=base, now=parse_now(now), validators=find_validators(validators)
@@ -203,6 +203,8 @@ def schema_suggest(
 
     if not path.is_dir():
         fail(f"{path}: not a folder of pages")
+    from ..config import find_config, load_settings
+
     found = config or find_config(path)
     try:
         settings = load_settings(found) if found else None
