@@ -199,6 +199,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
         "近期场次：</strong> 2027 年 4 月 6 日（周二）19:00–20:00（Europe/Berlin 时间，UTC+02:00）"
     )
     assert next_line in item["content_html"]
+    assert "重复：</strong>每周二 19:00，至 4 月 13 日" in item["content_html"]
 
     rebuilder = Rebuilder(site, tmp_path / "dist", clock=lambda: now)
     assert rebuilder.check()
@@ -209,6 +210,10 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     # listed at its next occurrence (the 30th is cancelled), then the 13th
     assert "2027 年 4 月 6 日（周二）19:00–20:00（Europe/Berlin 时间，UTC+02:00）" in card
     assert "之后: 2027 年 4 月 13 日（周二）19:00" in card
+    assert '<div class="muted repeats">每周二 19:00，至 4 月 13 日</div>' in card
+    # the Google link adds the series (from its first occurrence), not one date
+    assert "recur=RRULE%3AFREQ%3DWEEKLY%3BBYDAY%3DTU%3BUNTIL%3D20270413T215959Z" in card
+    assert "dates=20270316T180000Z" in card
 
 
 def test_the_weekly_digest_lists_this_weeks_occurrence(site: Path, write_page: Callable) -> None:

@@ -146,42 +146,61 @@ MAPPED_FIELDS = (
 )
 
 
+def _paths(value: object) -> object:
+    return (value,) if isinstance(value, str) else value
+
+
+Paths = Annotated[tuple[str, ...], BeforeValidator(_paths)]
+"""One dotted front-matter path, or several tried in order (the first a page has wins)."""
+
+
 class SchemaMapping(_Model):
-    """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping."""
+    """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping.
+
+    Each field names a dotted key of your pages (``location.city``), or a list of them tried
+    in order (``start = ["sortable_date", "main.sortable_date", "event.start_date"]``): one
+    mapping reads a folder whose pages changed shape over the years. Only ``title`` and
+    ``start`` are required; an optional field a page fills with something unreadable is an
+    ``ignored-field`` warning and the event builds without it."""
 
     match: tuple[str, ...]
     """Globs relative to the content folder, e.g. ``["_events/**"]`` (required)."""
-    title: str = "title"
-    """The front-matter key of the title (each value below names a key of your pages)."""
-    start: str
+    title: Paths = ("title",)
+    """The front-matter key of the title (each value below names a key of your pages, or a
+    list of keys)."""
+    start: Paths
     """The key of the start: a date-time, or a date for all-day events (required)."""
-    end: str | None = None
-    """The key of the end."""
-    duration: str | None = None
-    """The key of a duration (``90m``, ``1h30m``) when pages give one instead of an end."""
-    timezone: str | None = None
+    end: Paths = ()
+    """The key of the end: a date-time, or the last day (inclusive) of an all-day event."""
+    time: Paths = ()
+    """The key of a free-text time range for a date-only start (``5:00PM - 8:00PM (PT)``,
+    ``17:00–20:00 CET``, ``9am–5pm ET``); a zone abbreviation is read for the event's date."""
+    duration: Paths = ()
+    """The key of a duration (``90 minutes``, ``1h30m``) when pages give one instead of an
+    end."""
+    timezone: Paths = ()
     """The key of the event's zone."""
-    online: str | None = None
+    online: Paths = ()
     """The key of a yes/no: streamed online."""
-    location: str | None = None
+    location: Paths = ()
     """The key of the venue."""
-    live_url: str | None = None
+    live_url: Paths = ()
     """The key of the livestream's address."""
-    register_url: str | None = None
+    register_url: Paths = ()
     """The key of the sign-up page."""
-    replay_url: str | None = None
+    replay_url: Paths = ()
     """The key of the recording's address."""
-    tags: str | None = "tags"
-    """The key of the tags."""
-    status: str | None = None
+    tags: Paths = ("tags",)
+    """The key of the tags (a list, a comma-separated text, or a mapping: its texts)."""
+    status: Paths = ()
     """The key of the status (``cancelled`` cancels the event)."""
-    uid: str | None = None
+    uid: Paths = ()
     """The key of a stable id (default: the page's path)."""
-    description: str | None = "description"
+    description: Paths = ("description",)
     """The key of the one-line description."""
-    cover: str | None = None
+    cover: Paths = ()
     """The key of the cover image."""
-    repeat: str | None = None
+    repeat: Paths = ()
     """The key of a recurrence: an RRULE text, or a {rrule, until, count, except} mapping."""
 
     @field_validator("match")
@@ -189,6 +208,13 @@ class SchemaMapping(_Model):
     def _some(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v:
             raise ValueError('match needs at least one glob, e.g. ["_events/**"]')
+        return v
+
+    @field_validator("title", "start")
+    @classmethod
+    def _needed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("needs at least one key")
         return v
 
 

@@ -265,6 +265,8 @@ class Message:
     audience: str = "everyone"  # or "reviewers": a WeChat mass-send previewed first
     # A gathered send (a daily WeChat mass-send): (article, its meta, the event) of each.
     articles: tuple[tuple[str, dict[str, str | None], Event], ...] = ()
+    # The recurring event ``event`` is an occurrence of: invitations carry the whole series.
+    series: Event | None = None
 
     def to_json(self) -> dict[str, object]:
         return {

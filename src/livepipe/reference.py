@@ -20,7 +20,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .config import DEFAULT_SLOTS, GenericWatch, SchemaMapping, Settings, SlotSettings
+from .config import (
+    DEFAULT_SLOTS,
+    GenericWatch,
+    SchemaMapping,
+    Settings,
+    SlotSettings,
+    _paths,
+)
 from .options import OPTIONS, ChannelOptions
 from .timeutil import format_duration
 
@@ -76,9 +83,17 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _field_type(field: FieldInfo) -> str:
+    if any(getattr(m, "func", None) is _paths for m in field.metadata):
+        return "key or list of keys"
+    return _type(field.annotation)
+
+
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "(required)"
+    if field.default == ():
+        return "—"
     if field.default_factory is not None:
         return _value(field.default_factory())  # type: ignore[call-arg]
     return _value(field.default)
@@ -123,9 +138,7 @@ def _table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
             continue
         key = field.alias or name
         about = _about(model, name, field)
-        rows.append(
-            f"| `{key}` | {_type(field.annotation)} | `{_default(field)}` | {_cell(about)} |"
-        )
+        rows.append(f"| `{key}` | {_field_type(field)} | `{_default(field)}` | {_cell(about)} |")
     return rows
 
 

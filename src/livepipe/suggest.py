@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from .errors import ContentError
 from .sitefiles import within
 from .sources.files import read_page
-from .timeutil import get_zone, human_duration, parse_offset, parse_time_value
+from .timeutil import get_zone, human_duration, parse_offset, parse_time_range, parse_time_value
 
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 _ONLINE_WORDS = {"online", "virtual", "in person", "in-person", "offline", "hybrid", "remote"}
@@ -45,6 +45,7 @@ _NAMES: dict[str, tuple[str, ...]] = {  # in the order fields are chosen (specif
         "date",
     ),
     "end": ("end", "ends_at", "end_time", "end_date", "enddate", "finish", "until"),
+    "time": ("time", "hours", "time_range", "times"),
     "duration": ("duration", "length"),
     "timezone": ("timezone", "tz", "time_zone", "zone"),
     "register_url": ("register_url", "registration", "register", "signup", "rsvp", "tickets"),
@@ -68,6 +69,7 @@ class KeyStats:
     pages: int = 0
     shapes: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    where: set[int] = field(default_factory=set)  # the pages (by survey order) that have it
 
     def share(self, shape: str) -> float:
         return self.shapes[shape] / self.pages if self.pages else 0.0
@@ -99,11 +101,13 @@ def survey(root: Path, *, max_bytes: int = 1 << 20) -> Survey:
         if not page.meta:
             continue
         pages += 1
+        index = pages
         folders[str(rel.parent) if str(rel.parent) != "." else ""] += 1
         extensions[path.suffix] += 1
         for key, value in _flatten(page.meta):
             stats = keys.setdefault(key, KeyStats(key))
             stats.pages += 1
+            stats.where.add(index)
             stats.shapes[shape_of(value)] += 1
             if len(stats.examples) < 2 and value not in (None, "") and shape_of(value) != "map":
                 stats.examples.append(str(value)[:40])
@@ -166,8 +170,14 @@ def shape_of(value: object) -> str:
     try:
         human_duration(text)
     except ValueError:
+        pass
+    else:
+        return "duration"
+    try:
+        parse_time_range(text)
+    except ValueError:
         return "text"
-    return "duration"
+    return "time-range"
 
 
 def _is_zone(text: str) -> bool:
@@ -182,6 +192,7 @@ _SHAPES: dict[str, tuple[str, ...]] = {
     "title": ("text",),
     "start": ("date-time", "date-time text", "date", "date text"),
     "end": ("date-time", "date-time text", "date", "date text"),
+    "time": ("time-range",),
     "duration": ("duration", "number", "map"),
     "timezone": ("zone",),
     "online": ("bool", "online-word"),
@@ -198,30 +209,40 @@ _SHAPES: dict[str, tuple[str, ...]] = {
 }
 
 
-def propose(s: Survey) -> dict[str, str]:
-    """Field → key: for each field, the best-named key whose values mostly have its shape."""
-    chosen: dict[str, str] = {}
+def propose(s: Survey) -> dict[str, list[str]]:
+    """Field → keys to try in order: for each field, the best-named key whose values mostly
+    have its shape, then, while some pages have none of the keys chosen so far, the best
+    key those pages do have (``main.sortable_date`` after ``sortable_date``: a folder whose
+    pages changed shape over the years)."""
+    chosen: dict[str, list[str]] = {}
     taken: set[str] = set()
     for fieldname in _NAMES:  # start before end, URLs by their own names first
-        best: tuple[float, str] | None = None
-        for key, stats in s.keys.items():
-            if key in taken:
-                continue
-            rank = _name_rank(fieldname, key)
-            if rank is None:
-                continue
-            fit = sum(stats.share(shape) for shape in _SHAPES[fieldname])
-            if fit < 0.5:
-                continue
-            if fieldname == "start" and key.lower() in _POST_DATES and _has_better_start(s, key):
-                continue
-            score = rank - fit - stats.pages / max(1, s.pages)
-            if best is None or score < best[0]:
-                best = (score, key)
-        if best is not None:
-            chosen[fieldname] = best[1]
-            taken.add(best[1])
+        covered: set[int] = set()
+        while (key := _best_key(s, fieldname, taken, covered)) is not None:
+            chosen.setdefault(fieldname, []).append(key)
+            taken.add(key)
+            covered |= s.keys[key].where
     return chosen
+
+
+def _best_key(s: Survey, fieldname: str, taken: set[str], covered: set[int]) -> str | None:
+    """The best key for ``fieldname`` among those that some page not yet ``covered`` has."""
+    best: tuple[float, str] | None = None
+    for key, stats in s.keys.items():
+        if key in taken or stats.where <= covered:
+            continue
+        rank = _name_rank(fieldname, key)
+        if rank is None:
+            continue
+        fit = sum(stats.share(shape) for shape in _SHAPES[fieldname])
+        if fit < 0.5:
+            continue
+        if fieldname == "start" and key.lower() in _POST_DATES and _has_better_start(s, key):
+            continue
+        score = rank - fit - len(stats.where - covered) / max(1, s.pages)
+        if best is None or score < best[0]:
+            best = (score, key)
+    return None if best is None else best[1]
 
 
 def _name_rank(fieldname: str, key: str) -> float | None:
@@ -246,7 +267,7 @@ def _has_better_start(s: Survey, key: str) -> bool:
     )
 
 
-def mapping_toml(s: Survey, chosen: Mapping[str, str], name: str, content_root: Path) -> str:
+def mapping_toml(s: Survey, chosen: Mapping[str, list[str]], name: str, content_root: Path) -> str:
     """The proposed livepipe.toml tables for the surveyed folder."""
     try:
         rel = s.root.resolve().relative_to(content_root.resolve()).as_posix()
@@ -265,6 +286,8 @@ def mapping_toml(s: Survey, chosen: Mapping[str, str], name: str, content_root: 
         lines.append("")
     lines += [f"[schemas.{name}]", f'match = ["{match}"]']
     for fieldname in _NAMES:
-        if fieldname in chosen:
-            lines.append(f'{fieldname} = "{chosen[fieldname]}"')
+        keys = chosen.get(fieldname)
+        if keys:
+            value = json.dumps(keys[0] if len(keys) == 1 else keys, ensure_ascii=False)
+            lines.append(f"{fieldname} = {value}")
     return "\n".join(lines) + "\n"

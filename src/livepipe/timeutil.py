@@ -211,3 +211,100 @@ def elapsed(start: datetime, end: datetime) -> timedelta:
     """The elapsed time from ``start`` to ``end`` (Python subtracts wall clocks when both
     are in the same zone)."""
     return end.astimezone(UTC) - start.astimezone(UTC)
+
+
+# Zone abbreviations as event pages write them, each read as the region's zone on the event's
+# date: "PT", "PST" and "PDT" all mean Los Angeles wall-clock time (a page that says "PST"
+# in July means the Pacific time of that day, not UTC−8). Ambiguous ones (IST, CST: India or
+# Ireland, Central or China) are left out: the page gets a warning instead of a guess.
+_ABBREVIATIONS = {
+    "America/Los_Angeles": ("PT", "PST", "PDT", "PACIFIC"),
+    "America/Denver": ("MT", "MST", "MDT", "MOUNTAIN"),
+    "America/Chicago": ("CT", "CDT", "CENTRAL"),
+    "America/New_York": ("ET", "EST", "EDT", "EASTERN"),
+    "America/Anchorage": ("AKT", "AKST", "AKDT"),
+    "Pacific/Honolulu": ("HST",),
+    "Europe/London": ("BST", "UK"),
+    "Europe/Lisbon": ("WET", "WEST"),
+    "Europe/Berlin": ("CET", "CEST", "MEZ", "MESZ"),
+    "Europe/Athens": ("EET", "EEST"),
+    "Europe/Moscow": ("MSK",),
+    "Asia/Shanghai": ("BJT", "北京时间"),
+    "Asia/Hong_Kong": ("HKT",),
+    "Asia/Singapore": ("SGT",),
+    "Asia/Tokyo": ("JST",),
+    "Asia/Seoul": ("KST",),
+    "Australia/Sydney": ("AET", "AEST", "AEDT"),
+    "Australia/Perth": ("AWST",),
+    "Pacific/Auckland": ("NZT", "NZST", "NZDT"),
+    "UTC": ("UTC", "GMT", "Z"),
+}
+ZONE_ABBREVIATIONS = {abbr: zone for zone, names in _ABBREVIATIONS.items() for abbr in names}
+
+_CLOCK = r"(\d{1,2})(?:[:.](\d{2}))?\s*([ap])?\.?\s*(m\.?)?"
+_RANGE = re.compile(
+    rf"^\s*{_CLOCK}\s*(?:(?:-|–|—|~|to|until)\s*{_CLOCK})?\s*"
+    r"(?:\(\s*([^()]{1,40}?)\s*\)|((?:UTC|GMT)\s*[+-]\s*\d{1,2}(?::?\d{2})?"
+    r"|(?-i:[A-Z]{1,6})|[A-Za-z_]+/[A-Za-z_/+\-0-9]+|北京时间))?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_time_range(text: str) -> tuple[time, time | None, str | None]:
+    """A free-text time of day or range, as event pages write it: ``5:00PM - 8:00PM (PT)``,
+    ``17:00–20:00 CET``, ``9am–5pm ET``, ``6-8pm``, ``19:00``. Returns (start, end or None,
+    the zone as written or None). Raises ValueError."""
+    m = _RANGE.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a time range (write e.g. 5:00PM - 8:00PM (PT))")
+    first_half = m[3].lower() if m[3] else None
+    second_half = m[7].lower() if m[7] else None
+    if first_half is None and second_half is not None:
+        # "6-8pm": the start shares the end's half of the day when that keeps it earlier
+        same = int(m[1]) % 12 <= int(m[5]) % 12
+        first_half = second_half if same else ("a" if second_half == "p" else "p")
+    start = _clock(m[1], m[2], first_half, text)
+    end = _clock(m[5], m[6], second_half, text) if m[5] else None
+    zone = (m[9] or m[10] or "").strip() or None
+    return start, end, zone
+
+
+def _clock(hour: str, minute: str | None, half: str | None, text: str) -> time:
+    h, mins = int(hour), int(minute or 0)
+    if half is not None:
+        if not 1 <= h <= 12:
+            raise ValueError(f"{text!r}: {h} is not an hour of a 12-hour clock")
+        h = h % 12 + (12 if half == "p" else 0)
+    if h > 23 or mins > 59:
+        raise ValueError(f"{text!r}: {hour}:{minute or '00'} is not a time of day")
+    return time(h, mins)
+
+
+def zone_of(written: str) -> str | timedelta | None:
+    """What a zone written beside a time means: an IANA name (``PT`` → America/Los_Angeles,
+    ``Europe/Paris`` as is), a fixed offset (``UTC+2``), or None when unknown."""
+    key = written.strip().upper().replace(".", "")
+    if key in ZONE_ABBREVIATIONS:
+        return ZONE_ABBREVIATIONS[key]
+    offset = parse_offset(written)
+    if offset is not None:
+        return offset
+    if "/" in written:
+        try:
+            get_zone(written.strip())
+        except ValueError:
+            return None
+        return written.strip()
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def zone_offsets(name: str, year: int) -> frozenset[timedelta]:
+    """The UTC offsets zone ``name`` uses at some time of ``year`` (both of a DST zone's)."""
+    zone = get_zone(name)
+    return frozenset(
+        offset
+        for month in range(1, 13)
+        for day in (1, 15)
+        if (offset := datetime(year, month, day, 12, tzinfo=zone).utcoffset()) is not None
+    )

@@ -33,6 +33,9 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # against English and these).
 EXTRA_VALUES: dict[str, frozenset[str]] = {
     "date.day": frozenset({"month"}),  # a month as a number (zh, ja) or by name (en)
+    "repeat.date": frozenset({"month"}),
+    "repeat.date_year": frozenset({"month"}),
+    "repeat.yearly_n": frozenset({"n"}),
     "message.gathered_many": frozenset({"count"}),  # all of them (zh) or the others (en)
     "label.site_time": frozenset({"zone"}),
 }

@@ -215,7 +215,7 @@ class EmailChannel(Channel):
         name, address = parseaddr(sender)
         attendee = recipient or parseaddr(str(self.option("to", sender)))[1] or address
         data = invitation(
-            message.event,
+            message.series or message.event,  # a recurring event: the whole series
             method=method,
             sequence=message.sequence,
             organizer=(name or address, address),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
+from .. import recurrence
 from ..config import Settings
 from ..i18n import HtmlPhrases, Phrases, phrases
 from ..identity import digest, url_path
@@ -20,6 +21,7 @@ from .html import markdown_text
 from .templating import Templates
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEXT_DATES = 4  # how many of a recurring event's next dates a message or an item lists
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,13 @@ class EventView:
         site_zone: str | None,
         ics_url: str = "",
         site_root: Path | None = None,
+        *,
+        now: datetime | None = None,
+        series: Event | None = None,
     ) -> None:
         self._event = event
+        self._series = series or event  # a recurring event whose occurrence this is
+        self._now = now
         self.ics_url = ics_url  # the event's own .ics on the site ("add to calendar")
         self._site_zone = site_zone
         self._root = site_root
@@ -105,6 +112,25 @@ class EventView:
         if not self.when_site:
             return ""
         return self.when if self.words.flag("meta.site_time_first") else self.when_site
+
+    @cached_property
+    def repeats(self) -> str:
+        """A recurring event's rule in words (``every Tuesday at 19:00 until 13 April``);
+        "" for a one-off event."""
+        return timefmt.repeats(self._series, self.words)
+
+    @cached_property
+    def next_dates(self) -> tuple[str, ...]:
+        """A recurring event's next occurrences after this one (and after now), each as
+        ``when`` shows it; () for a one-off event or when nothing follows."""
+        series = self._series
+        if not series.rrule:
+            return ()
+        after = max(self._event.end, self._now) if self._now else self._event.end
+        return tuple(
+            timefmt.when(recurrence.at(series, start), site_root=self._root)
+            for start in recurrence.upcoming(series, after, NEXT_DATES)
+        )
 
     @cached_property
     def site_zone_name(self) -> str:
@@ -172,6 +198,8 @@ class BuildContext:
     # Deleted events kept (as cancelled) in the calendars for a while, from the ledger.
     tombstones: tuple[Event, ...] = ()
     views: dict[str, EventView] = field(default_factory=dict, repr=False)
+    # Recurring events by uid, where views show one of their occurrences (a message).
+    series: dict[str, Event] = field(default_factory=dict, repr=False)
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)
@@ -225,7 +253,14 @@ class BuildContext:
             site = self.settings.site
             stem = self.stems.get(event.uid) or _stem(event, site.default_language)
             ics = f"{site.base_url}/events/{url_path(stem)}.ics"
-            view = self.views[event.uid] = EventView(event, site.timezone, ics, self.settings.root)
+            view = self.views[event.uid] = EventView(
+                event,
+                site.timezone,
+                ics,
+                self.settings.root,
+                now=self.now or self.site_revision,
+                series=self.series.get(event.uid),
+            )
         return view
 
 

@@ -31,8 +31,7 @@ from .. import recurrence
 from ..i18n import phrases
 from ..identity import site_host, tag_uri
 from ..models import Event
-from . import timefmt
-from .context import Artifact, BuildContext, EventOutput
+from .context import NEXT_DATES, Artifact, BuildContext, EventOutput
 from .html import BASIC, markdown_html
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -87,10 +86,6 @@ class FeedRenderer:
             "item.html",
             e.lang,
             e=ctx.view(e),
-            next_dates=[
-                timefmt.when(recurrence.at(e, s), e.lang, site_root=ctx.settings.root)
-                for s in next_starts(ctx, e)
-            ],
             summary_html=Markup(markdown_html(e.summary, BASIC, shift_headings=True)),
         ).strip()
 
@@ -239,7 +234,6 @@ class FeedRenderer:
 
 
 Dates = Mapping[str, tuple[datetime, datetime]]  # uid → (published, updated)
-NEXT_OCCURRENCES = 4  # how many of a recurring event's next dates an item lists
 
 
 def next_starts(ctx: BuildContext, e: Event) -> list[datetime]:
@@ -247,7 +241,7 @@ def next_starts(ctx: BuildContext, e: Event) -> list[datetime]:
     revision); [] for a one-off event."""
     if not e.rrule:
         return []
-    return recurrence.upcoming(e, ctx.now or ctx.site_revision, NEXT_OCCURRENCES)
+    return recurrence.upcoming(e, ctx.now or ctx.site_revision, NEXT_DATES)
 
 
 def item_dates(ctx: BuildContext, items: list[Event]) -> dict[str, tuple[datetime, datetime]]:

@@ -1,7 +1,9 @@
 """'Add to calendar' links for the web calendars that take an event in a URL (Google, Outlook).
 
 Both get UTC instants for timed events and exclusive end dates for all-day ones, so the link
-means the same instant wherever the viewer is.
+means the same instant wherever the viewer is. Google's also carries a recurring event's rule
+(``recur=RRULE:…``, expanded on the wall clock of ``ctz``); Outlook's compose link has no
+recurrence, so it adds the first occurrence (the .ics link beside it has the series).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def google(event: Event) -> str:
         "location": _where(event),
         "ctz": event.timezone,
     }
+    if event.rrule:  # the whole series: a click adds every occurrence, not the first
+        query["recur"] = f"RRULE:{event.rrule}"
     return f"{GOOGLE}?{urlencode(query)}"
 
 

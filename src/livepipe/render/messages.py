@@ -64,7 +64,10 @@ def render_message(
     ``stream``: what the watcher saw of the occurrence (is it live now, the replay it
     found)."""
     at = now or send.due
-    ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates)
+    ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates, now=at)
+    series = event if event is not None and event.rrule else None
+    if series is not None:
+        ctx.series[series.uid] = series
     if send.kind == SlotKind.DIGEST:
         lang = settings.site.language
         text = templates.render(
@@ -133,6 +136,7 @@ def render_message(
         article_meta=meta,
         sequence=sequence,
         calendar_url=ctx.view(event).ics_url if event is not None else None,
+        series=series,
     )
 
 

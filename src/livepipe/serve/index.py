@@ -163,7 +163,8 @@ def index_page(
             "ics": f"events/{snap.stems[e.uid]}.ics"
             if f"events/{snap.stems[e.uid]}.ics" in files
             else None,
-            "google": links.google(e),
+            "google": links.google(series[e.uid]),  # a recurring one: the whole series
+            "repeats": timefmt.repeats(series[e.uid], phrases(own(e), root)),
             "outlook": links.outlook(e),
             "tags": e.tags,
             "then": [
