@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, set[str]]] = [
         "reading",
         {
             "sources", "sources.base", "sources.body", "sources.files", "sources.kubesphere",
-            "sources.native", "sources.mapped", "normalize", "fast.pagecache", "advice", "site",
+            "sources.native", "sources.mapped", "sources.datafiles", "normalize",
+            "fast.pagecache", "advice", "site",
             "suggest", "gitsource",
         },
     ),

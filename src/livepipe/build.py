@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from .errors import RenderError
 from .fast import parallel
 from .fast.gc import paused_gc
+from .identity import source_file
 from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, Templates
 from .render.context import SitePart
@@ -47,7 +48,13 @@ def context(
     """The BuildContext for a loaded site: revision times from git/mtime, site templates."""
     site = result.site
     content = str(site.content_root)
-    paths = {e.uid: os.path.join(content, e.source) for e in result.events}
+    data = str(site.settings.root or site.content_root)  # data files: from the site folder
+    paths = {
+        e.uid: os.path.join(content, e.source)
+        if (file := source_file(e.source)) == e.source
+        else os.path.join(data, file)
+        for e in result.events
+    }
     times = page_times(site.content_root, paths.values(), mtimes=result.mtimes)
     known = {uid: times[p] for uid, p in paths.items() if p in times}
     root = site.settings.root

@@ -125,27 +125,6 @@ class PageSettings(_Model):
         return v
 
 
-# The event fields a [schemas.NAME] table maps (each to a dotted path into the front matter).
-MAPPED_FIELDS = (
-    "title",
-    "start",
-    "end",
-    "duration",
-    "timezone",
-    "online",
-    "location",
-    "live_url",
-    "register_url",
-    "replay_url",
-    "tags",
-    "status",
-    "uid",
-    "description",
-    "cover",
-    "repeat",
-)
-
-
 def _paths(value: object) -> object:
     return (value,) if isinstance(value, str) else value
 
@@ -154,29 +133,27 @@ Paths = Annotated[tuple[str, ...], BeforeValidator(_paths)]
 """One dotted front-matter path, or several tried in order (the first a page has wins)."""
 
 
-class SchemaMapping(_Model):
-    """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping.
+class FieldMapping(_Model):
+    """Where each event field is, in a page's front matter or a data file's event table.
 
-    Each field names a dotted key of your pages (``location.city``), or a list of them tried
-    in order (``start = ["sortable_date", "main.sortable_date", "event.start_date"]``): one
-    mapping reads a folder whose pages changed shape over the years. Only ``title`` and
-    ``start`` are required; an optional field a page fills with something unreadable is an
-    ``ignored-field`` warning and the event builds without it."""
+    Each field names a dotted key (``location.city``), or a list of them tried in order
+    (``start = ["sortable_date", "main.sortable_date", "event.start_date"]``): one mapping
+    reads pages that changed shape over the years. Only ``title`` and ``start`` are
+    required; an optional field filled with something unreadable is an ``ignored-field``
+    warning and the event builds without it."""
 
-    match: tuple[str, ...]
-    """Globs relative to the content folder, e.g. ``["_events/**"]`` (required)."""
     title: Paths = ("title",)
-    """The front-matter key of the title (each value below names a key of your pages, or a
-    list of keys)."""
+    """The key of the title (each value below names a key, or a list of keys)."""
     start: Paths
-    """The key of the start: a date-time, or a date for all-day events (required)."""
+    """The key of the start: a date-time, a date for all-day events, or a
+    ``{date, timezone}`` table (required)."""
     end: Paths = ()
     """The key of the end: a date-time, or the last day (inclusive) of an all-day event."""
     time: Paths = ()
     """The key of a free-text time range for a date-only start (``5:00PM - 8:00PM (PT)``,
     ``17:00–20:00 CET``, ``9am–5pm ET``); a zone abbreviation is read for the event's date."""
     duration: Paths = ()
-    """The key of a duration (``90 minutes``, ``1h30m``) when pages give one instead of an
+    """The key of a duration (``90 minutes``, ``1h30m``) when events give one instead of an
     end."""
     timezone: Paths = ()
     """The key of the event's zone."""
@@ -195,13 +172,30 @@ class SchemaMapping(_Model):
     status: Paths = ()
     """The key of the status (``cancelled`` cancels the event)."""
     uid: Paths = ()
-    """The key of a stable id (default: the page's path)."""
+    """The key of a stable id (default: the page's path; a data file's table key)."""
     description: Paths = ("description",)
     """The key of the one-line description."""
     cover: Paths = ()
     """The key of the cover image."""
     repeat: Paths = ()
-    """The key of a recurrence: an RRULE text, or a {rrule, until, count, except} mapping."""
+    """The key of a recurrence: an RRULE text, a {rrule, until, count, except} mapping, or
+    rules as tables ({frequency, interval, by_day, by_hour, until, count})."""
+    exceptions: Paths = ()
+    """The key of cancelled occurrences: instants, or a {timezone, dates} table."""
+
+    @field_validator("title", "start")
+    @classmethod
+    def _needed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("needs at least one key")
+        return v
+
+
+class SchemaMapping(FieldMapping):
+    """``[schemas.NAME]``: pages whose path matches ``match`` are read by this mapping."""
+
+    match: tuple[str, ...]
+    """Globs relative to the content folder, e.g. ``["_events/**"]`` (required)."""
 
     @field_validator("match")
     @classmethod
@@ -210,11 +204,31 @@ class SchemaMapping(_Model):
             raise ValueError('match needs at least one glob, e.g. ["_events/**"]')
         return v
 
-    @field_validator("title", "start")
+
+class DataSource(FieldMapping):
+    """``[sources.NAME]``: events kept in a data file (TOML 1.0 or 1.1, YAML, JSON), each
+    read through the same field mapping as pages. An event's identity is its table key or
+    its mapped ``uid``, never its position."""
+
+    file: str
+    """The data file, relative to the site folder (required)."""
+    events: str = "events"
+    """The dotted path to the events in the file: a list of tables, or a table of tables
+    (their keys are the events' ids); ``""`` for the top of the file."""
+    includes: str | None = "meta.includes"
+    """The dotted path to a list of other files (relative to the file) whose events join."""
+    url: Paths = ("url",)
+    """The key of the event's own page."""
+    link: str | None = None
+    """The page of events without one (default: the site's base URL)."""
+    language: str | None = None
+    """The events' language (default: the site's)."""
+
+    @field_validator("file")
     @classmethod
-    def _needed(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("needs at least one key")
+    def _relative(cls, v: str) -> str:
+        if not v.strip() or v.startswith(("/", "~")) or ".." in v.replace("\\", "/").split("/"):
+            raise ValueError("file must be a path inside the site folder, e.g. data/events.toml")
         return v
 
 
@@ -516,6 +530,7 @@ class Settings(_Model):
     network: NetworkSettings = NetworkSettings()
     alerts: AlertSettings = AlertSettings()
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
+    sources: dict[str, DataSource] = Field(default_factory=dict)
 
     @field_validator("schemas")
     @classmethod

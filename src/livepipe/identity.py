@@ -46,6 +46,30 @@ def page_id(rel: PurePosixPath) -> str:
     return f"{head}/{name}" if head else name
 
 
+DATA_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
+
+def source_file(source: str) -> str:
+    """The file an Event.source comes from: ``data/events.toml`` for a data file's event
+    (``data/events.toml#rustconf``), the page itself otherwise."""
+    head, hash_, _ = source.partition("#")
+    return head if hash_ and head.endswith(DATA_SUFFIXES) else source
+
+
+def source_marker(name: str) -> str:
+    """What stands for every event of the data source ``name`` among the failed sources,
+    when its file cannot be read (its includes, unknown then, are kept too)."""
+    return f"[sources.{name}]"
+
+
+def kept_by_failure(source: str, uid: str, failed: frozenset[str] | set[str]) -> bool:
+    """Does a failed page or data file keep the event (``source``, ``uid``) it had?"""
+    if source in failed:
+        return True
+    file = source_file(source)
+    return file != source and (file in failed or source_marker(uid.split("/", 1)[0]) in failed)
+
+
 def event_uid(pid: str, base_url: str) -> str:
     """The uid of the page with id ``pid`` (``page_id``) on the site at ``base_url``."""
     return f"{pid}@{site_host(base_url)}"

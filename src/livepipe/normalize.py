@@ -13,7 +13,7 @@ from .addresses import private_reason
 from .config import Settings
 from .identity import event_uid, page_id, uri, url_path
 from .models import Event
-from .recurrence import check_rule, rule_text, rule_until
+from .recurrence import check_rule, expand, rule_text, rule_until
 from .sources.base import Draft, PageContext, PageSchema
 from .timeutil import (
     elapsed,
@@ -65,6 +65,9 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     rrule, exdates = _repeat(
         ctx, draft, start, zone_name, all_day, settings.pages.min_repeat_interval
     )
+    if rrule:
+        start, end = _first_occurrence(rrule, start, end, zone_name, all_day)
+        exdates = _occurring(rrule, start, zone_name, all_day, exdates)
 
     lang = page.lang or settings.site.default_language or schema.default_language
     pid = page_id(page.rel)
@@ -74,11 +77,12 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     options = _options(ctx, draft.options, settings)
     event = Event(
         uid=draft.uid or event_uid(pid, base),
-        source=str(page.rel),
+        source=page.source or str(page.rel),
         slug=_slug(pid, lang),
         lang=lang,
         schema=schema.name,
-        url=_page_url(base, pid, key, lang, page.lang, settings),
+        url=_url(ctx, draft.url, "event page")
+        or _page_url(base, pid, key, lang, page.lang, settings),
         title=" ".join(draft.title.split()),
         description=draft.description,
         start=start,
@@ -116,6 +120,34 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     object.__setattr__(event, "revision", _hash(event, _HASHED, body=page.body.strip()))
     object.__setattr__(event, "significant", _hash(event, SIGNIFICANT_FIELDS))
     return event
+
+
+def _first_occurrence(
+    rule: str, start: datetime, end: datetime, zone: str, all_day: bool
+) -> tuple[datetime, datetime]:
+    """The start and end of the rule's first occurrence. A start the rule does not produce
+    (a Monday start with BYDAY=TU, a 10:00 start with BYHOUR=16) is moved to it: RFC 5545
+    leaves such a set undefined (calendars differ on whether the start itself occurs), and
+    reminders follow the occurrences. (Cancelled ones count: COUNT counts them too.)"""
+    found, _ = expand(rule, start, zone, all_day, ())
+    first = found[0] if found else None
+    if first is None or first == start:
+        return start, end
+    return first, later(first, elapsed(start, end))
+
+
+def _occurring(
+    rule: str, start: datetime, zone: str, all_day: bool, exdates: tuple[datetime, ...]
+) -> tuple[datetime, ...]:
+    """The exceptions that are occurrences of the rule (others change nothing in any
+    calendar: an exception list shared by one data file event's several series), and those
+    beyond the occurrences livepipe expands."""
+    if not exdates:
+        return exdates
+    found, _ = expand(rule, start, zone, all_day, ())
+    last = found[-1] if found else start
+    occurs = set(found)
+    return tuple(x for x in exdates if x in occurs or x > last)
 
 
 _OPTION_KEYS = {"schema", "publish", "reminders", "skip"}

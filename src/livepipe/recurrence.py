@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -212,3 +212,73 @@ def parse_occurrence(text: str) -> datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo is not None else None
+
+
+_DAY_NAMES = {
+    "monday": "MO", "tuesday": "TU", "wednesday": "WE", "thursday": "TH",
+    "friday": "FR", "saturday": "SA", "sunday": "SU",
+}  # fmt: skip
+_LISTS = {  # table key → (RRULE part, lowest, highest)
+    "by_hour": ("BYHOUR", 0, 23),
+    "by_minute": ("BYMINUTE", 0, 59),
+    "by_month": ("BYMONTH", 1, 12),
+    "by_month_day": ("BYMONTHDAY", -31, 31),
+}
+_TABLE_KEYS = {"frequency", "interval", "by_day", "until", "count", *_LISTS}
+
+
+def rule_from_table(table: Mapping[str, object]) -> tuple[str, object, int | None]:
+    """A rule written as a table (rust-lang/calendar's ``recurrence_rules``: ``{frequency =
+    "weekly", interval = 2, by_day = [{day = "tuesday"}], by_hour = [16], until, count}``)
+    → (the RRULE without UNTIL/COUNT, the until as written, the count). Raises ValueError."""
+    unknown = sorted(set(map(str, table)) - _TABLE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown rule keys {', '.join(unknown)} (known: {', '.join(sorted(_TABLE_KEYS))})"
+        )
+    freq = str(table.get("frequency", "")).upper()
+    if freq not in FREQUENCIES:
+        raise ValueError(
+            f"frequency must be one of {', '.join(f.lower() for f in FREQUENCIES)}, not "
+            f"{table.get('frequency')!r}"
+        )
+    parts = [f"FREQ={freq}"]
+    interval = table.get("interval")
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"interval must be a whole number of at least 1, not {interval!r}")
+        parts.append(f"INTERVAL={interval}")
+    days = table.get("by_day")
+    if days is not None:
+        parts.append("BYDAY=" + ",".join(_by_day(d) for d in _listed(days, "by_day")))
+    for key, (name, low, high) in _LISTS.items():
+        if key in table:
+            values = _listed(table[key], key)
+            if any(isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high
+                   for v in values) or not values:  # fmt: skip
+                raise ValueError(f"{key} must be whole numbers from {low} to {high}")
+            parts.append(f"{name}={','.join(map(str, values))}")
+    count = table.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise ValueError(f"count must be a number, not {count!r}")
+    return ";".join(parts), table.get("until"), count
+
+
+def _listed(value: object, key: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list")
+    return value
+
+
+def _by_day(item: object) -> str:
+    """``{day = "sunday", num = -1}`` / ``"tuesday"`` / ``"TU"`` → ``-1SU`` / ``TU``."""
+    day, num = (item.get("day"), item.get("num")) if isinstance(item, Mapping) else (item, None)
+    text = str(day).strip().lower()
+    code = _DAY_NAMES.get(text) or (text.upper() if text.upper() in _DAY_NAMES.values() else None)
+    if code is None:
+        raise ValueError(f"by_day: {day!r} is not a weekday")
+    if num is None:
+        return code
+    if isinstance(num, bool) or not isinstance(num, int) or num == 0 or not -5 <= num <= 5:
+        raise ValueError(f"by_day: num {num!r} must be 1 to 5 or -1 to -5")
+    return f"{num}{code}"

@@ -22,6 +22,8 @@ from pydantic_core import PydanticUndefined
 
 from .config import (
     DEFAULT_SLOTS,
+    DataSource,
+    FieldMapping,
     GenericWatch,
     SchemaMapping,
     Settings,
@@ -157,7 +159,8 @@ def undocumented() -> list[str]:
         for name, f in Settings.model_fields.items()
         if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
     ]
-    models += [("slots", SlotSettings), ("schemas", SchemaMapping), ("watch.generic", GenericWatch)]
+    models += [("slots", SlotSettings), ("schemas", SchemaMapping), ("sources", DataSource)]
+    models += [("watch.generic", GenericWatch)]
     models += [(f"channels ({t})", m) for t, m in OPTIONS.items()]
     for section, model in models:
         for name, field in model.model_fields.items():
@@ -186,7 +189,14 @@ def settings_reference() -> str:
         elif name == "channels":
             out += _channels()
         elif name == "schemas":
-            out += ["## `[schemas.NAME]`", "", _doc(SchemaMapping), "", *_table(SchemaMapping), ""]
+            fields = tuple(FieldMapping.model_fields)
+            out += ["## `[schemas.NAME]`", "", f"{_doc(SchemaMapping)} {_doc(FieldMapping)}", ""]
+            out += [*_table(SchemaMapping, skip=fields), *_table(FieldMapping)[2:], ""]
+        elif name == "sources":
+            fields = tuple(FieldMapping.model_fields)
+            out += ["## `[sources.NAME]`", "", _doc(DataSource), ""]
+            out += [*_table(DataSource, skip=fields), ""]
+            out += ["and the field keys of `[schemas.NAME]` (`title`, `start`, …, `repeat`).", ""]
         elif isinstance(model, type) and issubclass(model, BaseModel):
             out += [f"## `[{name}]`", "", _doc(model), "", *_table(model, skip=("generic",)), ""]
             if name == "watch":

@@ -30,6 +30,8 @@ from .sources import (
     forced_schema,
     read_page,
 )
+from .sources.base import RawPage
+from .sources.datafiles import read_source
 from .sources.files import is_section_page
 from .sources.mapped import MappedSchema
 from .text import PATH_UNSAFE
@@ -93,6 +95,7 @@ class _PageResult:
     uid_line: int = 1
 
 
+DATA_FILE_PAGES = 16  # a data file may be this many times a page's byte limit
 # Below this many pages a worker pool costs more than it saves.
 PARALLEL_MIN_PAGES = 2000
 CHUNK_MIN_PAGES = 64  # pages a worker reads per task (and per cache shard), at least
@@ -127,6 +130,8 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     shards = _read_pages(site, todo, workers, keep=pages.path is not None)
     fresh = (r for _, part in shards for r in part)
     results = [hit if hit is not None else next(fresh) for hit in cached]
+    if site.settings.sources and site.targets == (site.content_root,):
+        results.extend(_load_sources(site))
     current = {str(p): key for p, key in zip(paths, stamps, strict=True) if key}
     pages.save(
         current,
@@ -178,9 +183,9 @@ def _load_one(site: Site, path: Path) -> _PageResult:
     settings = site.settings
     rel = _relative(path, site.content_root)
     display = _display(path, site.content_root)
-    ctx: PageContext | None = None
-    try:
-        page = read_page(
+
+    def read() -> RawPage:
+        return read_page(
             path,
             rel,
             display,
@@ -188,11 +193,53 @@ def _load_one(site: Site, path: Path) -> _PageResult:
             max_bytes=settings.pages.max_page_bytes,
             site_root=_site_root(site),
         )
+
+    return _result(settings, str(rel), display, read)
+
+
+def _load_sources(site: Site) -> list[_PageResult]:
+    """The events of the site's data files (``[sources.NAME]``), one result each; a file
+    (or an event) that cannot be read is one failed result (what it had is kept)."""
+    settings = site.settings
+    root = settings.root or site.content_root
+    out: list[_PageResult] = []
+    for name, schema in data_schemas(settings).items():
+        pages, failures = read_source(
+            name,
+            settings.sources[name],
+            site_root=root,
+            display=lambda p: _display(p, site.content_root),
+            max_bytes=settings.pages.max_page_bytes * DATA_FILE_PAGES,
+        )
+        for failure in failures:
+            exc = failure.error
+            problem = Problem(failure.display, exc.line, Severity.ERROR, exc.code, exc.message,
+                              exc.hint)  # fmt: skip
+            out.append(_PageResult(failure.source, failure.display, None, (problem,)))
+        out.extend(
+            _result(settings, page.source, page.display, lambda p=page: p, schema)  # type: ignore[misc]
+            for page in pages
+        )
+    return out
+
+
+def _result(
+    settings: Settings,
+    rel: str,
+    display: str,
+    read: Callable[[], RawPage],
+    schema: PageSchema | None = None,
+) -> _PageResult:
+    """One page (or one event of a data file) read, checked and made an Event; any problem
+    stays with it."""
+    ctx: PageContext | None = None
+    try:
+        page = read()
         ctx = PageContext(page)
-        event = _load_page(ctx, settings)
+        event = _load_page(ctx, settings) if schema is None else _load_page(ctx, settings, schema)
     except ContentError as exc:
         error = Problem(display, exc.line, Severity.ERROR, exc.code, exc.message, exc.hint)
-        return _PageResult(str(rel), display, None, (*(ctx.problems if ctx else ()), error))
+        return _PageResult(rel, display, None, (*(ctx.problems if ctx else ()), error))
     except Exception as exc:  # a bug in livepipe: still one problem for one page, no traceback
         error = Problem(
             display,
@@ -202,7 +249,7 @@ def _load_one(site: Site, path: Path) -> _PageResult:
             f"livepipe could not read this page ({type(exc).__name__}: {exc})"[:300],
             "please report this page to the livepipe developers",
         )
-        return _PageResult(str(rel), display, None, (*(ctx.problems if ctx else ()), error))
+        return _PageResult(rel, display, None, (*(ctx.problems if ctx else ()), error))
     if page.controls_removed:
         ctx.warn(
             "control-chars",
@@ -219,7 +266,7 @@ def _load_one(site: Site, path: Path) -> _PageResult:
             line=page.line_of("draft"),
             hint="remove 'draft: true' to publish it",
         )
-    return _PageResult(str(rel), display, event, tuple(ctx.problems), page.line_of("uid"))
+    return _PageResult(rel, display, event, tuple(ctx.problems), page.line_of("uid"))
 
 
 def _collect(site: Site, results: list[_PageResult], mtimes: Mapping[str, int]) -> LoadResult:
@@ -286,7 +333,28 @@ def mapped_schemas(settings: Settings) -> tuple[MappedSchema, ...]:
     )
 
 
-def _load_page(ctx: PageContext, settings: Settings) -> Event:
+def data_schemas(settings: Settings) -> dict[str, MappedSchema]:
+    """A mapping per ``[sources.NAME]``, by name (its events' page: its ``link``, else the
+    site's home)."""
+    return per_settings(
+        settings,
+        "sources",
+        lambda s: {
+            # the id is the table key or the uid (datafiles.read_source), in the uid's place
+            name: MappedSchema(
+                name,
+                src.model_copy(update={"uid": ()}),
+                s.site.timezone,
+                src.link or s.site.base_url + "/",
+            )
+            for name, src in s.sources.items()
+        },
+    )
+
+
+def _load_page(ctx: PageContext, settings: Settings, given: PageSchema | None = None) -> Event:
+    if given is not None:  # a data file's event: its source's mapping
+        return normalize(ctx, given.extract(ctx), given, settings)
     meta = ctx.page.meta
     name = forced_schema(meta)
     mapped = mapped_schemas(settings)

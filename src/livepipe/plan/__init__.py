@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from .. import recurrence
 from ..config import Settings, SlotSettings
+from ..identity import kept_by_failure
 from ..models import Event, SlotKind, Status
 from ..records import (
     WAITING_STATES,
@@ -68,8 +69,8 @@ def plan(
             result.changes.extend(_changes(event, old))
         result.desired.extend(event_sends(event, record, settings, now, state.streams))
     for uid, old in state.events.items():
-        if uid in current or old.source in failed:
-            continue  # a page that fails to load keeps everything it had
+        if uid in current or kept_by_failure(old.source, uid, failed):
+            continue  # a page (a data file) that fails to load keeps everything it had
         gone = old
         if old.deleted_at is None:
             gone = replace(
@@ -87,7 +88,8 @@ def plan(
         result.desired.extend(RULES[cfg.kind].for_site(name, cfg, records, settings, now))
     result.desired = gather(result.desired, records, settings)
     result.awaiting = _awaiting(current.values(), state.streams, settings, now)
-    _diff(result, state, {uid for uid, r in state.events.items() if r.source in failed})
+    kept = {uid for uid, r in state.events.items() if kept_by_failure(r.source, uid, failed)}
+    _diff(result, state, kept)
     return result
 
 

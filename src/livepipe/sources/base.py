@@ -65,6 +65,9 @@ class RawPage:
     body: str
     body_line: int  # file line (1-based) where the body starts
     controls_removed: bool = False  # control characters were taken out (livepipe.text)
+    source: str = ""  # the event's source when not the page path: data.toml#key
+    first_line: int = 2  # the file line of fm_lines[0] (a data file's event: where it starts)
+    head_line: int = 1  # the line a problem names when no key is found (the opening ---)
     _top: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +78,7 @@ class RawPage:
 
         Falls back to the innermost key found, then to line 1 (the opening ``---``).
         """
-        line = 1
+        line = self.head_line
         index = 0
         for depth, key in enumerate(keys):
             if depth == 0 and not _ODD_KEY.intersection(key):
@@ -85,7 +88,7 @@ class RawPage:
             if found is None:
                 return line
             index = found
-            line = found + 2
+            line = found + self.first_line
         return line
 
 
@@ -197,6 +200,7 @@ class Draft:
     qa: tuple[QA, ...] = ()
     slides: str = ""
     uid: str | None = None
+    url: str | None = None  # the event's own page, when it is not the page itself
     translation_key: str | None = None
     draft: bool = False
     publish_date: object = None

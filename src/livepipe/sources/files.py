@@ -114,20 +114,17 @@ def _open_page(path: Path, site_root: str | None, fail: Callable[..., ContentErr
     return fd
 
 
-def read_page(
+def read_text(
     path: Path,
     rel: PurePosixPath,
-    display: str,
+    fail: Callable[..., ContentError],
     *,
-    languages: tuple[str, ...],
     max_bytes: int,
     site_root: str | None = None,
-) -> RawPage:
-    """Read one page. ``site_root`` (resolved): a symlinked page must resolve inside it."""
-
-    def fail(code: str, message: str, line: int = 1, hint: str = "") -> ContentError:
-        return ContentError(code, message, line=line, hint=hint, path=display)
-
+    what: str = "page",
+) -> str:
+    """A site file's text (a page, a data file): a regular file inside the site, at most
+    ``max_bytes``, UTF-8 (a BOM dropped), no NUL; anything else is a ``fail(...)``."""
     bad = _text.PATH_UNSAFE.search(str(rel))
     if bad is not None:
         raise fail(
@@ -142,7 +139,7 @@ def read_page(
             if size > max_bytes:
                 raise fail(
                     "too-large",
-                    f"page is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                    f"{what} is {size:,} bytes, over the {max_bytes:,}-byte limit",
                     hint="move large media out of the page, or raise pages.max_page_bytes",
                 )
             data = _read_all(fd, size)
@@ -170,6 +167,24 @@ def read_page(
             line,
             hint="save the file as UTF-8",
         ) from exc
+    return text
+
+
+def read_page(
+    path: Path,
+    rel: PurePosixPath,
+    display: str,
+    *,
+    languages: tuple[str, ...],
+    max_bytes: int,
+    site_root: str | None = None,
+) -> RawPage:
+    """Read one page. ``site_root`` (resolved): a symlinked page must resolve inside it."""
+
+    def fail(code: str, message: str, line: int = 1, hint: str = "") -> ContentError:
+        return ContentError(code, message, line=line, hint=hint, path=display)
+
+    text = read_text(path, rel, fail, max_bytes=max_bytes, site_root=site_root)
     if not text.strip():
         raise fail("empty", "the file is empty", hint="add front matter with a title and a time")
     conflict = _CONFLICT.search(text)
@@ -202,7 +217,7 @@ def read_page(
     body = "\n".join(lines[close + 1 :])
     controls = False
     if "&" in fm_text or "\\" in fm_text or len(fm_lines) > _MAX_DEPTH:
-        controls = _inspect(meta, fail)  # aliases, escapes or deep nesting: look closer
+        controls = inspect_values(meta, fail)  # aliases, escapes or deep nesting: look closer
     if controls:
         meta = {k: _text.clean_value(v) for k, v in meta.items()}
     if _text.has_controls(body):
@@ -226,7 +241,7 @@ _MAX_VALUES = 100_000
 _MAX_DEPTH = 64
 
 
-def _inspect(meta: Mapping[str, object], fail: Callable[..., ContentError]) -> bool:
+def inspect_values(meta: object, fail: Callable[..., ContentError]) -> bool:
     """Walk the front matter (without recursion, bounded): too many values or too deep is an
     ``invalid-yaml`` error; returns whether any string holds a control character."""
     stack: list[tuple[object, int]] = [(meta, 0)]

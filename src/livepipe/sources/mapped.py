@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import ClassVar, TypeVar
 
-from ..config import SchemaMapping
+from ..config import FieldMapping, SchemaMapping
 from ..errors import ContentError
 from ..models import Status
+from ..recurrence import rule_from_table
 from ..timeutil import (
     get_zone,
     human_duration,
+    localize,
     offset_zone,
     parse_offset,
     parse_time_range,
@@ -54,6 +56,8 @@ _STATUS = {
 _ONLINE_WORDS = {"online", "virtual", "线上", "remote", "livestream", "webinar"}
 _IN_PERSON_WORDS = {"in person", "in-person", "offline", "onsite", "on-site", "线下"}
 _MISSING = object()
+_ZONED_TIME = ("date", "dateTime", "datetime", "date_time")  # a time written as a table
+_ZONED_ZONE = ("timezone", "timeZone", "time_zone", "tz")
 _NO_TAGS: tuple[str, ...] = ()
 _T = TypeVar("_T")
 
@@ -64,13 +68,21 @@ class MappedSchema:
     default_timezone: ClassVar[str] = "UTC"
     default_language: ClassVar[str] = "en"
 
-    def __init__(self, name: str, mapping: SchemaMapping, site_zone: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        mapping: SchemaMapping | FieldMapping,
+        site_zone: str | None,
+        link: str | None = None,
+    ) -> None:
         self.name = name  # an instance attribute here: one object per [schemas.NAME] table
         self.mapping = mapping
         self.site_zone = site_zone
+        self.link = link  # the page of events that are not pages (a data file's)
 
     def matches(self, rel: str) -> bool:
-        return any(_glob(rel, pattern) for pattern in self.mapping.match)
+        match = getattr(self.mapping, "match", ())
+        return any(_glob(rel, pattern) for pattern in match)
 
     def detect(self, meta: Mapping[str, object]) -> bool:
         return False  # chosen by path (matches), never by sniffing the front matter
@@ -82,6 +94,7 @@ class MappedSchema:
         title = text_value(ctx, title, *title_path.split("."))
         start_path, start_value = self._find(ctx, m.start)
         self._required(ctx, start_path, start_value, m.start, "missing-time")
+        start_value, start_zone = self._zoned(ctx, start_path, start_value)
         start = self._parse(
             ctx,
             start_path,
@@ -89,7 +102,7 @@ class MappedSchema:
             "bad-time",
             "write e.g. 2026-12-03T19:00:00+08:00, 2026-12-03 19:00 -0800, or 2026-12-03",
         )
-        zone = self._zone(ctx)
+        zone = self._zone(ctx) or start_zone
         end_path, end = self._optional(ctx, m.end, _time_value, None)
         time_path, clock = self._optional(ctx, m.time, _time_range, None)
         if clock is not None and not isinstance(start, datetime):
@@ -112,6 +125,7 @@ class MappedSchema:
         bio = find_section(sections, "Speakers", "Speaker", "About the speakers", "讲师简介")
         summary = find_section(sections, "About", "Abstract", "Summary", "Description")
         repeat_path, repeat = self._find(ctx, m.repeat)
+        repeat = self._repeat(ctx, repeat_path, repeat)
         return Draft(
             title=title,
             start=start,
@@ -134,6 +148,7 @@ class MappedSchema:
             status=status,
             speakers=speakers(bio.text) if bio else (),
             uid=self._uid(ctx),
+            url=self._optional_text(ctx, getattr(m, "url", ())) or self.link,
             repeat=None if repeat is _MISSING else repeat,
             repeat_line=self._line(ctx, repeat_path) if repeat is not _MISSING else 0,
             draft=bool_value(ctx, ctx.page.meta.get("draft"), "draft"),
@@ -217,7 +232,87 @@ class MappedSchema:
             raise ctx.error(code, f"{path}: {exc}", line=self._line(ctx, path), hint=hint) from None
 
     def _line(self, ctx: PageContext, path: str) -> int:
-        return ctx.page.line_of(*path.split(".")) if path else 1
+        return ctx.page.line_of(*path.split(".")) if path else ctx.page.head_line
+
+    def _zoned(
+        self, ctx: PageContext, path: str, value: object
+    ) -> tuple[object, _ZoneField | None]:
+        """A time written as a table with its zone (``{date = "2024-01-16T10:00:00",
+        timezone = "America/New_York"}``, Google's ``{dateTime, timeZone}``) → (the wall
+        clock time, the zone); anything else as it is."""
+        if not isinstance(value, Mapping):
+            return value, None
+        inner = next((value[k] for k in _ZONED_TIME if k in value), _MISSING)
+        name = next((value[k] for k in _ZONED_ZONE if k in value), None)
+        if inner is _MISSING:
+            raise ctx.error(
+                "bad-time",
+                f"{path}: a table needs a date (and a timezone), e.g. {{date = "
+                '"2026-12-03T19:00:00", timezone = "Europe/Berlin"}',
+                line=self._line(ctx, path),
+            )
+        if name is None:
+            return inner, None
+        raw = text_value(ctx, name, *path.split("."), "timezone")
+        self._parse(ctx, path, lambda: get_zone(raw), "unknown-timezone", "use an IANA name")
+        return inner, _ZoneField(f"{path}.timezone", raw, raw, None, True)
+
+    def _repeat(self, ctx: PageContext, path: str, raw: object) -> object:
+        """The recurrence as normalize reads it ({rrule, until, count, except}), from an
+        RRULE text, such a mapping, or one rule written as a table; with the mapped
+        exceptions added."""
+        exc_path, exceptions = self._find(ctx, self.mapping.exceptions)
+        if raw is _MISSING:
+            return None
+        line = self._line(ctx, path)
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise ctx.error(
+                    "bad-repeat",
+                    f"{path}: {len(raw)} rules; an event page has one (a data file's event "
+                    "with several becomes one series per rule)",
+                    line=line,
+                )
+            raw = raw[0]
+        if isinstance(raw, Mapping) and "frequency" in raw:
+            try:
+                rule, until, count = rule_from_table(raw)
+            except ValueError as exc:
+                raise ctx.error("bad-repeat", f"{path}: {exc}", line=line) from None
+            raw = {"rrule": rule, "until": until, "count": count}
+        if exceptions is _MISSING:
+            return raw
+        spec = dict(raw) if isinstance(raw, Mapping) else {"rrule": raw}
+        skipped = spec.get("except") or []
+        spec["except"] = [
+            *(skipped if isinstance(skipped, list) else [skipped]),
+            *self._exceptions(ctx, exc_path, exceptions),
+        ]
+        return spec
+
+    def _exceptions(self, ctx: PageContext, path: str, value: object) -> list[object]:
+        """Cancelled occurrences: a list of instants (or dates), or ``{timezone, dates}``
+        whose wall-clock times are in that zone."""
+        zone = None
+        if isinstance(value, Mapping):
+            name = value.get("timezone")
+            if name is not None:
+                raw = text_value(ctx, name, *path.split("."), "timezone")
+                zone = self._parse(
+                    ctx, path, lambda: get_zone(raw), "unknown-timezone", "use an IANA name"
+                )
+            value = value.get("dates", [])
+        items = value if isinstance(value, list) else [value]
+        out: list[object] = []
+        for item in items:
+            when = self._parse(
+                ctx, path, lambda i=item: parse_time_value(i), "bad-value",  # type: ignore[misc]
+                "write instants such as 2026-12-24T19:00:00Z, or {timezone, dates}",
+            )  # fmt: skip
+            if zone is not None and isinstance(when, datetime) and when.tzinfo is None:
+                when = localize(when, zone)[0]
+            out.append(when)
+        return out
 
     def _zone(self, ctx: PageContext) -> _ZoneField | None:
         """The zone field, if the mapping has one and the page fills it."""
@@ -366,6 +461,14 @@ def _duration(ctx: PageContext, path: str, value: object) -> timedelta:
 
 
 def _time_value(ctx: PageContext, path: str, value: object) -> datetime | date:
+    """A time, or a ``{date, timezone}`` table: its wall clock placed in its zone."""
+    if isinstance(value, Mapping):
+        inner = next((value[k] for k in _ZONED_TIME if k in value), None)
+        name = next((value[k] for k in _ZONED_ZONE if k in value), None)
+        when = parse_time_value(inner)
+        if name is None or not isinstance(when, datetime) or when.tzinfo is not None:
+            return when
+        return localize(when, get_zone(str(name)))[0]
     return parse_time_value(value)
 
 
