@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, set[str]]] = [
         "reading",
         {
             "sources", "sources.base", "sources.body", "sources.files", "sources.kubesphere",
-            "sources.native", "sources.mapped", "sources.datafiles", "normalize",
+            "sources.native", "sources.mapped", "sources.datafiles", "sources.calendars",
+            "normalize",
             "fast.pagecache", "advice", "site",
             "suggest", "gitsource",
         },
@@ -47,7 +48,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "publish.robots", "publish.email", "publish.listmonk", "publish.wechat",
             "publish.apprise_channel", "alerts", "pipeline", "metrics", "preview", "report",
             "preview.changes", "preview.checks", "preview.report",
-            "inbound", "hooks",
+            "inbound", "hooks", "imports",
         },
     ),
     ("sending and serving", {"send", "watch", "serve", "serve.files", "serve.rebuild",

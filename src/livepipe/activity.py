@@ -39,6 +39,8 @@ class What(enum.StrEnum):
     CONFIG = "config"
     ALERT = "alert"
     UPGRADE = "upgrade"
+    IMPORT = "import"  # an imported calendar fetched (or kept, when it could not be)
+    IMPORT_FAILED = "import-failed"
 
 
 _LEVELS = {
@@ -49,6 +51,7 @@ _LEVELS = {
     What.MISSED: logging.WARNING,
     What.RETRYING: logging.WARNING,
     What.WATCH_ERROR: logging.WARNING,
+    What.IMPORT_FAILED: logging.WARNING,
     What.HELD: logging.WARNING,
 }
 

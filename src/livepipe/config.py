@@ -232,6 +232,38 @@ class DataSource(FieldMapping):
         return v
 
 
+class ImportSettings(_Model):
+    """``[imports.NAME]``: a public calendar feed (Luma, Meetup, Eventbrite, Google…) whose
+    events join the site's calendars and feeds. Fetched on each sync (at most every
+    ``refresh``, with ETag/If-Modified-Since) through the bounded, public-only outbound layer;
+    ``check`` and ``build`` read the last copy (``.livepipe/imports/NAME.ics``). An event gone
+    from the feed, or CANCELLED in it, is withdrawn like a deleted page; a feed that cannot be
+    fetched keeps what it had."""
+
+    url: str
+    """The feed's address (``https://…ics``; ``webcal://`` is read as https) (required)."""
+    slots: tuple[str, ...] = ()
+    """The slots whose sends imported events get, e.g. ``["reminder_1d"]`` (default: none:
+    the events are in the calendars and feeds, and nothing is sent about them)."""
+    refresh: Duration = timedelta(minutes=15)
+    """Fetch the feed at most this often."""
+    link: str | None = None
+    """The page of events without a URL of their own (default: the site's base URL)."""
+    language: str | None = None
+    """The events' language (default: the site's)."""
+    max_bytes: int = Field(default=4 << 20, gt=0)
+    """The longest feed read, in bytes."""
+    deadline: float = Field(default=30.0, gt=0)
+    """Seconds a fetch may take, all included."""
+
+    @field_validator("url")
+    @classmethod
+    def _feed_url(cls, v: str) -> str:
+        if v.startswith("webcal://"):
+            v = "https://" + v[len("webcal://") :]
+        return _http_url(v, "url")
+
+
 class CalendarSettings(_Model):
     """``[calendar]``: the ICS files."""
 
@@ -531,6 +563,7 @@ class Settings(_Model):
     alerts: AlertSettings = AlertSettings()
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
     sources: dict[str, DataSource] = Field(default_factory=dict)
+    imports: dict[str, ImportSettings] = Field(default_factory=dict)
 
     @field_validator("schemas")
     @classmethod
@@ -572,6 +605,14 @@ class Settings(_Model):
                         f"slots.{name}.channels: unknown channel {channel!r}"
                         f"{did_you_mean(channel, self.channels)}; the channels are "
                         f"{', '.join(self.channels)}"
+                    )
+        for name, feed in self.imports.items():
+            for wanted in feed.slots:
+                if wanted not in self.slots:
+                    raise ValueError(
+                        f"imports.{name}.slots: unknown slot {wanted!r}"
+                        f"{did_you_mean(wanted, self.slots)}; the slots are "
+                        f"{', '.join(self.slots)}"
                     )
         return self
 

@@ -46,7 +46,7 @@ def page_id(rel: PurePosixPath) -> str:
     return f"{head}/{name}" if head else name
 
 
-DATA_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+DATA_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".ics")  # data files, imported feeds
 
 
 def source_file(source: str) -> str:

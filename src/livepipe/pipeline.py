@@ -49,6 +49,10 @@ def sync(
     content did not change) are recorded *held* and listed, unless ``release`` (``sync
     --yes``) or ``[ledger] upgrade_sends = "send"``."""
     started = time.monotonic()
+    if loaded is None and site.settings.imports:
+        from .imports import refresh_imports
+
+        refresh_imports(site.settings, now)  # imported calendars, when due (never fatal)
     result = loaded or load(site)
     state = ledger.state()
     the_plan = plan(result.events, state, site.settings, now, failed_sources=result.failed)

@@ -25,6 +25,7 @@ from .config import (
     DataSource,
     FieldMapping,
     GenericWatch,
+    ImportSettings,
     SchemaMapping,
     Settings,
     SlotSettings,
@@ -160,7 +161,7 @@ def undocumented() -> list[str]:
         if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
     ]
     models += [("slots", SlotSettings), ("schemas", SchemaMapping), ("sources", DataSource)]
-    models += [("watch.generic", GenericWatch)]
+    models += [("imports", ImportSettings), ("watch.generic", GenericWatch)]
     models += [(f"channels ({t})", m) for t, m in OPTIONS.items()]
     for section, model in models:
         for name, field in model.model_fields.items():
@@ -192,6 +193,9 @@ def settings_reference() -> str:
             fields = tuple(FieldMapping.model_fields)
             out += ["## `[schemas.NAME]`", "", f"{_doc(SchemaMapping)} {_doc(FieldMapping)}", ""]
             out += [*_table(SchemaMapping, skip=fields), *_table(FieldMapping)[2:], ""]
+        elif name == "imports":
+            out += ["## `[imports.NAME]`", "", _doc(ImportSettings), ""]
+            out += [*_table(ImportSettings), ""]
         elif name == "sources":
             fields = tuple(FieldMapping.model_fields)
             out += ["## `[sources.NAME]`", "", _doc(DataSource), ""]

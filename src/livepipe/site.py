@@ -31,6 +31,7 @@ from .sources import (
     read_page,
 )
 from .sources.base import RawPage
+from .sources.calendars import ImportSchema, feed_path, read_feed
 from .sources.datafiles import read_source
 from .sources.files import is_section_page
 from .sources.mapped import MappedSchema
@@ -130,7 +131,7 @@ def _load_site(site: Site, workers: int | None, cache: bool) -> LoadResult:
     shards = _read_pages(site, todo, workers, keep=pages.path is not None)
     fresh = (r for _, part in shards for r in part)
     results = [hit if hit is not None else next(fresh) for hit in cached]
-    if site.settings.sources and site.targets == (site.content_root,):
+    if (site.settings.sources or site.settings.imports) and site.targets == (site.content_root,):
         results.extend(_load_sources(site))
     current = {str(p): key for p, key in zip(paths, stamps, strict=True) if key}
     pages.save(
@@ -216,6 +217,24 @@ def _load_sources(site: Site) -> list[_PageResult]:
             problem = Problem(failure.display, exc.line, Severity.ERROR, exc.code, exc.message,
                               exc.hint)  # fmt: skip
             out.append(_PageResult(failure.source, failure.display, None, (problem,)))
+        out.extend(
+            _result(settings, page.source, page.display, lambda p=page: p, schema)  # type: ignore[misc]
+            for page in pages
+        )
+    for name, feed in settings.imports.items():
+        path = feed_path(root, name)
+        rel = Path(os.path.relpath(path, root)).as_posix()
+        shown = _display(path, site.content_root)
+        pages, missing = read_feed(name, path, rel, shown, feed.language)
+        if missing is not None:  # never fetched, or unusable: what it had is kept
+            problem = Problem(shown, 1, Severity.WARNING, missing.code, missing.message,
+                              missing.hint)  # fmt: skip
+            out.append(_PageResult(rel, shown, None, (problem,)))
+            continue
+        schema = ImportSchema(
+            name, feed, settings.site.timezone, feed.link or settings.site.base_url + "/",
+            list(settings.slots),
+        )  # fmt: skip
         out.extend(
             _result(settings, page.source, page.display, lambda p=page: p, schema)  # type: ignore[misc]
             for page in pages
