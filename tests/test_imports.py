@@ -234,3 +234,59 @@ def test_imported_events_reach_the_calendar_with_their_rules(feeds, tmp_path: Pa
     assert "RRULE:FREQ=WEEKLY;UNTIL=20270331T065959Z;BYDAY=TU;WKST=SU" in weekly
     assert "EXDATE;TZID=America/Los_Angeles:20270316T180000,20270323T180000" in weekly
     assert "UID:event_300000001@meetup.com" in calendar
+
+
+def test_hostile_feeds_are_bounded_and_one_bad_event_does_not_drop_the_others(
+    feeds, tmp_path: Path
+) -> None:
+    server, url = feeds
+    site = make_site(tmp_path, url)
+    toml = site / "livepipe.toml"
+    toml.write_text(toml.read_text() + "max_bytes = 100000\n")  # luma's cap
+    settings = Site.locate(site).settings
+    refresh_imports(settings, utc(2027, 1, 1))
+    # luma grows past its cap: not read to the end, the last copy kept
+    server.bodies["luma"] = server.bodies["luma"].replace(
+        b"END:VCALENDAR", b"X-PAD:" + b"x" * 200_000 + b"\r\nEND:VCALENDAR"
+    )
+    # meetup adds a recurrence bomb (every second of every day) beside its good event
+    bomb = (
+        "BEGIN:VEVENT\r\nUID:bomb@meetup.com\r\nDTSTART:20270301T000000Z\r\n"
+        "DTEND:20270301T000001Z\r\nSUMMARY:Bomb\r\n"
+        "RRULE:FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,"
+        "23;BYMINUTE=0,1,2,3,4,5;BYSECOND=0,1,2,3\r\nEND:VEVENT\r\n"
+    )
+    server.bodies["meetup"] = server.bodies["meetup"].replace(
+        b"END:VCALENDAR", bomb.encode() + b"END:VCALENDAR"
+    )
+    done = {
+        f.name: f for f in refresh_imports(Site.locate(site).settings, utc(2027, 1, 2), force=True)
+    }
+    assert done["luma"].outcome == "kept" and "longer than 100,000 bytes" in done["luma"].detail
+    assert done["meetup"].outcome == "updated"
+    result = load(Site.locate(site), cache=False)
+    uids = {e.uid for e in result.events}
+    assert "evt-AbCdEf123456@events.lu.ma" in uids  # from the copy kept
+    assert "event_300000001@meetup.com" in uids and "bomb@meetup.com" not in uids
+    (bad,) = [p for p in result.problems if p.severity == "error"]
+    assert bad.code == "bad-repeat" and bad.path.endswith("meetup.ics#bomb@meetup.com")
+
+
+def test_livepipe_sync_fetches_the_imports_and_says_so(feeds, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from livepipe.cli import app
+
+    server, url = feeds
+    site = make_site(tmp_path, url)
+    runner = CliRunner()
+    args = ["sync", str(site), "--now", "2027-02-01T00:00:00Z", "--out", str(tmp_path / "d")]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "import google: updated" in out.output and "import luma: updated" in out.output
+    assert "BEGIN:VEVENT" in (tmp_path / "d" / "calendar.ics").read_text()
+    assert "event_300000001@meetup.com" in (tmp_path / "d" / "calendar.ics").read_text()
+    again = runner.invoke(app, args)
+    assert "import google: not modified" in again.output  # google's refresh is 0s
+    assert "import luma" not in again.output  # not due for 15 minutes
+    assert len(server.seen) == 4

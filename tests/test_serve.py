@@ -281,12 +281,20 @@ def test_a_broken_config_keeps_the_previous_files(served: Served) -> None:
     etag = served.get("/calendar.ics").headers["etag"]
     config = served.site / "livepipe.toml"
     good = config.read_text(encoding="utf-8")
-    config.write_text(good + "\n[site\n", encoding="utf-8")
+
+    def replace(text: str) -> None:
+        """Written whole at once, as git and editors replace files (write_text truncates
+        first: the watcher could build from the empty file, a valid one, in between)."""
+        new = config.with_name("livepipe.toml.new")
+        new.write_text(text, encoding="utf-8")
+        new.replace(config)
+
+    replace(good + "\n[site\n")
     assert wait_for(lambda: served.get("/healthz").json()["error"], timeout=20)
     health = served.get("/healthz").json()
     assert "livepipe.toml" in health["error"] and health["status"] == "degraded"
     assert served.get("/calendar.ics").headers["etag"] == etag
-    config.write_text(good.replace("Example Cloud", "Fixed Cloud"), encoding="utf-8")
+    replace(good.replace("Example Cloud", "Fixed Cloud"))
     assert wait_for(lambda: served.get("/healthz").json()["error"] is None, timeout=20)
     assert "Fixed Cloud" in served.get("/calendar.ics").text
 

@@ -82,11 +82,25 @@ LedgerOpt = Annotated[
 ]
 
 
-def load_pages(path: Path, config: Path | None) -> LoadResult:
+def load_pages(path: Path, config: Path | None, *, fetch: datetime | None = None) -> LoadResult:
+    """The site at ``path``, loaded; ``fetch``: imported calendars that are due are fetched
+    first (what happened to each is printed)."""
     try:
         from ..site import Site, load
 
-        return load(Site.locate(path, config=config))
+        site = Site.locate(path, config=config)
+        if fetch is not None and site.settings.imports:
+            from ..imports import refresh_imports
+
+            for done in refresh_imports(site.settings, fetch):
+                if done.outcome != "not due":
+                    safe_console(stderr=True).print(
+                        f"import {done.name}: {done.outcome}"
+                        + (f" ({done.detail})" if done.detail else ""),
+                        highlight=False,
+                        markup=False,
+                    )
+        return load(site)
     except ConfigError as exc:
         fail(str(exc))
     except FileNotFoundError:

@@ -92,8 +92,9 @@ def sync_cmd(
         ),
     ] = False,
 ) -> None:
-    """Load, record the plan in the ledger, build OUT; print what changed."""
-    result = load_pages(path, config)
+    """Fetch the imported calendars that are due, load, record the plan in the ledger,
+    build OUT; print what changed."""
+    result = load_pages(path, config, fetch=parse_now(now))
     for p in result.problems:
         if p.severity is not Severity.INFO:
             safe_console(stderr=True).print(

@@ -111,7 +111,7 @@ def read_feed(
             RawPage(
                 path=path,
                 rel=PurePosixPath(f"imports/{name}/{uid}"),
-                display=display,
+                display=f"{display}#{uid}",  # problems name the event
                 lang=language,
                 meta=meta,
                 fm_lines=(),
