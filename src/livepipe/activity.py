@@ -41,6 +41,9 @@ class What(enum.StrEnum):
     UPGRADE = "upgrade"
     IMPORT = "import"  # an imported calendar fetched (or kept, when it could not be)
     IMPORT_FAILED = "import-failed"
+    DEPLOY = "deploy"
+    DEPLOY_FAILED = "deploy-failed"
+    DRIFT = "drift"  # what readers fetch differs from the build
 
 
 _LEVELS = {
@@ -52,6 +55,8 @@ _LEVELS = {
     What.RETRYING: logging.WARNING,
     What.WATCH_ERROR: logging.WARNING,
     What.IMPORT_FAILED: logging.WARNING,
+    What.DEPLOY_FAILED: logging.ERROR,
+    What.DRIFT: logging.WARNING,
     What.HELD: logging.WARNING,
 }
 

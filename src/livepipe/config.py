@@ -264,6 +264,59 @@ class ImportSettings(_Model):
         return _http_url(v, "url")
 
 
+class DeployTarget(_Model):
+    """``[deploy.NAME]``: where dist/ is published after each sync's build (and by ``livepipe
+    deploy``), so subscriptions have a public URL. Only what changed is written; the files
+    first, the target's manifest last, removals after; a deploy cut short is finished by the
+    next one. ``public_url`` is where readers fetch it: ``livepipe verify`` (and each deploy)
+    reads the calendars and feeds back from there and reports any drift."""
+
+    type: Literal["directory", "git", "s3"]
+    """``directory`` (a web root, or a Hugo site's ``static/``), ``git`` (a Pages branch) or
+    ``s3`` (any S3-compatible bucket) (required)."""
+    path: str | None = None
+    """directory: the folder (relative to the site folder, or absolute)."""
+    url: str | None = None
+    """git: the repository (``https://…``, ``git@…``, or a path)."""
+    branch: str = "gh-pages"
+    """git: the branch published (made when it does not exist)."""
+    token_env: str | None = None
+    """git: the environment variable holding an HTTPS token (never written anywhere)."""
+    endpoint: str | None = None
+    """s3: the service's address (``https://s3.eu-central-1.amazonaws.com``, a MinIO's…)."""
+    bucket: str | None = None
+    """s3: the bucket."""
+    region: str = "us-east-1"
+    """s3: the region the requests are signed for."""
+    access_key_env: str = "AWS_ACCESS_KEY_ID"
+    """s3: the environment variable holding the access key id."""
+    secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    """s3: the environment variable holding the secret key."""
+    prefix: str = ""
+    """git, s3: a folder inside the branch or bucket (``static/``, ``calendar/``)."""
+    public_url: str | None = None
+    """Where readers fetch what was deployed (``https://example.org/``): read back after
+    each deploy and by ``livepipe verify``."""
+    after_sync: bool = True
+    """Deploy after each sync's build (``livepipe up`` included)."""
+    deadline: float = Field(default=60.0, gt=0)
+    """Seconds each remote request (or git command) may take."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> DeployTarget:
+        needed = {"directory": ("path",), "git": ("url",), "s3": ("endpoint", "bucket")}
+        missing = [k for k in needed[self.type] if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"a {self.type} target needs {', '.join(missing)}")
+        if self.prefix.startswith("/") or ".." in self.prefix.split("/"):
+            raise ValueError("prefix must be a folder inside the target, e.g. static/")
+        if self.endpoint is not None:
+            _http_url(self.endpoint, "endpoint")
+        if self.public_url is not None:
+            _http_url(self.public_url, "public_url")
+        return self
+
+
 class CalendarSettings(_Model):
     """``[calendar]``: the ICS files."""
 
@@ -564,6 +617,7 @@ class Settings(_Model):
     schemas: dict[str, SchemaMapping] = Field(default_factory=dict)
     sources: dict[str, DataSource] = Field(default_factory=dict)
     imports: dict[str, ImportSettings] = Field(default_factory=dict)
+    deploy: dict[str, DeployTarget] = Field(default_factory=dict)
 
     @field_validator("schemas")
     @classmethod

@@ -51,11 +51,20 @@ class _LedgerCollector(Collector):
             if self._ledger is None:
                 self._ledger = self.opener()
             counts, waiting = self._ledger.counts(datetime.now(UTC))
+            drift = self._ledger.kv_prefix("drift:")
         for (state, channel), n in sorted(counts.items()):
             by_state.add_metric([state, channel], n)
         due.add_metric([], waiting)
         yield by_state
         yield due
+        deployed = GaugeMetricFamily(
+            "livepipe_deploy_drift",
+            "Differences between what a deploy target's readers get and the build (last read)",
+            labels=["target"],
+        )
+        for name, value in sorted(drift.items()):
+            deployed.add_metric([name.removeprefix("drift:")], float(value or 0))
+        yield deployed
 
 
 class Metrics:

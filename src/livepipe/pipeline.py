@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .activity import What, tell
 from .alerts import raise_alert
@@ -21,6 +22,10 @@ from .plan import plan
 from .records import LedgerState, Plan
 from .site import LoadResult, Site, load
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .deploy import DeployReport
+    from .deploy.verify import Drift
 
 # Ledger kv: the content fingerprint of the last sync (the sync flow does nothing while it
 # matches); deleted when something the build shows changes outside the pages.
@@ -65,7 +70,54 @@ def sync(
         ledger.kv_put(VERSION_KEY, __version__, None)
         _tell(site, ledger, the_plan, result, now, time.monotonic() - started)
     built = build_from_ledger(result, out, ledger, now) if out is not None else None
+    if built is not None and out is not None and apply and site.settings.deploy:
+        publish_build(site.settings, out, ledger, now, after_sync=True)
     return SyncResult(result, the_plan, built)
+
+
+def publish_build(
+    settings: Settings,
+    dist: Path,
+    ledger: Ledger | None,
+    now: datetime,
+    *,
+    names: list[str] | None = None,
+    after_sync: bool = False,
+) -> tuple[list[DeployReport], list[Drift], list[str]]:
+    """Deploy ``dist`` to the site's targets and read back what readers get: (the deploys,
+    the drift found, the failures). Never raises: a failure or a drift is told, kept in
+    the ledger for /metrics, and an alert when the site has an alerts channel."""
+    from .deploy import DeployError, deploy
+    from .deploy.verify import verify
+
+    failures: list[str] = []
+    reports: list[DeployReport] = []
+    try:
+        reports = deploy(settings, dist, names, after_sync=after_sync)
+    except DeployError as exc:
+        failures.append(str(exc))
+        tell(What.DEPLOY_FAILED, str(exc))
+        if ledger is not None:
+            raise_alert(ledger, settings, f"deploy:{exc}", "A deploy failed", str(exc), now)
+    for report in reports:
+        tell(What.DEPLOY, report.line(), target=report.target, written=len(report.written))
+    done = [r.target for r in reports]
+    drifts = verify(settings, dist, done) if done else []
+    for drift in drifts:
+        if ledger is not None:
+            ledger.kv_put(f"{DRIFT_PREFIX}{drift.target}", str(len(drift.found)), None)
+        if not drift.found:
+            continue
+        text = "\n".join(drift.lines())
+        tell(What.DRIFT, f"{drift.target}: {len(drift.found)} differences at {drift.url}\n{text}")
+        if ledger is not None:
+            subject = f"drift:{drift.target}:{identity_digest(text)}"
+            raise_alert(ledger, settings, subject, f"{drift.target} serves an old or edited copy",
+                        text, now)  # fmt: skip
+    return reports, drifts, failures
+
+
+DRIFT_PREFIX = "drift:"  # ledger kv: differences found at each target's public URL
 
 
 VERSION_KEY = "livepipe:version"  # ledger kv: the livepipe that last synced it

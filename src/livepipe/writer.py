@@ -125,14 +125,15 @@ class OutputDir:
     do, so files are written in parallel and their bytes never travel back to the parent),
     then ``finish`` with every entry: stale files removed, manifest written."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, manifest: str = MANIFEST) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.manifest = manifest  # a deploy target's is hidden (deploy/: a web root's own)
         self._base = str(root)
         self._seen: dict[Path, bool] = {}  # for safe_join
         self._checked: set[str] = set()  # folders (relative) safe_join has accepted
         self._made: set[str] = set()
-        self._before, self._manifest_ctime = _previous(root)
+        self._before, self._manifest_ctime = _previous(root, manifest)
         for old in os.listdir(root):  # what a build that was killed left behind
             if old.startswith(STAGE_PREFIX):
                 shutil.rmtree(root / old, ignore_errors=True)
@@ -141,8 +142,8 @@ class OutputDir:
         self._count = 0
 
     def put(self, art: Artifact) -> Written:
-        if art.path == MANIFEST:
-            raise RenderError(f"an artifact may not be named {MANIFEST}")
+        if art.path == self.manifest:
+            raise RenderError(f"an artifact may not be named {self.manifest}")
         target = self._target(art.path)
         digest = hashlib.sha256(art.data).hexdigest()
         if self._before.get(art.path) == (digest, len(art.data)) and self._untouched(target):
@@ -188,7 +189,7 @@ class OutputDir:
         report = WriteReport()
         entries: dict[str, Written] = {}
         for f in files:
-            if f.path in entries or f.path == MANIFEST:
+            if f.path in entries or f.path == self.manifest:
                 raise RenderError(f"two artifacts would be written to {f.path}")
             entries[f.path] = f
             (report.written if f.changed else report.unchanged).append(f.path)
@@ -206,7 +207,7 @@ class OutputDir:
                 report.removed.append(old)
             except (FileNotFoundError, RenderError):
                 pass
-        write_file(self.root / MANIFEST, manifest_json([entries[k] for k in sorted(entries)]))
+        write_file(self.root / self.manifest, manifest_json([entries[k] for k in sorted(entries)]))
         return report
 
 
@@ -219,8 +220,10 @@ def _plain(rel: str) -> bool:
     return "\\" not in rel and not rel.startswith("/") and _ODD_NAMES.isdisjoint(rel.split("/"))
 
 
-def write_all(root: Path, artifacts: Iterable[Artifact]) -> WriteReport:
-    out = OutputDir(root)
+def write_all(
+    root: Path, artifacts: Iterable[Artifact], *, manifest: str = MANIFEST
+) -> WriteReport:
+    out = OutputDir(root, manifest)
     return out.finish([out.put(a) for a in artifacts])
 
 
@@ -239,10 +242,10 @@ def manifest_json(files: list[Written]) -> bytes:
     return text.encode("utf-8")
 
 
-def _previous(root: Path) -> tuple[dict[str, tuple[str, int]], int]:
+def _previous(root: Path, manifest: str = MANIFEST) -> tuple[dict[str, tuple[str, int]], int]:
     """The last manifest's files (path → (sha256, size)) and the manifest's ctime (ns)."""
     try:
-        with open(root / MANIFEST, "rb") as fh:
+        with open(root / manifest, "rb") as fh:
             ctime = os.fstat(fh.fileno()).st_ctime_ns
             data = json.loads(fh.read().decode("utf-8"))
         files = {str(a["path"]): (str(a["sha256"]), int(a["bytes"])) for a in data["artifacts"]}

@@ -1,4 +1,4 @@
-"""Commands about the plan and the sends: plan, sync, send-due, resolve."""
+"""Commands about the plan and the sends: plan, sync, deploy, verify, send-due, resolve."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from ..text import printable
 from ..timeutil import get_zone
 
 if TYPE_CHECKING:  # the publishing side is imported by the commands that use it
-    pass
+    from ..config import Settings
+    from ..deploy.verify import Drift
 
 from .common import (
     ConfigOpt,
@@ -121,6 +122,93 @@ def sync_cmd(
         fail(str(exc))
     report_broken(broken)
     raise typer.Exit(1 if result.errors or broken else 0)
+
+
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Only this [deploy.NAME] target (repeatable)."),
+]
+
+
+@app.command("deploy")
+def deploy_cmd(
+    path: PathArg = Path("."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The build to deploy.")] = Path("dist"),
+    target: TargetOpt = None,
+    ledger: LedgerOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Publish the build OUT to the [deploy.NAME] targets (only what changed), then read
+    back what readers get from each public_url. Exit 1 on a failure or a drift."""
+    settings = settings_of(path, config)
+    _need_targets(settings, target)
+    store = open_store(settings, ledger)
+    try:
+        from ..pipeline import publish_build
+
+        reports, drifts, failures = publish_build(
+            settings, _dist(settings, out), store, datetime.now(UTC), names=target
+        )
+    finally:
+        store.close()
+    console = safe_console()
+    for report in reports:
+        console.print(report.line(), highlight=False, markup=False)
+    _print_drift(drifts)
+    for failure in failures:
+        safe_console(stderr=True).print(f"error: {failure}", highlight=False, markup=False)
+    raise typer.Exit(1 if failures or any(d.found for d in drifts) else 0)
+
+
+@app.command("verify")
+def verify_cmd(
+    path: PathArg = Path("."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The build to compare with.")] = Path(
+        "dist"
+    ),
+    target: TargetOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch the calendars and feeds each target's readers get (its public_url) and compare
+    them, event by event, with the build OUT. Exit 1 when anything differs."""
+    settings = settings_of(path, config)
+    _need_targets(settings, target)
+    from ..deploy import DeployError
+    from ..deploy.verify import verify
+
+    try:
+        drifts = verify(settings, _dist(settings, out), target)
+    except DeployError as exc:
+        fail(str(exc))
+    if not drifts:
+        fail("no target has a public_url to read back: set [deploy.NAME] public_url")
+    _print_drift(drifts)
+    raise typer.Exit(1 if any(d.found for d in drifts) else 0)
+
+
+def _need_targets(settings: Settings, names: list[str] | None) -> None:
+    if not settings.deploy:
+        fail("no [deploy.NAME] target in livepipe.toml (see docs/publishing.md)")
+    unknown = [n for n in names or [] if n not in settings.deploy]
+    if unknown:
+        fail(f"unknown target {unknown[0]!r}: the targets are {', '.join(settings.deploy)}")
+
+
+def _dist(settings: Settings, out: Path) -> Path:
+    return out if out.is_absolute() or settings.root is None else Path.cwd() / out
+
+
+def _print_drift(drifts: list[Drift]) -> None:
+    console = safe_console()
+    for drift in drifts:
+        if not drift.found:
+            console.print(f"verify {drift.target}: what {drift.url} serves matches the build",
+                          highlight=False, markup=False)  # fmt: skip
+            continue
+        console.print(f"verify {drift.target}: {len(drift.found)} differences at {drift.url}",
+                      highlight=False, markup=False)  # fmt: skip
+        for line in drift.found:
+            console.print(f"  {line}", highlight=False, markup=False)
 
 
 @app.command("send-due")
