@@ -529,3 +529,14 @@ def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Pa
     assert f'href="{found}"' in replays
     ics = (dist / "events" / "observability1210-live.ics").read_text(encoding="utf-8")
     assert "AbCdEfGhIjK" in ics.replace("\r\n ", "")
+
+
+def test_robots_txt_a_description_and_a_deferred_script(served: Served) -> None:
+    """Lighthouse's SEO audit: robots.txt answered 404 and the page had no description."""
+    robots = served.get("/robots.txt")
+    assert robots.status_code == 200 and robots.text.startswith("User-agent: *\nAllow: /\n")
+    assert "Disallow: /healthz" in robots.text and robots.headers["etag"]
+    page = served.get("/", **{"Accept-Language": "en"}).text
+    described = page.split('<meta name="description" content="', 1)[1].split('"', 1)[0]
+    assert len(described) > 20 and "<" not in described
+    assert '<script src="/_livepipe/index.js" defer></script>' in page

@@ -209,3 +209,30 @@ def test_preview_report_renders_every_section(new_page: Any, tmp_path: Path) -> 
     shot(page, "preview-report")
     shot(berlin.locator("section.wechat"), "preview-wechat")
     shot(berlin.locator("section.newsletter"), "preview-newsletter")
+
+
+def test_newsletter_with_a_cover_fits_375_px_with_images_blocked(
+    browser: Any, tmp_path: Path
+) -> None:
+    """With remote images blocked (many mail clients' default) the cover's width="544" made
+    the email 624 px wide on a 375 px phone."""
+    from ..render.helpers import build_memory
+
+    (tmp_path / "content").mkdir()
+    (tmp_path / "livepipe.toml").write_text(
+        '[site]\nname = "T"\nbase_url = "https://t.example"\ntimezone = "UTC"\n'
+    )
+    (tmp_path / "content" / "talk.md").write_text(
+        "---\ntitle: Talk\nstart: 2026-12-10T10:00:00Z\n"
+        "cover: https://images.example.org/cover-1600x900.png\n---\nAbout the talk.\n"
+    )
+    _, built = build_memory(tmp_path)
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.abort())  # no remote images (a refused load)
+        page.set_content(built["newsletter/talk.html"].decode())
+        assert page.locator("img").count() == 1
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    finally:
+        context.close()

@@ -132,13 +132,13 @@ def test_article_with_references_and_qr_code(
         url, rec, kv_ledger, summary=summary, cover_image=f"{url}/img/cover.png", outline_image=None
     )
     content = draft["content"]
-    # [1] and [2] are the article's own "add to calendar" links (Google, Outlook)
-    assert "Google 日历<sup>[1]</sup> · Outlook<sup>[2]</sup>" in content
-    assert "Prometheus<sup>[3]</sup>" in content and "Loki<sup>[4]</sup>" in content
+    # "add to calendar" is one short .ics address, not two ~300-character references
+    # (Google, Outlook) that took a third of the article on a phone
+    assert "calendar.google.com" not in content and "outlook.live.com" not in content
+    assert "Prometheus<sup>[1]</sup>" in content and "Loki<sup>[2]</sup>" in content
     assert 'href="https://mp.weixin.qq.com/s/previous-talk"' in content
     refs = content.split(">参考链接</h2>", 1)[1]
-    assert "[3] Prometheus：https://prometheus.io/docs/introduction/overview/" in refs
-    assert "[1] Google 日历：https://calendar.google.com/calendar/render?" in refs
+    assert "[1] Prometheus：https://prometheus.io/docs/introduction/overview/" in refs
     qr_url = content.split('<img src="', -1)[-1].split('"')[0]
     assert content.index(qr_url) < content.index(">参考链接</h2>")
     qr = rec.uploads[qr_url]

@@ -301,7 +301,16 @@ def _years(events: Iterable[Event]) -> Iterable[tuple[str, tuple[int, int]]]:
 
 @functools.lru_cache(maxsize=512)
 def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
-    """VTIMEZONE covering whole years (cached: generating one scans the zone's history)."""
+    """VTIMEZONE covering whole years (cached: generating one scans the zone's history):
+    one STANDARD and one DAYLIGHT with a yearly RRULE, as Outlook, Google and Apple write
+    them, when the zone kept one rule through those years (desktop Outlook reads nothing
+    else: it reduces a zone to one yearly rule); the explicit transitions otherwise."""
+    ruled = _ruled_vtimezone(zone, first_year, last_year)
+    return ruled if ruled is not None else _listed_vtimezone(zone, first_year, last_year)
+
+
+def _listed_vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
+    """Every transition of the years, each a STANDARD or DAYLIGHT of its own (icalendar's)."""
     first, last = date(first_year - 1, 12, 1), date(last_year + 1, 1, 31)
     tz = Timezone.from_tzinfo(
         _Until(get_zone(zone), last), tzid=zone, first_date=first, last_date=last
@@ -310,6 +319,110 @@ def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
     # VTIMEZONE (only inside STANDARD/DAYLIGHT): libical's restriction check rejects it.
     tz.pop("COMMENT", None)
     return serialize(tz)
+
+
+def _transitions(zone: str, first_year: int, last_year: int) -> list[tuple[datetime, int, int]]:
+    """(the onset as a wall-clock time before it, the offset before, the offset after, in
+    minutes) of each change of the zone's UTC offset from the start of the year before
+    ``first_year`` to the end of the year after ``last_year``."""
+    tz = get_zone(zone)
+    out = []
+    at = datetime(first_year - 1, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 2, 1, 1, tzinfo=UTC)
+    step = timedelta(days=1)
+    before = at.astimezone(tz).utcoffset()
+    while at < end:
+        nxt = at + step
+        after = nxt.astimezone(tz).utcoffset()
+        if after != before:
+            lo, hi = at, nxt  # the minute it changed
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if mid.astimezone(tz).utcoffset() == before:
+                    lo = mid
+                else:
+                    hi = mid
+            assert before is not None and after is not None
+            old, new = int(before.total_seconds()) // 60, int(after.total_seconds()) // 60
+            out.append(((hi + timedelta(minutes=old)).replace(tzinfo=None), old, new))
+            before = after
+        at = nxt
+    return out
+
+
+def _yearly_rule(onsets: list[datetime]) -> tuple[int, str, time] | None:
+    """(month, BYDAY such as ``-1SU`` / ``2SU``, local time) when every onset follows it."""
+    shapes = set()
+    for d in onsets:
+        last = (d + timedelta(days=7)).month != d.month
+        shapes.add((d.month, d.weekday(), d.time(), "last" if last else (d.day - 1) // 7 + 1))
+    months = {(m, w, t) for m, w, t, _ in shapes}
+    if len(months) != 1:
+        return None
+    (month, weekday, at), nths = next(iter(months)), {n for *_, n in shapes}
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[weekday]
+    if nths == {"last"} or (len(nths) == 2 and "last" in nths and nths - {"last"} <= {4, 5}):
+        return month, f"-1{day}", at
+    if len(nths) == 1 and isinstance(n := next(iter(nths)), int) and n <= 4:
+        return month, f"{n}{day}", at
+    return None
+
+
+def _offset(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def _ruled_vtimezone(zone: str, first_year: int, last_year: int) -> bytes | None:
+    """The zone as one yearly rule per kind, when each year of the range (and the years
+    around it) changes the clocks the same two ways on the same rule; None otherwise."""
+    changes = _transitions(zone, first_year, last_year)
+    tz = get_zone(zone)
+    years = range(first_year - 1, last_year + 2)
+    if not changes:
+        offset = tz.utcoffset(datetime(first_year, 1, 1))
+        assert offset is not None
+        minutes = int(offset.total_seconds()) // 60
+        name = datetime(first_year, 1, 1, tzinfo=tz).tzname() or zone
+        return _vtz(
+            zone, [("STANDARD", datetime(first_year - 1, 1, 1), minutes, minutes, name, "")]
+        )
+    kinds: dict[tuple[int, int], list[datetime]] = {}
+    for onset, old, new in changes:
+        kinds.setdefault((old, new), []).append(onset)
+    if len(kinds) != 2 or any(len(v) != len(years) for v in kinds.values()):
+        return None
+    parts = []
+    for (old, new), onsets in sorted(kinds.items()):
+        if (new, old) not in kinds or sorted(d.year for d in onsets) != list(years):
+            return None
+        rule = _yearly_rule(onsets)
+        if rule is None:
+            return None
+        month, byday, _ = rule
+        summer = new > old
+        name = (onsets[0] + timedelta(hours=12)).replace(tzinfo=tz).tzname() or zone
+        parts.append(
+            ("DAYLIGHT" if summer else "STANDARD", onsets[0], old, new, name,
+             f"FREQ=YEARLY;BYMONTH={month};BYDAY={byday}")
+        )  # fmt: skip
+    parts.sort(key=lambda p: p[0] != "STANDARD")
+    return _vtz(zone, parts)
+
+
+def _vtz(zone: str, parts: list[tuple[str, datetime, int, int, str, str]]) -> bytes:
+    lines = ["BEGIN:VTIMEZONE", f"TZID:{zone}"]
+    for kind, onset, old, new, name, rule in parts:
+        lines += [f"BEGIN:{kind}", f"DTSTART:{onset:%Y%m%dT%H%M%S}"]
+        if rule:
+            lines.append(f"RRULE:{rule}")
+        lines += [f"TZNAME:{name}", f"TZOFFSETFROM:{_offset(old)}", f"TZOFFSETTO:{_offset(new)}"]
+        lines.append(f"END:{kind}")
+    lines.append("END:VTIMEZONE")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 class _Until(tzinfo):

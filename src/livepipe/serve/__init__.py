@@ -53,6 +53,16 @@ def create_app(
     async def script(request: Request) -> Response:
         return file_response(request, script_file, {"Cache-Control": "public, max-age=3600"})
 
+    robots_file = made(ROBOTS, "text/plain; charset=utf-8", clock())
+
+    async def robots(request: Request) -> Response:
+        """Crawlers may read the page, the calendars and the feeds (a built robots.txt, if
+        the site has one, wins)."""
+        found = files.get("robots.txt")
+        return file_response(
+            request, found or robots_file, {"Cache-Control": "public, max-age=86400"}
+        )
+
     async def healthz(request: Request) -> Response:
         listing = files.listing()
         snap = rebuilder.snapshot if rebuilder else None
@@ -98,12 +108,15 @@ def create_app(
         routes=[
             Route("/", index, methods=methods),
             Route("/_livepipe/index.js", script, methods=methods),
+            Route("/robots.txt", robots, methods=methods),
             Route("/healthz", healthz, methods=methods),
             Route("/{path:path}", artifact, methods=methods),
         ],
         lifespan=lifespan,
     )
 
+
+ROBOTS = b"User-agent: *\nAllow: /\nDisallow: /healthz\nDisallow: /metrics\n"
 
 __all__ = [
     "DistFiles",
