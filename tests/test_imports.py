@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from starlette.routing import Route
 
 from livepipe import recurrence
 from livepipe.imports import refresh_imports
-from livepipe.ledger import open_ledger
+from livepipe.ledger import Ledger, open_ledger
 from livepipe.models import Event
 from livepipe.pipeline import sync
 from livepipe.records import SendState
@@ -78,6 +79,19 @@ def make_site(tmp_path: Path, url: str, *, allow: bool = True) -> Path:
     return tmp_path
 
 
+@contextmanager
+def synced(site: Path) -> Iterator[tuple[Site, Ledger, datetime]]:
+    """The site synced once (imports fetched, sends planned) into a ledger of its own."""
+    site_obj = Site.locate(site)
+    now = utc(2027, 2, 1)
+    ledger = open_ledger(site_obj.settings, str(site / "ledger.sqlite"))
+    try:
+        sync(site_obj, ledger, now, out=None)
+        yield site_obj, ledger, now
+    finally:
+        ledger.close()
+
+
 def events_of(site: Path) -> dict[str, Event]:
     return {e.uid: e for e in load(Site.locate(site), cache=False).events}
 
@@ -129,11 +143,7 @@ def test_sync_fetches_conditionally_sends_only_what_the_import_asks_and_withdraw
 ) -> None:
     server, url = feeds
     site = make_site(tmp_path, url)
-    site_obj = Site.locate(site)
-    now = utc(2027, 2, 1)
-    ledger = open_ledger(site_obj.settings, str(tmp_path / "ledger.sqlite"))
-    try:
-        sync(site_obj, ledger, now, out=None)
+    with synced(site) as (site_obj, ledger, now):
         sends = ledger.sends(SendState.PENDING)
         by_uid: dict[str, set[str]] = {}
         for s in sends:
@@ -170,8 +180,6 @@ def test_sync_fetches_conditionally_sends_only_what_the_import_asks_and_withdraw
             sync(site_obj, ledger, now, out=None)
             assert {s.key for s in ledger.sends(SendState.PENDING)} == pending
         assert "3k9v0abcdefghijkl@google.com" in events_of(site)
-    finally:
-        ledger.close()
 
 
 def test_an_answer_that_is_no_calendar_keeps_the_last_copy(feeds, tmp_path: Path) -> None:
@@ -204,11 +212,7 @@ def test_a_feed_that_never_came_keeps_the_events_it_had(feeds, tmp_path: Path) -
     fetch succeeds."""
     server, url = feeds
     site = make_site(tmp_path, url)
-    site_obj = Site.locate(site)
-    now = utc(2027, 2, 1)
-    ledger = open_ledger(site_obj.settings, str(tmp_path / "ledger.sqlite"))
-    try:
-        sync(site_obj, ledger, now, out=None)
+    with synced(site) as (site_obj, ledger, now):
         pending = {s.key for s in ledger.sends(SendState.PENDING)}
         assert pending
         for copy in (tmp_path / ".livepipe" / "imports").glob("*"):
@@ -216,8 +220,6 @@ def test_a_feed_that_never_came_keeps_the_events_it_had(feeds, tmp_path: Path) -
         server.status["google"] = 502
         sync(site_obj, ledger, now, out=None)
         assert {s.key for s in ledger.sends(SendState.PENDING)} == pending
-    finally:
-        ledger.close()
 
 
 def test_imported_events_reach_the_calendar_with_their_rules(feeds, tmp_path: Path) -> None:
