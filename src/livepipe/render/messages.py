@@ -112,7 +112,7 @@ def render_message(
 
         wechat = WeChatRenderer()
         article, meta = wechat.article(event, ctx), wechat.meta(event, ctx)
-    if event is not None and "html" in parts:
+    if event is not None and "html" in parts and send.kind in NEWSLETTER_KINDS:
         from markupsafe import Markup
 
         from .html import EMAIL, markdown_html
@@ -124,6 +124,7 @@ def render_message(
             e=ctx.view(event),
             site=settings.site,
             summary_html=Markup(markdown_html(event.summary, EMAIL, shift_headings=True)),
+            text_only=len(text.encode("utf-8")) < COVER_MIN_TEXT,
         )
     return _message(
         send,
@@ -138,6 +139,17 @@ def render_message(
         calendar_url=ctx.view(event).ics_url if event is not None else None,
         series=series,
     )
+
+
+# The newsletter email is about the event itself: its announcement, a change, a
+# cancellation. Reminders and replay notices are their text (an email channel makes the
+# HTML part from it): a full newsletter beside a two-line text is an alternative that
+# says something else (SpamAssassin's MPART_ALT_DIFF, +2.2).
+NEWSLETTER_KINDS = frozenset({SlotKind.ANNOUNCE, SlotKind.CHANGED, SlotKind.CANCELLED})
+# An email whose only image comes with little text reads as image spam (SpamAssassin's
+# HTML_IMAGE_ONLY_xx: any image and under 3,200 bytes of words, up to +2.2): the cover is
+# left out of shorter emails (the event's page and the WeChat article keep it).
+COVER_MIN_TEXT = 3200
 
 
 def _message(send: Send, lang: str, text: str, url: str, **parts: Any) -> Message:
