@@ -24,7 +24,7 @@ from .rebuild import Snapshot
 
 INDEX_CSP = (
     "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
-    "script-src 'self'; base-uri 'none'; form-action 'none'"
+    "script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
 )
 REPLAYS_FOR = timedelta(days=60)  # past events with a replay link stay on the index this long
 MAX_REPLAYS = 10
