@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,6 +118,45 @@ def publish_build(
 
 
 DRIFT_PREFIX = "drift:"  # ledger kv: differences found at each target's public URL
+READ_BACK_FOR = timedelta(days=30)  # WeChat sends this recent are read back
+
+
+def read_back_wechat(settings: Settings, ledger: Ledger, now: datetime) -> list[str]:
+    """The WeChat sends of the last 30 days as followers get them now (a mass-send that did
+    not arrive, an article deleted or retitled in the editor): one line per difference;
+    told, alerted and kept for /metrics like a deploy's drift."""
+    from .errors import PublishError
+    from .publish import make_channels
+    from .publish.wechat import WeChatChannel
+    from .records import SendState
+    from .render.html import truncate
+    from .render.wechat import TITLE_MAX
+
+    channels = {
+        name: c for name, c in make_channels(settings, kv=ledger).items()
+        if isinstance(c, WeChatChannel)
+    }  # fmt: skip
+    lines: list[str] = []
+    for send in ledger.sends(SendState.SENT):
+        channel = channels.get(send.channel)
+        if channel is None or not send.remote_id or send.sent_at is None:
+            continue
+        if now - send.sent_at > READ_BACK_FOR:
+            continue
+        event = ledger.event(send.uid)
+        title = truncate(event.title, TITLE_MAX) if event is not None else ""
+        try:
+            found = channel.read_back(send.remote_id, title)
+        except PublishError as exc:
+            found = [f"could not be read back: {exc}"]
+        lines += [f"{send.channel} {send.key_slot} {send.uid}: {line}" for line in found]
+    ledger.kv_put(f"{DRIFT_PREFIX}wechat", str(len(lines)), None)
+    if lines:
+        text = "\n".join(lines)
+        tell(What.DRIFT, f"wechat: {len(lines)} differences\n{text}")
+        raise_alert(ledger, settings, f"drift:wechat:{identity_digest(text)}",
+                    "WeChat shows something else than was sent", text, now)  # fmt: skip
+    return lines
 
 
 VERSION_KEY = "livepipe:version"  # ledger kv: the livepipe that last synced it

@@ -234,3 +234,76 @@ def test_the_plan_previews_before_the_mass_send(tmp_path: Path) -> None:
         ("reminder-1d", "oa", day_before, day_before + hours(12)),
         ("reminder-1d:preview", "oa", day_before - hours(2), day_before),
     ]
+
+
+def test_published_articles_and_mass_sends_are_read_back(wechat_api, kv_ledger) -> None:
+    """Issue 27: what followers get now, against what was sent: an article retitled or
+    deleted in the editor, a mass-send that did not reach them."""
+    url, rec = wechat_api
+    chan = channel(url, kv_ledger)
+    msg = message(url)
+    receipt = chan.send(msg)
+    title = msg.article_meta["title"]
+    assert receipt.remote_id == "ART-PUB-1"
+    assert chan.read_back("ART-PUB-1", title) == []
+    rec.edited["ART-PUB-1"] = {"title": "改过的标题"}
+    assert chan.read_back("ART-PUB-1", title) == [
+        f"article ART-PUB-1 is titled '改过的标题', sent {title!r}"
+    ]
+    rec.edited["ART-PUB-1"] = {"is_deleted": True}
+    assert chan.read_back("ART-PUB-1", title) == ["article ART-PUB-1 was deleted"]
+    mass = channel(url, kv_ledger, mass_send=True).send(message(url, key="m" * 24))
+    assert chan.read_back(mass.remote_id or "", title) == []
+    rec.mass_status[int(mass.remote_id or 0)] = "SEND_FAIL"
+    assert chan.read_back(mass.remote_id or "", title) == [
+        f"mass-send {mass.remote_id} is SEND_FAIL"
+    ]
+
+
+def test_verify_reads_back_what_was_sent_and_alerts_on_a_difference(
+    wechat_api, tmp_path: Path, monkeypatch
+) -> None:
+    from livepipe.pipeline import read_back_wechat, sync
+    from livepipe.records import SendState
+    from livepipe.send import Sender
+    from livepipe.site import Site
+
+    from ..support import make_site, page
+
+    url, rec = wechat_api
+    monkeypatch.setenv("OA_APPID", "wx-ok")
+    monkeypatch.setenv("OA_SECRET", "wx-secret")
+    start = datetime(2026, 12, 20, 12, tzinfo=UTC)
+    root = make_site(
+        tmp_path,
+        {"talk.md": page("Kubernetes Office Hours", start)},
+        channels={"oa": {"type": "wechat", "api": url, "appid_env": "OA_APPID",
+                         "secret_env": "OA_SECRET"}},
+        slots={"announce": {"channels": ["oa"]}, "reminder-1d": {"enabled": False},
+               "starting-soon": {"enabled": False}},
+        alerts={"channel": "outbox"},
+    )  # fmt: skip
+    site = Site.locate(root)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    ledger = open_ledger(site.settings, str(tmp_path / "ledger.sqlite"))
+    try:
+        sync(site, ledger, now, out=None)
+        with Sender.open(
+            site.settings, clock=lambda: now, ledger_url=str(tmp_path / "ledger.sqlite")
+        ) as sender:
+            outcomes = sender.send_due()
+        assert [o.state.value for o in outcomes] == ["sent"], outcomes
+        assert read_back_wechat(site.settings, ledger, now + timedelta(days=1)) == []
+        rec.edited["ART-PUB-1"] = {"title": "Edited in the editor"}
+        (line,) = read_back_wechat(site.settings, ledger, now + timedelta(days=2))
+        assert (
+            "oa announce talk@live.test: article ART-PUB-1 is titled 'Edited in the editor'" in line
+        )
+        assert "'Kubernetes Office Hours'" in line
+        alerts = [s for s in ledger.sends(SendState.PENDING) if s.slot == "alert"]
+        assert len(alerts) == 1 and "Edited in the editor" in (alerts[0].text or "")
+        assert ledger.kv_prefix("drift:wechat") == {"drift:wechat": "1"}
+        # a month and more later it is no longer read back
+        assert read_back_wechat(site.settings, ledger, now + timedelta(days=40)) == []
+    finally:
+        ledger.close()

@@ -36,6 +36,8 @@ class Recorder:
     previews: list[dict] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)  # hosted URL / media_id → bytes
     draft_articles: dict[str, list[dict]] = field(default_factory=dict)  # media_id → all
+    edited: dict[str, dict] = field(default_factory=dict)  # article_id → an editor's change
+    mass_status: dict[int, str] = field(default_factory=dict)  # msg_id → a status to report
 
     def calls(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]

@@ -112,6 +112,22 @@ def routes(rec: Recorder) -> list[Route]:
             }
         )
 
+    async def getarticle(request: Request) -> Response:
+        """freepublish/getarticle: the published article; ``rec.edited`` holds what an
+        editor changed since (``{"ART-PUB-1": {"title": …}}`` or ``{"is_deleted": True}``)."""
+        seen = await rec.record(request)
+        if (bad := token_ok(seen)) is not None:
+            return bad
+        article_id = str(seen.json()["article_id"])  # type: ignore[index]
+        pid = article_id.removeprefix("ART-")
+        if pid not in rec.publishes:
+            return JSONResponse({"errcode": 53600, "errmsg": "Article ID 无效"})
+        media = f"DRAFT-{pid.removeprefix('PUB-')}"
+        first = rec.drafts.get(media, {})
+        item = {"title": first.get("title", ""), "url": f"https://mp.weixin.qq.com/s/{pid}",
+                "is_deleted": False, **rec.edited.get(article_id, {})}  # fmt: skip
+        return JSONResponse({"news_item": [item]})
+
     def app_of() -> str:
         return str(rec.calls("/cgi-bin/stable_token")[-1].json()["appid"])  # type: ignore[index]
 
@@ -154,6 +170,7 @@ def routes(rec: Recorder) -> list[Route]:
         msg_id = int(seen.json()["msg_id"])  # type: ignore[index]
         rec.mass_polls[msg_id] += 1
         status = "SENDING" if rec.mass_polls[msg_id] < 2 else "SEND_SUCCESS"
+        status = rec.mass_status.get(msg_id, status)
         return JSONResponse({"msg_id": msg_id, "msg_status": status})
 
     async def mass_preview(request: Request) -> Response:
@@ -181,6 +198,7 @@ def routes(rec: Recorder) -> list[Route]:
         Route("/cgi-bin/draft/add", draft_add, methods=["POST"]),
         Route("/cgi-bin/freepublish/submit", submit, methods=["POST"]),
         Route("/cgi-bin/freepublish/get", publish_get, methods=["POST"]),
+        Route("/cgi-bin/freepublish/getarticle", getarticle, methods=["POST"]),
         Route("/cgi-bin/message/mass/sendall", mass_sendall, methods=["POST"]),
         Route("/cgi-bin/message/mass/get", mass_get, methods=["POST"]),
         Route("/cgi-bin/message/mass/preview", mass_preview, methods=["POST"]),

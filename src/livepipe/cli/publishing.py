@@ -167,11 +167,29 @@ def verify_cmd(
         "dist"
     ),
     target: TargetOpt = None,
+    wechat: Annotated[
+        bool, typer.Option("--wechat", help="Also read back the WeChat sends of 30 days.")
+    ] = False,
+    ledger: LedgerOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Fetch the calendars and feeds each target's readers get (its public_url) and compare
-    them, event by event, with the build OUT. Exit 1 when anything differs."""
+    them, event by event, with the build OUT; --wechat: read the mass-sends and articles of
+    the last 30 days back from WeChat. Exit 1 when anything differs."""
     settings = settings_of(path, config)
+    drifted = False
+    if wechat:
+        from ..pipeline import read_back_wechat
+
+        with store_of(path, config, ledger) as (_, store):
+            lines = read_back_wechat(settings, store, datetime.now(UTC))
+        for line in lines:
+            safe_console().print(f"verify wechat: {line}", highlight=False, markup=False)
+        if not lines:
+            safe_console().print("verify wechat: what followers get matches what was sent")
+        drifted = bool(lines)
+        if not settings.deploy:
+            raise typer.Exit(1 if drifted else 0)
     _need_targets(settings, target)
     from ..deploy import DeployError
     from ..deploy.verify import verify
@@ -183,7 +201,7 @@ def verify_cmd(
     if not drifts:
         fail("no target has a public_url to read back: set [deploy.NAME] public_url")
     _print_drift(drifts)
-    raise typer.Exit(1 if any(d.found for d in drifts) else 0)
+    raise typer.Exit(1 if drifted or any(d.found for d in drifts) else 0)
 
 
 def _need_targets(settings: Settings, names: list[str] | None) -> None:

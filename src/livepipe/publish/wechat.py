@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from ..errors import ConfigError, PermanentPublishError, TransientPublishError
 from ..models import Event, Message
@@ -128,6 +128,18 @@ class PublishState(WxAnswer):
     publish_status: StrictInt
     article_id: StrictStr | None = None
     article_detail: _Detail | None = None
+
+
+class _NewsItem(BaseModel):
+    title: StrictStr = ""
+    url: StrictStr = ""
+    is_deleted: StrictBool = False
+
+
+class Published(WxAnswer):
+    """``freepublish/getarticle``: the published article as readers get it now."""
+
+    news_item: list[_NewsItem] = []
 
 
 class MassSent(WxAnswer):
@@ -362,6 +374,34 @@ class WeChatChannel(Channel):
         publish_id = str(submitted.publish_id)
         self._save(message.key, media_id=media_id, publish_id=publish_id)
         return self.wait(client, publish_id)
+
+    # -- reading back what was published ------------------------------------------------------
+    def read_back(self, remote_id: str, title: str) -> list[str]:
+        """What differs between a published send and what livepipe sent (empty: nothing):
+        a mass-send that did not reach followers (``message/mass/get``), an article deleted
+        or retitled in the editor (``freepublish/getarticle``). A draft left as a draft is
+        not checked."""
+        client = self.http()
+        if remote_id.isdigit():  # a mass-send job
+            state = self.call(
+                client, "POST", "/cgi-bin/message/mass/get", MassState, json={"msg_id": remote_id}
+            )
+            status = state.msg_status[:40]
+            return [] if status == "SEND_SUCCESS" else [f"mass-send {remote_id} is {status}"]
+        if remote_id.startswith(("DRAFT", "PUB")) or not remote_id:
+            return []
+        got = self.call(
+            client, "POST", "/cgi-bin/freepublish/getarticle", Published,
+            json={"article_id": remote_id},
+        )  # fmt: skip
+        if not got.news_item:
+            return [f"article {remote_id} is gone"]
+        first = got.news_item[0]
+        if first.is_deleted:
+            return [f"article {remote_id} was deleted"]
+        if first.title != title:
+            return [f"article {remote_id} is titled {first.title[:60]!r}, sent {title!r}"]
+        return []
 
     # -- mass-send: what reaches followers ---------------------------------------------------
     def mass_send(self, client: Client, message: Message, progress: dict[str, str]) -> Receipt:
