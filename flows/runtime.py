@@ -258,7 +258,10 @@ class Runner:
             busy = {n: threading.Semaphore(k) for n, k in self.limits.items()}
             try:
                 while not self.stop.is_set():
-                    self._round(client, ids, pools, busy)
+                    try:
+                        self._round(client, ids, pools, busy)
+                    except Exception as exc:  # a server hiccup: the next round asks again
+                        logging.getLogger("livepipe.runtime").warning("runner: %s", exc)
                     self.stop.wait(poll_seconds)
             finally:
                 for pool in pools.values():
@@ -272,18 +275,23 @@ class Runner:
             free = 0
             while busy[name].acquire(blocking=False):
                 free += 1
-            if free:
-                runs = client.get_scheduled_flow_runs_for_deployments(
-                    [dep_id], scheduled_before=horizon, limit=free
-                )
-                for flow_run in runs:
-                    if not self._ours(flow_run):
-                        continue  # another site's run on a shared server: its own up runs it
-                    if free and _claim(client, flow_run):
-                        free -= 1
-                        pools[name].submit(self._execute, flow_run.id, name, busy[name])
-            for _ in range(free):
-                busy[name].release()
+            try:
+                if free:
+                    # Other sites' runs share the deployment on a shared server, and a
+                    # stopped up leaves its scheduled runs behind: asking for only ``free``
+                    # runs would get those, oldest first, and never this site's (it starved).
+                    runs = client.get_scheduled_flow_runs_for_deployments(
+                        [dep_id], scheduled_before=horizon, limit=SCANNED
+                    )
+                    for flow_run in runs:
+                        if not self._ours(flow_run):
+                            continue  # another site's run: its own up runs it
+                        if free and _claim(client, flow_run):
+                            free -= 1
+                            pools[name].submit(self._execute, flow_run.id, name, busy[name])
+            finally:
+                for _ in range(free):  # the slots not taken (an error included)
+                    busy[name].release()
 
     def _ours(self, flow_run: Any) -> bool:
         """Runs of this site only (the path they were made for resolves to this site's)."""
@@ -313,6 +321,9 @@ class Runner:
             with self._lock:
                 self.running.pop(run_id, None)
             slot.release()
+
+
+SCANNED = 200  # scheduled runs looked at in one round (the server's most), other sites' too
 
 
 def _claim(client: Any, flow_run: Any) -> bool:

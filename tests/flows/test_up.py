@@ -177,3 +177,42 @@ def test_version_and_help() -> None:
 
     proc = subprocess.run([LIVEPIPE, "--version"], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, f"livepipe {__version__}\n")
+
+
+def test_an_up_is_not_starved_by_runs_another_site_left_behind(
+    tmp_path: Path, prefect_server: str
+) -> None:
+    """Sites share the sync deployment on a shared server. Another site's up stopped and
+    left scheduled sync runs; before, the runner asked the server for as many runs as it had
+    free slots (one), got the other site's oldest run every round, skipped it as not its own,
+    and this site's first sync never ran (seen as a flaky watch test in CI)."""
+    from .conftest import ENV
+
+    stats = Stats()
+    with serve(stats) as base:
+        other = own_site(tmp_path / "other", stats, base)
+        left = ";".join(
+            f"r('sync/sync', parameters={{'path': {str(other.root)!r}}}, timeout=0, "
+            "as_subflow=False)"
+            for _ in range(3)
+        )
+        other.start()
+        other.stop()
+        made = subprocess.run(
+            [sys.executable, "-c", f"from prefect.deployments import run_deployment as r;{left}"],
+            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr[-2000:]
+        site = own_site(tmp_path / "this", stats, base)
+        start = datetime.now(UTC) + timedelta(days=3)
+        site.page("ev.md", f"---\ntitle: Up\nstart: {start.isoformat()}\nlocation: online\n---\n")
+        site.start()
+        try:
+
+            def planned() -> int:
+                with site.ledger() as ledger:
+                    return len(ledger.sends())
+
+            assert wait_for(lambda: planned() == 1, 60), site.log
+        finally:
+            site.stop()
