@@ -100,7 +100,7 @@ def sync(
         if same:
             logger.info("content unchanged since the last sync: nothing to record")
             # a watch run whose process died is replaced now, not at the next reconcile
-            return {"changed": False, "watches": schedule_watches(root)}
+            return {"changed": False, "watches": 0 if send_now else schedule_watches(root)}
         # A relative `out` is the site's own dist/, wherever the flow process runs.
         base = Path(path).resolve()
         target = (
@@ -108,7 +108,8 @@ def sync(
         )
         summary = record_plan(root, str(target), stamp, release)
         sent = send_due_now(root) if send_now else 0
-        watches = schedule_watches(root)
+        # embedded (`make run`): one pass, no watch deployment and nothing to run one later
+        watches = 0 if send_now else schedule_watches(root)
     except Exception as exc:  # told (up's console, /healthz), then the run fails with it
         tell(What.SYNC_FAILED, f"sync failed: {exc}")
         raise

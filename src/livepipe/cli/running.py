@@ -175,6 +175,8 @@ def run(
         summary = runtime.run_embedded(str(path), str(out.resolve()))
     except ConfigError as exc:
         fail(str(exc))
+    except Exception as exc:  # the sync run failed: its reason in one line, no traceback
+        fail(f"the sync run failed: {type(exc).__name__}: {exc}"[:500])
     now = datetime.now(UTC)
     with store_of(path, None, None) as (settings, store):
         from ..records import Plan
@@ -206,13 +208,12 @@ def run(
             highlight=False,
             markup=False,
         )
-    if summary.get("watches"):
-        console.print(
-            f"{summary['watches']} stream watch runs scheduled: `livepipe up {path}` watches "
-            "each livestream from 30 min before its start and says when it goes live.",
-            highlight=False,
-            markup=False,
-        )
+    console.print(
+        f"Livestreams are watched by `livepipe up {path}` (from 30 min before each start: "
+        "it says when a stream really goes live); this one pass watches none.",
+        highlight=False,
+        markup=False,
+    )
     root = settings.root or Path.cwd()
     console.print(
         f"dist: {out}/ (calendar.ics, feed.xml, atom.xml, feed.json)\n"
