@@ -222,6 +222,16 @@ class PageSchema(Protocol):
     def extract(self, ctx: PageContext) -> Draft: ...
 
 
+def lookup(value: object, dotted: str, default: object = None) -> object:
+    """The value at a dotted path (``event.start_date``) of nested mappings; ``default``
+    when a part of the path is not there (front matter, a data file's table)."""
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
 def text_value(ctx: PageContext, value: object, *keys: str) -> str:
     """A scalar front-matter value as stripped text; lists and maps are an error."""
     if value is None:

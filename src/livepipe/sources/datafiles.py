@@ -35,7 +35,7 @@ from .. import text as _text
 from ..config import DataSource
 from ..errors import ContentError
 from ..identity import source_marker
-from .base import RawPage
+from .base import RawPage, lookup
 from .files import inspect_values, read_text
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -205,22 +205,12 @@ def _first(exc: BaseException) -> str:
 
 
 def _at(data: object, dotted: str) -> object:
-    value = data
-    for part in dotted.split(".") if dotted else ():
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
+    value = lookup(data, dotted) if dotted else data
     return value if isinstance(value, (list, Mapping)) else None
 
 
 def _includes(data: object, dotted: str | None) -> list[str]:
-    if not dotted:
-        return []
-    value = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return []
-        value = value[part]
+    value = lookup(data, dotted) if dotted else None
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
@@ -238,9 +228,7 @@ def _entries(events: object) -> Iterator[tuple[str | None, Mapping[str, object]]
 
 def _identity(key: str | None, meta: Mapping[str, object], source: DataSource) -> str | None:
     for path in source.uid:
-        value: object = meta
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
+        value = lookup(meta, path)
         if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()
     return key
@@ -252,11 +240,7 @@ def _series(
     """(id suffix, the event's table) per recurrence rule: an event with several rules
     (rust-lang/calendar's ``recurrence_rules``) is one series per rule."""
     for path in source.repeat:
-        head, _, last = path.rpartition(".")
-        holder: object = meta
-        for part in head.split(".") if head else ():
-            holder = holder.get(part) if isinstance(holder, Mapping) else None
-        rules = holder.get(last) if isinstance(holder, Mapping) else None
+        rules = lookup(meta, path)
         if isinstance(rules, list) and len(rules) > 1:
             labels = _labels(rules)
             for label, rule in zip(labels, rules, strict=True):

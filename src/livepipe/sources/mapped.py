@@ -43,7 +43,7 @@ from ..timeutil import (
     zone_of,
     zone_offsets,
 )
-from .base import Draft, PageContext, bool_value, tags_value, text_value
+from .base import Draft, PageContext, bool_value, lookup, tags_value, text_value
 from .body import find_section, speakers, split_sections
 
 _STATUS = {
@@ -160,12 +160,7 @@ class MappedSchema:
         """(the first of ``paths`` the page fills, its value); (the first path, _MISSING)
         when it fills none."""
         for path in paths:
-            value: object = ctx.page.meta
-            for part in path.split("."):
-                if not isinstance(value, Mapping) or part not in value:
-                    value = _MISSING
-                    break
-                value = value[part]
+            value = lookup(ctx.page.meta, path, _MISSING)
             if value is not _MISSING and value is not None and value != "":
                 return path, value
         return (paths[0] if paths else ""), _MISSING
@@ -197,21 +192,16 @@ class MappedSchema:
             return path, default
         try:
             return path, read(ctx, path, value)
-        except ContentError as exc:
-            reason = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path} ")
+        except (ContentError, ValueError) as exc:
+            reason, hint = str(exc), ""
+            if isinstance(exc, ContentError):
+                reason = exc.message.removeprefix(f"{path}: ").removeprefix(f"{path} ")
+                hint = exc.hint
             ctx.warn(
                 "ignored-field",
                 f"{path}: {_shown(value)} cannot be read ({reason}); the event builds without it",
                 line=self._line(ctx, path),
-                hint=exc.hint or f"fix the value, or stop mapping {path}",
-            )
-            return path, default
-        except ValueError as exc:
-            ctx.warn(
-                "ignored-field",
-                f"{path}: {_shown(value)} cannot be read ({exc}); the event builds without it",
-                line=self._line(ctx, path),
-                hint=f"fix the value, or stop mapping {path}",
+                hint=hint or f"fix the value, or stop mapping {path}",
             )
             return path, default
 
@@ -242,8 +232,7 @@ class MappedSchema:
         clock time, the zone); anything else as it is."""
         if not isinstance(value, Mapping):
             return value, None
-        inner = next((value[k] for k in _ZONED_TIME if k in value), _MISSING)
-        name = next((value[k] for k in _ZONED_ZONE if k in value), None)
+        inner, name = _time_table(value)
         if inner is _MISSING:
             raise ctx.error(
                 "bad-time",
@@ -460,12 +449,17 @@ def _duration(ctx: PageContext, path: str, value: object) -> timedelta:
     return length
 
 
+def _time_table(value: Mapping[str, object]) -> tuple[object, object]:
+    """(the time, or _MISSING; the zone, or None) of a time written as a table."""
+    inner = next((value[k] for k in _ZONED_TIME if k in value), _MISSING)
+    return inner, next((value[k] for k in _ZONED_ZONE if k in value), None)
+
+
 def _time_value(ctx: PageContext, path: str, value: object) -> datetime | date:
     """A time, or a ``{date, timezone}`` table: its wall clock placed in its zone."""
     if isinstance(value, Mapping):
-        inner = next((value[k] for k in _ZONED_TIME if k in value), None)
-        name = next((value[k] for k in _ZONED_ZONE if k in value), None)
-        when = parse_time_value(inner)
+        inner, name = _time_table(value)
+        when = parse_time_value(None if inner is _MISSING else inner)
         if name is None or not isinstance(when, datetime) or when.tzinfo is not None:
             return when
         return localize(when, get_zone(str(name)))[0]
