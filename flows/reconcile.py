@@ -12,10 +12,9 @@ quiet_environment()
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
-from livepipe.activity import What, tell  # noqa: E402
+from livepipe.alerts import missed as missed_send  # noqa: E402
 from livepipe.alerts import raise_alert  # noqa: E402
 from livepipe.ledger.base import ts  # noqa: E402
-from livepipe.models import SlotKind  # noqa: E402
 from livepipe.records import SendState  # noqa: E402
 
 
@@ -29,21 +28,7 @@ def reconcile(path: str = ".") -> dict[str, int]:
         recovered = sender.recover()
         missed = ledger.expire(at)
         for rec in missed:
-            tell(
-                What.MISSED,
-                f"{rec.key_slot} → {rec.channel}  {rec.uid}: its window ended",
-                key=rec.key,
-                channel=rec.channel,
-            )
-            if rec.kind != SlotKind.ALERT:
-                raise_alert(
-                    ledger,
-                    app.settings,
-                    f"missed:{rec.key}",
-                    f"livepipe: missed {rec.key_slot} → {rec.channel}",
-                    f"{rec.uid}: its window ended {ts(rec.valid_until)} before it went out",
-                    at,
-                )
+            missed_send(ledger, app.settings, rec, at)
         limit = app.settings.alerts.paused_for
         for channel, (since, by, why) in ledger.paused().items():
             if at - since >= limit:

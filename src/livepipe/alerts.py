@@ -12,7 +12,7 @@ from .config import Settings
 from .identity import send_key, site_uid
 from .ledger import Ledger
 from .models import SlotKind
-from .records import Send
+from .records import Send, SendRecord
 
 VALID_FOR = timedelta(days=1)
 
@@ -48,3 +48,23 @@ def raise_alert(
         tell(What.ALERT, f"{title} → {made.channel}", subject=subject, channel=made.channel)
         return True
     return False
+
+
+def missed(ledger: Ledger, settings: Settings, rec: SendRecord, now: datetime) -> None:
+    """A send whose window ended before it went out: told, and an alert (unless it was an
+    alert itself: alerts about alerts would never end)."""
+    tell(
+        What.MISSED,
+        f"{rec.key_slot} → {rec.channel}  {rec.uid}: its window ended",
+        key=rec.key,
+        channel=rec.channel,
+    )
+    if rec.kind != SlotKind.ALERT:
+        raise_alert(
+            ledger,
+            settings,
+            f"missed:{rec.key}",
+            f"livepipe: missed {rec.key_slot} → {rec.channel}",
+            f"{rec.uid}: its window ended {rec.valid_until.isoformat()} before it went out",
+            now,
+        )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .activity import What, tell
-from .alerts import raise_alert
+from .alerts import missed, raise_alert
 from .build import BuildResult, Progress, build
 from .config import Settings
 from .identity import digest as identity_digest
@@ -104,16 +104,9 @@ def publish_build(
     done = [r.target for r in reports]
     drifts = verify(settings, dist, done) if done else []
     for drift in drifts:
-        if ledger is not None:
-            ledger.kv_put(f"{DRIFT_PREFIX}{drift.target}", str(len(drift.found)), None)
-        if not drift.found:
-            continue
-        text = "\n".join(drift.lines())
-        tell(What.DRIFT, f"{drift.target}: {len(drift.found)} differences at {drift.url}\n{text}")
-        if ledger is not None:
-            subject = f"drift:{drift.target}:{identity_digest(text)}"
-            raise_alert(ledger, settings, subject, f"{drift.target} serves an old or edited copy",
-                        text, now)  # fmt: skip
+        headline = f"{drift.target}: {len(drift.found)} differences at {drift.url}"
+        title = f"{drift.target} serves an old or edited copy"
+        _drifted(settings, ledger, now, drift.target, drift.lines(), headline, title)
     return reports, drifts, failures
 
 
@@ -150,13 +143,31 @@ def read_back_wechat(settings: Settings, ledger: Ledger, now: datetime) -> list[
         except PublishError as exc:
             found = [f"could not be read back: {exc}"]
         lines += [f"{send.channel} {send.key_slot} {send.uid}: {line}" for line in found]
-    ledger.kv_put(f"{DRIFT_PREFIX}wechat", str(len(lines)), None)
-    if lines:
-        text = "\n".join(lines)
-        tell(What.DRIFT, f"wechat: {len(lines)} differences\n{text}")
-        raise_alert(ledger, settings, f"drift:wechat:{identity_digest(text)}",
-                    "WeChat shows something else than was sent", text, now)  # fmt: skip
+    headline = f"wechat: {len(lines)} differences"
+    _drifted(settings, ledger, now, "wechat", lines, headline,
+             "WeChat shows something else than was sent")  # fmt: skip
     return lines
+
+
+def _drifted(
+    settings: Settings,
+    ledger: Ledger | None,
+    now: datetime,
+    target: str,
+    lines: list[str],
+    headline: str,
+    title: str,
+) -> None:
+    """What a read-back found at ``target``: its count kept for /metrics, and when there
+    is any, told (``headline`` and each line) and an alert (once per distinct finding)."""
+    if ledger is not None:
+        ledger.kv_put(f"{DRIFT_PREFIX}{target}", str(len(lines)), None)
+    if not lines:
+        return
+    text = "\n".join(lines)
+    tell(What.DRIFT, f"{headline}\n{text}")
+    if ledger is not None:
+        raise_alert(ledger, settings, f"drift:{target}:{identity_digest(text)}", title, text, now)
 
 
 VERSION_KEY = "livepipe:version"  # ledger kv: the livepipe that last synced it
@@ -208,21 +219,7 @@ def _tell(
         seconds=took,
     )
     for rec in the_plan.missed:
-        tell(
-            What.MISSED,
-            f"{rec.key_slot} → {rec.channel}  {rec.uid}: its window ended",
-            key=rec.key,
-            channel=rec.channel,
-        )
-        if rec.kind != SlotKind.ALERT:
-            raise_alert(
-                ledger,
-                settings,
-                f"missed:{rec.key}",
-                f"livepipe: missed {rec.key_slot} → {rec.channel}",
-                f"{rec.uid}: its window ended {rec.valid_until.isoformat()} before it went out",
-                now,
-            )
+        missed(ledger, settings, rec, now)
     for key in sorted(the_plan.held):
         tell(
             What.HELD,
