@@ -6,7 +6,9 @@
                                                   # through `livepipe up` (its own server)
     python bench/bench_flows.py scale-out [N [C]] # the same through `up --no-publish` + 2
                                                   # workers, Prefect and ledger on PostgreSQL
-    python bench/bench_flows.py dispatch [N]      # the dispatcher alone (no Prefect)
+    python bench/bench_flows.py dispatch [N [C [T]]] # the dispatcher alone (no Prefect), T threads
+                                                  # (16), beside the anchor: signed POSTs + 3
+                                                  # SQLite writes each, CPU per send of both
     python bench/bench_flows.py sparse [N]        # N sends 1.2 s apart through `livepipe up`
     python bench/bench_flows.py live [N [S]]      # N events (20) on their own bilibili rooms
                                                   # (stand-in) going live at random moments,
@@ -72,7 +74,9 @@ def noop(n: int) -> None:
 
 
 SECRET_ENV = "LP_BENCH_SECRET"
-LEAD = 30.0  # seconds from the merge to the first due send; the merge takes ~5 s
+# Seconds from the merge to the first due send: three times what the sync takes on this
+# machine now (measured first), plus this for Prefect's part (the merge event, a flow run).
+LEAD = 15.0
 SECRET = "bench-signing-secret"
 PG_URL = os.environ.get("LIVEPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -143,11 +147,13 @@ def report(label: str, due: dict[str, datetime], stats: object) -> None:
     )
 
 
-def wait_arrivals(stats: object, due: dict[str, datetime], until: float) -> None:
+def wait_arrivals(
+    stats: object, due: dict[str, datetime], until: float, settle: float = 2.0
+) -> None:
     arrived: dict[str, float] = stats.arrived  # type: ignore[attr-defined]
     while sum(k in arrived for k in due) < len(due) and time.time() < until:
         time.sleep(0.05)
-    time.sleep(2)  # would a second delivery still come?
+    time.sleep(settle)  # would a second delivery still come?
 
 
 def pending_due(settings_path: Path) -> dict[str, datetime]:
@@ -161,9 +167,97 @@ def pending_due(settings_path: Path) -> dict[str, datetime]:
         ledger.close()
 
 
-def dispatch(n: int, channels: int = 4) -> None:
+# The anchor the dispatcher is measured against (issue 28): the same number of signed POSTs
+# to the same receiver, from the same number of threads, each with three SQLite write
+# transactions (claim, call started, sent) on its own connection, and nothing else.
+ANCHOR = """
+import hashlib, hmac, json, os, queue, sqlite3, sys, threading, time
+import httpx
+url, n, threads, db, secret = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("CREATE TABLE sends (key TEXT PRIMARY KEY, state TEXT, at TEXT)")
+conn.executemany("INSERT INTO sends VALUES (?, 'pending', NULL)", [(f"anchor-{i}",) for i in range(n)])
+todo = queue.SimpleQueue()
+for i in range(n):
+    todo.put(f"anchor-{i}")
+def write(db, sql, *args):
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(sql, args)
+    db.execute("COMMIT")
+def work():
+    db = sqlite3.connect(os.environ["DB"], timeout=60, isolation_level=None)
+    db.execute("PRAGMA synchronous=NORMAL")
+    client = httpx.Client()
+    while True:
+        try:
+            key = todo.get_nowait()
+        except queue.Empty:
+            return
+        write(db, "UPDATE sends SET state = 'claimed', at = ? WHERE key = ?", time.time(), key)
+        write(db, "UPDATE sends SET at = ? WHERE key = ?", time.time(), key)
+        body = json.dumps({"key": key, "title": "E", "text": "x" * 300}).encode()
+        stamp = str(int(time.time()))
+        mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+        client.post(url, content=body, headers={
+            "content-type": "application/json", "idempotency-key": key,
+            "x-livepipe-timestamp": stamp, "x-livepipe-signature": "sha256=" + mac.hexdigest()})
+        write(db, "UPDATE sends SET state = 'sent', at = ? WHERE key = ?", time.time(), key)
+os.environ["DB"] = db
+pool = [threading.Thread(target=work) for _ in range(threads)]
+cpu, wall = time.process_time(), time.perf_counter()
+for t in pool:
+    t.start()
+for t in pool:
+    t.join()
+print(time.process_time() - cpu, time.perf_counter() - wall)
+"""
+
+DISPATCHER = """
+import sys, threading, time
+from livepipe.app import Livepipe
+from livepipe.dispatch import Dispatcher
+stop = threading.Event()
+d = Dispatcher(Livepipe.at(sys.argv[1]), threads=int(sys.argv[2]))
+threading.Thread(target=d.run, args=(stop,), daemon=True).start()
+while d._writes is None or len(d._senders) < d.threads:
+    time.sleep(0.05)
+print("ready", flush=True)
+sys.stdin.read()  # until the benchmark closes it
+stop.set()
+time.sleep(1)
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sync_seconds(events: int, channels: int) -> float:
+    """How long the sync of ``events`` new events takes on this machine now (in-process,
+    on a throwaway copy): what the lead before the due time is made from."""
+    from livepipe.ledger import open_ledger
+    from livepipe.pipeline import sync
+    from livepipe.site import Site
+
+    with tempfile.TemporaryDirectory(prefix="lp-trial-") as tmp:
+        site = burst_site(Path(tmp) / "site", "http://127.0.0.1:9", channels)
+        write_events(site, events, datetime.now(UTC) + timedelta(hours=1))
+        loaded = Site.locate(site)
+        ledger = open_ledger(loaded.settings)
+        started = time.perf_counter()
+        sync(loaded, ledger, datetime.now(UTC), out=site / "dist")
+        ledger.close()
+        return time.perf_counter() - started
+
+
+def dispatch(n: int, channels: int = 4, threads: int = 16) -> None:
     """The send path alone: N sends due at one instant, delivered by one Dispatcher (what
-    `livepipe up` runs) in its own process, no Prefect; the receiver in this process."""
+    `livepipe up` runs) in its own process, no Prefect; the receiver in this process. Then
+    the anchor (plain signed POSTs + three SQLite writes each) to the same receiver, and
+    the CPU per send of both, side by side."""
     from livepipe.ledger import open_ledger
     from livepipe.pipeline import sync
     from livepipe.site import Site
@@ -171,32 +265,51 @@ def dispatch(n: int, channels: int = 4) -> None:
 
     stats = Stats()
     home = Path(tempfile.mkdtemp(prefix="lp-dispatch-"))
+    env = {**os.environ, SECRET_ENV: SECRET}
     with serve(stats, secret=SECRET) as base:
         site = burst_site(home / "site", base, channels)
-        due_at = datetime.now(UTC) + timedelta(seconds=8)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DISPATCHER, str(site), str(threads)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdin is not None
+        proc.stdout.readline()  # ready: its threads and connections are made
+        took = sync_seconds(n // channels, channels)
+        lead = 2 * took + 3.0
+        due_at = datetime.now(UTC) + timedelta(seconds=lead)
         write_events(site, n // channels, due_at)
         loaded = Site.locate(site)
         ledger = open_ledger(loaded.settings)
         sync(loaded, ledger, datetime.now(UTC), out=site / "dist")
         ledger.close()
+        if datetime.now(UTC) >= due_at:
+            print("  the sync ended after the due time: the lateness below includes it")
         due = pending_due(site / "livepipe.toml")
-        code = (
-            "import sys, threading, time\n"
-            "from livepipe.app import Livepipe\n"
-            "from livepipe.dispatch import Dispatcher\n"
-            "stop = threading.Event()\n"
-            "d = Dispatcher(Livepipe.at(sys.argv[1]), threads=16)\n"
-            "threading.Thread(target=d.run, args=(stop,), daemon=True).start()\n"
-            "time.sleep(float(sys.argv[2])); stop.set(); time.sleep(1)\n"
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(site), "60"],
-            env={**os.environ, SECRET_ENV: SECRET},
-        )
-        wait_arrivals(stats, due, due_at.timestamp() + 50)
-        proc.terminate()
+        time.sleep(max(0.0, due_at.timestamp() - time.time() - 0.5))
+        before = cpu_seconds(proc.pid)
+        wait_arrivals(stats, due, due_at.timestamp() + 120, settle=0)
+        used = cpu_seconds(proc.pid) - before
+        time.sleep(2)  # would a second delivery still come?
+        proc.stdin.close()
         proc.wait(timeout=30)
-    report(f"dispatcher alone, {n // channels} events x {channels} channels", due, stats)
+        print(f"sync of {n // channels} events took {took:.2f} s: sends due {lead:.1f} s after")
+        report(f"dispatcher alone, {n // channels} events x {channels} channels", due, stats)
+        with tempfile.TemporaryDirectory(prefix="lp-anchor-") as tmp:
+            done = subprocess.run(
+                [sys.executable, "-c", ANCHOR, f"{base}/dedup", str(n), str(threads),
+                 f"{tmp}/anchor.sqlite", SECRET],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        anchor_cpu, anchor_wall = map(float, done.stdout.split())
+    print(
+        f"CPU per send, {threads} threads: dispatcher {used / n * 1000:.2f} ms, anchor (signed "
+        f"POST + 3 SQLite writes) {anchor_cpu / n * 1000:.2f} ms: "
+        f"{used / anchor_cpu:.2f}x (goal <= 1.2x); anchor's {n} took {anchor_wall:.2f} s",
+        flush=True,
+    )
 
 
 def _wait_healthy(url: str, timeout: float = 180) -> None:
@@ -274,7 +387,8 @@ def burst(n: int, channels: int = 4, scale_out: bool = False, spacing: float = 0
         try:
             _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
             time.sleep(3)  # the first sync (of an empty site) is done
-            due_at = datetime.now(UTC) + timedelta(seconds=LEAD + n * 0.01)
+            lead = 3 * sync_seconds(n // channels, channels) + LEAD
+            due_at = datetime.now(UTC) + timedelta(seconds=lead)
             write_events(site, n // channels, due_at, spacing)
             took = merge(site, port, n)
             lead = (due_at - datetime.now(UTC)).total_seconds() + took
@@ -423,6 +537,6 @@ if __name__ == "__main__":
             float(sys.argv[3]) if len(sys.argv) > 3 else 5.0,
         )
     elif what == "dispatch":
-        dispatch(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+        dispatch(*(int(a) for a in sys.argv[2:5]))
     else:
         raise SystemExit(__doc__)

@@ -191,17 +191,22 @@ def _apt_install(*packages: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium (apt-get install chromium, plus CJK fonts so Chinese pages render
-    in screenshots); the browser tests skip with the reason only when it cannot be had."""
-    wanted = [] if CHROMIUM.exists() else ["chromium"]
+def cjk_fonts() -> None:
+    """CJK fonts (apt-get install fonts-noto-cjk): Chinese pages in screenshots, and the
+    generated WeChat covers of pages without an image."""
     fonts = ""
     if shutil.which("fc-list"):
         fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
     if not fonts.strip():
-        wanted.append("fonts-noto-cjk")
-    if wanted:
-        why = _apt_install(*wanted)
+        _apt_install("fonts-noto-cjk")
+
+
+@pytest.fixture(scope="session")
+def chromium(cjk_fonts: None) -> Path:
+    """Debian's Chromium (apt-get install chromium, plus CJK fonts so Chinese pages render
+    in screenshots); the browser tests skip with the reason only when it cannot be had."""
+    if not CHROMIUM.exists():
+        why = _apt_install("chromium")
         if not CHROMIUM.exists():
             pytest.skip(f"Chromium is not installed and could not be: {why}")
     return CHROMIUM
@@ -215,7 +220,7 @@ def body_of(page: Path) -> str:
 
 
 @pytest.fixture
-def wechat_api() -> Iterator[tuple[str, Any]]:
+def wechat_api(cjk_fonts: None) -> Iterator[tuple[str, Any]]:
     """The loopback stand-in of the WeChat (and robot) APIs, fresh for each test."""
     from .support.apis import Recorder, make_app
     from .support.receiver import serve_app

@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "render", "render.templating", "render.context", "render.timefmt", "render.feeds",
             "render.ics", "render.newsletter", "render.wechat", "render.cover",
             "render.messages", "build", "writer",
-            "ledger", "ledger.base", "ledger.sqlite", "ledger.postgresql", "net",
+            "ledger", "ledger.base", "ledger.group", "ledger.sqlite", "ledger.postgresql", "net",
         },
     ),
     (
@@ -69,7 +69,7 @@ LAYERS: list[tuple[str, set[str]]] = [
 # What the pure core (base, values, reading, planning and rendering) never imports.
 CORE_NEVER = ("livepipe.ledger", "livepipe.publish", "livepipe.net", "livepipe.send", "httpx",
               "prefect", "flows")  # fmt: skip
-STORAGE = {"ledger", "ledger.base", "ledger.sqlite", "ledger.postgresql", "net"}
+STORAGE = {"ledger", "ledger.base", "ledger.group", "ledger.sqlite", "ledger.postgresql", "net"}
 
 
 def modules() -> dict[str, Path]:

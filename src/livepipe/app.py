@@ -25,6 +25,7 @@ from .site import LoadResult, Site, load
 if TYPE_CHECKING:
     from .ledger import Ledger
     from .publish import Channel
+    from .render.templating import Templates
     from .send import Outcome, Sender
 
 
@@ -111,6 +112,14 @@ class Livepipe:
 
         return broken_channels(self.channels)
 
+    @functools.cached_property
+    def templates(self) -> Templates:
+        """The templates, compiled once and shared by every sender (a Jinja environment
+        renders from many threads; sixteen compiling the same template cost a burst 1 s)."""
+        from .render.templating import Templates
+
+        return Templates(self.settings.root / "templates" if self.settings.root else None)
+
     def sender(self) -> Sender:
         """A sender with its own ledger connection and the shared channels (one per
         thread); close it, or use it in a ``with``."""
@@ -119,7 +128,12 @@ class Livepipe:
         store = self.open_ledger()
         try:
             sender = Sender(
-                store, self.settings, self.channels, clock=self.clock, broken=self.broken
+                store,
+                self.settings,
+                self.channels,
+                clock=self.clock,
+                broken=self.broken,
+                templates=self.templates,
             )
         except BaseException:
             store.close()

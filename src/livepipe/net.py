@@ -230,6 +230,11 @@ def describe(exc: ValidationError) -> str:
     return f"{where}: {first['msg']} (got {got})"
 
 
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
 class Client:
     """HTTP with the limits above. One per thread is the usual use (connections are kept
     open between requests); ``transport`` replaces the network (tests: MockTransport, where
@@ -250,6 +255,10 @@ class Client:
             trust_env=not policy.public_only,
             timeout=httpx.Timeout(30.0),
         )
+        # No cookie jar: every call is an API call that carries its own credentials, a
+        # remote cannot leave state in the client, and reading Set-Cookie into a jar cost
+        # a tenth of a send's CPU.
+        self._http._cookies = _NoCookies()
 
     def close(self) -> None:
         self._http.close()

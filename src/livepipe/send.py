@@ -27,6 +27,7 @@ from .alerts import raise_alert
 from .config import Settings
 from .errors import ConfigError, PublishError, TransientPublishError
 from .ledger import Ledger, LostClaimError, worker_id
+from .ledger.group import GroupCommit
 from .models import Message, SlotKind
 from .publish import Channel, Receipt, broken_channels
 from .records import Send, SendRecord, SendState
@@ -242,6 +243,9 @@ class Sender:
         broken: Mapping[str, ConfigError] | None = None,
     ) -> None:
         self.ledger = ledger
+        # Where a send's state changes are written: the ledger itself, or the dispatcher's
+        # group commit (one transaction for the writes of all its threads).
+        self.writes: Ledger | GroupCommit = ledger
         self.settings = settings
         self.channels = channels
         self.clock = clock
@@ -251,6 +255,7 @@ class Sender:
         self.worker = worker or worker_id()
         self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
+        self._titles: dict[str, str] = {}  # send key → its event's title, until it is told
         self.owns_ledger = False
         self.owns_channels = False
         # Where each outcome is reported besides the console (a deliver flow run's queue).
@@ -326,6 +331,8 @@ class Sender:
             )
         record = self.ledger.record(send.uid)
         event = record.event if record is not None else None
+        if event is not None:
+            self._titles[send.key] = event.title  # its line, told right after the call
         stream = self.ledger.stream(send.uid, send.occurrence)
         if stream is None and event is not None and send.kind == SlotKind.REPLAY:
             # the replay the watcher found: on the occurrence that ended last
@@ -361,7 +368,7 @@ class Sender:
             if send is None:
                 break
             checkpoint("after-claim")
-            outcomes.append(self._deliver(send))
+            outcomes.append(self.deliver(send))
         return outcomes
 
     def send_one(self, key: str) -> Outcome | None:
@@ -378,9 +385,9 @@ class Sender:
         if send is None:
             return None
         checkpoint("after-claim")
-        return self._deliver(send)
+        return self.deliver(send)
 
-    def _deliver(self, send: SendRecord) -> Outcome:
+    def deliver(self, send: SendRecord) -> Outcome:
         """One claimed send, delivered; what happened is told (console, run logs, metrics)
         and, when it went wrong, raised as an alert."""
         outcome = self._attempt(send)
@@ -429,6 +436,9 @@ class Sender:
             return send.text.partition("\n")[0]
         if send.carries:
             return f"{len(send.carries)} articles"
+        title = self._titles.pop(send.key, None)  # read when its message was rendered
+        if title is not None:
+            return title
         record = self.ledger.record(send.uid)
         return record.event.title if record is not None else send.kind.value
 
@@ -443,7 +453,7 @@ class Sender:
             try:
                 message = self.message(send, parts=channel.reads)
             except Exception as exc:  # a template bug must not leave the claim hanging
-                self.ledger.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
+                self.writes.mark_failed(send.key, self.worker, self.clock(), f"render: {exc}")
                 log.error("send %s: cannot render the message: %s", send.key, exc)
                 return Outcome(send, Result.FAILED, f"render: {exc}")
             try:
@@ -451,7 +461,7 @@ class Sender:
             except Exception:  # the budget is a bound, not a reason to fail the send
                 budget = 600.0
             try:
-                self.ledger.start_call(send.key, self.worker, self.clock())
+                self.writes.start_call(send.key, self.worker, self.clock())
             except LostClaimError:
                 return Outcome(send, Result.SKIPPED, "claim lost to recovery")
             started = True
@@ -463,11 +473,11 @@ class Sender:
                 return self._retry(send, str(exc), exc.retry_after)
             except (PublishError, ConfigError) as exc:
                 hint = f" — {exc.hint}" if isinstance(exc, PublishError) and exc.hint else ""
-                self.ledger.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
+                self.writes.mark_failed(send.key, self.worker, self.clock(), f"{exc}{hint}")
                 return Outcome(send, Result.FAILED, f"{exc}{hint}")
             checkpoint("after-call")
             try:
-                self.ledger.mark_sent(
+                self.writes.mark_sent(
                     send.key,
                     self.worker,
                     self.clock(),
@@ -489,9 +499,9 @@ class Sender:
         now = self.clock()
         retry_at = now + backoff(send.attempts, retry_after, self.rng)
         if retry_at >= send.valid_until:
-            self.ledger.mark_failed(send.key, self.worker, now, f"gave up: {why}")
+            self.writes.mark_failed(send.key, self.worker, now, f"gave up: {why}")
             return Outcome(send, Result.FAILED, f"window ends before a retry: {why}")
-        self.ledger.release(send.key, self.worker, now, retry_at, why)
+        self.writes.release(send.key, self.worker, now, retry_at, why)
         return Outcome(send, Result.RETRY, why, retry_at=retry_at)
 
     def _unexpected(
@@ -505,7 +515,7 @@ class Sender:
         try:
             if not started or channel.accepts_idempotency_key:
                 return self._retry(send, why, None)
-            self.ledger.mark_uncertain(
+            self.writes.mark_uncertain(
                 send.key,
                 self.worker,
                 self.clock(),

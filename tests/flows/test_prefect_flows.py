@@ -10,6 +10,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -277,3 +278,40 @@ def test_prefect_yaml_declares_the_deployments_up_serves() -> None:
     assert declared["reconcile"]["schedules"][0]["interval"] == 60
     assert served["reconcile"].schedules[0].schedule.interval.total_seconds() == 60
     assert declared["sync"]["triggers"][0]["expect"] == list(served["sync"].triggers[0].expect)
+
+
+def test_a_stale_watch_run_deleted_by_the_other_cleaner_is_no_failure(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync and up's reconcile both delete the scheduled watch run of a session that no
+    longer exists; the one that comes second finds it gone (a 404 from the server). That
+    is done, not a failure: it used to fail the sync flow (and crash bench_flows)."""
+    from prefect import flow
+    from prefect.client.orchestration import SyncPrefectClient, get_client
+    from prefect.states import Scheduled
+
+    from flows.common import WATCH_PREFIX, mirror_watches
+    from livepipe.config import Settings
+    from livepipe.ledger import open_ledger
+
+    @flow(name="watch")
+    def watch() -> None:  # the name is what matters
+        pass
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(watch, state=Scheduled(), name="stale-watch")
+    ledger = open_ledger(Settings(), str(tmp_path / "ledger.sqlite"))
+    ledger.kv_put(WATCH_PREFIX + "gone-session", f"{run.id} 0", None)
+    read = SyncPrefectClient.read_flow_run
+
+    def read_then_lose_the_race(self: SyncPrefectClient, run_id: Any) -> Any:
+        found = read(self, run_id)
+        self.delete_flow_run(run_id)  # the other cleaner, between our read and our delete
+        return found
+
+    monkeypatch.setattr(SyncPrefectClient, "read_flow_run", read_then_lose_the_race)
+    try:
+        assert mirror_watches(ledger, Settings(), datetime.now(UTC)) == []
+        assert ledger.kv_prefix(WATCH_PREFIX) == {}  # forgotten
+    finally:
+        ledger.close()

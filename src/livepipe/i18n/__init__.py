@@ -15,6 +15,7 @@ livepipe), and in HTML templates they are escaped, the phrase itself is not.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ def builtin_languages() -> list[str]:
 
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
@@ -194,13 +195,19 @@ class HtmlPhrases:
 
 
 def phrases(lang: str, site_root: Path | None = None) -> Phrases:
-    """The phrases of ``lang`` (with the site's own, when ``site_root`` has any)."""
+    """The phrases of ``lang`` (with the site's own, when ``site_root`` has any; an edit
+    to those is seen at once: their files are looked at on each call)."""
     if site_root is None:
         return _phrases(lang, None, None, None)
+    fallback, own = _site_catalogues(site_root, lang)
+    return _phrases(lang, site_root, _stamp(fallback), _stamp(own))
+
+
+@functools.lru_cache(maxsize=64)
+def _site_catalogues(site_root: Path, lang: str) -> tuple[Path, Path]:
+    """Where a site keeps its catalogues (made once: each message asks several times)."""
     folder = site_root / SITE_FOLDER
-    return _phrases(
-        lang, site_root, _stamp(folder / f"{FALLBACK}.toml"), _stamp(folder / f"{lang}.toml")
-    )
+    return folder / f"{FALLBACK}.toml", folder / f"{lang}.toml"
 
 
 @functools.lru_cache(maxsize=64)

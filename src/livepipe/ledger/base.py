@@ -273,8 +273,14 @@ class Ledger(ABC):
         """A cursor for reads."""
 
     @abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction around several writes (``GroupCommit``): each ``transaction()``
+        inside it is a savepoint, so one write that fails undoes only itself."""
+
+    @abstractmethod
     def _claim_sql(self) -> str:
-        """UPDATE … RETURNING that claims the first due pending send of the given channels."""
+        """UPDATE … RETURNING that claims the first ``?`` (a LIMIT) due pending sends of the
+        given channels."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -592,21 +598,35 @@ class Ledger(ABC):
         """Atomically claim the earliest due, still valid, pending send of ``channels`` (due
         by ``due_before`` at the latest: reconcile leaves fresh ones to their own runs),
         leased until ``now + lease``."""
-        if not channels:
-            return None
+        claimed = self.claim_due(now, worker, channels, 1, due_before=due_before, lease=lease)
+        return claimed[0] if claimed else None
+
+    def claim_due(
+        self,
+        now: datetime,
+        worker: str,
+        channels: Sequence[str],
+        limit: int,
+        *,
+        due_before: datetime | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> list[SendRecord]:
+        """Claim up to ``limit`` of the earliest due, valid, pending sends of ``channels`` in
+        one statement (the dispatcher claims as many as it has free threads)."""
+        if not channels or limit < 1:
+            return []
         marks = ", ".join("?" * len(channels))
         stamp = ts(now)
         cutoff = ts(due_before or now)
         with self.transaction() as cur:
             cur.execute(
                 self.q(self._claim_sql().format(channels=marks)),
-                (worker, stamp, ts(now + lease), stamp, cutoff, stamp, stamp, *channels),
+                (worker, stamp, ts(now + lease), stamp, cutoff, stamp, stamp, *channels, limit),
             )
-            row = cur.fetchone()
-            if row is None:
-                return None
-            self._log(cur, row[0], now, "claimed", worker)
-        return _send(row)
+            rows = sorted(cur.fetchall(), key=lambda row: (row[_DUE], row[0]))  # due, key
+            for row in rows:
+                self._log(cur, row[0], now, "claimed", worker)
+        return [_send(row) for row in rows]
 
     def claim(
         self, key: str, now: datetime, worker: str, *, lease: timedelta = DEFAULT_LEASE
@@ -985,6 +1005,9 @@ class Ledger(ABC):
                 ),
                 (name, value, ts(expires_at)),
             )
+
+
+_DUE = SEND_COLUMNS.index("due")
 
 
 def _db(value: object, column: str) -> object:

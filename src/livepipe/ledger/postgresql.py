@@ -32,6 +32,11 @@ class PostgresLedger(Ledger):
             yield cur
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self.conn.transaction():  # a transaction() inside is a savepoint (psycopg)
+            yield
+
+    @contextmanager
     def read(self) -> Iterator[Any]:
         with self.conn.cursor() as cur:
             yield cur
@@ -46,7 +51,7 @@ class PostgresLedger(Ledger):
             "lease_until = ?, call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
             "FROM (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
             "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
-            "AND channel IN ({channels}) ORDER BY due, key LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "AND channel IN ({channels}) ORDER BY due, key LIMIT ? FOR UPDATE SKIP LOCKED) "
             "AS next WHERE sends.key = next.key "
             f"RETURNING {', '.join('sends.' + c for c in SEND_COLUMNS)}"
         )

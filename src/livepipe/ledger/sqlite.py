@@ -1,7 +1,7 @@
 """SQLite backend (the default, ``.livepipe/ledger.sqlite``): WAL, one writer at a time.
 
-A claim is one conditional ``UPDATE … WHERE key = (first due pending) … RETURNING`` inside a
-``BEGIN IMMEDIATE`` transaction, so two processes can never claim the same send.
+A claim is one conditional ``UPDATE … WHERE key IN (first due pending …) … RETURNING`` inside
+a ``BEGIN IMMEDIATE`` transaction, so two processes can never claim the same send.
 """
 
 from __future__ import annotations
@@ -23,9 +23,30 @@ class SqliteLedger(Ledger):
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=60000")
+        self._batch: sqlite3.Cursor | None = None  # the open batch() transaction's cursor
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self.transaction() as cur:
+            self._batch = cur
+            try:
+                yield
+            finally:
+                self._batch = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
+        if self._batch is not None:  # one write of a batch: a savepoint
+            cur = self._batch
+            cur.execute("SAVEPOINT write")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK TO write")
+                raise
+            finally:
+                cur.execute("RELEASE write")
+            return
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -50,9 +71,9 @@ class SqliteLedger(Ledger):
         return (
             "UPDATE sends SET state = 'claimed', claimed_by = ?, claimed_at = ?, "
             "lease_until = ?, call_started_at = NULL, attempts = attempts + 1, updated_at = ? "
-            "WHERE key = (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
+            "WHERE key IN (SELECT key FROM sends WHERE state = 'pending' AND due <= ? "
             "AND valid_until > ? AND (not_before IS NULL OR not_before <= ?) "
-            "AND channel IN ({channels}) ORDER BY due, key LIMIT 1) AND state = 'pending' "
+            "AND channel IN ({channels}) ORDER BY due, key LIMIT ?) AND state = 'pending' "
             f"RETURNING {', '.join(SEND_COLUMNS)}"
         )
 

@@ -100,6 +100,7 @@ class Channel(ABC):
         self.env = env
         self.kv = kv  # state shared by all workers (the ledger), e.g. API tokens
         self._secrets: set[str] = set()
+        self._kept: set[str] = set()  # the values keep_secret was given
         self._pattern: re.Pattern[str] | None = None
         self._clients = threading.local()
         self._made: list[Client] = []
@@ -148,6 +149,9 @@ class Channel(ABC):
         """Remember a value to redact: a secret from the environment, a token the remote
         handed out. For a secret URL also its path, its path segments and query values
         (the part that is the secret), each also percent-encoded."""
+        if value in self._kept:  # each send reads its secrets: the forms are known
+            return
+        self._kept.add(value)
         forms = {value}
         parts = urlsplit(value) if "://" in value else None
         if parts is not None and parts.netloc:
@@ -158,7 +162,7 @@ class Channel(ABC):
                 forms.discard(parts.path)
         forms |= {quote(f, safe="") for f in forms}
         self._secrets.update(f for f in forms if len(f) >= _MIN_SECRET)
-        self._pattern = None
+        self._pattern = None  # made again, with these, on the next redact
 
     def keep_basic_auth(self, user: str, password: str) -> None:
         self.keep_secret(password)

@@ -1,0 +1,134 @@
+"""The dispatcher's ledger writes: claims of several sends in one statement, and the writes of
+many threads committed together (ledger.group), on both backends. A caller returns only once
+its write is committed; a write that fails undoes only itself."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from livepipe.config import Settings
+from livepipe.ledger import open_ledger
+from livepipe.ledger.base import LostClaimError
+from livepipe.ledger.group import GroupCommit
+from livepipe.records import SendState
+
+from .support.ledgers import fill
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(ledger_url: str):
+    store = open_ledger(Settings(), ledger_url)
+    yield store
+    store.close()
+
+
+def test_claim_due_takes_the_earliest_up_to_the_limit_and_never_twice(ledger, ledger_url) -> None:
+    keys = fill(ledger, NOW, 5)  # 20 sends, due now and up to 3 s before
+    other = open_ledger(Settings(), ledger_url)
+    try:
+        first = ledger.claim_due(NOW, "w1:1", ["hook"], 8)
+        second = other.claim_due(NOW, "w2:2", ["hook"], 8)
+        third = ledger.claim_due(NOW, "w1:1", ["hook"], 8)
+    finally:
+        other.close()
+    assert [len(first), len(second), len(third)] == [8, 8, 4]
+    claimed = [s.key for s in first + second + third]
+    assert sorted(claimed) == sorted(keys)  # each once
+    dues = [s.due for s in first]
+    assert dues == sorted(dues) and max(dues) <= min(s.due for s in second)  # earliest first
+    assert all(s.state is SendState.CLAIMED and s.attempts == 1 for s in first)
+    assert {ledger.send(k).claimed_by for k in claimed[:8]} == {"w1:1"}  # type: ignore[union-attr]
+    assert [st for _, st, _ in ledger.log(claimed[0])] == ["pending", "claimed"]
+    assert ledger.claim_due(NOW, "w1:1", ["hook"], 8) == []
+    assert ledger.claim_due(NOW, "w1:1", ["hook"], 0) == []
+
+
+def test_writes_of_many_threads_share_transactions_and_are_committed_on_return(
+    ledger, ledger_url
+) -> None:
+    fill(ledger, NOW, 10)  # 40 sends
+    claimed = ledger.claim_due(NOW, "w:1", ["hook"], 40)
+    group = GroupCommit(lambda: open_ledger(Settings(), ledger_url))
+    gate = threading.Event()
+    try:
+        # hold the writer in a write, so that every thread's writes wait for one group
+        holding = threading.Thread(target=group.run, args=(lambda db: gate.wait(10),))
+        holding.start()
+        seen: dict[str, SendState] = {}
+        reading = threading.Lock()
+        errors: list[BaseException] = []
+
+        def send(key: str) -> None:
+            try:
+                group.start_call(key, "w:1", NOW)
+                group.mark_sent(key, "w:1", NOW, remote_id=f"r-{key}")
+                # returned: committed, so another connection sees it (one reader at a time:
+                # a connection's statements share one snapshot)
+                with reading:
+                    rec = ledger.send(key)
+                seen[key] = rec.state  # type: ignore[union-attr]
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=send, args=(s.key,)) for s in claimed]
+        for t in threads:
+            t.start()
+        gate.set()
+        for t in [*threads, holding]:
+            t.join(30)
+    finally:
+        group.close()
+    assert errors == []
+    assert set(seen.values()) == {SendState.SENT} and len(seen) == 40
+    assert group.writes == 1 + 80
+    assert group.commits < 40  # 81 writes, far fewer transactions (one each before)
+
+
+def test_a_write_that_fails_undoes_only_itself(ledger, ledger_url) -> None:
+    fill(ledger, NOW, 1)
+    mine, theirs = ledger.claim_due(NOW, "w:1", ["hook"], 2)
+    group = GroupCommit(lambda: open_ledger(Settings(), ledger_url))
+    gate = threading.Event()
+    results: dict[str, object] = {}
+
+    def call(name: str, write) -> None:  # type: ignore[no-untyped-def]
+        try:
+            results[name] = write()
+        except BaseException as exc:
+            results[name] = exc
+
+    try:
+        holding = threading.Thread(target=group.run, args=(lambda db: gate.wait(10),))
+        holding.start()
+        calls = [
+            threading.Thread(
+                target=call, args=("ok", lambda: group.start_call(mine.key, "w:1", NOW))
+            ),
+            # not this worker's claim: lost, and nothing of it written
+            threading.Thread(
+                target=call, args=("lost", lambda: group.start_call(theirs.key, "x:2", NOW))
+            ),
+            threading.Thread(
+                target=call,
+                args=("bad", lambda: group.run(lambda db: db.kv_put("k", None, None))),  # type: ignore[arg-type]
+            ),
+        ]
+        for t in calls:
+            t.start()
+        gate.set()
+        for t in [*calls, holding]:
+            t.join(30)
+        assert group.commits == 2  # the held write, then the three together
+    finally:
+        group.close()
+    assert results["ok"] is None
+    assert isinstance(results["lost"], LostClaimError)
+    assert isinstance(results["bad"], Exception)  # NOT NULL: the database refused it
+    assert ledger.send(mine.key).call_started_at == NOW  # type: ignore[union-attr]
+    assert ledger.send(theirs.key).call_started_at is None  # type: ignore[union-attr]
+    assert ledger.kv_get("k", NOW) is None
