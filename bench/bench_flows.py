@@ -173,11 +173,12 @@ def pending_due(settings_path: Path) -> dict[str, datetime]:
 ANCHOR = """
 import hashlib, hmac, json, os, queue, sqlite3, sys, threading, time
 import httpx
-url, n, threads, db, secret = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+url, n, threads, db, secret = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:6]
 conn = sqlite3.connect(db, isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("CREATE TABLE sends (key TEXT PRIMARY KEY, state TEXT, at TEXT)")
-conn.executemany("INSERT INTO sends VALUES (?, 'pending', NULL)", [(f"anchor-{i}",) for i in range(n)])
+keys = [(f"anchor-{i}",) for i in range(n)]
+conn.executemany("INSERT INTO sends VALUES (?, 'pending', NULL)", keys)
 todo = queue.SimpleQueue()
 for i in range(n):
     todo.put(f"anchor-{i}")
