@@ -1,12 +1,13 @@
 """Soak: `livepipe up` for a while (15 minutes) as a community runs it, with trouble.
 
-    python bench/bench_soak.py [MINUTES [EVENTS]]     # 15 200
+    python bench/bench_soak.py [MINUTES [EVENTS]]     # 15 200 (issue 28: 30 200)
 
 200 events whose starting-soon reminders fall due through the run, to two webhook channels:
 ``good`` and ``flaky`` (half its calls fail at random: HTTP 503 to 40 %, retried with backoff
 inside each send's window, and 400 to 10 %, failed for good), failures alerted to an ``ops``
 webhook; one talk on a bilibili room (stand-in) whose stream flaps (live/offline every
-20 s); two merges (`livepipe notify`) that reschedule 10 events, cancel 5 and add 5. At
+20 s); two merges (`livepipe notify`) that reschedule 10 events, cancel 5 and add 5, and
+add a burst of 50 events with one start (100 sends due at once, 13 minutes later). At
 the end it checks and prints:
 
 - every send ended sent / failed / missed / skipped / withdrawn, or is pending with a reason
@@ -15,7 +16,8 @@ the end it checks and prints:
 - one live notice for the flapping stream;
 - /metrics' ``livepipe_sends`` equal the ledger's counts, state by state;
 - lateness of the sends to ``good`` (arrival − due), and `up`'s resident memory after the
-  first minute and at the end (goal: growth < 10 %).
+  first minute and at the end (goal: growth < 10 %), with the curve of `up` and its Prefect
+  server, a point a minute (issue 28: all at idle <= 250 MB, flat).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bench_flows import _wait_healthy, merge  # noqa: E402
 
 ROOM = "31337"
+BURST = 50  # events added at each merge with one start: 100 starting-soon sends at once
 
 
 def rss_kb(pid: int) -> int:
@@ -50,6 +53,28 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its Prefect server), and theirs."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found + [g for c in found for g in children(c)]
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """Resident KiB of ``pid`` and of everything it started."""
+    kids = 0
+    for child in children(pid):
+        try:
+            kids += rss_kb(child)
+        except OSError:
+            continue
+    return rss_kb(pid), kids
 
 
 def counts_agree(hook: int, settings_path: Path) -> tuple[bool, dict[str, object]]:
@@ -170,13 +195,25 @@ def soak(minutes: float, events: int) -> None:
             _wait_healthy(f"http://127.0.0.1:{hook}/healthz")
             time.sleep(60)
             rss_start = rss_kb(proc.pid)
-            print(f"up resident after its first minute: {rss_start / 1024:.0f} MB", flush=True)
+            own, server = memory(proc.pid)
+            curve = [(1.0, own, server)]
+            idle = (own + server) / 1024
+            print(
+                f"up resident after its first minute: {own / 1024:.0f} MB, its Prefect server "
+                f"{server / 1024:.0f} MB: {idle:.0f} MB in all at idle (goal <= 250 MB)",
+                flush=True,
+            )
+            sampled = time.time()
             merges = [t0 + span / 3, t0 + span * 2 / 3]
             flap_at = time.time()
             live = False
             merged = 0
             rng = random.Random(11)
             while datetime.now(UTC) < ended:
+                if time.time() - sampled >= 60:  # the memory curve, a point a minute
+                    sampled = time.time()
+                    since = (datetime.now(UTC) - t0).total_seconds() / 60
+                    curve.append((since, *memory(proc.pid)))
                 if time.time() - flap_at >= 20:  # the stream flaps
                     flap_at = time.time()
                     live = not live
@@ -198,11 +235,16 @@ def soak(minutes: float, events: int) -> None:
                         n = events + merged * 10 + j
                         start = datetime.now(UTC) + timedelta(minutes=12 + j)
                         (site / "content" / f"e{n}.md").write_text(page(n, start), "utf-8")
+                    burst = (datetime.now(UTC) + timedelta(minutes=13)).replace(second=0)
+                    for j in range(BURST):  # a burst: all at the same minute
+                        n = 100_000 * merged + j
+                        (site / "content" / f"b{n}.md").write_text(page(n, burst), "utf-8")
                     took = merge(site, port, 0)
                     print(f"merge {merged}: notified ({took:.1f} s)", flush=True)
                 time.sleep(0.5)
             time.sleep(10)
             rss_end = rss_kb(proc.pid)
+            curve.append(((datetime.now(UTC) - t0).total_seconds() / 60, *memory(proc.pid)))
             import httpx
 
             agree, diff = counts_agree(hook, site / "livepipe.toml")
@@ -259,6 +301,10 @@ def soak(minutes: float, events: int) -> None:
         f"at the end: {growth:+.1f} % (goal < 10 %)",
         flush=True,
     )
+    print("  memory curve (minute: up, its Prefect server, all, in MB):")
+    for minute, own, server in curve:
+        mb = [kib / 1024 for kib in (own, server, own + server)]
+        print(f"    {minute:5.1f}: " + " ".join(f"{m:6.0f}" for m in mb))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .publish import Channel
     from .render.templating import Templates
-    from .send import Outcome, Sender
+    from .send import Outcome, Sender, SharedRenders
 
 
 def utcnow() -> datetime:
@@ -120,6 +120,13 @@ class Livepipe:
 
         return Templates(self.settings.root / "templates" if self.settings.root else None)
 
+    @functools.cached_property
+    def renders(self) -> SharedRenders:
+        """The messages being rendered now, shared by this process's senders."""
+        from .send import SharedRenders
+
+        return SharedRenders()
+
     def sender(self) -> Sender:
         """A sender with its own ledger connection and the shared channels (one per
         thread); close it, or use it in a ``with``."""
@@ -140,6 +147,7 @@ class Livepipe:
             raise
         sender.owns_ledger = True
         sender.on_outcome = self.on_outcome
+        sender.renders = self.renders
         return sender
 
 

@@ -17,9 +17,10 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import recurrence
 from .activity import What, tell
@@ -157,6 +158,34 @@ def leases_for(settings: Settings, url: str, worker: str) -> Leases:
         return found
 
 
+class SharedRenders:
+    """The renderings of what a process is sending now, shared by its senders: the channels
+    of one event due together read the same text (and article, and email), so it is made
+    once. A rendering is shared only when everything it is made from is equal (the event,
+    the slot kind and every word that depends on the moment: ``render_message``) and for
+    a few seconds, so a burst of 250 events × 4 channels renders 250 times, not 1,000."""
+
+    SECONDS = 5.0
+    KEEP = 1024
+
+    def __init__(self) -> None:
+        self._made: dict[Hashable, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: Hashable, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            found = self._made.get(key)
+        if found is not None and now - found[0] < self.SECONDS:
+            return found[1]
+        made = make()
+        with self._lock:
+            if len(self._made) >= self.KEEP:
+                self._made.clear()
+            self._made[key] = (now, made)
+        return made
+
+
 class Result(enum.StrEnum):
     """What one attempt at a send did."""
 
@@ -256,6 +285,7 @@ class Sender:
         self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
         self._titles: dict[str, str] = {}  # send key → its event's title, until it is told
+        self.renders: SharedRenders | None = None  # renderings shared with other senders
         self.owns_ledger = False
         self.owns_channels = False
         # Where each outcome is reported besides the console (a deliver flow run's queue).
@@ -348,6 +378,7 @@ class Sender:
             parts=parts,
             stream=stream,
             sequence=record.sequence if record is not None else 0,
+            reuse=self.renders,
         )
 
     def send_due(

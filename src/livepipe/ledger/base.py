@@ -183,9 +183,12 @@ def ts(value: datetime | None) -> str | None:
 
 
 def parse_ts(text: str | None) -> datetime | None:
+    """A time ``ts`` wrote (fromisoformat: a tenth of strptime's cost, and every row read
+    has several)."""
     if text is None:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def worker_id() -> str:

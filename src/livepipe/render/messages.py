@@ -6,7 +6,7 @@ content/ and a page broken after planning still gets its reminder with the last 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,11 @@ def _live(event: Event, stream: StreamRecord | None, at: datetime, fresh: timede
 ALL_PARTS = frozenset({"html", "article"})
 
 
+# How a caller may share renderings (``Sender``: the channels of one event, for a few
+# seconds): ``reuse(key, make)`` returns what ``make()`` returned for an equal key, or calls it.
+Reuse = Callable[[Hashable, Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
 def render_message(
     send: Send,
     event: Event | None,
@@ -57,12 +62,15 @@ def render_message(
     parts: Collection[str] = ALL_PARTS,
     stream: StreamRecord | None = None,
     sequence: int = 0,
+    reuse: Reuse | None = None,
 ) -> Message:
     """The message as it reads at ``now`` (default: the send's due time), the moment it
     goes out: texts that state a time are computed from it. ``parts`` names what is rendered
     besides the text ("html", "article"): only what the channel reads (``Channel.reads``).
     ``stream``: what the watcher saw of the occurrence (is it live now, the replay it
-    found)."""
+    found). ``reuse``: renderings made from equal inputs may be shared (the key holds the
+    event, the slot kind and every word that depends on ``now``: the lead, live or not, the
+    time it went live); a recurring event's next dates follow the clock, so it never is."""
     at = now or send.due
     ctx = BuildContext(settings=settings, events=tuple(week_events), templates=templates, now=at)
     series = event if event is not None and event.rrule else None
@@ -78,41 +86,66 @@ def render_message(
             week=send.occurrence,
             events=[ctx.view(e) for e in week_events],
         )
-        url = settings.site.base_url + "/"
+        return _message(send, lang, text, settings.site.base_url + "/", sequence=sequence)
+    assert event is not None, f"send {send.key} has no event snapshot"
+    if event.rrule:  # the occurrence this send is about
+        start = recurrence.parse_occurrence(send.occurrence)
+        event = recurrence.at(event, start) if start else recurrence.current(event, at)
+    if stream is not None and stream.replay_url and not event.replay_url:
+        event = replace(event, replay_url=stream.replay_url)
+    lang = event.lang
+    live = _live(event, stream, at, settings.watch.interval * 2)
+    started = ""
+    if stream is not None and stream.live_at is not None:
+        started = stream.live_at.astimezone(event.start.tzinfo).strftime("%H:%M")
+    lead = (
+        _lead(at, event, phrases(lang, templates.site_root), live)
+        if send.kind == SlotKind.REMINDER
+        else ""
+    )
+    wanted = frozenset(parts) & ALL_PARTS
+    shown = event
+
+    def make() -> dict[str, Any]:
+        return _rendered(send.kind, shown, settings, ctx, live, lead, started, wanted)
+
+    if reuse is None or series is not None:
+        made = make()
     else:
-        assert event is not None, f"send {send.key} has no event snapshot"
-        if event.rrule:  # the occurrence this send is about
-            start = recurrence.parse_occurrence(send.occurrence)
-            event = recurrence.at(event, start) if start else recurrence.current(event, at)
-        lang = event.lang
-        if stream is not None and stream.replay_url and not event.replay_url:
-            event = replace(event, replay_url=stream.replay_url)
-        live = _live(event, stream, at, settings.watch.interval * 2)
-        started = ""
-        if stream is not None and stream.live_at is not None:
-            started = stream.live_at.astimezone(event.start.tzinfo).strftime("%H:%M")
-        text = templates.render(
-            "messages",
-            f"{send.kind}.txt",
-            lang,
-            e=ctx.view(event),
-            site=settings.site,
-            lead=(
-                _lead(at, event, phrases(lang, templates.site_root), live)
-                if send.kind == SlotKind.REMINDER
-                else ""
-            ),
-            live=live,
-            started=started,
-        )
-        url = event.url
+        made = reuse((send.kind, event, live, lead, started, wanted), make)
+    return _message(send, lang, event=event, sequence=sequence, series=series, **made)
+
+
+def _rendered(
+    kind: SlotKind,
+    event: Event,
+    settings: Settings,
+    ctx: BuildContext,
+    live: bool,
+    lead: str,
+    started: str,
+    parts: frozenset[str],
+) -> dict[str, Any]:
+    """The text and the parts a channel reads, of one event's message (shareable)."""
+    templates = ctx.templates
+    lang = event.lang
+    text = templates.render(
+        "messages",
+        f"{kind}.txt",
+        lang,
+        e=ctx.view(event),
+        site=settings.site,
+        lead=lead,
+        live=live,
+        started=started,
+    )
     article = meta = html = None
-    if event is not None and "article" in parts:
+    if "article" in parts:
         from .wechat import WeChatRenderer
 
         wechat = WeChatRenderer()
         article, meta = wechat.article(event, ctx), wechat.meta(event, ctx)
-    if event is not None and "html" in parts and send.kind in NEWSLETTER_KINDS:
+    if "html" in parts and kind in NEWSLETTER_KINDS:
         from markupsafe import Markup
 
         from .html import EMAIL, markdown_html
@@ -126,19 +159,14 @@ def render_message(
             summary_html=Markup(markdown_html(event.summary, EMAIL, shift_headings=True)),
             text_only=len(text.encode("utf-8")) < COVER_MIN_TEXT,
         )
-    return _message(
-        send,
-        lang,
-        text,
-        url,
-        event=event,
-        html=html,
-        article=article,
-        article_meta=meta,
-        sequence=sequence,
-        calendar_url=ctx.view(event).ics_url if event is not None else None,
-        series=series,
-    )
+    return {
+        "text": text,
+        "url": event.url,
+        "html": html,
+        "article": article,
+        "article_meta": meta,
+        "calendar_url": ctx.view(event).ics_url,
+    }
 
 
 # The newsletter email is about the event itself: its announcement, a change, a

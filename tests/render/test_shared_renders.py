@@ -1,0 +1,103 @@
+"""The channels of one event due together share one rendering of its message (a burst of
+250 events × 4 channels renders 250 times), but only when every input is equal: the words
+that depend on the moment of sending are computed for each send, and a recurring event's
+message (its next dates follow the clock) is never shared."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from livepipe.config import Settings
+from livepipe.models import SlotKind
+from livepipe.render import messages
+from livepipe.render.messages import render_message
+from livepipe.render.templating import Templates
+from livepipe.send import SharedRenders
+from livepipe.site import load_path
+
+from ..support import CONTENT, make_send
+
+START = datetime(2026, 12, 10, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every rendering actually made."""
+    calls: list[Any] = []
+    real = messages._rendered
+
+    def counting(*args: Any) -> dict[str, Any]:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(messages, "_rendered", counting)
+    return calls
+
+
+def reminder(event: Any, channel: str, now: datetime, shared: SharedRenders) -> Any:
+    send = make_send(
+        uid=event.uid, slot="starting-soon", kind=SlotKind.REMINDER, channel=channel,
+        due=START - timedelta(minutes=10), valid_until=START,
+    )  # fmt: skip
+    return render_message(
+        send, event, Settings(), TEMPLATES, now=now, parts={"html", "article"}, reuse=shared
+    )
+
+
+TEMPLATES = Templates()
+
+
+def test_the_channels_of_one_event_share_one_rendering(made: list[Any]) -> None:
+    event = dataclasses.replace(
+        load_path(CONTENT).events[0], start=START, end=START + timedelta(hours=1)
+    )
+    shared = SharedRenders()
+    now = START - timedelta(minutes=10)
+    first, *others = [reminder(event, c, now, shared) for c in ("team", "wecom", "email", "hook")]
+    assert len(made) == 1
+    assert first.title.startswith("【10 分钟后开始】")  # the bundled page is in Chinese
+    for other in others:  # the same words, each the message of its own send
+        assert (other.title, other.text, other.article) == (first.title, first.text, first.article)
+    assert [m.channel for m in (first, *others)] == ["team", "wecom", "email", "hook"]
+    assert len({m.key for m in (first, *others)}) == 4
+
+
+def test_a_later_moment_gets_its_own_words(made: list[Any]) -> None:
+    event = dataclasses.replace(
+        load_path(CONTENT).events[0], start=START, end=START + timedelta(hours=1)
+    )
+    shared = SharedRenders()
+    early = reminder(event, "team", START - timedelta(minutes=10), shared)
+    late = reminder(event, "wecom", START - timedelta(minutes=3), shared)  # after an outage
+    assert len(made) == 2
+    assert early.title.startswith("【10 分钟后开始】")
+    assert late.title.startswith("【3 分钟后开始】")
+
+
+def test_another_version_of_the_event_is_rendered_again(made: list[Any]) -> None:
+    event = dataclasses.replace(
+        load_path(CONTENT).events[0], start=START, end=START + timedelta(hours=1)
+    )
+    shared = SharedRenders()
+    now = START - timedelta(minutes=10)
+    before = reminder(event, "team", now, shared)
+    after = reminder(dataclasses.replace(event, title="Renamed talk"), "wecom", now, shared)
+    assert len(made) == 2
+    assert "Renamed talk" in after.title + after.text
+    assert "Renamed talk" not in before.title + before.text
+
+
+def test_a_recurring_event_is_never_shared(made: list[Any]) -> None:
+    event = dataclasses.replace(
+        load_path(CONTENT).events[0], start=START, end=START + timedelta(hours=1),
+        rrule="FREQ=WEEKLY;COUNT=5",
+    )  # fmt: skip
+    shared = SharedRenders()
+    now = START - timedelta(minutes=10)
+    for channel in ("team", "wecom"):
+        reminder(event, channel, now, shared)
+    assert len(made) == 2
