@@ -173,6 +173,17 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Any]:
+    """A ledger on each backend (``ledger_url``), closed after the test."""
+    from livepipe.config import Settings
+    from livepipe.ledger import open_ledger
+
+    store = open_ledger(Settings(), ledger_url)
+    yield store
+    store.close()
+
+
 CHROMIUM = Path(os.environ.get("LIVEPIPE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("LIVEPIPE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 

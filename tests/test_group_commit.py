@@ -7,8 +7,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-import pytest
-
 from livepipe.config import Settings
 from livepipe.ledger import open_ledger
 from livepipe.ledger.base import LostClaimError
@@ -18,13 +16,6 @@ from livepipe.records import SendState
 from .support.ledgers import fill
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def ledger(ledger_url: str):
-    store = open_ledger(Settings(), ledger_url)
-    yield store
-    store.close()
 
 
 def test_claim_due_takes_the_earliest_up_to_the_limit_and_never_twice(ledger, ledger_url) -> None:

@@ -17,13 +17,6 @@ from .support.ledgers import fill
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def ledger(ledger_url: str):
-    store = open_ledger(Settings(), ledger_url)
-    yield store
-    store.close()
-
-
 def test_migrations_are_versioned_and_idempotent(ledger) -> None:
     assert ledger.migrate() == SCHEMA_VERSION
     assert ledger.migrate() == SCHEMA_VERSION
@@ -143,9 +136,7 @@ def test_schema_3_keeps_a_preview_send_as_the_reviewers(tmp_path: Path) -> None:
     migration it is slot "announce" for the reviewers, with the same key."""
     import sqlite3
 
-    from livepipe.config import Settings
     from livepipe.identity import send_key
-    from livepipe.ledger import open_ledger
     from livepipe.ledger.base import MIGRATIONS
     from livepipe.records import Audience
 
