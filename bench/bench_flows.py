@@ -221,7 +221,7 @@ from livepipe.dispatch import Dispatcher
 stop = threading.Event()
 d = Dispatcher(Livepipe.at(sys.argv[1]), threads=int(sys.argv[2]))
 threading.Thread(target=d.run, args=(stop,), daemon=True).start()
-while d._writes is None or len(d._senders) < d.threads:
+while getattr(d, "_writes", True) is None or len(d._senders) < d.threads:
     time.sleep(0.05)
 print("ready", flush=True)
 sys.stdin.read()  # until the benchmark closes it

@@ -107,6 +107,7 @@ def apt_install(*packages: str) -> None:
 
 NGINX_CONF = """
 daemon off;
+user root;
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log;

@@ -825,3 +825,36 @@ def test_redaction_keeps_the_words_around_a_secret(tmp_path: Path) -> None:
         "invalid webhook url, hint: [1672889398474303412836045], from ip: 1.2.3.4, more info at "
         "https://open.work.weixin.qq.com/devtool/query?e=93000 (key ***)"
     )
+
+
+def test_answers_on_a_kept_alive_connection_do_not_wait_for_delayed_acks() -> None:
+    """Each answer's headers and body are written separately; without TCP_NODELAY the body
+    waited for the client's delayed ACK (Nagle): 44 ms per answer, a served page at 360
+    answers a second. Thirty requests in a row on one connection, each answered at once."""
+    import uvicorn
+
+    from livepipe.inbound import bind, config
+
+    port = free_port()
+    server = uvicorn.Server(config(hook_app(Settings(), lambda: HOOK_SECRET, [].append)))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [bind("127.0.0.1", port, "--hook-port")]}
+    )
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        took = []
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(30):
+                started = time.monotonic()
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while b'"status"' not in answer:
+                    answer += conn.recv(4096)
+                took.append(time.monotonic() - started)
+        assert sorted(took)[15] < 0.02, sorted(took)  # the median: 0.044 s before
+    finally:
+        server.should_exit = True
+        thread.join(10)
