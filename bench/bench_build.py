@@ -19,6 +19,7 @@ Goal (issue 4): livepipe ≤ Hugo's time at 10k pages.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,7 +34,7 @@ from synth import generate  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CORPUS = HERE.parent.parent / "shared" / "corpus" / "kubesphere-live"
-ROUNDS = 5
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # fewer for a quick look at 20k
 
 HUGO_CONFIG = """
 baseURL = "https://bench.example.org/"
