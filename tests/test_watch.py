@@ -575,10 +575,13 @@ def test_watcher_killed_mid_window_sends_one_notice_after_restart(
             assert "started    livepipe watch: watching open windows every 1 s" in out
             assert stats.raw[live.key] == 1  # once, however many polls saw it live
             assert ledger.send(live.key).state is SendState.SENT  # type: ignore[union-attr]
-            # ≤ 1 request per room per interval (1 s) over the restarted watcher's life
+            # ≤ 1 request per room per interval (1 s) over the restarted watcher's life: the
+            # count over the span, and no two at once (the stand-in notes when a request is
+            # handled, which on a busy machine may be a tenth of a second late for one of them)
             times = p.times[f"bilibili:{ROOM}"][1:]
             gaps = [b - a for a, b in itertools.pairwise(times)]
-            assert min(gaps) >= 0.9, gaps
+            assert len(times) <= (times[-1] - times[0]) / 1.0 + 1.2, gaps
+            assert min(gaps) >= 0.7, gaps
         finally:
             ledger.close()
 

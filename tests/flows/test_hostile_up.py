@@ -102,8 +102,17 @@ def test_up_survives_a_raising_channel_an_endless_cover_and_a_garbage_api(
             assert "failed     announce → oa  E0: " in site.log
             assert "longer than 10,485,760 bytes" in site.log
             box = root / ".livepipe" / "outbox" / "ops"
-            alerts = [json.loads(p.read_text()) for p in box.iterdir()] if box.is_dir() else []
-            titles = sorted(a["title"] for a in alerts)
+
+            def alert_titles() -> list[str]:
+                found = [json.loads(p.read_text()) for p in box.iterdir()] if box.is_dir() else []
+                return sorted(a["title"] for a in found)
+
+            # each alert is a send of its own, delivered by the dispatcher after the outcome
+            # it is about was told (the console line above)
+            assert wait_for(
+                lambda: sum("uncertain starting-soon → bad" in t for t in alert_titles()) >= 10, 30
+            ), alert_titles()
+            titles = alert_titles()
             assert sum("uncertain starting-soon → bad" in t for t in titles) == 10, titles
             assert sum("failed announce → oa" in t for t in titles) == 1, titles
             assert wait_for(
