@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
-from ..records import SendRecord
-from .base import DEFAULT_LEASE, Ledger
+from .base import Ledger
 
 T = TypeVar("T")
+P = ParamSpec("P")
 MAX_BATCH = 256  # writes in one transaction
 
 
@@ -33,6 +32,19 @@ class _Write(Generic[T]):
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+
+
+def _through(
+    method: Callable[Concatenate[Ledger, P], T],
+) -> Callable[Concatenate[GroupCommit, P], T]:
+    """``method`` of the ledger, done in the group's next transaction (same signature)."""
+
+    def write(group: GroupCommit, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return group.run(lambda db: method(db, *args, **kwargs))
+
+    write.__name__ = method.__name__
+    write.__doc__ = method.__doc__
+    return write
 
 
 class GroupCommit:
@@ -94,44 +106,10 @@ class GroupCommit:
         self._queue.put(None)
         self._thread.join()
 
-    # -- what a Sender writes (the same signatures as Ledger's) ----------------------------
-    def claim_due(
-        self,
-        now: datetime,
-        worker: str,
-        channels: Sequence[str],
-        limit: int,
-        *,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> list[SendRecord]:
-        return self.run(lambda db: db.claim_due(now, worker, channels, limit, lease=lease))
-
-    def start_call(self, key: str, worker: str, now: datetime) -> None:
-        self.run(lambda db: db.start_call(key, worker, now))
-
-    def mark_sent(
-        self,
-        key: str,
-        worker: str,
-        now: datetime,
-        *,
-        remote_id: str | None = None,
-        remote_url: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        self.run(
-            lambda db: db.mark_sent(
-                key, worker, now, remote_id=remote_id, remote_url=remote_url, note=note
-            )
-        )
-
-    def mark_failed(self, key: str, worker: str, now: datetime, error: str) -> None:
-        self.run(lambda db: db.mark_failed(key, worker, now, error))
-
-    def mark_uncertain(self, key: str, worker: str, now: datetime, note: str) -> bool:
-        return self.run(lambda db: db.mark_uncertain(key, worker, now, note))
-
-    def release(
-        self, key: str, worker: str, now: datetime, not_before: datetime, error: str
-    ) -> None:
-        self.run(lambda db: db.release(key, worker, now, not_before, error))
+    # -- what a Sender writes: Ledger's own methods, run through the group ---------------
+    claim_due = _through(Ledger.claim_due)
+    start_call = _through(Ledger.start_call)
+    mark_sent = _through(Ledger.mark_sent)
+    mark_failed = _through(Ledger.mark_failed)
+    mark_uncertain = _through(Ledger.mark_uncertain)
+    release = _through(Ledger.release)
