@@ -284,7 +284,6 @@ class Sender:
         self.worker = worker or worker_id()
         self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
-        self._titles: dict[str, str] = {}  # send key → its event's title, until it is told
         self.renders: SharedRenders | None = None  # renderings shared with other senders
         self.owns_ledger = False
         self.owns_channels = False
@@ -361,8 +360,6 @@ class Sender:
             )
         record = self.ledger.record(send.uid)
         event = record.event if record is not None else None
-        if event is not None:
-            self._titles[send.key] = event.title  # its line, told right after the call
         stream = self.ledger.stream(send.uid, send.occurrence)
         if stream is None and event is not None and send.kind == SlotKind.REPLAY:
             # the replay the watcher found: on the occurrence that ended last
@@ -467,9 +464,6 @@ class Sender:
             return send.text.partition("\n")[0]
         if send.carries:
             return f"{len(send.carries)} articles"
-        title = self._titles.pop(send.key, None)  # read when its message was rendered
-        if title is not None:
-            return title
         record = self.ledger.record(send.uid)
         return record.event.title if record is not None else send.kind.value
 
