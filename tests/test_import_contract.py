@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "sources", "sources.base", "sources.body", "sources.files", "sources.kubesphere",
             "sources.native", "sources.mapped", "sources.datafiles", "sources.calendars",
             "normalize",
-            "fast.pagecache", "advice", "site",
+            "fast.pagecache", "fast.rendercache", "advice", "site",
             "suggest", "gitsource",
         },
     ),

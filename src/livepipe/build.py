@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import RenderError
-from .fast import parallel
+from .fast import parallel, rendercache
 from .fast.gc import paused_gc
+from .fast.rendercache import RenderCache
+from .i18n import SITE_FOLDER
 from .identity import source_file
 from .models import Event
 from .render import RENDERERS, Artifact, BuildContext, Templates
-from .render.context import SitePart
+from .render.context import KeyedPart, SitePart
+from .render.templating import builtin_dir
 from .site import LoadResult
 from .sources.revisions import page_times
 from .writer import OutputDir, WriteReport, Written
@@ -79,7 +82,7 @@ def render_all(
     workers: int | None = None,
 ) -> list[Artifact]:
     """Every artifact of the site, in memory (preview, tests); ``build`` writes them instead."""
-    return list(_render(ctx, _names(only), _keep, progress, workers))
+    return list(_render(ctx, _names(only), _keep, progress, workers, None))
 
 
 def _names(only: tuple[str, ...]) -> tuple[str, ...]:
@@ -99,17 +102,23 @@ def _render(
     sink: Callable[[Artifact], T],
     progress: Progress | None,
     workers: int | None,
+    memo: Memo | None,
 ) -> Iterator[T]:
     """Stage 1: every event through every renderer (in ``workers`` processes for big sites),
     each of its files handed to ``sink`` where it was made; stage 2: each renderer's
-    aggregate files from the fragments of stage 1."""
+    aggregate files from the fragments of stage 1. With a ``memo``, an event or a keyed
+    part of stage 2 whose files the build before made from the same inputs is not made
+    again, and the memo learns what this build made."""
     fragments: dict[str, dict[str, bytes]] = {n: {} for n in names}
     done = 0
     for name in names:
         prepare = getattr(RENDERERS[name], "prepare", None)
         if prepare is not None:  # optional: warm what every worker would otherwise make
             prepare(ctx)
-    for uid, outputs in _render_events(ctx, names, sink, workers):
+    for uid, key, outputs, reused in _render_events(ctx, names, sink, workers, memo):
+        if memo is not None:
+            memo.keep(uid, key, outputs, reused)
+            ctx.keys[uid] = key
         for name, (files, fragment) in zip(names, outputs, strict=True):
             yield from files
             done += len(files)
@@ -125,8 +134,17 @@ def _render(
             parts += [(name, part) for part in split(ctx, fragments[name])]
         else:
             parts.append((name, functools.partial(renderer.render_site, ctx, fragments[name])))
-    big = len(parts) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
-    for name, files in _site_stage(parts, sink, workers if big else 1):
+    kept: list[_Outputs | None] = [
+        memo.reuse(part.id, part.key, 1) if memo and isinstance(part, KeyedPart) else None
+        for _, part in parts
+    ]
+    todo = [p for p, k in zip(parts, kept, strict=True) if k is None]
+    big = len(todo) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
+    staged = _site_stage(todo, sink, workers if big else 1)
+    for (name, part), before in zip(parts, kept, strict=True):
+        files = next(staged) if before is None else before[0][0]
+        if memo is not None and isinstance(part, KeyedPart):
+            memo.keep(part.id, part.key, before or [(files, None)], before is not None)
         yield from files
         done += len(files)
         if progress is not None:
@@ -141,8 +159,12 @@ _Outputs = list[tuple[list[Any], bytes | None]]
 
 
 def _render_events(
-    ctx: BuildContext, names: tuple[str, ...], sink: Callable[[Artifact], T], workers: int | None
-) -> Iterator[tuple[str, _Outputs]]:
+    ctx: BuildContext,
+    names: tuple[str, ...],
+    sink: Callable[[Artifact], T],
+    workers: int | None,
+    memo: Memo | None,
+) -> Iterator[tuple[str, bytes, _Outputs, bool]]:
     """Every event through the renderers, in slices shared by this process and forked helpers
     (they inherit the context: nothing is pickled on the way out) for big sites."""
     processes = parallel.processes(workers)
@@ -153,30 +175,40 @@ def _render_events(
     size = max(16, len(events) // (processes * 8)) if processes > 1 else 64
     bounds = [(i, min(i + size, len(events))) for i in range(0, len(events), size)]
 
-    def render_slice(index: int, remote: bool) -> list[tuple[str, _Outputs]]:
-        return [(e.uid, _render_event(e, ctx, names, sink)) for e in events[slice(*bounds[index])]]
+    def render_slice(index: int, remote: bool) -> list[tuple[str, bytes, _Outputs, bool]]:
+        return [_render_event(e, ctx, names, sink, memo) for e in events[slice(*bounds[index])]]
 
     for batch in parallel.shared_map(render_slice, len(bounds), processes):
         yield from batch
 
 
 def _render_event(
-    e: Event, ctx: BuildContext, names: tuple[str, ...], sink: Callable[[Artifact], Any]
-) -> _Outputs:
+    e: Event,
+    ctx: BuildContext,
+    names: tuple[str, ...],
+    sink: Callable[[Artifact], Any],
+    memo: Memo | None,
+) -> tuple[str, bytes, _Outputs, bool]:
+    """(uid, key, outputs, whether they are the build before's)"""
+    key = b""
+    if memo is not None:
+        key = ctx.event_key(e)
+        kept = memo.reuse(e.uid, key, len(names))
+        if kept is not None:
+            return e.uid, key, kept, True
     outputs = (RENDERERS[n].render_event(e, ctx) for n in names)
-    return [([sink(a) for a in out.artifacts], out.fragment) for out in outputs]
+    return e.uid, key, [([sink(a) for a in out.artifacts], out.fragment) for out in outputs], False
 
 
 def _site_stage(
     parts: list[tuple[str, SitePart]], sink: Callable[[Artifact], T], workers: int | None
-) -> Iterator[tuple[str, list[T]]]:
+) -> Iterator[list[T]]:
     """Each part's files through ``sink``, in order; shared with forked helpers for big sites
     (they inherit the fragments of stage 1)."""
     processes = parallel.processes(workers)
 
-    def run(index: int, remote: bool) -> tuple[str, list[T]]:
-        name, part = parts[index]
-        return name, [sink(art) for art in part()]
+    def run(index: int, remote: bool) -> list[T]:
+        return [sink(art) for art in parts[index][1]()]
 
     yield from parallel.shared_map(run, len(parts), processes)
 
@@ -198,10 +230,65 @@ def build(
     with paused_gc():
         ctx = context(result, sequence=sequence, tombstones=tombstones, changed=changed, now=now)
         dist = OutputDir(out)
+        cache = _render_cache(ctx, out, names)
+        memo = None if cache is None else Memo(cache, dist)
         try:
-            files = tuple(_render(ctx, names, dist.put, progress, None))
+            files = tuple(_render(ctx, names, dist.put, progress, None, memo))
         except BaseException:
             dist.abort()  # nothing of this build reaches what clients see
             raise
         report = dist.finish(files)
+        if memo is not None:
+            memo.save()
     return BuildResult(result, out, files, report, ctx.stems)
+
+
+def _render_cache(ctx: BuildContext, out: Path, names: tuple[str, ...]) -> RenderCache | None:
+    root = ctx.settings.root
+    if root is None or not rendercache.enabled():
+        return None
+    folders = (builtin_dir(), root / "templates", root / SITE_FOLDER)
+    scope = rendercache.scope(ctx.settings.model_dump_json(), names, folders)
+    return RenderCache(root, out, scope)
+
+
+class Memo:
+    """What a build takes from the render cache and gives back to it."""
+
+    def __init__(self, cache: RenderCache, dist: OutputDir) -> None:
+        self.cache = cache
+        self.dist = dist
+        self.made: dict[str, tuple[bytes, _Outputs]] = {}
+        self.fresh = 0  # how many of them were made anew
+
+    def reuse(self, id: str, key: bytes, count: int) -> _Outputs | None:
+        """The ``count`` outputs the build before made for an event's uid or a keyed part's
+        id from the same key, when its files are still as that build left them; else None.
+        (Run by forked helpers too: it only reads.)"""
+        entry = self.cache.get(id, key)
+        if entry is None or len(entry[1]) != count:
+            return None
+        outputs: _Outputs = []
+        for facts, fragment in entry[1]:
+            files = [self.dist.reuse(*f) for f in facts]
+            if None in files:
+                return None
+            outputs.append((files, fragment))
+        return outputs
+
+    def keep(self, id: str, key: bytes, outputs: _Outputs, reused: bool) -> None:
+        self.made[id] = (key, outputs)
+        self.fresh += not reused
+
+    def save(self) -> None:
+        """After the build's files are in place: what it made, for the next build."""
+        if self.fresh == 0 and self.made.keys() == self.cache.entries.keys():
+            return  # every output was the build before's: the cache holds them already
+        self.cache.save({id: _entry(key, outputs) for id, (key, outputs) in self.made.items()})
+
+
+def _entry(key: bytes, outputs: _Outputs) -> rendercache.Entry:
+    return key, tuple(
+        (tuple((w.path, w.media_type, w.sha256, w.size) for w in files), fragment)
+        for files, fragment in outputs
+    )

@@ -83,11 +83,14 @@ def _write_new(path: str, data: bytes) -> None:
         raise
 
 
-def write_file(path: str | Path, data: bytes, *, made: set[str] | None = None) -> bool:
-    """Atomically replace ``path`` with ``data``; False (and no write) when already equal.
-    ``made``: folders this process already created (skips a mkdir per file)."""
+def write_file(
+    path: str | Path, data: bytes, *, made: set[str] | None = None, force: bool = False
+) -> bool:
+    """Atomically replace ``path`` with ``data``; False (and no write) when already equal,
+    unless ``force``. ``made``: folders this process already created (skips a mkdir per
+    file)."""
     path = os.fspath(path)
-    if _equal(path, data):
+    if not force and _equal(path, data):
         return False
     parent, name = os.path.split(path)
     if made is None or parent not in made:
@@ -133,7 +136,7 @@ class OutputDir:
         self._seen: dict[Path, bool] = {}  # for safe_join
         self._checked: set[str] = set()  # folders (relative) safe_join has accepted
         self._made: set[str] = set()
-        self._before, self._manifest_ctime = _previous(root, manifest)
+        self._before, self._media, self._manifest_ctime = _previous(root, manifest)
         for old in os.listdir(root):  # what a build that was killed left behind
             if old.startswith(STAGE_PREFIX):
                 shutil.rmtree(root / old, ignore_errors=True)
@@ -154,6 +157,15 @@ class OutputDir:
         staged = f"{os.getpid()}-{self._count}"
         _write_new(os.path.join(self._stage, staged), art.data)
         return Written(art.path, art.media_type, digest, len(art.data), True, staged)
+
+    def reuse(self, path: str, media_type: str, sha256: str, size: int) -> Written | None:
+        """The file an earlier build wrote, kept without its bytes: only when it is in place
+        as the last manifest lists it and untouched since (else None: render it again)."""
+        if path == self.manifest or self._before.get(path) != (sha256, size):
+            return None
+        if not self._untouched(self._target(path)):
+            return None
+        return Written(path, media_type, sha256, size, False)
 
     def _untouched(self, target: str) -> bool:
         """The file is as the last manifest describes it: it has not been changed, replaced
@@ -207,8 +219,20 @@ class OutputDir:
                 report.removed.append(old)
             except (FileNotFoundError, RenderError):
                 pass
-        write_file(self.root / self.manifest, manifest_json([entries[k] for k in sorted(entries)]))
+        if report.written or report.removed or not self._same_listing(entries):
+            # written anew even when its text is the same: its ctime vouches for the files
+            # just put in place (``_untouched``), so the next build need not read them
+            listing = manifest_json([entries[k] for k in sorted(entries)])
+            write_file(self.root / self.manifest, listing, force=True)
         return report
+
+    def _same_listing(self, entries: dict[str, Written]) -> bool:
+        """Would the manifest list what it lists now? (Then it is left as it is, and so is
+        its ctime, which ``_untouched`` compares files with.)"""
+        return len(entries) == len(self._before) and all(
+            self._before.get(path) == (f.sha256, f.size) and self._media.get(path) == f.media_type
+            for path, f in entries.items()
+        )
 
 
 _ODD_NAMES = frozenset({"", ".", ".."})
@@ -242,13 +266,17 @@ def manifest_json(files: list[Written]) -> bytes:
     return text.encode("utf-8")
 
 
-def _previous(root: Path, manifest: str = MANIFEST) -> tuple[dict[str, tuple[str, int]], int]:
-    """The last manifest's files (path → (sha256, size)) and the manifest's ctime (ns)."""
+def _previous(
+    root: Path, manifest: str = MANIFEST
+) -> tuple[dict[str, tuple[str, int]], dict[str, str], int]:
+    """The last manifest's files (path → (sha256, size)), their media types, and the
+    manifest's ctime (ns)."""
     try:
         with open(root / manifest, "rb") as fh:
             ctime = os.fstat(fh.fileno()).st_ctime_ns
             data = json.loads(fh.read().decode("utf-8"))
         files = {str(a["path"]): (str(a["sha256"]), int(a["bytes"])) for a in data["artifacts"]}
+        media = {str(a["path"]): str(a["media_type"]) for a in data["artifacts"]}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}, 0
-    return files, ctime
+        return {}, {}, 0
+    return files, media, ctime

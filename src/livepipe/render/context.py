@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,20 @@ class Artifact:
 
 # A piece of a renderer's site stage that can be made on its own (in a worker process).
 SitePart = Callable[[], Iterator[Artifact]]
+
+
+@dataclass(frozen=True)
+class KeyedPart:
+    """A site part whose files follow from ``key`` alone (within the build's scope, see
+    ``fast.rendercache``): a build may take the files the same key made the time before
+    instead of making them. ``id``: unique in the build (no event's uid)."""
+
+    id: str
+    key: bytes
+    make: SitePart
+
+    def __call__(self) -> Iterator[Artifact]:
+        return self.make()
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,28 @@ class BuildContext:
     views: dict[str, EventView] = field(default_factory=dict, repr=False)
     # Recurring events by uid, where views show one of their occurrences (a message).
     series: dict[str, Event] = field(default_factory=dict, repr=False)
+    keys: dict[str, bytes] = field(default_factory=dict, repr=False)  # event_key, by uid
+
+    def event_key(self, event: Event) -> bytes:
+        """Everything of one event its files are made of beyond the build's scope (see
+        ``fast.rendercache``): its whole value, file stem, times, SEQUENCE, and the clock
+        for a recurring event's next dates."""
+        key = self.keys.get(event.uid)
+        if key is None:
+            now = (self.now or self.site_revision) if event.rrule else None
+            facts = (
+                self.stems.get(event.uid),
+                self.revision_time(event),
+                self.published_time(event),
+                self.updated_time(event),
+                self.sequence.get(event.uid, 0),
+                now,
+                repr(self.series.get(event.uid)),
+            )
+            h = hashlib.sha256(repr(event).encode("utf-8"))
+            h.update(repr(facts).encode("utf-8"))
+            key = self.keys[event.uid] = h.digest()
+        return key
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)

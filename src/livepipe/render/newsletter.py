@@ -5,14 +5,16 @@ HTML uses table layout and inline styles only (html.EMAIL): most mail clients dr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
+from hashlib import sha256
 from typing import ClassVar
 
 from markupsafe import Markup
 
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, EventOutput
+from .context import Artifact, BuildContext, EventOutput, KeyedPart
 from .html import EMAIL, markdown_html
 from .ics import primary_events
 
@@ -24,7 +26,23 @@ class NewsletterRenderer:
     name: ClassVar[str] = "newsletter"
 
     def render_site(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> Iterator[Artifact]:
-        return self.digests(ctx)
+        for part in self.site_parts(ctx, fragments):
+            yield from part()
+
+    def site_parts(self, ctx: BuildContext, fragments: Mapping[str, bytes]) -> list[KeyedPart]:
+        """A digest per ISO week (site zone) of the events starting in it, each a part its
+        events' keys decide (an unchanged week is not rendered again)."""
+        zone = get_zone(ctx.settings.site.timezone or "UTC")
+        weeks: dict[str, list[Event]] = {}
+        for e in primary_events(ctx):
+            iso = e.start.astimezone(zone).isocalendar()
+            weeks.setdefault(f"{iso.year}-W{iso.week:02d}", []).append(e)
+        parts = []
+        for week, events in sorted(weeks.items()):
+            keys = repr((week, [ctx.event_key(e) for e in events])).encode("utf-8")
+            make = functools.partial(self.digest, ctx, week, events)
+            parts.append(KeyedPart(f"\0newsletter/digest-{week}", sha256(keys).digest(), make))
+        return parts
 
     def render_event(self, e: Event, ctx: BuildContext) -> EventOutput:
         return EventOutput(tuple(self._files(e, ctx)))
@@ -43,20 +61,13 @@ class NewsletterRenderer:
         yield Artifact(f"newsletter/{stem}.html", HTML, html.encode("utf-8"), (e.uid,))
         yield Artifact(f"newsletter/{stem}.txt", TEXT, text.encode("utf-8"), (e.uid,))
 
-    def digests(self, ctx: BuildContext) -> Iterator[Artifact]:
-        """``newsletter/digest-<YYYY-Www>``: the events starting in each ISO week (site zone)."""
+    def digest(self, ctx: BuildContext, week: str, events: list[Event]) -> Iterator[Artifact]:
+        """``newsletter/digest-<YYYY-Www>``: the events starting in that ISO week."""
         site = ctx.settings.site
-        zone = get_zone(site.timezone or "UTC")
-        lang = site.language
-        weeks: dict[str, list[Event]] = {}
-        for e in primary_events(ctx):
-            iso = e.start.astimezone(zone).isocalendar()
-            weeks.setdefault(f"{iso.year}-W{iso.week:02d}", []).append(e)
-        for week, events in sorted(weeks.items()):
-            views = [ctx.view(e) for e in events]
-            uids = tuple(v.uid for v in views)
-            values = {"week": week, "events": views, "site": site}
-            html = ctx.templates.render("newsletter", "digest.html", lang, **values)
-            text = ctx.templates.render("newsletter", "digest.txt", lang, **values)
-            yield Artifact(f"newsletter/digest-{week}.html", HTML, html.encode("utf-8"), uids)
-            yield Artifact(f"newsletter/digest-{week}.txt", TEXT, text.encode("utf-8"), uids)
+        views = [ctx.view(e) for e in events]
+        uids = tuple(v.uid for v in views)
+        values = {"week": week, "events": views, "site": site}
+        html = ctx.templates.render("newsletter", "digest.html", site.language, **values)
+        text = ctx.templates.render("newsletter", "digest.txt", site.language, **values)
+        yield Artifact(f"newsletter/digest-{week}.html", HTML, html.encode("utf-8"), uids)
+        yield Artifact(f"newsletter/digest-{week}.txt", TEXT, text.encode("utf-8"), uids)

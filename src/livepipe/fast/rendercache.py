@@ -1,0 +1,154 @@
+"""Each event's rendered files, reused by the next build: ``renders-<site>-<out>.pickle``.
+
+A warm build (a sync after a merge, a rebuild in `livepipe serve`, CI) used to render every
+event again to find that almost none of the files changed: nine tenths of a 10k-page build.
+Now an event is rendered again only when something its files are made of changed. What was
+made last time is known by two things:
+
+- the **scope**, shared by the whole build: this cache's format, livepipe's own files (every
+  module, template and catalogue, by size and mtime), Python's and the rendering libraries'
+  versions, the time-zone database, the site's templates and catalogues, the settings, and the
+  renderers asked for. Any change there and nothing is reused;
+- each event's **key**: its whole value (``repr``: every field), its file stem, its revision,
+  publication and change times, its SEQUENCE, and for a recurring event the build's "now"
+  (its next dates follow the clock).
+
+An entry is reused only when its key is equal *and* each of its files is in the output folder
+as the folder's last manifest lists it, untouched since (the writer's own test, ``reuse``): a
+file deleted or edited by hand, or another build into the same folder, means the event is
+rendered again. The cache keeps what the files are (path, media type, SHA-256, size) and the
+event's fragment for the aggregate files, never the files themselves.
+
+Like the page cache it lives outside the site (``fast.pagecache.cache_dir``), one file per site
+and output folder, is read by the same restricted unpickler (plain tuples, bytes and strings
+only), and ``LIVEPIPE_CACHE=0`` turns it off. A damaged file is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .pagecache import cache_dir, safe_loads
+
+FORMAT = 1  # bump when what is pickled changes shape
+
+# What one event left: per renderer, its files (path, media type, sha256, size) and fragment.
+FileFacts = tuple[str, str, str, int]
+Entry = tuple[bytes, tuple[tuple[tuple[FileFacts, ...], bytes | None], ...]]
+
+
+def enabled() -> bool:
+    return os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
+
+
+def _tree(folder: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime ns) of every file under ``folder`` (no byte-code caches)."""
+    found: list[tuple[str, int, int]] = []
+    stack = [str(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != "__pycache__":
+                    stack.append(entry.path)
+            else:
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                found.append((os.path.relpath(entry.path, folder), st.st_size, st.st_mtime_ns))
+    return sorted(found)
+
+
+def _tz_database() -> list[object]:
+    """What the VTIMEZONEs are made from: the system's zone files or the tzdata package."""
+    facts: list[object] = []
+    for folder in zoneinfo.TZPATH:
+        try:
+            st = os.stat(os.path.join(folder, "tzdata.zi"))
+            facts.append((folder, st.st_size, st.st_mtime_ns))
+        except OSError:
+            facts.append((folder, None))
+    tzdata = sys.modules.get("tzdata")
+    facts.append(getattr(tzdata, "IANA_VERSION", None))
+    return facts
+
+
+def code_folder() -> Path:
+    """livepipe's own files (modules, and in a wheel its templates and catalogues)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def scope(settings_json: str, names: Iterable[str], folders: Iterable[Path | None]) -> str:
+    """The fingerprint of everything a whole build's renderings share (see the docstring).
+    ``folders``: the built-in templates and the site's templates and catalogues."""
+    import icalendar
+    import jinja2
+    import markdown_it
+
+    from ..version import __version__
+
+    facts: list[object] = [
+        FORMAT,
+        __version__,
+        sys.version,
+        jinja2.__version__,
+        markdown_it.__version__,
+        icalendar.__version__,
+        _tz_database(),
+        settings_json,
+        tuple(names),
+        _tree(code_folder()),
+    ]
+    for folder in folders:
+        facts.append((str(folder), _tree(folder) if folder is not None else None))
+    return hashlib.sha256(repr(facts).encode("utf-8")).hexdigest()
+
+
+class RenderCache:
+    """The renderings one output folder got from the last build of a site."""
+
+    def __init__(self, site_root: Path, out: Path, scope: str) -> None:
+        where = f"{os.path.realpath(site_root)}\0{os.path.realpath(out)}"
+        name = hashlib.sha256(where.encode("utf-8")).hexdigest()[:24]
+        self.path = cache_dir() / f"renders-{name}.pickle"
+        self.scope = scope
+        self.entries: dict[str, Entry] = self._read()
+
+    def _read(self) -> dict[str, Entry]:
+        try:
+            stored_scope, entries = safe_loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except Exception:  # damaged, truncated, or written by another version
+            return {}
+        if stored_scope != self.scope or not isinstance(entries, dict):
+            return {}
+        return entries
+
+    def get(self, uid: str, key: bytes) -> Entry | None:
+        entry = self.entries.get(uid)
+        return entry if entry is not None and entry[0] == key else None
+
+    def save(self, entries: Mapping[str, Entry]) -> None:
+        """Keep ``entries`` (every event and keyed part of the build that just finished),
+        atomically."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump((self.scope, dict(entries)), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only cache folder: the next build renders everything, that is all
+        self.entries = dict(entries)
