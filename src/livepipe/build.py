@@ -258,7 +258,7 @@ class Memo:
     def __init__(self, cache: RenderCache, dist: OutputDir) -> None:
         self.cache = cache
         self.dist = dist
-        self.made: dict[str, tuple[bytes, _Outputs]] = {}
+        self.entries: dict[str, rendercache.Entry] = {}  # what this build made or reused
         self.fresh = 0  # how many of them were made anew
 
     def reuse(self, id: str, key: bytes, count: int) -> _Outputs | None:
@@ -277,14 +277,16 @@ class Memo:
         return outputs
 
     def keep(self, id: str, key: bytes, outputs: _Outputs, reused: bool) -> None:
-        self.made[id] = (key, outputs)
-        self.fresh += not reused
+        if reused:
+            self.entries[id] = self.cache.entries[id]
+        else:
+            self.entries[id] = _entry(key, outputs)
+            self.fresh += 1
 
     def save(self) -> None:
         """After the build's files are in place: what it made, for the next build."""
-        if self.fresh == 0 and self.made.keys() == self.cache.entries.keys():
-            return  # every output was the build before's: the cache holds them already
-        self.cache.save({id: _entry(key, outputs) for id, (key, outputs) in self.made.items()})
+        if self.fresh or self.entries.keys() != self.cache.entries.keys():
+            self.cache.save(self.entries)
 
 
 def _entry(key: bytes, outputs: _Outputs) -> rendercache.Entry:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from ..errors import ConfigError, RenderError
@@ -103,6 +102,8 @@ def build(
         if quiet or not console.is_terminal:
             built = build_site(result, out, at, ledger=ledger, only=tuple(only or ()))
         else:
+            from rich.progress import Progress, SpinnerColumn, TextColumn  # only on a terminal
+
             with Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
             ) as bar:

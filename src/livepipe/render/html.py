@@ -150,10 +150,17 @@ EMAIL = Profile(
 
 def markdown_html(text: str, profile: Profile = BASIC, *, shift_headings: bool = False) -> str:
     """Render Markdown and sanitise it for ``profile``."""
-    html = _markdown().render(text)
+    return sanitize(_rendered(text, shift_headings), profile)
+
+
+@functools.lru_cache(maxsize=16)
+def _rendered(text: str, shift_headings: bool) -> str:
+    """Markdown → HTML, before sanitising: the renderers of one event (feed item, WeChat
+    article, newsletter) each ask for the same summary in turn, and parse it once."""
+    html: str = _markdown().render(text)
     if shift_headings:  # a page's `##` becomes `h3` inside an article that has its own h2
         html = re.sub(r"<(/?)h([1-5])\b", lambda m: f"<{m[1]}h{int(m[2]) + 1}", html)
-    return sanitize(html, profile)
+    return html
 
 
 def sanitize(html: str, profile: Profile) -> str:
