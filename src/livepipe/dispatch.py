@@ -85,11 +85,12 @@ class Dispatcher:
         self._writes = GroupCommit(self.app.open_ledger)
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="livepipe-send") as pool:
-                # Every thread makes its sender (a ledger connection) now, not in a burst.
+                # Every thread makes its sender (a ledger connection) and its channels' HTTP
+                # clients now, not in a burst.
                 ready_all = threading.Barrier(self.threads)
 
                 def warm() -> None:
-                    self._sender()
+                    self._sender().warm()
                     ready_all.wait(timeout=60)
 
                 wait([pool.submit(warm) for _ in range(self.threads)])

@@ -20,7 +20,6 @@ bad answer); callers map them onto their own errors (channels: Transient/Permane
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import socket
@@ -168,11 +167,19 @@ class _GuardedTransport(httpx.HTTPTransport):
         )
 
 
-@functools.cache
+_TLS: list[ssl.SSLContext] = []
+_TLS_LOCK = threading.Lock()
+
+
 def _tls() -> ssl.SSLContext:
     """One TLS context for the process: building one loads the CA bundle (~45 ms of CPU,
-    holding the GIL). Contexts are thread-safe."""
-    return httpx.create_ssl_context()
+    holding the GIL). Contexts are thread-safe; the lock keeps the sixteen threads of a
+    burst, each making its first client at once, from each building one."""
+    if not _TLS:
+        with _TLS_LOCK:
+            if not _TLS:
+                _TLS.append(httpx.create_ssl_context())
+    return _TLS[0]
 
 
 @dataclass(frozen=True)

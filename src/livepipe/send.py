@@ -252,6 +252,16 @@ class Sender:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def warm(self) -> None:
+        """Make this thread's HTTP client of each channel now, before anything is due (best
+        effort: a channel that cannot make one fails its sends later, with the reason)."""
+        for name, channel in self.channels.items():
+            if name not in self.broken:
+                try:
+                    channel.warm()
+                except Exception as exc:
+                    log.debug("channel %s: no client made ahead: %s", name, exc)
+
     def close(self) -> None:
         """Close the ledger connection and the channels' connections this sender owns."""
         if self.owns_channels:
@@ -285,6 +295,9 @@ class Sender:
         self.leases = leases_for(settings, ledger.url, self.worker)
         self.rng = random.Random()
         self.renders: SharedRenders | None = None  # renderings shared with other senders
+        # (send key, its event's title) of the message this sender rendered last: the
+        # console line of that send names the event without reading its record again.
+        self._about: tuple[str, str] | None = None
         self.owns_ledger = False
         self.owns_channels = False
         # Where each outcome is reported besides the console (a deliver flow run's queue).
@@ -360,6 +373,7 @@ class Sender:
             )
         record = self.ledger.record(send.uid)
         event = record.event if record is not None else None
+        self._about = (send.key, event.title) if event is not None else None
         stream = self.ledger.stream(send.uid, send.occurrence)
         if stream is None and event is not None and send.kind == SlotKind.REPLAY:
             # the replay the watcher found: on the occurrence that ended last
@@ -464,6 +478,8 @@ class Sender:
             return send.text.partition("\n")[0]
         if send.carries:
             return f"{len(send.carries)} articles"
+        if self._about is not None and self._about[0] == send.key:
+            return self._about[1]
         record = self.ledger.record(send.uid)
         return record.event.title if record is not None else send.kind.value
 

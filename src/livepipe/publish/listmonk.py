@@ -54,6 +54,7 @@ class CampaignMade(BaseModel):
 
 class ListmonkChannel(Channel):
     type: ClassVar[str] = "listmonk"
+    uses_http = True
     reads: ClassVar[frozenset[str]] = frozenset({"html"})
     required_options: ClassVar[tuple[str, ...]] = ("url", "lists")
     required_secrets: ClassVar[tuple[str, ...]] = ("username_env", "token_env")

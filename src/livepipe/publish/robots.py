@@ -71,6 +71,7 @@ class RobotChannel(Channel):
     code_field: ClassVar[str] = "errcode"
     required_secrets: ClassVar[tuple[str, ...]] = ("url_env",)
     optional_secrets: ClassVar[tuple[str, ...]] = ("secret_env",)
+    uses_http = True
 
     def url(self) -> str:
         value = self.secret("url_env")

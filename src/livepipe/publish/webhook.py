@@ -42,6 +42,7 @@ class WebhookAnswer(BaseModel):
 
 class WebhookChannel(Channel):
     type: ClassVar[str] = "webhook"
+    uses_http = True
     body_max: ClassVar[int | None] = 1 << 20
     required_options: ClassVar[tuple[str, ...]] = ("url",)
 

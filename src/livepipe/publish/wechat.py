@@ -161,6 +161,7 @@ class _TokenExpired(Exception):
 
 class WeChatChannel(Channel):
     type: ClassVar[str] = "wechat"
+    uses_http = True
     reads: ClassVar[frozenset[str]] = frozenset({"article"})
     required_secrets: ClassVar[tuple[str, ...]] = ("appid_env", "secret_env")
     poll_interval: float = 2.0
