@@ -123,3 +123,39 @@ def test_a_write_that_fails_undoes_only_itself(ledger, ledger_url) -> None:
     assert ledger.send(mine.key).call_started_at == NOW  # type: ignore[union-attr]
     assert ledger.send(theirs.key).call_started_at is None  # type: ignore[union-attr]
     assert ledger.kv_get("k", NOW) is None
+
+
+def test_a_group_with_no_failure_spends_no_statement_on_savepoints(tmp_path) -> None:
+    """Savepoints only when a write fails: each costs two statements (two round trips on
+    PostgreSQL) per write, and almost no write fails."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(Settings(), url)
+    fill(ledger, NOW, 5)
+    claimed = ledger.claim_due(NOW, "w:1", ["hook"], 20)
+    ledger.close()
+    group = GroupCommit(lambda: open_ledger(Settings(), url))
+    statements: list[str] = []
+    group._ledger.conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    try:
+        threads = [
+            threading.Thread(target=group.start_call, args=(s.key, "w:1", NOW)) for s in claimed
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        try:
+            group.start_call("no-such-send", "w:1", NOW)
+        except LostClaimError:
+            pass
+    finally:
+        group.close()
+    first = statements[: statements.index("COMMIT") + 1] if "COMMIT" in statements else []
+    assert first and not any("SAVEPOINT" in s for s in first)
+    assert sum(s.startswith("UPDATE sends SET call_started_at") for s in statements) >= 20
+    assert any("SAVEPOINT" in s for s in statements)  # the failing write: written one by one
+    check = open_ledger(Settings(), url)
+    try:
+        assert all(check.send(s.key).call_started_at is not None for s in claimed)  # type: ignore[union-attr]
+    finally:
+        check.close()

@@ -276,9 +276,11 @@ class Ledger(ABC):
         """A cursor for reads."""
 
     @abstractmethod
-    def batch(self) -> AbstractContextManager[None]:
+    def batch(self, *, savepoints: bool = True) -> AbstractContextManager[None]:
         """One transaction around several writes (``GroupCommit``): each ``transaction()``
-        inside it is a savepoint, so one write that fails undoes only itself."""
+        inside it is a savepoint, so one write that fails undoes only itself; without
+        ``savepoints`` they are plain statements of the one transaction (a write that
+        fails leaves the transaction to be rolled back whole)."""
 
     @abstractmethod
     def _claim_sql(self) -> str:

@@ -21,6 +21,7 @@ class PostgresLedger(Ledger):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._flat = False  # inside batch(savepoints=False)
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -28,13 +29,21 @@ class PostgresLedger(Ledger):
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
+        if self._flat:  # one write of a flat batch: its statements, nothing more
+            with self.conn.cursor() as cur:
+                yield cur
+            return
         with self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, savepoints: bool = True) -> Iterator[None]:
         with self.conn.transaction():  # a transaction() inside is a savepoint (psycopg)
-            yield
+            self._flat = not savepoints
+            try:
+                yield
+            finally:
+                self._flat = False
 
     @contextmanager
     def read(self) -> Iterator[Any]:

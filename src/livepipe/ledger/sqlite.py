@@ -24,18 +24,22 @@ class SqliteLedger(Ledger):
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=60000")
         self._batch: sqlite3.Cursor | None = None  # the open batch() transaction's cursor
+        self._savepoints = True  # does each write of that batch get one?
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, savepoints: bool = True) -> Iterator[None]:
         with self.transaction() as cur:
-            self._batch = cur
+            self._batch, self._savepoints = cur, savepoints
             try:
                 yield
             finally:
-                self._batch = None
+                self._batch, self._savepoints = None, True
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
+        if self._batch is not None and not self._savepoints:
+            yield self._batch  # one write of a flat batch: its statements, nothing more
+            return
         if self._batch is not None:  # one write of a batch: a savepoint
             cur = self._batch
             cur.execute("SAVEPOINT write")
