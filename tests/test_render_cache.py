@@ -276,3 +276,30 @@ def test_render_all_neither_reads_nor_writes_the_cache(site: Path, tmp_path: Pat
     arts = build_module.render_all(ctx, workers=1)
     assert len([a for a in arts if a.path.startswith("events/")]) == 8
     assert cache.stat().st_mtime_ns == before
+
+
+def test_aggregate_calendars_are_made_again_only_when_one_of_their_events_changed(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    ics = RENDERERS["ics"]
+    real = ics._calendars  # type: ignore[attr-defined]
+
+    def counting(ctx, specs, blobs):  # type: ignore[no-untyped-def]
+        made.extend(path for path, _, _ in specs)
+        return real(ctx, specs, blobs)
+
+    monkeypatch.setattr(ics, "_calendars", counting)
+    out = tmp_path / "dist"
+    first = make(site, out)
+    assert "calendar.ics" in made
+    made.clear()
+    make(site, out)
+    assert made == []
+    # a deleted page kept in the calendars as cancelled (the ledger's tombstone)
+    gone = next(e for e in first.load.events if "operators-berlin" in e.uid)
+    (site / "content/en/events/operators-berlin.md").unlink()
+    make(site, out, tombstones=(gone,))
+    assert "calendar.ics" in made
+    assert b"operators-berlin" in (out / "calendar.ics").read_bytes()
+    assert snapshot(out) == fresh(site, tmp_path, monkeypatch, tombstones=(gone,))

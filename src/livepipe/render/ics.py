@@ -20,6 +20,7 @@ Rules (write them down, keep them stable):
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -34,7 +35,16 @@ from ..i18n import phrases
 from ..identity import site_host, url_path
 from ..models import Event
 from ..timeutil import get_zone
-from .context import Artifact, BuildContext, EventOutput, SitePart, in_language, place, tag_file
+from .context import (
+    Artifact,
+    BuildContext,
+    EventOutput,
+    KeyedPart,
+    SitePart,
+    in_language,
+    place,
+    tag_file,
+)
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _CALENDARS_PER_PART = 256
@@ -100,7 +110,8 @@ class IcsRenderer:
         parts: list[SitePart] = [functools.partial(iter, tombstone_files)]
         for i in range(0, len(specs), _CALENDARS_PER_PART):
             batch = specs[i : i + _CALENDARS_PER_PART]
-            parts.append(functools.partial(self._calendars, ctx, batch, blobs))
+            make = functools.partial(self._calendars, ctx, batch, blobs)
+            parts.append(KeyedPart(f"\0ics/{batch[0][0]}", _batch_key(ctx, batch), make))
         return parts
 
     def _calendars(
@@ -252,6 +263,17 @@ def _location(e: Event, root: Path | None = None) -> str | None:
 
 def _conference_label(e: Event, root: Path | None = None) -> str:
     return phrases(e.lang, root)("ics.livestream")
+
+
+def _batch_key(ctx: BuildContext, specs: list[CalendarSpec]) -> bytes:
+    """What a batch of aggregate calendars is made of beyond the build's scope: each one's
+    path, title and its events' keys (their VEVENTs and VTIMEZONEs follow from those)."""
+    h = hashlib.sha256()
+    for path, title, events in specs:
+        h.update(repr((path, title, len(events))).encode("utf-8"))
+        for e in events:
+            h.update(ctx.event_key(e))
+    return h.digest()
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:
