@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,29 +76,52 @@ def test_two_workers_200_sends_exactly_once(
             "unsigned = true\n"
         )
         ledger = open_ledger(load_settings(root / "livepipe.toml"))
+        ports = [free_port(), free_port()]
         workers = [
             subprocess.Popen(
-                [LIVEPIPE, "worker", str(root), "--threads", "6", "--port", str(free_port())],
+                [LIVEPIPE, "worker", str(root), "--threads", "6", "--port", str(port)],
                 env={**os.environ, **env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
-            for _ in range(2)
+            for port in ports
         ]
-        time.sleep(15)  # both up and dispatching
-        keys = fill(ledger, datetime.now(UTC), 50)  # 200 sends, all due now
+        # Both dispatching (each has said "started", after its dispatcher began), then 200
+        # sends due a moment later, so both wake for them: a fixed sleep once let one worker,
+        # started 13 s after the other on a busy machine, find nothing left to send.
+        lines: list[list[str]] = [[], []]
+        readers = [
+            threading.Thread(target=_read, args=(w, seen), daemon=True)
+            for w, seen in zip(workers, lines, strict=True)
+        ]
+        for r in readers:
+            r.start()
+        ready = time.monotonic() + 180
+        while not all(any("started" in line for line in seen) for seen in lines):
+            assert time.monotonic() < ready and all(w.poll() is None for w in workers), lines
+            time.sleep(0.2)
+        keys = fill(ledger, datetime.now(UTC) + timedelta(seconds=4), 50)  # 200 sends
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and sum(1 for k in keys if stats.raw[k]) < 200:
             time.sleep(0.5)
         time.sleep(2)  # would a second delivery still come?
-        outputs = []
         for w in workers:
             w.send_signal(signal.SIGTERM)
-            out, _ = w.communicate(timeout=60)
-            outputs.append(out.decode())
+        for w, r in zip(workers, readers, strict=True):
+            w.wait(timeout=60)
+            r.join(timeout=10)
+            assert w.stdout is not None
+            w.stdout.close()
+        outputs = ["".join(seen) for seen in lines]
         sends = ledger.sends()
         ledger.close()
     assert {k: stats.raw[k] for k in keys} == {k: 1 for k in keys}, outputs
     assert all(s.state is SendState.SENT for s in sends)
     shares = [o.count("  sent       ") for o in outputs]
     assert sum(shares) == 200 and min(shares) > 0, outputs
+
+
+def _read(worker: subprocess.Popen[bytes], into: list[str]) -> None:
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        into.append(line.decode(errors="replace"))
