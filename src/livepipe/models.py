@@ -227,6 +227,21 @@ class Event:
         }
 
 
+class SendState(enum.StrEnum):
+    """Where a send is (records.SendRecord; here beside SlotKind so that the command line
+    can name the states without importing the ledger's records)."""
+
+    PENDING = "pending"
+    HELD = "held"  # planned by rules an upgrade added: listed, sent once an operator agrees
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    MISSED = "missed"
+    WITHDRAWN = "withdrawn"
+    SKIPPED = "skipped"  # an operator said not to send it
+    UNCERTAIN = "uncertain"
+
+
 class SlotKind(enum.StrEnum):
     """The kinds of message a slot sends (livepipe.toml `[slots.*] kind`, plan.py's rules)."""
 

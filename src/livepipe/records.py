@@ -19,19 +19,7 @@ from datetime import datetime
 
 from .identity import send_key
 from .models import Event, SlotKind
-
-
-class SendState(enum.StrEnum):
-    PENDING = "pending"
-    HELD = "held"  # planned by rules an upgrade added: listed, sent once an operator agrees
-    CLAIMED = "claimed"
-    SENT = "sent"
-    FAILED = "failed"
-    MISSED = "missed"
-    WITHDRAWN = "withdrawn"
-    SKIPPED = "skipped"  # an operator said not to send it
-    UNCERTAIN = "uncertain"
-
+from .models import SendState as SendState  # its home was here: still importable from here
 
 OPEN_STATES = frozenset({SendState.PENDING, SendState.CLAIMED})
 # States the plan still manages (may withdraw, re-time or mark missed).

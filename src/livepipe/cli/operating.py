@@ -18,13 +18,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..records import SendRecord, SendState
+from ..models import SendState
 from ..text import console as safe_console
 from ..text import printable
 from ..timeutil import get_zone, parse_duration
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
+    from ..records import SendRecord
 
 from .common import ConfigOpt, Format, LedgerOpt, NowOpt, app, fail, parse_now, store_of
 

@@ -13,8 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..models import Event, Problem, Severity
-from ..records import SendState
+from ..models import Event, Problem, SendState, Severity
 from ..text import console as safe_console
 from ..timeutil import get_zone
 

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import ConfigError, RenderError
-from ..models import Severity
-from ..records import SendState
+from ..models import SendState, Severity
 from ..text import console as safe_console
 from ..text import printable
 from ..timeutil import get_zone

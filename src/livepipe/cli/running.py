@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..records import SendState
+from ..models import SendState
 from ..text import console as safe_console
 from ..text import printable
 from ..timeutil import get_zone
