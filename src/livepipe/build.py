@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from .errors import RenderError
 from .fast import parallel, rendercache
 from .fast.gc import paused_gc
+from .fast.pagecache import caches_on
 from .fast.rendercache import RenderCache
 from .i18n import SITE_FOLDER
 from .identity import source_file
@@ -245,7 +246,7 @@ def build(
 
 def _render_cache(ctx: BuildContext, out: Path, names: tuple[str, ...]) -> RenderCache | None:
     root = ctx.settings.root
-    if root is None or not rendercache.enabled():
+    if root is None or not caches_on():
         return None
     folders = (builtin_dir(), root / "templates", root / SITE_FOLDER)
     scope = rendercache.scope(ctx.settings.model_dump_json(), names, folders)

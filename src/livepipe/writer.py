@@ -147,10 +147,11 @@ class OutputDir:
     def put(self, art: Artifact) -> Written:
         if art.path == self.manifest:
             raise RenderError(f"an artifact may not be named {self.manifest}")
-        target = self._target(art.path)
         digest = hashlib.sha256(art.data).hexdigest()
-        if self._before.get(art.path) == (digest, len(art.data)) and self._untouched(target):
-            return Written(art.path, art.media_type, digest, len(art.data), False)
+        kept = self.reuse(art.path, art.media_type, digest, len(art.data))
+        if kept is not None:  # the manifest vouches for the file: not read again
+            return kept
+        target = self._target(art.path)
         if _equal(target, art.data):
             return Written(art.path, art.media_type, digest, len(art.data), False)
         self._count += 1  # forked writers share the folder: the pid keeps names apart

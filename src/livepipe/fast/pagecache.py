@@ -89,6 +89,11 @@ def safe_loads(data: bytes) -> Any:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
+def caches_on() -> bool:
+    """``LIVEPIPE_CACHE=0`` (or false, no) turns livepipe's caches off: pages and renderings."""
+    return os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
+
+
 def cache_dir() -> Path:
     """Where livepipe keeps caches: never inside a site (see the module docstring)."""
     explicit = os.environ.get("LIVEPIPE_CACHE_DIR")
@@ -128,7 +133,7 @@ class PageCache:
         from ..version import __version__
 
         root = settings.root
-        enabled = enabled and os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
+        enabled = enabled and caches_on()
         self.path = None
         if root and enabled:
             site = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:24]

@@ -43,10 +43,6 @@ FileFacts = tuple[str, str, str, int]
 Entry = tuple[bytes, tuple[tuple[tuple[FileFacts, ...], bytes | None], ...]]
 
 
-def enabled() -> bool:
-    return os.environ.get("LIVEPIPE_CACHE", "1") not in ("0", "false", "no")
-
-
 def _tree(folder: Path) -> list[tuple[str, int, int]]:
     """(relative path, size, mtime ns) of every file under ``folder`` (no byte-code caches)."""
     found: list[tuple[str, int, int]] = []
@@ -128,9 +124,7 @@ class RenderCache:
     def _read(self) -> dict[str, Entry]:
         try:
             stored_scope, entries = safe_loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except Exception:  # damaged, truncated, or written by another version
+        except Exception:  # none yet, or damaged, truncated, written by another version
             return {}
         if stored_scope != self.scope or not isinstance(entries, dict):
             return {}
