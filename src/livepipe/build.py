@@ -135,17 +135,20 @@ def _render(
             parts += [(name, part) for part in split(ctx, fragments[name])]
         else:
             parts.append((name, functools.partial(renderer.render_site, ctx, fragments[name])))
-    kept: list[_Outputs | None] = [
-        memo.reuse(part.id, part.key, 1) if memo and isinstance(part, KeyedPart) else None
+    # A keyed part's id and key (made only where there is a cache to look it up in), and
+    # what the build before left for it.
+    keyed: list[tuple[str, bytes] | None] = [
+        (part.id, ctx.part_key(part)) if memo is not None and isinstance(part, KeyedPart) else None
         for _, part in parts
     ]
+    kept = [None if memo is None or k is None else memo.reuse(*k, 1) for k in keyed]
     todo = [p for p, k in zip(parts, kept, strict=True) if k is None]
     big = len(todo) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
     staged = _site_stage(todo, sink, workers if big else 1)
-    for (name, part), before in zip(parts, kept, strict=True):
+    for (name, _), k, before in zip(parts, keyed, kept, strict=True):
         files = next(staged) if before is None else before[0][0]
-        if memo is not None and isinstance(part, KeyedPart):
-            memo.keep(part.id, part.key, before or [(files, None)], before is not None)
+        if memo is not None and k is not None:
+            memo.keep(*k, before or [(files, None)], before is not None)
         yield from files
         done += len(files)
         if progress is not None:

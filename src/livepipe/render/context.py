@@ -41,12 +41,13 @@ SitePart = Callable[[], Iterator[Artifact]]
 
 @dataclass(frozen=True)
 class KeyedPart:
-    """A site part whose files follow from ``key`` alone (within the build's scope, see
-    ``fast.rendercache``): a build may take the files the same key made the time before
+    """A site part whose files follow from ``groups`` alone (each a label and its events;
+    within the build's scope, see ``fast.rendercache``): a build with a render cache may
+    take the files the same groups made the time before (``BuildContext.part_key``)
     instead of making them. ``id``: unique in the build (no event's uid)."""
 
     id: str
-    key: bytes
+    groups: tuple[tuple[object, Sequence[Event]], ...]
     make: SitePart
 
     def __call__(self) -> Iterator[Artifact]:
@@ -237,6 +238,16 @@ class BuildContext:
             h.update(repr(facts).encode("utf-8"))
             key = self.keys[event.uid] = h.digest()
         return key
+
+    def part_key(self, part: KeyedPart) -> bytes:
+        """What a keyed part's files are made of beyond the build's scope: each group's
+        label and its events' keys."""
+        h = hashlib.sha256()
+        for label, events in part.groups:
+            h.update(repr((label, len(events))).encode("utf-8"))
+            for e in events:
+                h.update(self.event_key(e))
+        return h.digest()
 
     def revision_time(self, event: Event) -> datetime:
         return self.revised.get(event.uid, EPOCH)

@@ -20,7 +20,6 @@ Rules (write them down, keep them stable):
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -111,7 +110,9 @@ class IcsRenderer:
         for i in range(0, len(specs), _CALENDARS_PER_PART):
             batch = specs[i : i + _CALENDARS_PER_PART]
             make = functools.partial(self._calendars, ctx, batch, blobs)
-            parts.append(KeyedPart(f"\0ics/{batch[0][0]}", _batch_key(ctx, batch), make))
+            # each calendar is its path, title and events (their VEVENTs and VTIMEZONEs)
+            groups = tuple(((path, title), events) for path, title, events in batch)
+            parts.append(KeyedPart(f"\0ics/{batch[0][0]}", groups, make))
         return parts
 
     def _calendars(
@@ -263,17 +264,6 @@ def _location(e: Event, root: Path | None = None) -> str | None:
 
 def _conference_label(e: Event, root: Path | None = None) -> str:
     return phrases(e.lang, root)("ics.livestream")
-
-
-def _batch_key(ctx: BuildContext, specs: list[CalendarSpec]) -> bytes:
-    """What a batch of aggregate calendars is made of beyond the build's scope: each one's
-    path, title and its events' keys (their VEVENTs and VTIMEZONEs follow from those)."""
-    h = hashlib.sha256()
-    for path, title, events in specs:
-        h.update(repr((path, title, len(events))).encode("utf-8"))
-        for e in events:
-            h.update(ctx.event_key(e))
-    return h.digest()
 
 
 def _calendar_head(ctx: BuildContext) -> bytes:
