@@ -53,7 +53,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("sending and serving", {"send", "watch", "serve", "serve.files", "serve.rebuild",
-                             "serve.index"}),
+                             "serve.index", "serve.http"}),
     ("the application", {"app", "dispatch"}),
     ("flows", {"flows", "flows.common", "flows.sync", "flows.deliver", "flows.reconcile",
                "flows.watch", "flows.runtime"}),

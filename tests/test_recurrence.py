@@ -185,7 +185,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     from livepipe.build import context, render_all
     from livepipe.serve import Rebuilder, create_app
 
-    from .support.receiver import serve_app
+    from .support.serving import serve_dist
 
     write_page("berlin.md", BERLIN)
     now = utc(2027, 3, 24, 12)  # after the second Tuesday; the 30th is cancelled
@@ -204,7 +204,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     rebuilder = Rebuilder(site, tmp_path / "dist", clock=lambda: now)
     assert rebuilder.check()
     app = create_app(tmp_path / "dist", rebuilder, interval=0.2, clock=lambda: now)
-    with serve_app(app, lifespan="on") as url:
+    with serve_dist(app, follow=True) as url:
         html = httpx.get(url + "/?lang=zh").text
     card = html[html.index('<article class="card event') : html.index("</article>")]
     # listed at its next occurrence (the 30th is cancelled), then the 13th

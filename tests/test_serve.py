@@ -18,8 +18,8 @@ import pytest
 from livepipe.serve import Rebuilder, accepts_gzip, create_app, url_path
 
 from .support import CONTENT
-from .support.receiver import serve_app, wait_for
-from .support.serving import NOW, Served, serving
+from .support.receiver import wait_for
+from .support.serving import NOW, Served, serve_dist, serving
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_healthz(served: Served) -> None:
 
 
 def test_an_unbuilt_folder_is_unhealthy(tmp_path: Path) -> None:
-    with serve_app(create_app(tmp_path / "dist")) as url:
+    with serve_dist(create_app(tmp_path / "dist")) as url:
         assert httpx.get(url + "/healthz").status_code == 503
         assert httpx.get(url + "/").status_code == 503
         assert httpx.get(url + "/calendar.ics").status_code == 404
@@ -318,6 +318,15 @@ def test_last_modified_is_the_file_time(served: Served) -> None:
         ("/a\\b", None),
         ("/a\x00b", None),
         ("/a\nb", None),
+        ("/a/", None),
+        ("/..", None),
+        ("/a/..", None),
+        ("/a/.", None),
+        ("/./a", None),
+        ("/a\x7fb", None),
+        ("/...", "..."),  # a name, not a step up
+        ("/.well-known/x..y", ".well-known/x..y"),
+        ("/a/.b/c", "a/.b/c"),
     ],
 )
 def test_url_path(raw: str, expected: str | None) -> None:
@@ -471,7 +480,7 @@ def test_index_stays_small_on_a_big_site(tmp_path: Path) -> None:
         )
     rebuilder = Rebuilder(tmp_path, tmp_path / "dist", clock=lambda: NOW)
     assert rebuilder.check()
-    with serve_app(create_app(tmp_path / "dist", rebuilder, interval=0, clock=lambda: NOW)) as url:
+    with serve_dist(create_app(tmp_path / "dist", rebuilder, interval=0, clock=lambda: NOW)) as url:
         html = httpx.get(url + "/").text
     assert html.count('<article class="card event') == 50
     assert "10 more events: subscribe to the calendar to see them all." in html
@@ -524,7 +533,7 @@ def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Pa
         ledger.close()
     assert rebuilder.check()  # the ledger's replay is a change
     app_ = create_app(dist, rebuilder, clock=lambda: after)
-    with serve_app(app_) as url:
+    with serve_dist(app_) as url:
         replays = httpx.get(url + "/?lang=zh").text.split('id="replays"', 1)[1]
     assert f'href="{found}"' in replays
     ics = (dist / "events" / "observability1210-live.ics").read_text(encoding="utf-8")

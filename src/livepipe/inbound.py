@@ -1,5 +1,7 @@
-"""The one hardened setup of livepipe's HTTP servers (``serve``, and the hooks server of
-``up``): whatever a client does, it holds a connection for a bounded time and memory.
+"""The bounds of livepipe's HTTP servers, and the hardened uvicorn setup of the hooks server
+of ``up``: whatever a client does, it holds a connection for a bounded time and memory.
+(``serve`` has its own server, ``serve/http.py``, with the same header bounds; it reads no
+bodies at all.)
 
 - The request line and headers must arrive within ``HEADER_SECONDS`` of the connection (or of
   the previous response): a client trickling one header byte a second is closed then, not

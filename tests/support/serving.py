@@ -7,17 +7,19 @@ import http.client
 import json
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from livepipe.serve import Rebuilder, create_app
+from livepipe.inbound import bind
+from livepipe.serve import Rebuilder, ServeApp, create_app
+from livepipe.serve.http import running
 
 from . import bundled_site
-from .receiver import serve_app
+from .receiver import free_port
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)  # before every bundled event
 
@@ -57,13 +59,25 @@ def copy_site(dest: Path) -> Path:
 
 
 @contextmanager
+def serve_dist(app: ServeApp, follow: bool = False) -> Iterator[str]:
+    """``app`` served by livepipe's own server on 127.0.0.1, following its site while the
+    block runs when ``follow`` (as `livepipe serve` does); yields the base URL."""
+    port = free_port()
+    with ExitStack() as stack:
+        if follow:
+            stack.enter_context(app)
+        stack.enter_context(running(app, bind("127.0.0.1", port, "--port")))
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
 def serving(tmp_path: Path) -> Iterator[Served]:
     site = copy_site(tmp_path)
     dist = tmp_path / "dist"
     rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
     assert rebuilder.check()
     app = create_app(dist, rebuilder, interval=0.2, clock=lambda: NOW)
-    with serve_app(app, lifespan="on") as url:
+    with serve_dist(app, follow=True) as url:
         yield Served(url, site, dist, rebuilder)
 
 

@@ -332,10 +332,9 @@ def serve(
 ) -> None:
     """Build OUT and serve it: calendars and feeds with ETag/304 and gzip, an index page of
     upcoming events with subscribe and add-to-calendar links, /healthz; rebuilds on change."""
-    import uvicorn
-
-    from ..inbound import bind, config
+    from ..inbound import bind
     from ..serve import Rebuilder, create_app
+    from ..serve.http import Server
 
     settings_of(path, config_file)  # a missing site or broken settings: a clear error, exit 2
     try:
@@ -360,5 +359,6 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    # headers within 5 s, idle connections closed after 5 s, at most 512 at once (inbound.py)
-    uvicorn.Server(config(app_)).run(sockets=[sock])
+    # headers within 5 s, idle connections closed after 5 s, at most 512 at once (serve/http.py)
+    with app_:
+        Server(app_, log=lambda m: console.print(m, highlight=False, markup=False)).run(sock)

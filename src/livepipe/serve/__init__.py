@@ -5,38 +5,74 @@ here, the routes."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from types import TracebackType
 
 from .files import DistFiles, accepts_gzip, file_response, made, url_path
+from .http import Reply, Request, text
 from .index import INDEX_CSP, INDEX_JS, IndexPages, index_page, language_name, negotiate
 from .rebuild import Rebuilder, Snapshot
 
 
-def create_app(
-    out: Path,
-    rebuilder: Rebuilder | None = None,
-    *,
-    interval: float = 1.0,
-    public_url: str | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Starlette:
-    files = DistFiles(out)
-    pages = IndexPages()
+class ServeApp:
+    """The routes of `livepipe serve` (``/``, the script of ``/``, robots.txt, /healthz,
+    and every artifact the manifest lists); as a context manager, it follows the site with
+    ``rebuilder`` every ``interval`` seconds in a thread while it is open."""
 
-    async def index(request: Request) -> Response:
-        snap = rebuilder.snapshot if rebuilder else None
+    def __init__(
+        self,
+        out: Path,
+        rebuilder: Rebuilder | None = None,
+        *,
+        interval: float = 1.0,
+        public_url: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.files = DistFiles(out)
+        self.pages = IndexPages()
+        self.rebuilder = rebuilder
+        self.interval = interval
+        self.public_url = public_url
+        self.clock = clock
+        self.script_file = made(INDEX_JS.encode("utf-8"), "text/javascript; charset=utf-8", clock())
+        self.robots_file = made(ROBOTS, "text/plain; charset=utf-8", clock())
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def __call__(self, request: Request) -> Reply:
+        path = request.path
+        if path == "/":
+            return self.index(request)
+        if path == "/_livepipe/index.js":
+            return file_response(
+                request, self.script_file, {"Cache-Control": "public, max-age=3600"}
+            )
+        if path == "/robots.txt":
+            # crawlers may read the page, the calendars and the feeds (a built robots.txt,
+            # if the site has one, wins)
+            built = self.files.get("robots.txt") or self.robots_file
+            return file_response(request, built, {"Cache-Control": "public, max-age=86400"})
+        if path == "/healthz":
+            return self.healthz()
+        rel = url_path(path)
+        if rel is None:
+            return text(400, "bad path\n")
+        found = self.files.get(rel)
+        if found is None:
+            return text(404, "not found\n")
+        return file_response(request, found)
+
+    def index(self, request: Request) -> Reply:
+        snap = self.rebuilder.snapshot if self.rebuilder else None
         if snap is None:
-            return Response("dist/ is not built yet\n", 503, media_type="text/plain")
-        page, lang = pages.get(snap, files.listing(), request, clock(), public_url)
+            return text(503, "dist/ is not built yet\n")
+        page, lang = self.pages.get(
+            snap, self.files.listing(), request, self.clock(), self.public_url
+        )
         return file_response(
             request,
             page,
@@ -48,23 +84,9 @@ def create_app(
             },
         )
 
-    script_file = made(INDEX_JS.encode("utf-8"), "text/javascript; charset=utf-8", clock())
-
-    async def script(request: Request) -> Response:
-        return file_response(request, script_file, {"Cache-Control": "public, max-age=3600"})
-
-    robots_file = made(ROBOTS, "text/plain; charset=utf-8", clock())
-
-    async def robots(request: Request) -> Response:
-        """Crawlers may read the page, the calendars and the feeds (a built robots.txt, if
-        the site has one, wins)."""
-        found = files.get("robots.txt")
-        return file_response(
-            request, found or robots_file, {"Cache-Control": "public, max-age=86400"}
-        )
-
-    async def healthz(request: Request) -> Response:
-        listing = files.listing()
+    def healthz(self) -> Reply:
+        listing = self.files.listing()
+        rebuilder = self.rebuilder
         snap = rebuilder.snapshot if rebuilder else None
         body = {
             "status": ("degraded" if rebuilder and rebuilder.error else "ok")
@@ -76,44 +98,47 @@ def create_app(
             "builds": rebuilder.builds if rebuilder else 0,
             "error": rebuilder.error if rebuilder else None,
         }
-        return JSONResponse(body, status_code=200 if listing else 503)
+        return Reply(
+            200 if listing else 503,
+            {"Content-Type": "application/json"},
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        )
 
-    async def artifact(request: Request) -> Response:
-        path = url_path(request.url.path)
-        if path is None:
-            return Response("bad path\n", 400, media_type="text/plain")
-        found = files.get(path)
-        if found is None:
-            return Response("not found\n", 404, media_type="text/plain")
-        return file_response(request, found)
+    # following the site
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        stop = threading.Event()
-        watcher = None
-        if rebuilder is not None and interval > 0:
-            watcher = threading.Thread(
-                target=rebuilder.follow, args=(stop, interval), name="livepipe-rebuild", daemon=True
+    def __enter__(self) -> ServeApp:
+        if self.rebuilder is not None and self.interval > 0 and self._watcher is None:
+            self._stop.clear()
+            self._watcher = threading.Thread(
+                target=self.rebuilder.follow,
+                args=(self._stop, self.interval),
+                name="livepipe-rebuild",
+                daemon=True,
             )
-            watcher.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            if watcher is not None:
-                watcher.join(timeout=30)
+            self._watcher.start()
+        return self
 
-    methods = ["GET", "HEAD"]
-    return Starlette(
-        routes=[
-            Route("/", index, methods=methods),
-            Route("/_livepipe/index.js", script, methods=methods),
-            Route("/robots.txt", robots, methods=methods),
-            Route("/healthz", healthz, methods=methods),
-            Route("/{path:path}", artifact, methods=methods),
-        ],
-        lifespan=lifespan,
-    )
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=30)
+            self._watcher = None
+
+
+def create_app(
+    out: Path,
+    rebuilder: Rebuilder | None = None,
+    *,
+    interval: float = 1.0,
+    public_url: str | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ServeApp:
+    return ServeApp(out, rebuilder, interval=interval, public_url=public_url, clock=clock)
 
 
 ROBOTS = b"User-agent: *\nAllow: /\nDisallow: /healthz\nDisallow: /metrics\n"
@@ -122,6 +147,7 @@ __all__ = [
     "DistFiles",
     "IndexPages",
     "Rebuilder",
+    "ServeApp",
     "Snapshot",
     "accepts_gzip",
     "create_app",

@@ -9,17 +9,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path, PurePosixPath
-
-from starlette.requests import Request
-from starlette.responses import Response
+from pathlib import Path
 
 from ..writer import MANIFEST
+from .http import Reply, Request
 
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json")
 COMPRESS_MIN = 1024
@@ -36,6 +36,12 @@ class File:
     last_modified: datetime
     media_type: str
     gz: bytes | None = None
+    http_date: str = ""  # last_modified as a header gives it, formatted once
+    # the answers made of it, by (gzip, not modified): written again at each poll
+    replies: dict[tuple[bool, bool], Reply] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.http_date = format_datetime(self.last_modified, usegmt=True)
 
     @property
     def size(self) -> int:
@@ -48,6 +54,8 @@ class DistFiles:
 
     def __init__(self, root: Path, cache_bytes: int = CACHE_BYTES) -> None:
         self.root = root
+        self._root = str(root)
+        self._manifest = os.path.join(self._root, MANIFEST)
         self._lock = threading.Lock()
         self._manifest_stat: tuple[int, int] | None = None
         self._types: dict[str, str] = {}
@@ -58,13 +66,13 @@ class DistFiles:
     def listing(self) -> dict[str, str]:
         """Path → media type of every artifact, re-read whenever manifest.json changes."""
         try:
-            st = (self.root / MANIFEST).stat()
+            st = os.stat(self._manifest)
         except FileNotFoundError:
             return {}
         key = (st.st_mtime_ns, st.st_size)
         if key != self._manifest_stat:
             try:
-                data = json.loads((self.root / MANIFEST).read_bytes())
+                data = json.loads(Path(self._manifest).read_bytes())
                 types = {str(a["path"]): str(a["media_type"]) for a in data["artifacts"]}
             except (OSError, ValueError, KeyError, TypeError):
                 return self._types  # half-written or damaged: keep the last good one
@@ -76,9 +84,9 @@ class DistFiles:
         media_type = self.listing().get(path)
         if media_type is None:
             return None
-        target = self.root / path
+        target = os.path.join(self._root, path)
         try:
-            st = target.stat()
+            st = os.stat(target)
         except (FileNotFoundError, NotADirectoryError):
             return None
         key = (st.st_mtime_ns, st.st_size)
@@ -88,7 +96,7 @@ class DistFiles:
                 self._cache.move_to_end(path)
                 return hit
         try:
-            data = target.read_bytes()
+            data = Path(target).read_bytes()
         except OSError:
             return None
         entry = File(
@@ -117,16 +125,16 @@ class DistFiles:
                 self._cached -= gone.size
 
 
+_REFUSED = re.compile(r"[\x00-\x1f\\\x7f]|(?:^|/)\.{0,2}(?:/|$)")
+
+
 def url_path(raw: str) -> str | None:
     """The artifact path a request path names, or None when it cannot be one (``..``,
     backslashes, control characters, empty segments: refused before any lookup)."""
     rel = raw.removeprefix("/")
-    if not rel or any(ord(c) < 32 or c in "\\\x7f" for c in rel):
+    if _REFUSED.search(rel):
         return None
-    parts = rel.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        return None
-    return str(PurePosixPath(*parts))
+    return rel
 
 
 def accepts_gzip(header: str) -> bool:
@@ -166,12 +174,23 @@ def _not_modified(request: Request, f: File) -> bool:
     return f.last_modified <= since
 
 
-def file_response(request: Request, f: File, extra: dict[str, str] | None = None) -> Response:
-    """``f`` as the answer to ``request``: 304 when the client has it, gzip when it takes it."""
+def file_response(request: Request, f: File, extra: dict[str, str] | None = None) -> Reply:
+    """``f`` as the answer to ``request``: 304 when the client has it, gzip when it takes it.
+    A file's answers are kept with it when ``extra`` is None (an artifact)."""
     use_gz = f.gz is not None and accepts_gzip(request.headers.get("accept-encoding", ""))
+    unchanged = _not_modified(request, f)
+    if extra is None:
+        reply = f.replies.get((use_gz, unchanged))
+        if reply is None:
+            reply = f.replies[use_gz, unchanged] = _file_reply(f, use_gz, unchanged, {})
+        return reply
+    return _file_reply(f, use_gz, unchanged, extra)
+
+
+def _file_reply(f: File, use_gz: bool, unchanged: bool, extra: dict[str, str]) -> Reply:
     headers = {
         "ETag": f.etag[:-1] + '-gz"' if use_gz else f.etag,
-        "Last-Modified": format_datetime(f.last_modified, usegmt=True),
+        "Last-Modified": f.http_date,
         "Cache-Control": "public, no-cache",  # always revalidate: a 304 costs nothing
         "X-Content-Type-Options": "nosniff",
         "Accept-Ranges": "none",
@@ -180,16 +199,14 @@ def file_response(request: Request, f: File, extra: dict[str, str] | None = None
         headers["Vary"] = "Accept-Encoding"
     if f.media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = ARTIFACT_CSP
-    headers.update(extra or {})
-    if _not_modified(request, f):
-        return Response(status_code=304, headers=headers)
+    headers.update(extra)
+    if unchanged:
+        return Reply(304, headers)
     body = f.gz if use_gz and f.gz is not None else f.data
+    headers["Content-Type"] = f.media_type
     if use_gz:
         headers["Content-Encoding"] = "gzip"
-    headers["Content-Length"] = str(len(body))
-    if request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=f.media_type)
-    return Response(body, headers=headers, media_type=f.media_type)
+    return Reply(200, headers, body)
 
 
 def made(data: bytes, media_type: str, last_modified: datetime) -> File:

@@ -11,8 +11,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from starlette.requests import Request
-
 from .. import recurrence
 from ..i18n import FALLBACK, phrases
 from ..models import Event
@@ -20,6 +18,7 @@ from ..render import links, timefmt
 from ..render.context import in_language, place, tag_file
 from ..render.templating import Templates
 from .files import File, made
+from .http import Request
 from .rebuild import Snapshot
 
 INDEX_CSP = (
@@ -64,7 +63,7 @@ def language_name(code: str, root: Path | None) -> str:
 
 def negotiate(request: Request, languages: tuple[str, ...], default: str) -> str:
     """``?lang=`` first, then the best Accept-Language match, then the site default."""
-    asked = request.query_params.get("lang")
+    asked = request.query.get("lang")
     if asked in languages:
         return asked
     best: tuple[float, str] | None = None
@@ -86,9 +85,9 @@ def _origin(request: Request, public_url: str | None) -> str:
         return public_url.rstrip("/")
     host = request.headers.get("host", "")
     if not _HOST.match(host):
-        server = request.scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{request.url.scheme}://{host}"
+        server = request.server
+        host = f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
+    return f"{request.scheme}://{host}"
 
 
 def index_page(
@@ -221,7 +220,7 @@ class IndexPages:
         key = (
             id(snap),
             snap.built_at,
-            request.query_params.get("lang"),
+            request.query.get("lang"),
             request.headers.get("accept-language", ""),
             _origin(request, public_url),
             now.replace(second=0, microsecond=0),
