@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from livepipe.fast import yaml_scan as fastyaml
-from livepipe.sources.files import _YAML_LOADER, discover
+from livepipe.sources.files import discover, yaml_reader
 
 from .support import CONTENT, CORPUS, HISTORY
 
@@ -34,7 +34,7 @@ def typed(value: object) -> object:
 
 def reference(text: str) -> object:
     try:
-        return typed(yaml.load(text, Loader=_YAML_LOADER))
+        return typed(yaml.load(text, Loader=yaml_reader()[1]))
     except yaml.YAMLError as exc:
         return ("error", type(exc).__name__)
 

@@ -77,11 +77,17 @@ def event_uid(pid: str, base_url: str) -> str:
 
 # What an IRI may hold unencoded (RFC 3987 ipchar and "/"); a space, "#", "%", quotes… are
 # percent-encoded so that a page named "a b#1.md" still has a valid id.
-_IRI_UNSAFE = re.compile("[^A-Za-z0-9\\-._~!$&'()*+,;=:@/\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef]")
+# (Compiled at first use: 5 ms, for a class this wide.)
+_IRI_UNSAFE = "[^A-Za-z0-9\\-._~!$&'()*+,;=:@/\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef]"
+
+
+@functools.cache
+def _iri_unsafe() -> re.Pattern[str]:
+    return re.compile(_IRI_UNSAFE)
 
 
 def _iri_encode(text: str) -> str:
-    return _IRI_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+    return _iri_unsafe().sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
 _PATH_SAFE = "/-._~!$&'()*+,;=:@"  # RFC 3986 pchar and "/"

@@ -5,7 +5,6 @@ pure-Python code, so any loop stops. One watchdog thread per process (forks get 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import threading
 import time
@@ -30,6 +29,8 @@ class _Watchdog:
 
     @contextlib.contextmanager
     def limit(self, seconds: float) -> Iterator[None]:
+        import ctypes  # here, not at start-up (2 ms), and before any deadline can land
+
         ident = threading.get_ident()
         with self._lock:
             if self._pid != os.getpid():
@@ -51,6 +52,8 @@ class _Watchdog:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
 
     def _watch(self) -> None:
+        import ctypes
+
         pid = os.getpid()
         while pid == os.getpid():
             time.sleep(0.05)

@@ -15,8 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from dateutil.rrule import rrulestr
-
 from .limits import TimeLimitExceeded, time_limit
 from .models import Event
 from .timeutil import elapsed, get_zone, later, localize
@@ -61,6 +59,8 @@ def rule_text(
             raise ValueError("count must be at least 1")
         parts.append(f"COUNT={count}")
     value = ";".join(parts)
+    from dateutil.rrule import rrulestr
+
     rrulestr(value, dtstart=datetime(2026, 1, 1, tzinfo=UTC) if not all_day else None)
     return value
 
@@ -98,6 +98,8 @@ def expand(
     BYMONTHDAY=30`` never occurs: it walks every year to 9999), so the search itself is
     interrupted at the budget; ``check`` refuses such rules, this keeps everything else
     safe from one that got through. Cached: each rule is expanded once per process."""
+    from dateutil.rrule import rrulestr  # imported here, never inside the time limit
+
     zone = get_zone(zone_name)
     naive = first.astimezone(zone).replace(tzinfo=None)
     if not all_day and "UNTIL=" in rule:  # dateutil compares UNTIL to naive starts

@@ -4,9 +4,11 @@ common.py, how they print in output.py."""
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 
+import typer
 from rich.markup import escape
 
 from ..text import console as safe_console
@@ -29,6 +31,26 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def only(command: str | None) -> typer.Typer:
+    """The app with ``command`` its only command, when it is one of the top level: typer
+    makes a click command of every command at each start (reading their signatures, 20 ms),
+    to run one. The root stays a group, so usage, --help, --version and errors read the
+    same; anything else (no command, a group, a typo) gets the whole app."""
+    from typer.main import get_command_name
+
+    chosen = [
+        info
+        for info in app.registered_commands
+        if (info.name or get_command_name(getattr(info.callback, "__name__", ""))) == command
+    ]
+    if len(chosen) != 1:
+        return app
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = chosen
+    narrowed.registered_groups = []
+    return narrowed
+
+
 def main() -> None:
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     # livepipe's settings are no place for third-party pydantic plugins, and looking for
@@ -37,7 +59,7 @@ def main() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         try:
-            app()
+            only(command)()
         except Exception as exc:
             if not isinstance(exc, _storage_errors()):
                 raise

@@ -13,15 +13,16 @@ to finish a task of its own), and the results come out in index order.
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..timeutil import usable_cpus
+
+if TYPE_CHECKING:  # multiprocessing is imported when helpers are started (2 ms of a start)
+    from multiprocessing.connection import Connection
 
 R = TypeVar("R")
 MAX_PROCESSES = 8  # the cap the stages have always had (not measured beyond two CPUs here)
@@ -39,6 +40,8 @@ def shared_map(task: Callable[[int, bool], R], count: int, processes: int) -> It
     """``task(i, remote)`` for every ``i`` in ``range(count)``, in order; ``remote`` tells a
     task it runs in a helper (its result will be pickled: it may send a lighter form)."""
     helpers = min(processes, count) - 1
+    if helpers >= 1:
+        import multiprocessing
     if helpers < 1 or "fork" not in multiprocessing.get_all_start_methods():
         for i in range(count):
             yield task(i, False)
@@ -138,6 +141,8 @@ def _portable(exc: BaseException) -> BaseException:
 def _receive(pipes: list[Connection], arrived: queue.SimpleQueue[_Message | None]) -> None:
     """Each message into ``arrived`` until every helper has hung up (done, or died without a
     word: killed, out of memory), then None."""
+    from multiprocessing.connection import Connection, wait
+
     open_pipes = list(pipes)
     while open_pipes:
         for pipe in wait(open_pipes):

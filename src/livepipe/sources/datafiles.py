@@ -28,17 +28,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import tomli
-import yaml
-
 from .. import text as _text
 from ..config import DataSource
 from ..errors import ContentError
 from ..identity import source_marker
 from .base import RawPage, lookup
-from .files import inspect_values, read_text
+from .files import inspect_values, read_text, yaml_reader
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_INCLUDES = 64  # files one source may read, includes included
 _MAX_DEPTH = 8  # includes of includes
 
@@ -175,12 +171,15 @@ def _parse(path: Path, rel: str, shown: str, max_bytes: int, site_root: Path) ->
         site_root=os.path.realpath(site_root),
         what="data file",
     )
+    import tomli  # the parsers, when a data file is read (not when the page cache answers)
+    import yaml
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
             data: object = tomli.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.load(text, Loader=_YAML_LOADER)
+            data = yaml.load(text, Loader=yaml_reader()[1])
         elif suffix == ".json":
             data = json.loads(text)
         else:
@@ -323,8 +322,10 @@ def _toml_heads(lines: tuple[str, ...], dotted: str, events: object) -> list[int
 
 
 def _yaml_heads(text: str, dotted: str) -> list[int]:
+    import yaml
+
     try:
-        node = yaml.compose(text, Loader=_YAML_LOADER)
+        node = yaml.compose(text, Loader=yaml_reader()[1])
     except yaml.YAMLError:
         return []
     for part in dotted.split(".") if dotted else ():

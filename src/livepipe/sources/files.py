@@ -6,25 +6,32 @@ Every way a file can be unreadable becomes one ContentError with the file's line
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import stat
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-
-import frontmatter.default_handlers
-import yaml
+from typing import Any
 
 from .. import text as _text
 from ..errors import ContentError
-from ..fast import yaml_scan as fastyaml
 from .base import RawPage
 
 PAGE_SUFFIXES = (".md", ".markdown")
 _CONFLICT = re.compile(r"^<{7}(?: |$)", re.MULTILINE)
-_YAML = frontmatter.default_handlers.YAMLHandler()
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def yaml_reader() -> tuple[Any, Any]:
+    """python-frontmatter's YAML handler and PyYAML's fastest safe loader, made when the
+    first page is read (importing them costs 15 ms; a `check` that the page cache answers
+    never needs them)."""
+    import frontmatter.default_handlers
+    import yaml
+
+    return frontmatter.default_handlers.YAMLHandler(), getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def is_section_page(path: Path) -> bool:
@@ -275,10 +282,13 @@ def inspect_values(meta: object, fail: Callable[..., ContentError]) -> bool:
 def _bad_value_line(fm_text: str) -> int:
     """The file line of the first ``key: value`` whose value alone fails to load (the
     loaders' ValueErrors carry no position); 1 if none does."""
+    import yaml
+
+    loader = yaml_reader()[1]
     for number, line in enumerate(fm_text.split("\n"), start=2):
         value = line.partition(": ")[2].strip() or line.lstrip(" -").strip()
         try:
-            yaml.load(value, Loader=_YAML_LOADER)
+            yaml.load(value, Loader=loader)
         except (ValueError, OverflowError):
             return number
         except Exception:  # a fragment out of context: not what we look for
@@ -299,13 +309,18 @@ _OPENED_AT = ("while parsing a flow", "while scanning a quoted scalar")
 def _load_front_matter(
     fm_text: str, opener: str, fail: Callable[..., ContentError]
 ) -> dict[str, object]:
+    import yaml
+
+    from ..fast import yaml_scan as fastyaml
+
     try:
         if opener == "+++":
             meta: object = tomllib.loads(fm_text)
         else:  # the common simple shape directly, everything else (and errors) by PyYAML
             meta = fastyaml.load(fm_text)
             if meta is None:
-                meta = _YAML.load(fm_text, Loader=_YAML_LOADER)
+                handler, loader = yaml_reader()
+                meta = handler.load(fm_text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         context = getattr(exc, "context", None) or ""
