@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,16 @@ class BuildResult:
     stems: Mapping[str, str]  # uid → file stem, as this build named the files
 
     def count(self, renderer_prefix: str) -> int:
-        return sum(f.path.startswith(renderer_prefix) for f in self.files)
+        """How many files' paths start with ``renderer_prefix`` (a top-level name's start,
+        or a folder ending in "/")."""
+        return sum(n for head, n in self._heads.items() if head.startswith(renderer_prefix))
+
+    @functools.cached_property
+    def _heads(self) -> Counter[str]:
+        """Files by their top-level name ("events/" for every file in events/)."""
+        return Counter(
+            f.path.partition("/")[0] + ("/" if "/" in f.path else "") for f in self.files
+        )
 
 
 def context(
@@ -169,21 +179,35 @@ def _render_events(
     workers: int | None,
     memo: Memo | None,
 ) -> Iterator[tuple[str, bytes, _Outputs, bool]]:
-    """Every event through the renderers, in slices shared by this process and forked helpers
-    (they inherit the context: nothing is pickled on the way out) for big sites."""
-    processes = parallel.processes(workers)
+    """Every event through the renderers, in order. What the render cache still holds is
+    taken here first; the rest is rendered in slices shared by this process and forked
+    helpers (they inherit the context: nothing is pickled on the way out) when there is
+    enough of it. (A warm build reuses nearly everything: forking helpers to look up the
+    cache, and pickling 60k file records back, cost more than the lookups.)"""
     events = ctx.events
-    if len(events) < PARALLEL_MIN_EVENTS:
-        processes = 1
+    kept: dict[int, tuple[str, bytes, _Outputs, bool]] = {}
+    if memo is not None:
+        for i, e in enumerate(events):
+            key = ctx.event_key(e)
+            outputs = memo.reuse(e.uid, key, len(names))
+            if outputs is not None:
+                kept[i] = (e.uid, key, outputs, True)
+    todo = [i for i in range(len(events)) if i not in kept]
+    processes = parallel.processes(workers) if len(todo) >= PARALLEL_MIN_EVENTS else 1
     # Slices small enough for steady progress, big enough to share well.
-    size = max(16, len(events) // (processes * 8)) if processes > 1 else 64
-    bounds = [(i, min(i + size, len(events))) for i in range(0, len(events), size)]
+    size = max(16, len(todo) // (processes * 8)) if processes > 1 else 64
+    bounds = [(i, min(i + size, len(todo))) for i in range(0, len(todo), size)]
 
     def render_slice(index: int, remote: bool) -> list[tuple[str, bytes, _Outputs, bool]]:
-        return [_render_event(e, ctx, names, sink, memo) for e in events[slice(*bounds[index])]]
+        return [
+            _render_event(events[i], ctx, names, sink, memo) for i in todo[slice(*bounds[index])]
+        ]
 
-    for batch in parallel.shared_map(render_slice, len(bounds), processes):
-        yield from batch
+    made = (
+        out for batch in parallel.shared_map(render_slice, len(bounds), processes) for out in batch
+    )
+    for i in range(len(events)):
+        yield kept[i] if i in kept else next(made)
 
 
 def _render_event(
@@ -193,13 +217,8 @@ def _render_event(
     sink: Callable[[Artifact], Any],
     memo: Memo | None,
 ) -> tuple[str, bytes, _Outputs, bool]:
-    """(uid, key, outputs, whether they are the build before's)"""
-    key = b""
-    if memo is not None:
-        key = ctx.event_key(e)
-        kept = memo.reuse(e.uid, key, len(names))
-        if kept is not None:
-            return e.uid, key, kept, True
+    """(uid, key, outputs, False): the event's files made anew"""
+    key = ctx.event_key(e) if memo is not None else b""
     outputs = (RENDERERS[n].render_event(e, ctx) for n in names)
     return e.uid, key, [([sink(a) for a in out.artifacts], out.fragment) for out in outputs], False
 
@@ -267,15 +286,14 @@ class Memo:
 
     def reuse(self, id: str, key: bytes, count: int) -> _Outputs | None:
         """The ``count`` outputs the build before made for an event's uid or a keyed part's
-        id from the same key, when its files are still as that build left them; else None.
-        (Run by forked helpers too: it only reads.)"""
+        id from the same key, when its files are still as that build left them; else None."""
         entry = self.cache.get(id, key)
         if entry is None or len(entry[1]) != count:
             return None
         outputs: _Outputs = []
         for facts, fragment in entry[1]:
-            files = [self.dist.reuse(*f) for f in facts]
-            if None in files:
+            files = self.dist.reuse_all(facts)
+            if files is None:
                 return None
             outputs.append((files, fragment))
         return outputs
