@@ -798,7 +798,7 @@ def test_a_busy_port_is_a_clear_error() -> None:
 
 
 def test_healthz_says_degraded_while_a_rebuild_fails(site: Path, tmp_path: Path) -> None:
-    from livepipe.serve import Rebuilder, create_app
+    from livepipe.serve import Rebuilder, ServeApp
 
     from .support.serving import serve_dist
 
@@ -807,7 +807,7 @@ def test_healthz_says_degraded_while_a_rebuild_fails(site: Path, tmp_path: Path)
     shutil.copy(site / "livepipe.toml", tmp_path / "good.toml")
     (site / "livepipe.toml").write_text("[site\n", encoding="utf-8")
     rebuilder.check()
-    with serve_dist(create_app(tmp_path / "dist", rebuilder=rebuilder)) as url:
+    with serve_dist(ServeApp(tmp_path / "dist", rebuilder=rebuilder)) as url:
         body = httpx.get(url + "/healthz").json()
     assert body["status"] == "degraded" and "livepipe.toml" in body["error"]
 

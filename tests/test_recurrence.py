@@ -183,7 +183,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
     import httpx
 
     from livepipe.build import context, render_all
-    from livepipe.serve import Rebuilder, create_app
+    from livepipe.serve import Rebuilder, ServeApp
 
     from .support.serving import serve_dist
 
@@ -203,7 +203,7 @@ def test_feeds_and_the_subscription_page_show_the_next_occurrences(
 
     rebuilder = Rebuilder(site, tmp_path / "dist", clock=lambda: now)
     assert rebuilder.check()
-    app = create_app(tmp_path / "dist", rebuilder, interval=0.2, clock=lambda: now)
+    app = ServeApp(tmp_path / "dist", rebuilder, interval=0.2, clock=lambda: now)
     with serve_dist(app, follow=True) as url:
         html = httpx.get(url + "/?lang=zh").text
     card = html[html.index('<article class="card event') : html.index("</article>")]

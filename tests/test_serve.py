@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from livepipe.serve import Rebuilder, accepts_gzip, create_app, url_path
+from livepipe.serve import Rebuilder, ServeApp, accepts_gzip, url_path
 
 from .support import CONTENT
 from .support.receiver import wait_for
@@ -160,7 +160,7 @@ def test_healthz(served: Served) -> None:
 
 
 def test_an_unbuilt_folder_is_unhealthy(tmp_path: Path) -> None:
-    with serve_dist(create_app(tmp_path / "dist")) as url:
+    with serve_dist(ServeApp(tmp_path / "dist")) as url:
         assert httpx.get(url + "/healthz").status_code == 503
         assert httpx.get(url + "/").status_code == 503
         assert httpx.get(url + "/calendar.ics").status_code == 404
@@ -480,7 +480,7 @@ def test_index_stays_small_on_a_big_site(tmp_path: Path) -> None:
         )
     rebuilder = Rebuilder(tmp_path, tmp_path / "dist", clock=lambda: NOW)
     assert rebuilder.check()
-    with serve_dist(create_app(tmp_path / "dist", rebuilder, interval=0, clock=lambda: NOW)) as url:
+    with serve_dist(ServeApp(tmp_path / "dist", rebuilder, interval=0, clock=lambda: NOW)) as url:
         html = httpx.get(url + "/").text
     assert html.count('<article class="card event') == 50
     assert "10 more events: subscribe to the calendar to see them all." in html
@@ -532,7 +532,7 @@ def test_a_replay_the_watcher_found_rebuilds_and_shows_on_the_index(tmp_path: Pa
     finally:
         ledger.close()
     assert rebuilder.check()  # the ledger's replay is a change
-    app_ = create_app(dist, rebuilder, clock=lambda: after)
+    app_ = ServeApp(dist, rebuilder, clock=lambda: after)
     with serve_dist(app_) as url:
         replays = httpx.get(url + "/?lang=zh").text.split('id="replays"', 1)[1]
     assert f'href="{found}"' in replays

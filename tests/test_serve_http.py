@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from livepipe.inbound import bind
-from livepipe.serve import create_app
+from livepipe.serve import ServeApp
 from livepipe.serve.http import Reply, Request, parse, running
 
 from .support.receiver import free_port
@@ -44,7 +44,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def port(dist: Path) -> Iterator[int]:
     number = free_port()
-    with running(create_app(dist), bind("127.0.0.1", number, "--port"), connections=20):
+    with running(ServeApp(dist), bind("127.0.0.1", number, "--port"), connections=20):
         yield number
 
 
@@ -95,7 +95,7 @@ def test_a_client_that_does_not_read_gets_every_answer_once_it_does(dist: Path) 
     n = 300
     number = free_port()
     with (
-        running(create_app(dist), bind("127.0.0.1", number, "--port")) as server,
+        running(ServeApp(dist), bind("127.0.0.1", number, "--port")) as server,
         socket.create_connection(("127.0.0.1", number), timeout=10) as conn,
     ):
         one = b"GET /big.ics HTTP/1.1\r\nHost: x\r\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from livepipe.inbound import bind
-from livepipe.serve import Rebuilder, ServeApp, create_app
+from livepipe.serve import Rebuilder, ServeApp
 from livepipe.serve.http import running
 
 from . import bundled_site
@@ -76,7 +76,7 @@ def serving(tmp_path: Path) -> Iterator[Served]:
     dist = tmp_path / "dist"
     rebuilder = Rebuilder(site, dist, clock=lambda: NOW)
     assert rebuilder.check()
-    app = create_app(dist, rebuilder, interval=0.2, clock=lambda: NOW)
+    app = ServeApp(dist, rebuilder, interval=0.2, clock=lambda: NOW)
     with serve_dist(app, follow=True) as url:
         yield Served(url, site, dist, rebuilder)
 

@@ -333,7 +333,7 @@ def serve(
     """Build OUT and serve it: calendars and feeds with ETag/304 and gzip, an index page of
     upcoming events with subscribe and add-to-calendar links, /healthz; rebuilds on change."""
     from ..inbound import bind
-    from ..serve import Rebuilder, create_app
+    from ..serve import Rebuilder, ServeApp
     from ..serve.http import Server
 
     settings_of(path, config_file)  # a missing site or broken settings: a clear error, exit 2
@@ -351,7 +351,7 @@ def serve(
     )
     if not rebuilder.check():
         fail(rebuilder.error or "nothing to serve")
-    app_ = create_app(out, rebuilder, interval=watch, public_url=public_url)
+    app_ = ServeApp(out, rebuilder, interval=watch, public_url=public_url)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"serving {out}/ at http://{shown}:{port}/  (subscribe: webcal://{shown}:{port}/"

@@ -130,17 +130,6 @@ class ServeApp:
             self._watcher = None
 
 
-def create_app(
-    out: Path,
-    rebuilder: Rebuilder | None = None,
-    *,
-    interval: float = 1.0,
-    public_url: str | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> ServeApp:
-    return ServeApp(out, rebuilder, interval=interval, public_url=public_url, clock=clock)
-
-
 ROBOTS = b"User-agent: *\nAllow: /\nDisallow: /healthz\nDisallow: /metrics\n"
 
 __all__ = [
@@ -150,7 +139,6 @@ __all__ = [
     "ServeApp",
     "Snapshot",
     "accepts_gzip",
-    "create_app",
     "index_page",
     "language_name",
     "negotiate",
