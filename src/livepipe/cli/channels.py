@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from ..errors import ConfigError, PublishError
 from ..models import Message, SlotKind
@@ -28,6 +27,8 @@ app.add_typer(channels_app, name="channels")
 def channels_list(path: PathArg = Path("."), config: ConfigOpt = None) -> None:
     """The configured channels: their type, languages and whether they deduplicate by key."""
     settings = settings_of(path, config)
+    from rich.table import Table
+
     table = Table()
     for col in ("name", "type", "languages", "dedup by key", "enabled"):
         table.add_column(col)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..models import SendState
 from ..text import console as safe_console
@@ -40,6 +38,8 @@ def actor() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "someone"
+    import socket
+
     return f"{user}@{socket.gethostname()}"
 
 
@@ -81,6 +81,8 @@ def sends(
         sys.stdout.write(json.dumps({"sends": out}, ensure_ascii=False, indent=2) + "\n")
         return
     console = safe_console()
+    from rich.table import Table
+
     table = Table(title=f"{len(picked)} sends (times in {zone})", title_justify="left")
     for column in ("due", "state", "send", "event"):
         table.add_column(column, overflow="fold")
@@ -281,6 +283,8 @@ def operations(
         ]
         sys.stdout.write(json.dumps({"operations": rows}, ensure_ascii=False, indent=2) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(done)} operations (times in {zone})", title_justify="left")
     for column in ("at", "by", "action", "target", "why"):
         table.add_column(column, overflow="fold")

@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import ConfigError
 from ..models import Event, Problem, SendState, Severity
@@ -50,6 +48,8 @@ def github_annotation(p: Problem) -> str:
 
 def print_events(events: tuple[Event, ...], console: Console | None = None) -> None:
     console = console or safe_console()
+    from rich.table import Table  # here: `check` prints no table (3 ms of its start)
+
     table = Table(title=f"{len(events)} events", title_justify="left")
     table.add_column("start", no_wrap=True)
     table.add_column("title")
@@ -71,6 +71,8 @@ def print_events(events: tuple[Event, ...], console: Console | None = None) -> N
 
 def print_build(built: BuildResult, console: Console | None = None) -> None:
     console = console or safe_console()
+    from rich.table import Table
+
     table = Table(title=f"built {built.out}", title_justify="left")
     table.add_column("artifacts")
     table.add_column("files", justify="right")
@@ -141,6 +143,9 @@ def print_timeline(rows: list[TimelineRow], settings: Settings, now: datetime) -
     zone = get_zone(settings.site.timezone or "UTC")
     console = safe_console()
     width = console.width
+    from rich import box
+    from rich.table import Table
+
     table = Table(
         title=f"send timeline at {now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}); "
         "times in that zone",

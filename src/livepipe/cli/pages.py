@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import ConfigError, RenderError
 from ..models import Severity
@@ -221,6 +220,8 @@ def schema_suggest(
     console.print(f"{s.pages} pages with front matter below {path}", highlight=False)
     for problem in s.unreadable[:10]:
         console.print(f"  [yellow]unreadable:[/] {escape(problem)}", highlight=False)
+    from rich.table import Table
+
     table = Table()
     for col in ("key", "pages", "shapes", "example"):
         table.add_column(col)
