@@ -17,6 +17,7 @@ import random
 import signal
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -163,27 +164,41 @@ class SharedRenders:
     of one event due together read the same text (and article, and email), so it is made
     once. A rendering is shared only when everything it is made from is equal (the event,
     the slot kind and every word that depends on the moment: ``render_message``) and for
-    a few seconds, so a burst of 250 events × 4 channels renders 250 times, not 1,000."""
+    a few seconds, so a burst of 250 events × 4 channels renders 250 times, not 1,000.
+    Only those few seconds' renderings are held: a long-running `up` sending all day keeps
+    no article once its moment has passed (it kept up to 1,024 of them: memory that grew
+    for hours and fell only when they were all dropped at once)."""
 
     SECONDS = 5.0
-    KEEP = 1024
+    KEEP = 1024  # at most, even inside the few seconds
 
-    def __init__(self) -> None:
-        self._made: dict[Hashable, tuple[float, dict[str, Any]]] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._made: OrderedDict[Hashable, tuple[float, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._clock = clock
 
     def __call__(self, key: Hashable, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
+            self._expire(now)
             found = self._made.get(key)
-        if found is not None and now - found[0] < self.SECONDS:
+        if found is not None:
             return found[1]
         made = make()
         with self._lock:
-            if len(self._made) >= self.KEEP:
-                self._made.clear()
+            self._made.pop(key, None)  # the newest at the end: oldest first to expire
             self._made[key] = (now, made)
+            if len(self._made) > self.KEEP:
+                self._made.popitem(last=False)
         return made
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def _expire(self, now: float) -> None:
+        made = self._made
+        while made and now - next(iter(made.values()))[0] >= self.SECONDS:
+            made.popitem(last=False)
 
 
 class Result(enum.StrEnum):

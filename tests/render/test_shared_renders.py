@@ -101,3 +101,25 @@ def test_a_recurring_event_is_never_shared(made: list[Any]) -> None:
     for channel in ("team", "wecom"):
         reminder(event, channel, now, shared)
     assert len(made) == 2
+
+
+def test_renderings_are_held_only_for_their_moment() -> None:
+    """A long-running `up` keeps no rendering once its few seconds have passed (it kept up
+    to 1,024 articles, growing for hours)."""
+    clock = [100.0]
+    shared = SharedRenders(clock=lambda: clock[0])
+    made: list[int] = []
+
+    def make(i: int) -> dict[str, Any]:
+        made.append(i)
+        return {"article": f"<p>{i}</p>" * 1000}
+
+    for i in range(50):
+        shared(("event", i), lambda i=i: make(i))
+    clock[0] += SharedRenders.SECONDS - 0.5
+    assert shared(("event", 7), lambda: make(-1))["article"].startswith("<p>7</p>")
+    assert len(shared) == 50 and -1 not in made  # still its moment: shared
+    clock[0] += 1.0
+    shared(("event", 7), lambda: make(7))  # its moment passed: made again
+    assert made.count(7) == 2
+    assert len(shared) == 1  # and the 49 others are gone
