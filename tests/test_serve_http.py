@@ -117,6 +117,8 @@ def test_a_request_with_a_body_is_answered_and_the_connection_closed(port: int) 
     for declared in (
         b"Content-Length: %d\r\n" % len(smuggled),
         b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: " + b"9" * 5000 + b"\r\n",  # more digits than int() takes
+        b"Content-Length: 0001\r\n",
     ):
         answer = exchange(port, GET + declared + b"\r\n" + smuggled)
         assert statuses(answer) == [200]
@@ -133,6 +135,7 @@ def test_a_request_with_a_body_is_answered_and_the_connection_closed(port: int) 
         (b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400),  # a lone CR
         (b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
         (GET + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+        (GET + b"Content-Length: \xc2\xb2\r\n\r\n", 400),  # a superscript two, in UTF-8
         (b"GET /caf\xc3\xa9.ics HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # a raw non-ASCII target
         (b"GET http://x/calendar.ics HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),

@@ -163,7 +163,7 @@ def parse(head: bytes, server: tuple[str, int]) -> tuple[Request, bool, bool]:
     length = headers.get("content-length", "0").strip()
     if not (length.isascii() and length.isdigit()):
         raise _BadRequest(400, "bad content-length\n")
-    body = int(length) > 0 or "transfer-encoding" in headers
+    body = bool(length.lstrip("0")) or "transfer-encoding" in headers  # (no int(): 5,000 digits)
     connection = headers.get("connection", "").lower()
     keep = ("close" not in connection) if http11 else ("keep-alive" in connection)
     if target == "*" or not _TARGET.fullmatch(target):
@@ -275,6 +275,10 @@ class _Connection(asyncio.Protocol):
                     request, keep, body = parse(head, self.address)
                 except _BadRequest as bad:
                     self._finish(text(bad.status, str(bad)), head=False)
+                    return
+                except Exception as exc:  # what the parser did not foresee: still an answer
+                    self.server.log(f"error: an unreadable request: {type(exc).__name__}")
+                    self._finish(text(400, "bad request\n"), head=False)
                     return
                 if self.refused:
                     self._finish(text(503, "too many connections\n"), head=False)
