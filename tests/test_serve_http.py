@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livepipe.inbound import bind
 from livepipe.serve import ServeApp
-from livepipe.serve.http import Reply, Request, parse, running
+from livepipe.serve.http import Reply, Request, _BadRequest, parse, running
 
 from .support.receiver import free_port
 
@@ -224,3 +226,23 @@ def test_parse_reads_headers_as_sent() -> None:
     assert request.headers["if-none-match"] == '"a", "b"'
     assert request.headers["host"] == "h:1" and request.server == ("127.0.0.1", 8080)
     assert keep is False and body is False
+
+
+_PIECES = st.sampled_from(
+    [b"GET ", b"HEAD ", b"/calendar.ics", b"/%2e%2e/", b"?lang=zh", b" HTTP/1.1", b" HTTP/1.0",
+     b"\r\n", b"Host: x", b"Content-Length: ", b"9" * 50, b"Transfer-Encoding: chunked",
+     b"Connection: close", b": ", b" ", b"\t", b"\x00", b"\xff", b"\r", b"\n", b"*"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.binary(max_size=8)), max_size=24).map(b"".join))
+def test_parse_answers_any_bytes_with_a_request_or_a_bad_request(head: bytes) -> None:
+    """Whatever arrives as a request's head, parse gives a request or a 400/405-class
+    refusal: never another exception (the connection would end in a traceback)."""
+    try:
+        request, keep, body = parse(head, ("127.0.0.1", 80))
+    except _BadRequest as bad:
+        assert bad.status == 400
+        return
+    assert isinstance(request.path, str) and isinstance(keep, bool) and isinstance(body, bool)
