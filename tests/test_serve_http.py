@@ -19,7 +19,8 @@ from livepipe.serve.http import Reply, Request, _BadRequest, parse, running
 
 from .support.receiver import free_port
 
-BIG = 200_000  # bytes of big.ics: more than a socket buffer holds
+BIG = 200_000  # bytes of big.ics
+HUGE = 16_000_000  # bytes of huge.ics: more than the sockets' buffers hold
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,14 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dist")
     (root / "calendar.ics").write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
     (root / "big.ics").write_bytes(b"X" * BIG)
+    (root / "huge.ics").write_bytes(b"X" * HUGE)
     (root / "manifest.json").write_text(
         json.dumps(
             {
                 "artifacts": [
                     {"path": "calendar.ics", "media_type": "text/calendar; charset=utf-8"},
                     {"path": "big.ics", "media_type": "text/calendar; charset=utf-8"},
+                    {"path": "huge.ics", "media_type": "text/calendar; charset=utf-8"},
                 ]
             }
         )
@@ -246,3 +249,40 @@ def test_parse_answers_any_bytes_with_a_request_or_a_bad_request(head: bytes) ->
         assert bad.status == 400
         return
     assert isinstance(request.path, str) and isinstance(keep, bool) and isinstance(body, bool)
+
+
+def test_a_client_that_never_reads_is_cut_off(dist: Path) -> None:
+    """A client that asks for answers and takes none of them (a slow-read attack) holds
+    its connection and a full send buffer only while the answers make no progress for
+    ``stall_seconds``; a slow reader that keeps taking bytes is not cut off (below)."""
+    number = free_port()
+    with (
+        running(ServeApp(dist), bind("127.0.0.1", number, "--port"), stall_seconds=1.0) as server,
+        socket.create_connection(("127.0.0.1", number), timeout=10) as conn,
+    ):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.sendall(b"GET /huge.ics HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        started = time.monotonic()
+        while not server.live and time.monotonic() - started < 5:
+            time.sleep(0.01)
+        assert server.live
+        while server.live and time.monotonic() - started < 8:
+            time.sleep(0.1)
+        assert not server.live  # cut off after a second without progress, not kept
+        assert time.monotonic() - started > 0.9
+
+
+def test_a_slow_reader_is_not_cut_off(dist: Path) -> None:
+    number = free_port()
+    with (
+        running(ServeApp(dist), bind("127.0.0.1", number, "--port"), stall_seconds=1.0),
+        socket.create_connection(("127.0.0.1", number), timeout=10) as conn,
+    ):
+        conn.sendall(b"GET /huge.ics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = bytearray()
+        started = time.monotonic()
+        while chunk := conn.recv(65536):  # 16 MB a little at a time, for about 3 s
+            got += chunk
+            time.sleep(0.01)
+        assert time.monotonic() - started > 1.5  # slower than the stall limit, and whole
+    assert got.startswith(b"HTTP/1.1 200 OK") and got.split(b"\r\n\r\n", 1)[1] == b"X" * HUGE

@@ -16,7 +16,8 @@ The bounds are those of ``inbound`` (the hooks server keeps uvicorn, for its bod
 - Anything malformed (the request line, a header line, a second Host, a non-ASCII target)
   gets 400 and the connection is closed; other methods than GET and HEAD get 405.
 - At most ``connections`` connections at once (503 beyond); answers wait while a client is
-  not reading (the transport's flow control), so a slow reader holds one buffer, not many.
+  not reading (the transport's flow control), so a slow reader holds one buffer, not many,
+  and one that reads nothing of it for ``STALL_SECONDS`` is cut off.
 - No Server header.
 """
 
@@ -48,6 +49,7 @@ REASONS = {
     503: "Service Unavailable",
 }
 METHODS = ("GET", "HEAD")
+STALL_SECONDS = 30.0  # a client that takes none of its answers for this long is cut off
 # RFC 9110 5.6.2: a header name is a token; a value has no CR, LF or NUL. Every line of
 # the block at once (each line ended with CRLF).
 _FIELDS = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*\r\n)*")
@@ -191,6 +193,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.scanned = 0  # the buffer's first bytes that hold no end of a request's head
         self.timer: asyncio.TimerHandle | None = None
+        self.stall: asyncio.TimerHandle | None = None
         self.paused = False
         self.closing = False
         self.refused = False
@@ -217,18 +220,44 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        self._stop_stall()
         self.server.live.discard(self)
 
     def pause_writing(self) -> None:
         self.paused = True
         if self.transport is not None:
             self.transport.pause_reading()
+            self._watch_stall(self.transport.get_write_buffer_size())
 
     def resume_writing(self) -> None:
         self.paused = False
+        self._stop_stall()
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
             self._answer_waiting()
+
+    def _watch_stall(self, left: int) -> None:
+        """While answers wait for the client to read them, it must take some of them every
+        ``stall_seconds``: one that takes nothing (a slow-read attack) would otherwise keep
+        its connection and a full buffer for ever (a close waits for the buffer to drain)."""
+        loop = asyncio.get_running_loop()
+        self.stall = loop.call_later(self.server.stall_seconds, self._stalled, left)
+
+    def _stalled(self, left: int) -> None:
+        self.stall = None
+        if not self.paused or self.transport is None:
+            return
+        now = self.transport.get_write_buffer_size()
+        if now >= left:
+            self.closing = True
+            self.transport.abort()
+        else:
+            self._watch_stall(now)
+
+    def _stop_stall(self) -> None:
+        if self.stall is not None:
+            self.stall.cancel()
+            self.stall = None
 
     def _await_request(self) -> None:
         """The next request's line and headers are due within HEADER_SECONDS."""
@@ -315,10 +344,12 @@ class Server:
         app: App,
         *,
         connections: int = 512,
+        stall_seconds: float = STALL_SECONDS,
         log: Callable[[str], None] = lambda _message: None,
     ) -> None:
         self.app = app
         self.connections = connections
+        self.stall_seconds = stall_seconds
         self.log = log
         self.live: set[_Connection] = set()
         self.clock = _Clock()
