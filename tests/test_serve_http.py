@@ -286,3 +286,25 @@ def test_a_slow_reader_is_not_cut_off(dist: Path) -> None:
             time.sleep(0.01)
         assert time.monotonic() - started > 1.5  # slower than the stall limit, and whole
     assert got.startswith(b"HTTP/1.1 200 OK") and got.split(b"\r\n\r\n", 1)[1] == b"X" * HUGE
+
+
+def test_pipelined_requests_waiting_on_a_slow_reader_are_not_cut_off(
+    dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header deadline is for requests that have not arrived: requests already in the
+    server, waiting while the client reads slowly, are answered, however long that takes
+    (the stall limit is what bounds a client that reads nothing)."""
+    monkeypatch.setattr("livepipe.serve.http.HEADER_SECONDS", 0.5)
+    n = 300
+    number = free_port()
+    with (
+        running(ServeApp(dist), bind("127.0.0.1", number, "--port")),
+        socket.create_connection(("127.0.0.1", number), timeout=10) as conn,
+    ):
+        one = b"GET /big.ics HTTP/1.1\r\nHost: x\r\n"
+        conn.sendall((one + b"\r\n") * (n - 1) + one + b"Connection: close\r\n\r\n")
+        time.sleep(1.5)  # three header deadlines while the answers wait for this reader
+        got = bytearray()
+        while chunk := conn.recv(1 << 20):
+            got += chunk
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == n

@@ -224,7 +224,11 @@ class _Connection(asyncio.Protocol):
         self.server.live.discard(self)
 
     def pause_writing(self) -> None:
+        """The client is not reading: no more answers until it does. Requests already here
+        wait for it, so the header deadline (for requests still to come) is off meanwhile;
+        the stall limit bounds a client that reads nothing."""
         self.paused = True
+        self._stop_timer()
         if self.transport is not None:
             self.transport.pause_reading()
             self._watch_stall(self.transport.get_write_buffer_size())
@@ -234,6 +238,7 @@ class _Connection(asyncio.Protocol):
         self._stop_stall()
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
+            self._await_request()
             self._answer_waiting()
 
     def _watch_stall(self, left: int) -> None:
@@ -260,8 +265,11 @@ class _Connection(asyncio.Protocol):
             self.stall = None
 
     def _await_request(self) -> None:
-        """The next request's line and headers are due within HEADER_SECONDS."""
+        """The next request's line and headers are due within HEADER_SECONDS (from when the
+        client reads again, while it is not reading)."""
         self._stop_timer()
+        if self.paused:
+            return
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(HEADER_SECONDS, self._too_slow)
 
