@@ -36,7 +36,7 @@ class File:
     last_modified: datetime
     media_type: str
     gz: bytes | None = None
-    http_date: str = ""  # last_modified as a header gives it, formatted once
+    http_date: str = field(init=False, default="")  # last_modified as a header gives it
     # the answers made of it, by (gzip, not modified): written again at each poll
     replies: dict[tuple[bool, bool], Reply] = field(default_factory=dict, repr=False)
 
