@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from markupsafe import Markup
 from typer.testing import CliRunner
 
 from livepipe.build import build
@@ -19,6 +20,7 @@ from livepipe.i18n import (
     HERE,
     builtin_languages,
     catalogue,
+    held,
     phrases,
     placeholders,
 )
@@ -134,6 +136,23 @@ def test_a_site_catalogue_changes_a_phrase_and_adds_a_language(tmp_path: Path) -
     assert french("message.announce", title="Y") == "À venir : Y"
     assert french.label("where") == "Where: "  # not translated yet: English
     assert not phrases("fr").known  # livepipe itself has no French
+
+
+def test_a_build_reads_the_site_catalogues_once_the_next_sees_an_edit(tmp_path: Path) -> None:
+    """Inside held() (one build) each language's phrases are looked up once; outside, an
+    edit is seen at the next ask (serve rebuilds on it)."""
+    (tmp_path / "i18n").mkdir()
+    own = tmp_path / "i18n" / "en.toml"
+    own.write_text('[message]\nannounce = "Soon: {title}"\n', encoding="utf-8")
+    with held():
+        assert phrases("en", tmp_path)("message.announce", title="T") == "Soon: T"
+        own.write_text('[message]\nannounce = "Coming up: {title}"\n', encoding="utf-8")
+        assert phrases("en", tmp_path)("message.announce", title="T") == "Soon: T"
+        assert phrases("en", tmp_path)("label.when") == "When: "  # plain phrases as before
+        assert phrases("en", tmp_path).html("label.when") == Markup("When: ")
+    assert phrases("en", tmp_path)("message.announce", title="T") == "Coming up: T"
+    own.write_text('[message]\nannounce = "Later: {title}"\n', encoding="utf-8")
+    assert phrases("en", tmp_path)("message.announce", title="T") == "Later: T"
 
 
 def test_a_phrase_cannot_reach_into_values(tmp_path: Path) -> None:

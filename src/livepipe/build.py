@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import i18n
 from .errors import RenderError
 from .fast import parallel, rendercache
 from .fast.gc import paused_gc
@@ -93,7 +94,8 @@ def render_all(
     workers: int | None = None,
 ) -> list[Artifact]:
     """Every artifact of the site, in memory (preview, tests); ``build`` writes them instead."""
-    return list(_render(ctx, _names(only), _keep, progress, workers, None))
+    with i18n.held():
+        return list(_render(ctx, _names(only), _keep, progress, workers, None))
 
 
 def _names(only: tuple[str, ...]) -> tuple[str, ...]:
@@ -256,7 +258,8 @@ def build(
         cache = _render_cache(ctx, out, names)
         memo = None if cache is None else Memo(cache, dist)
         try:
-            files = tuple(_render(ctx, names, dist.put, progress, None, memo))
+            with i18n.held():
+                files = tuple(_render(ctx, names, dist.put, progress, None, memo))
         except BaseException:
             dist.abort()  # nothing of this build reaches what clients see
             raise
