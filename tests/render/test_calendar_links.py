@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 from datetime import UTC
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livepipe.build import build
+from livepipe.render.links import _query
 from livepipe.render.messages import render_message
 from livepipe.render.templating import Templates
 from livepipe.site import Site, load
@@ -39,3 +44,16 @@ def test_every_messages_calendar_link_is_a_file_of_the_build(tmp_path: Path) -> 
         assert query["text"] == [e.title]
         checked += 1
     assert checked >= 6
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=40), max_size=4))
+def test_the_query_is_urlencoded_as_urllib_does(fields: dict[str, str]) -> None:
+    """Titles and places in any script (and lone surrogates refused alike) encode as urllib's."""
+    try:
+        expected = urlencode(fields)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            _query(fields)
+        return
+    assert _query(fields) == expected

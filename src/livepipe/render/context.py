@@ -186,6 +186,11 @@ class EventView:
         return tuple((s.name, s.bio) for s in self._event.speakers)
 
     @cached_property
+    def speaker_names(self) -> tuple[str, ...]:
+        """The names given (a template's ``map('first') | select`` costs more than the rest)."""
+        return tuple(s.name for s in self._event.speakers if s.name)
+
+    @cached_property
     def speaker_lines(self) -> tuple[str, ...]:
         """Each speaker as "name，bio" / "name: bio", the name once."""
         return tuple(_speaker_line(s.name, s.bio, self.words) for s in self._event.speakers)

@@ -8,13 +8,30 @@ recurrence, so it adds the first occurrence (the .ics link beside it has the ser
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC
-from urllib.parse import urlencode
 
 from ..models import Event
 
 GOOGLE = "https://calendar.google.com/calendar/render"
 OUTLOOK = "https://outlook.live.com/calendar/0/action/compose"
+
+
+# What urllib's quote_plus keeps as it is (and the space, which becomes "+").
+_QUOTED = re.compile(r"[^A-Za-z0-9_.~ -]+")
+
+
+def _quote_plus(value: str) -> str:
+    """urllib.parse.quote_plus(value), a run of characters at a time: quote_plus turns a
+    title or a description into bytes and looks them up one by one (two links per event:
+    3 % of a build)."""
+    return _QUOTED.sub(lambda m: "%" + m[0].encode().hex("%").upper(), value).replace(" ", "+")
+
+
+def _query(fields: Mapping[str, str]) -> str:
+    """urllib.parse.urlencode(fields)"""
+    return "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in fields.items())
 
 
 def _details(event: Event) -> str:
@@ -44,7 +61,7 @@ def google(event: Event) -> str:
     }
     if event.rrule:  # the whole series: a click adds every occurrence, not the first
         query["recur"] = f"RRULE:{event.rrule}"
-    return f"{GOOGLE}?{urlencode(query)}"
+    return f"{GOOGLE}?{_query(query)}"
 
 
 def outlook(event: Event) -> str:
@@ -63,4 +80,4 @@ def outlook(event: Event) -> str:
         "body": _details(event),
         "location": _where(event),
     }
-    return f"{OUTLOOK}?{urlencode(query)}"
+    return f"{OUTLOOK}?{_query(query)}"
