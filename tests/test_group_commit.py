@@ -5,12 +5,16 @@ its write is committed; a write that fails undoes only itself."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from livepipe.config import Settings
 from livepipe.ledger import open_ledger
 from livepipe.ledger.base import LostClaimError
 from livepipe.ledger.group import GroupCommit
+from livepipe.ledger.sqlite import SqliteLedger
 from livepipe.records import SendState
 
 from .support.ledgers import fill
@@ -159,3 +163,99 @@ def test_a_group_with_no_failure_spends_no_statement_on_savepoints(tmp_path) -> 
         assert all(check.send(s.key).call_started_at is not None for s in claimed)  # type: ignore[union-attr]
     finally:
         check.close()
+
+
+def test_outcomes_commit_without_waiting_for_the_disk_claims_and_call_starts_wait(
+    pg_url: str,
+) -> None:
+    """On PostgreSQL a group of outcomes only commits with synchronous_commit off (a burst
+    through two workers spent its time in fsyncs); a group with one durable write in it
+    (a claim, a call's start) waits for the disk; the setting ends with the transaction."""
+    group = GroupCommit(lambda: open_ledger(Settings(), pg_url))
+
+    def setting(db: Any) -> str:
+        return str(db.conn.execute("SHOW synchronous_commit").fetchone()[0])
+
+    seen: dict[str, str] = {}
+    gate = threading.Event()
+    try:
+        assert group.run(setting, durable=False) == "off"
+        assert group.run(setting) == "on"
+        # hold the writer, so that an outcome and a claim wait for the same group
+        holding = threading.Thread(target=group.run, args=(lambda db: gate.wait(10),))
+        holding.start()
+        time.sleep(0.1)
+        waiting = [
+            threading.Thread(target=lambda: seen.update(outcome=group.run(setting, durable=False))),
+            threading.Thread(target=lambda: seen.update(claim=group.run(setting))),
+        ]
+        for t in waiting:
+            t.start()
+        time.sleep(0.2)
+        gate.set()
+        for t in [holding, *waiting]:
+            t.join(10)
+        assert seen == {"outcome": "on", "claim": "on"}
+        assert group.run(setting, durable=False) == "off"
+        assert group.run(setting) == "on"  # SET LOCAL: gone with its transaction
+    finally:
+        group.close()
+
+
+def test_only_the_outcomes_are_not_durable(tmp_path: Path) -> None:
+    """Which writes may be lost with the database's machine: the outcomes (the send is then
+    found claimed with its call started: uncertain, never resent blindly); never a claim or
+    a call's start (losing either could send twice)."""
+    flags: list[tuple[str, bool]] = []
+
+    class Recording(SqliteLedger):
+        def batch(self, *, savepoints: bool = True, durable: bool = True) -> Any:
+            flags.append((self.doing, durable))
+            return super().batch(savepoints=savepoints, durable=durable)
+
+    url = str(tmp_path / "ledger.sqlite")
+    seed = open_ledger(Settings(), url)
+    fill(seed, NOW, 2)
+    seed.close()
+
+    def opener() -> Recording:
+        db = Recording(tmp_path / "ledger.sqlite")
+        db.doing = ""
+        return db
+
+    group = GroupCommit(opener)
+    db = group._ledger
+    later = NOW + timedelta(minutes=1)
+
+    def doing(name: str) -> None:
+        db.doing = name
+
+    try:
+        doing("claim")
+        keys = [s.key for s in group.claim_due(NOW, "w:1", ["hook"], 8)]
+        doing("start")
+        group.start_call(keys[0], "w:1", NOW)
+        doing("sent")
+        group.mark_sent(keys[0], "w:1", NOW)
+        doing("start")
+        group.start_call(keys[1], "w:1", NOW)
+        doing("failed")
+        group.mark_failed(keys[1], "w:1", NOW, "400")
+        doing("start")
+        group.start_call(keys[2], "w:1", NOW)
+        doing("uncertain")
+        group.mark_uncertain(keys[2], "w:1", NOW, "?")
+        doing("released")
+        group.release(keys[3], "w:1", NOW, later, "503")
+    finally:
+        group.close()
+    assert flags == [
+        ("claim", True),
+        ("start", True),
+        ("sent", False),
+        ("start", True),
+        ("failed", False),
+        ("start", True),
+        ("uncertain", False),
+        ("released", False),
+    ]

@@ -276,11 +276,15 @@ class Ledger(ABC):
         """A cursor for reads."""
 
     @abstractmethod
-    def batch(self, *, savepoints: bool = True) -> AbstractContextManager[None]:
+    def batch(
+        self, *, savepoints: bool = True, durable: bool = True
+    ) -> AbstractContextManager[None]:
         """One transaction around several writes (``GroupCommit``): each ``transaction()``
         inside it is a savepoint, so one write that fails undoes only itself; without
         ``savepoints`` they are plain statements of the one transaction (a write that
-        fails leaves the transaction to be rolled back whole)."""
+        fails leaves the transaction to be rolled back whole). Not ``durable``: its
+        commit need not wait for the disk, where the database can tell (a crash of the
+        process loses nothing; a crash of the database's machine may lose it)."""
 
     @abstractmethod
     def _claim_sql(self) -> str:

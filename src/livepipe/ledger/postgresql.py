@@ -37,8 +37,13 @@ class PostgresLedger(Ledger):
             yield cur
 
     @contextmanager
-    def batch(self, *, savepoints: bool = True) -> Iterator[None]:
+    def batch(self, *, savepoints: bool = True, durable: bool = True) -> Iterator[None]:
         with self.conn.transaction():  # a transaction() inside is a savepoint (psycopg)
+            if not durable:
+                # The commit returns before the WAL reaches the disk (the server writes it
+                # within a few hundred ms): what a crash of the process leaves is the same,
+                # a crash of the server's machine may lose this transaction.
+                self.conn.execute("SET LOCAL synchronous_commit TO OFF")
             self._flat = not savepoints
             try:
                 yield

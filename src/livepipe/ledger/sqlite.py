@@ -27,7 +27,9 @@ class SqliteLedger(Ledger):
         self._savepoints = True  # does each write of that batch get one?
 
     @contextmanager
-    def batch(self, *, savepoints: bool = True) -> Iterator[None]:
+    def batch(self, *, savepoints: bool = True, durable: bool = True) -> Iterator[None]:
+        # Every commit here is as durable as synchronous=NORMAL makes it (WAL: a crash of
+        # the process loses nothing): ``durable`` changes nothing.
         with self.transaction() as cur:
             self._batch, self._savepoints = cur, savepoints
             try:
