@@ -259,3 +259,32 @@ def test_only_the_outcomes_are_not_durable(tmp_path: Path) -> None:
         ("uncertain", False),
         ("released", False),
     ]
+
+
+def test_readiness_counts_what_may_go_and_finds_the_earliest(ledger) -> None:
+    """What the dispatcher sleeps on, counted by the database, equals what every pending
+    send says (due, not-before, validity, channel, state), at several instants."""
+    fill(ledger, NOW, 3)  # 12 sends of "hook", due now and up to 3 s before
+    later = fill(ledger, NOW + timedelta(hours=1), 1, prefix="f")  # 4 due in an hour
+    first, second, third = ledger.claim_due(NOW, "w:1", ["hook"], 3)
+    # back to pending, not before 10 min from now (a retry); one not before an old instant
+    ledger.release(first.key, "w:1", NOW, NOW + timedelta(minutes=10), "503")
+    ledger.release(second.key, "w:1", NOW, NOW - timedelta(minutes=10), "503")
+    ledger.start_call(third.key, "w:1", NOW)  # claimed: not pending
+    ledger.resolve(later[0], NOW, delivered=True)  # settled by hand: not pending
+
+    def by_hand(now: datetime, channels: list[str]) -> tuple[int, datetime | None]:
+        ready = [
+            max(s.due, s.not_before or s.due)
+            for s in ledger.sends(SendState.PENDING)
+            if s.channel in channels and s.valid_until > now
+        ]
+        return sum(at <= now for at in ready), min(ready, default=None)
+
+    instants = [NOW - timedelta(seconds=2), NOW, NOW + timedelta(minutes=10)]
+    instants += [NOW + timedelta(hours=1), NOW + timedelta(days=3)]
+    for now in instants:
+        for channels in (["hook"], ["hook", "other"], ["other"], []):
+            assert ledger.readiness(now, channels) == by_hand(now, channels), (now, channels)
+    assert ledger.readiness(NOW, ["hook"]) == (10, NOW - timedelta(seconds=3))
+    assert ledger.readiness(NOW + timedelta(days=3), ["hook"]) == (0, None)  # none valid

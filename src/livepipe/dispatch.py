@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .fast.gc import paused_gc
 from .ledger.group import GroupCommit
-from .records import SendRecord, SendState
+from .records import SendRecord
 from .send import Outcome, Result, Sender
 
 if TYPE_CHECKING:
@@ -104,14 +104,8 @@ class Dispatcher:
                     now = self.app.clock()
                     paused = ledger.paused()
                     healthy = sorted(set(lookout.channels) - set(lookout.broken) - set(paused))
-                    ready = [
-                        max(s.due, s.not_before or s.due)
-                        for s in ledger.sends(SendState.PENDING)
-                        if s.channel in healthy and s.valid_until > now
-                    ]
-                    due = sum(at <= now for at in ready)
-                    soon = now + LOOKAHEAD
-                    if due or any(at <= soon for at in ready):
+                    due, earliest = ledger.readiness(now, healthy)
+                    if due or (earliest is not None and earliest <= now + LOOKAHEAD):
                         self.idle.clear()
                     else:
                         self.idle.set()
@@ -126,10 +120,9 @@ class Dispatcher:
                         # Due but not claimable here (another process holds them): no spin.
                         stop.wait(self.poll)
                         continue
-                    later = [at for at in ready if at > now]
                     timeout = self.poll
-                    if later:
-                        timeout = min(timeout, (min(later) - now).total_seconds())
+                    if earliest is not None:  # nothing may go now: it is later
+                        timeout = min(timeout, (earliest - now).total_seconds())
                     stop.wait(max(0.0, timeout))  # wakes at once on stop, too
         finally:
             self.idle.set()

@@ -409,6 +409,27 @@ class Ledger(ABC):
             cur.execute(self.q(sql + " ORDER BY due, key"), args)
             return [_send(row) for row in cur.fetchall()]
 
+    def readiness(self, now: datetime, channels: Sequence[str]) -> tuple[int, datetime | None]:
+        """What the dispatcher sleeps on, counted by the database: how many pending sends
+        of ``channels``, still valid ``now``, may go now (due, and past their not-before),
+        and the earliest instant any of them may go. (Reading every pending send to work it
+        out parsed 1,000 rows before a burst of 1,000: 7 % of its CPU.)"""
+        if not channels:
+            return 0, None
+        stamp = ts(now)
+        ready = "CASE WHEN not_before IS NOT NULL AND not_before > due THEN not_before ELSE due END"
+        with self.read() as cur:
+            cur.execute(
+                self.q(
+                    f"SELECT COUNT(CASE WHEN {ready} <= ? THEN 1 END), MIN({ready}) FROM sends "
+                    "WHERE state = 'pending' AND valid_until > ? "
+                    f"AND channel IN ({', '.join('?' * len(channels))})"
+                ),
+                (stamp, stamp, *channels),
+            )
+            count, earliest = cur.fetchone()
+        return int(count or 0), parse_ts(earliest)
+
     def send(self, key: str) -> SendRecord | None:
         with self.read() as cur:
             cur.execute(
