@@ -303,3 +303,28 @@ def test_aggregate_calendars_are_made_again_only_when_one_of_their_events_change
     assert "calendar.ics" in made
     assert b"operators-berlin" in (out / "calendar.ics").read_bytes()
     assert snapshot(out) == fresh(site, tmp_path, monkeypatch, tombstones=(gone,))
+
+
+def test_another_version_of_a_rendering_library_renders_everything(
+    site: Path, tmp_path: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jinja2, markdown-it, icalendar and markupsafe make the files: their versions (read
+    from their metadata, not by importing them) are part of every key."""
+    import importlib.metadata
+
+    out = tmp_path / "dist"
+    make(site, out)
+    rendered.clear()
+    make(site, out)
+    assert rendered == []
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: "99.0" if name == "markdown-it-py" else real(name),
+    )
+    make(site, out)
+    assert len(rendered) == 8
+    assert rendercache._version(("no-such-distribution", "json")) == str(
+        __import__("json").__version__
+    )

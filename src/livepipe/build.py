@@ -124,11 +124,8 @@ def _render(
     again, and the memo learns what this build made."""
     fragments: dict[str, dict[str, bytes]] = {n: {} for n in names}
     done = 0
-    for name in names:
-        prepare = getattr(RENDERERS[name], "prepare", None)
-        if prepare is not None:  # optional: warm what every worker would otherwise make
-            prepare(ctx)
-    for uid, key, outputs, reused in _render_events(ctx, names, sink, workers, memo):
+    prepare = functools.cache(functools.partial(_prepare, ctx, names))
+    for uid, key, outputs, reused in _render_events(ctx, names, sink, workers, memo, prepare):
         if memo is not None:
             memo.keep(uid, key, outputs, reused)
             ctx.keys[uid] = key
@@ -156,6 +153,8 @@ def _render(
     kept = [None if memo is None or k is None else memo.reuse(*k, 1) for k in keyed]
     todo = [p for p, k in zip(parts, kept, strict=True) if k is None]
     big = len(todo) > 1 and len(ctx.events) >= PARALLEL_MIN_EVENTS
+    if todo:
+        prepare()
     staged = _site_stage(todo, sink, workers if big else 1)
     for (name, _), k, before in zip(parts, keyed, kept, strict=True):
         files = next(staged) if before is None else before[0][0]
@@ -174,12 +173,23 @@ PARALLEL_MIN_EVENTS = 400
 _Outputs = list[tuple[list[Any], bytes | None]]
 
 
+def _prepare(ctx: BuildContext, names: tuple[str, ...]) -> None:
+    """Each renderer's optional ``prepare``: what every helper would otherwise make again
+    (ICS: the VTIMEZONEs). Only when something is to be rendered (a warm build that reuses
+    everything made them for nothing)."""
+    for name in names:
+        prepare = getattr(RENDERERS[name], "prepare", None)
+        if prepare is not None:
+            prepare(ctx)
+
+
 def _render_events(
     ctx: BuildContext,
     names: tuple[str, ...],
     sink: Callable[[Artifact], T],
     workers: int | None,
     memo: Memo | None,
+    prepare: Callable[[], None],
 ) -> Iterator[tuple[str, bytes, _Outputs, bool]]:
     """Every event through the renderers, in order. What the render cache still holds is
     taken here first; the rest is rendered in slices shared by this process and forked
@@ -195,6 +205,8 @@ def _render_events(
             if outputs is not None:
                 kept[i] = (e.uid, key, outputs, True)
     todo = [i for i in range(len(events)) if i not in kept]
+    if todo:
+        prepare()
     processes = parallel.processes(workers) if len(todo) >= PARALLEL_MIN_EVENTS else 1
     # Slices small enough for steady progress, big enough to share well.
     size = max(16, len(todo) // (processes * 8)) if processes > 1 else 64

@@ -27,6 +27,7 @@ only), and ``LIVEPIPE_CACHE=0`` turns it off. A damaged file is ignored and rewr
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import pickle
 import sys
@@ -80,6 +81,27 @@ def _tz_database() -> list[object]:
     return facts
 
 
+# The packages renderings are made with: (distribution, module).
+RENDERING_PACKAGES = (
+    ("jinja2", "jinja2"),
+    ("markdown-it-py", "markdown_it"),
+    ("icalendar", "icalendar"),
+    ("markupsafe", "markupsafe"),
+)
+
+
+def _version(package: tuple[str, str]) -> str:
+    """The installed version, read from its distribution's metadata: importing the packages
+    to ask them cost a warm build with nothing to render 70 ms."""
+    import importlib.metadata
+
+    distribution, module = package
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:  # not installed as a distribution
+        return str(getattr(importlib.import_module(module), "__version__", None))
+
+
 def code_folder() -> Path:
     """livepipe's own files (modules, and in a wheel its templates and catalogues)."""
     return Path(__file__).resolve().parents[1]
@@ -88,19 +110,13 @@ def code_folder() -> Path:
 def scope(settings_json: str, names: Iterable[str], folders: Iterable[Path | None]) -> str:
     """The fingerprint of everything a whole build's renderings share (see the docstring).
     ``folders``: the built-in templates and the site's templates and catalogues."""
-    import icalendar
-    import jinja2
-    import markdown_it
-
     from ..version import __version__
 
     facts: list[object] = [
         FORMAT,
         __version__,
         sys.version,
-        jinja2.__version__,
-        markdown_it.__version__,
-        icalendar.__version__,
+        *map(_version, RENDERING_PACKAGES),
         _tz_database(),
         settings_json,
         tuple(names),
