@@ -27,7 +27,6 @@ only), and ``LIVEPIPE_CACHE=0`` turns it off. A damaged file is ignored and rewr
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import pickle
 import sys
