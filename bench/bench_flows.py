@@ -9,6 +9,7 @@
     python bench/bench_flows.py dispatch [N [C [T]]] # the dispatcher alone (no Prefect), T threads
                                                   # (16), beside the anchor: signed POSTs + 3
                                                   # SQLite writes each, CPU per send of both
+                                                  # (BENCH_ROUNDS=5: five rounds, the median)
     python bench/bench_flows.py sparse [N]        # N sends 1.2 s apart through `livepipe up`
     python bench/bench_flows.py live [N [S]]      # N events (20) on their own bilibili rooms
                                                   # (stand-in) going live at random moments,
@@ -254,11 +255,11 @@ def sync_seconds(events: int, channels: int) -> float:
         return time.perf_counter() - started
 
 
-def dispatch(n: int, channels: int = 4, threads: int = 16) -> None:
+def dispatch(n: int, channels: int = 4, threads: int = 16) -> float:
     """The send path alone: N sends due at one instant, delivered by one Dispatcher (what
     `livepipe up` runs) in its own process, no Prefect; the receiver in this process. Then
     the anchor (plain signed POSTs + three SQLite writes each) to the same receiver, and
-    the CPU per send of both, side by side."""
+    the CPU per send of both, side by side; returns the ratio."""
     from livepipe.ledger import open_ledger
     from livepipe.pipeline import sync
     from livepipe.site import Site
@@ -311,6 +312,7 @@ def dispatch(n: int, channels: int = 4, threads: int = 16) -> None:
         f"{used / anchor_cpu:.2f}x (goal <= 1.2x); anchor's {n} took {anchor_wall:.2f} s",
         flush=True,
     )
+    return float(used / anchor_cpu)
 
 
 def _wait_healthy(url: str, timeout: float = 180) -> None:
@@ -538,6 +540,12 @@ if __name__ == "__main__":
             float(sys.argv[3]) if len(sys.argv) > 3 else 5.0,
         )
     elif what == "dispatch":
-        dispatch(*(int(a) for a in sys.argv[2:5]))
+        # Rounds of dispatcher-then-anchor: each ratio from two runs minutes apart at most
+        # (this machine's speed drifts by half within the hour), the median of them.
+        rounds = int(os.environ.get("BENCH_ROUNDS", "1"))
+        ratios = [dispatch(*(int(a) for a in sys.argv[2:5])) for _ in range(rounds)]
+        if rounds > 1:
+            shown = " / ".join(f"{r:.2f}" for r in ratios)
+            print(f"median over {rounds} rounds: {statistics.median(ratios):.2f}x ({shown})")
     else:
         raise SystemExit(__doc__)
