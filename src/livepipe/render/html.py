@@ -189,7 +189,11 @@ _PLAIN_TOKEN = re.compile(
     r"|</([a-zA-Z][a-zA-Z0-9]*)>"
 )
 _PLAIN_ATTR = re.compile(rf'{_SPACE}+({_NAME})(?:="([^"]*)")?')
-_RAW_TEXT = frozenset(HTMLParser.CDATA_CONTENT_ELEMENTS)
+# Elements whose content this Python's HTMLParser reads as text, not tags (later versions
+# add RCDATA ones: textarea, title).
+_RAW_TEXT = frozenset(
+    (*HTMLParser.CDATA_CONTENT_ELEMENTS, *getattr(HTMLParser, "RCDATA_CONTENT_ELEMENTS", ()))
+)
 
 
 def _plain(html: str, cleaner: _Cleaner) -> bool:
