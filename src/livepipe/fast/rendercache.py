@@ -26,6 +26,7 @@ only), and ``LIVEPIPE_CACHE=0`` turns it off. A damaged file is ignored and rewr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -89,9 +90,12 @@ RENDERING_PACKAGES = (
 )
 
 
+@functools.cache
 def _version(package: tuple[str, str]) -> str:
     """The installed version, read from its distribution's metadata: importing the packages
-    to ask them cost a warm build with nothing to render 70 ms."""
+    to ask them cost a warm build with nothing to render 70 ms. Read once per process: a
+    long-running `up` or `serve` renders with the code it loaded, so a package upgraded on
+    disk meanwhile must not relabel its renderings (the next process reads the new one)."""
     import importlib.metadata
 
     distribution, module = package
