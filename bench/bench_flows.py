@@ -219,11 +219,13 @@ DISPATCHER = """
 import sys, threading, time
 from livepipe.app import Livepipe
 from livepipe.dispatch import Dispatcher
+from livepipe.fast.gc import settle
 stop = threading.Event()
 d = Dispatcher(Livepipe.at(sys.argv[1]), threads=int(sys.argv[2]))
 threading.Thread(target=d.run, args=(stop,), daemon=True).start()
 while getattr(d, "_writes", True) is None or len(d._senders) < d.threads:
     time.sleep(0.05)
+settle()  # as `up` does once it has started
 print("ready", flush=True)
 sys.stdin.read()  # until the benchmark closes it
 stop.set()

@@ -37,6 +37,7 @@ from flows.common import (
 from livepipe.activity import What, tell
 from livepipe.app import Livepipe
 from livepipe.errors import ConfigError
+from livepipe.fast.gc import settle
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -506,6 +507,7 @@ def up(
     for first in (SYNC_DEPLOYMENT, RECONCILE_DEPLOYMENT):  # at once, not after a poll
         run_deployment(first, parameters={"path": path}, timeout=0, as_subflow=False)
     ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    settle()
     tell(
         What.STARTED,
         f"livepipe up: Prefect UI {ui}, hooks http://127.0.0.1:{hook_port}/hooks/git "
@@ -610,6 +612,7 @@ def worker(path: str = ".", threads: int = 16, port: int = 8766, log_format: str
     delivery = _delivering(app, path, threads, stop, beat)
     runner = Runner(path, {WATCH_DEPLOYMENT: 32}, stop)
     threading.Thread(target=runner.run, name="livepipe-runner", daemon=True).start()
+    settle()
     tell(
         What.STARTED,
         f"livepipe worker: sending with {threads} threads (/healthz, /metrics on {port}); "

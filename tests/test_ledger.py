@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livepipe.config import Settings
 from livepipe.ledger import open_ledger
-from livepipe.ledger.base import SCHEMA_VERSION, LostClaimError
+from livepipe.ledger.base import SCHEMA_VERSION, LostClaimError, parse_ts, ts
 from livepipe.records import SendState
 
 from .support.ledgers import fill
@@ -168,3 +171,28 @@ def test_schema_3_keeps_a_preview_send_as_the_reviewers(tmp_path: Path) -> None:
         "announce:preview",
     )
     assert send_key(rec.uid, rec.key_slot, rec.channel, rec.occurrence) == rec.key
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1001, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.sampled_from([UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/St_Johns")]),
+    )
+)
+@settings(max_examples=500, deadline=None)
+def test_the_stored_time_text_is_what_strftime_wrote(value: datetime) -> None:
+    """Ledgers hold times as text and compare them as text: the quick way must write
+    exactly what ``strftime`` wrote before it (years 1000-9999; below them strftime did not
+    pad the year, and isoformat does, so those sort right)."""
+    assert ts(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_ts(ts(value)) == value.astimezone(UTC)
+
+
+def test_a_stored_time_keeps_its_microseconds_and_zone() -> None:
+    shanghai = datetime(2026, 12, 7, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert ts(shanghai) == "2026-12-07T01:30:00.000000Z"
+    assert ts(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "2026-01-02T03:04:05.000006Z"
+    assert ts(None) is None
+    with pytest.raises(ValueError, match="tz-aware"):
+        ts(datetime(2026, 1, 1))

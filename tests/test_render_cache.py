@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,6 +153,30 @@ def test_sequence_and_change_times_from_the_ledger_are_inputs(
     assert snapshot(out) == fresh(site, tmp_path, monkeypatch, sequence={uid: 3})
 
 
+def test_an_event_changed_after_loading_is_keyed_by_its_new_value(
+    site: Path, tmp_path: Path, rendered: list[str]
+) -> None:
+    """Pages' events carry their fingerprint from the page cache; one changed after loading
+    (the replay URL the stream watcher found, as `build` with a ledger does) has none and is
+    keyed by what it now is, not by the page's fingerprint."""
+    out = tmp_path / "dist"
+    loaded = load(Site.locate(site), workers=1)
+    assert all(e.fingerprint for e in loaded.events)
+    build(loaded, out)
+    target = next(e for e in loaded.events if "operators-berlin" in e.uid)
+    changed = replace(target, replay_url="https://video.example.org/replay/42")
+    assert changed.fingerprint == b"" and replace(target) == target  # not in equality
+    events = tuple(changed if e is target else e for e in loaded.events)
+    rendered.clear()
+    build(replace(loaded, events=events), out)
+    assert rendered == [target.uid]
+    assert "https://video.example.org/replay/42" in (out / "feed.json").read_text()
+    rendered.clear()
+    build(load(Site.locate(site), workers=1), out)  # the page's event again, from the cache
+    assert rendered == [target.uid]
+    assert "replay/42" not in (out / "feed.json").read_text()
+
+
 def test_a_recurring_event_follows_the_clock(
     site: Path, tmp_path: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,9 +195,14 @@ def test_a_recurring_event_follows_the_clock(
     assert snapshot(out) == fresh(site, tmp_path, monkeypatch, now=later)
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["checked-here", "checked-ahead"])
 def test_files_changed_or_deleted_in_dist_are_made_again(
-    site: Path, tmp_path: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch
+    site: Path, tmp_path: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch, ahead: bool
 ) -> None:
+    """Also when `build` checked dist/ in a forked process while the pages loaded."""
+    import livepipe.timeutil
+    from livepipe import writer
+
     out = tmp_path / "dist"
     make(site, out)
     expected = snapshot(out)
@@ -182,6 +212,10 @@ def test_files_changed_or_deleted_in_dist_are_made_again(
     digest = next((out / "newsletter").glob("digest-*.html"))
     digest.write_text("tampered")
     rendered.clear()
+    if ahead:
+        monkeypatch.setattr(writer, "AHEAD_MIN_BYTES", 0)
+        monkeypatch.setattr(livepipe.timeutil, "usable_cpus", lambda: 2)
+        assert writer.check_ahead(out)
     make(site, out)
     assert snapshot(out) == expected
     assert sorted(uid.split("@")[0] for uid in rendered) == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,88 @@ def test_files_the_manifest_vouches_for_are_not_read_again(
     with pytest.raises(RenderError, match="outside"):
         write_all(out, files)
     assert (tmp_path / "elsewhere").read_bytes() == b"A" * 10
+
+
+@pytest.fixture
+def ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_ahead on for any manifest, as on a machine with two CPUs."""
+    import livepipe.timeutil
+    import livepipe.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "AHEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(livepipe.timeutil, "usable_cpus", lambda: 2)
+
+
+def _tampered(tmp_path: Path) -> tuple[Path, list[tuple[str, str, str, int]]]:
+    """A folder a build wrote, then changed behind its back in every way a file can be;
+    the facts the manifest lists."""
+    out = tmp_path / "dist"
+    names = [f"{d}/{n}.txt" for d in ("events", "wechat", "deep/er") for n in "abcdefg"]
+    write_all(out, [art(n, n.encode() * 3) for n in names])
+    # a path planted in the manifest that leads outside (written first: a file changed
+    # before the manifest was is vouched for by it)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"].append(dict(manifest["artifacts"][-1], path="../planted.txt"))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (out / "events" / "a.txt").unlink()  # deleted
+    edited = out / "events" / "b.txt"  # same size, same mtime: only its ctime tells
+    st = edited.stat()
+    edited.write_bytes(edited.read_bytes().upper())
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (out / "events" / "c.txt").unlink()
+    (out / "events" / "c.txt").symlink_to(out / "events" / "d.txt")  # a symlink inside
+    (tmp_path / "outside").mkdir()
+    shutil.move(out / "deep" / "er", tmp_path / "outside" / "er")
+    (out / "deep" / "er").symlink_to(tmp_path / "outside" / "er")  # a folder leading out
+    (out / "wechat" / "e.txt").unlink()
+    (out / "wechat" / "e.txt").mkdir()  # a folder where a file was
+    facts = [(a["path"], a["media_type"], a["sha256"], a["bytes"]) for a in manifest["artifacts"]]
+    return out, facts
+
+
+def test_the_check_ahead_finds_what_the_check_of_each_file_finds(
+    tmp_path: Path, ahead: None
+) -> None:
+    """`build` checks the files the last manifest lists in a forked process while the pages
+    load: for every file, the same answer as looking at it in the build, tampered or not."""
+    from livepipe.writer import check_ahead
+
+    out, facts = _tampered(tmp_path)
+    here = OutputDir(out)
+    assert here._changed is None  # no check ahead: each file looked at when asked
+    expected = {}
+    for fact in facts:
+        try:
+            expected[fact[0]] = here.reuse_all([fact]) is not None
+        except RenderError:  # the build refuses to write there: not kept either
+            expected[fact[0]] = False
+    here.abort()
+    assert check_ahead(out)
+    there = OutputDir(out)
+    assert there._changed is not None  # the answer came, for this manifest
+    found = {fact[0]: there.reuse_all([fact]) is not None for fact in facts}
+    there.abort()
+    assert found == expected
+    kept = {path for path, ok in found.items() if ok}
+    assert kept == {f"{d}/{n}.txt" for d in ("events", "wechat") for n in "abcdefg"} - {
+        "events/a.txt", "events/b.txt", "events/c.txt", "wechat/e.txt"
+    }  # fmt: skip
+
+
+def test_a_check_ahead_of_another_manifest_is_not_taken(tmp_path: Path, ahead: None) -> None:
+    import livepipe.writer as writer_module
+    from livepipe.writer import check_ahead
+
+    out = tmp_path / "dist"
+    files = [art("a.txt", b"A"), art("b.txt", b"B")]
+    write_all(out, files)
+    assert check_ahead(out)
+    pid, _ = writer_module._AHEAD[os.path.realpath(out)]
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has answered (left to reap)
+    manifest = out / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes())  # replaced meanwhile (another build)
+    dist = OutputDir(out)
+    assert dist._changed is None  # each file is looked at again
+    dist.abort()
+    # nothing to check ahead: no manifest, or a small one on a machine of one CPU
+    assert not check_ahead(tmp_path / "nothing-here")

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .app import Livepipe
 
 log = logging.getLogger(__name__)
+# The template folders a send renders from: compiled before anything is due.
+MESSAGE_TEMPLATES = ("messages", "newsletter", "wechat")
 
 LOOKAHEAD = timedelta(seconds=3)
 RECOVER_SECONDS = 5.0
@@ -93,6 +95,7 @@ class Dispatcher:
                     self._sender().warm()
                     ready_all.wait(timeout=60)
 
+                self.app.templates.compile_ahead(MESSAGE_TEMPLATES)
                 wait([pool.submit(warm) for _ in range(self.threads)])
                 recovered_at = 0.0
                 while not stop.is_set():

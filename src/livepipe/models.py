@@ -7,8 +7,9 @@ these types, never raw front matter.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -133,6 +134,11 @@ class Event:
     skip: tuple[str, ...] = ()  # slot names this page opts out of
     revision: str = ""  # hash of every field above
     significant: str = ""  # hash of time, place, live URL and status (drives SEQUENCE)
+    # SHA-256 of repr(event), set once the page's event is complete (normalize): what a
+    # build keys its renderings with, kept in the page cache so a warm build does not repr
+    # 10k events again. Not an input: replace() makes an event without it (its value may
+    # differ), and then the build takes repr() itself; not in records, repr or equality.
+    fingerprint: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     @property
     def duration(self) -> timedelta:
@@ -155,6 +161,8 @@ class Event:
         """The whole event as JSON, so the ledger can render messages without the page."""
         data: dict[str, object] = {}
         for f in fields(self):
+            if not f.init:  # the fingerprint: made again from the event read back
+                continue
             value = getattr(self, f.name)
             if isinstance(value, datetime):
                 value = value.isoformat()
@@ -225,6 +233,11 @@ class Event:
             "revision": self.revision,
             "significant": self.significant,
         }
+
+
+def fingerprint(event: Event) -> bytes:
+    """SHA-256 of the event's whole value (``repr``: every field but the fingerprint)."""
+    return hashlib.sha256(repr(event).encode("utf-8")).digest()
 
 
 class SendState(enum.StrEnum):

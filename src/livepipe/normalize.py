@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 from .addresses import private_reason
 from .config import Settings
 from .identity import event_uid, page_id, uri, url_path
-from .models import Event
+from .models import Event, fingerprint
 from .recurrence import check_rule, expand, rule_text, rule_until
 from .sources.base import Draft, PageContext, PageSchema
 from .timeutil import (
@@ -42,7 +42,7 @@ SIGNIFICANT_FIELDS = (
     "rrule",
     "exdates",
 )
-_NOT_HASHED = {"revision", "significant"}
+_NOT_HASHED = {"revision", "significant", "fingerprint"}
 _HASHED = tuple(f.name for f in fields(Event) if f.name not in _NOT_HASHED)
 # Fields Event gained after the ledger started keeping hashes: in the hashed text only when
 # set, so every page that does not use them keeps the revision it had (no "edited" storm).
@@ -119,6 +119,7 @@ def normalize(ctx: PageContext, draft: Draft, schema: PageSchema, settings: Sett
     # The event is not shared yet: fill in its two hashes in place (replace() copies it).
     object.__setattr__(event, "revision", _hash(event, _HASHED, body=page.body.strip()))
     object.__setattr__(event, "significant", _hash(event, SIGNIFICANT_FIELDS))
+    object.__setattr__(event, "fingerprint", fingerprint(event))
     return event
 
 

@@ -123,3 +123,41 @@ def test_renderings_are_held_only_for_their_moment() -> None:
     shared(("event", 7), lambda: make(7))  # its moment passed: made again
     assert made.count(7) == 2
     assert len(shared) == 1  # and the 49 others are gone
+
+
+def test_templates_compiled_ahead_are_not_compiled_again_by_a_send(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher compiles the message templates before anything is due: the first
+    burst renders without compiling; a site template that does not compile is skipped
+    there and fails the send that renders it, with the reason."""
+    import jinja2
+
+    from livepipe.dispatch import MESSAGE_TEMPLATES
+    from livepipe.errors import RenderError
+
+    site = tmp_path / "templates"
+    (site / "messages").mkdir(parents=True)
+    (site / "messages" / "announce.txt").write_text("{{ e.title }\n")  # does not compile
+    templates = Templates(site)
+    assert templates.compile_ahead(MESSAGE_TEMPLATES) >= 15  # livepipe's messages & co.
+    compiled: list[str | None] = []
+    real = jinja2.Environment._compile
+
+    def counting(self: jinja2.Environment, source: str, filename: str) -> Any:
+        compiled.append(filename)
+        return real(self, source, filename)
+
+    monkeypatch.setattr(jinja2.Environment, "_compile", counting)
+    event = load_path(CONTENT).events[0]
+    for kind, slot in ((SlotKind.REMINDER, "starting-soon"), (SlotKind.CHANGED, "changed")):
+        send = make_send(uid=event.uid, slot=slot, kind=kind, channel="ops", due=START)
+        message = render_message(
+            send, event, Settings(), templates, now=START, parts={"html", "article"}
+        )
+        assert message.text and message.article
+        assert message.html or kind is SlotKind.REMINDER  # an email for changes only
+    assert compiled == []
+    broken = make_send(uid=event.uid, slot="announce", kind=SlotKind.ANNOUNCE, channel="ops")
+    with pytest.raises(RenderError, match="template"):
+        render_message(broken, event, Settings(), templates, now=START)

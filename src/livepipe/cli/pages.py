@@ -89,8 +89,10 @@ def build(
     """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT, with
     the site's ledger when it has one (the same files as `sync`)."""
     from ..pipeline import build_site
+    from ..writer import check_ahead
 
     at = parse_now(now)
+    check_ahead(out)  # the files the last build wrote, checked beside the loading
     result = load_pages(path, config)
     console = safe_console(stderr=True)
     shown = (Severity.ERROR,) if quiet else (Severity.ERROR, Severity.WARNING)

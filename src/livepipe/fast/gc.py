@@ -20,3 +20,13 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def settle() -> None:
+    """For a long-running process once it has started (`up`, `worker`): collect, then take
+    every object alive now (modules, Prefect's client, the app, the senders) out of all
+    later collections. A collection after a burst walked them all again: 30 ms with the
+    dispatcher's modules, 70 ms with Prefect's, every time. They live as long as the
+    process; what is made later is collected as before."""
+    gc.collect()
+    gc.freeze()

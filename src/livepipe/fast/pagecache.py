@@ -33,7 +33,7 @@ from ..config import Settings
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 Key = tuple[str, Stamp | None]  # (page path, its stamp before it was read; None: unknown)
-FORMAT = 7  # bump when what is pickled changes shape (7: the module moved to fast/)
+FORMAT = 8  # bump when what is pickled changes shape (8: Event.fingerprint)
 
 
 def _zone_getattr(owner: object, name: str) -> object:

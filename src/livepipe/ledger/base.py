@@ -175,11 +175,14 @@ _INFORMING_KINDS = (SlotKind.ANNOUNCE, SlotKind.REMINDER, SlotKind.CHANGED, Slot
 
 
 def ts(value: datetime | None) -> str | None:
+    """``2026-12-07T09:30:00.000000Z``: the text ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` gives
+    for the UTC time, made by isoformat (strftime was 7 % of a burst's CPU: a send writes
+    several times)."""
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("the ledger only stores tz-aware times")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str | None) -> datetime | None:

@@ -15,7 +15,7 @@ from .. import recurrence
 from ..config import Settings
 from ..i18n import HtmlPhrases, Phrases, phrases
 from ..identity import digest, url_path
-from ..models import Event
+from ..models import Event, fingerprint
 from ..timeutil import get_zone
 from . import timefmt
 from .html import markdown_text
@@ -239,7 +239,7 @@ class BuildContext:
                 now,
                 repr(self.series.get(event.uid)),
             )
-            h = hashlib.sha256(repr(event).encode("utf-8"))
+            h = hashlib.sha256(event.fingerprint or fingerprint(event))
             h.update(repr(facts).encode("utf-8"))
             key = self.keys[event.uid] = h.digest()
         return key
