@@ -10,6 +10,8 @@
                                                   # (16), beside the anchor: signed POSTs + 3
                                                   # SQLite writes each, CPU per send of both
                                                   # (BENCH_ROUNDS=5: five rounds, the median)
+    python bench/bench_flows.py dispatch-instructions [N [C [T]]] # the same under callgrind:
+                                                  # instructions per send of both (N: 200)
     python bench/bench_flows.py sparse [N]        # N sends 1.2 s apart through `livepipe up`
     python bench/bench_flows.py live [N [S]]      # N events (20) on their own bilibili rooms
                                                   # (stand-in) going live at random moments,
@@ -170,7 +172,9 @@ def pending_due(settings_path: Path) -> dict[str, datetime]:
 
 # The anchor the dispatcher is measured against (issue 28): the same number of signed POSTs
 # to the same receiver, from the same number of threads, each with three SQLite write
-# transactions (claim, call started, sent) on its own connection, and nothing else.
+# transactions (claim, call started, sent) on its own connection, and nothing else. Each
+# thread makes its connection and HTTP client before the clock starts, as the dispatcher
+# does before anything is due (an SSL context each: they were counted in the anchor).
 ANCHOR = """
 import hashlib, hmac, json, os, queue, sqlite3, sys, threading, time
 import httpx
@@ -187,10 +191,14 @@ def write(db, sql, *args):
     db.execute("BEGIN IMMEDIATE")
     db.execute(sql, args)
     db.execute("COMMIT")
+set_up = threading.Barrier(threads + 1)
+go = threading.Event()
 def work():
     db = sqlite3.connect(os.environ["DB"], timeout=60, isolation_level=None)
     db.execute("PRAGMA synchronous=NORMAL")
     client = httpx.Client()
+    set_up.wait()  # connections and clients are made first, as the dispatcher's are
+    go.wait()
     while True:
         try:
             key = todo.get_nowait()
@@ -207,9 +215,14 @@ def work():
         write(db, "UPDATE sends SET state = 'sent', at = ? WHERE key = ?", time.time(), key)
 os.environ["DB"] = db
 pool = [threading.Thread(target=work) for _ in range(threads)]
-cpu, wall = time.process_time(), time.perf_counter()
 for t in pool:
     t.start()
+set_up.wait()
+if sys.argv[6:] == ["wait"]:  # set up: the counter is switched on, then a line comes
+    print("ready", flush=True)
+    sys.stdin.readline()
+cpu, wall = time.process_time(), time.perf_counter()
+go.set()
 for t in pool:
     t.join()
 print(time.process_time() - cpu, time.perf_counter() - wall)
@@ -257,11 +270,37 @@ def sync_seconds(events: int, channels: int) -> float:
         return time.perf_counter() - started
 
 
-def dispatch(n: int, channels: int = 4, threads: int = 16) -> float:
+def callgrind(out: Path) -> list[str]:
+    """The command prefix that runs a program under callgrind, counting nothing until told
+    (``counting``): instructions, the same count however busy the machine is."""
+    return [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+    ]  # fmt: skip
+
+
+def counting(pid: int, on: bool) -> None:
+    subprocess.run(
+        ["callgrind_control", "-i", "on" if on else "off", str(pid)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def counted(out: Path) -> int:
+    """Instructions callgrind counted (its ``totals:`` line)."""
+    for line in out.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise SystemExit(f"{out}: no instruction count")
+
+
+def dispatch(n: int, channels: int = 4, threads: int = 16, *, instructions: bool = False) -> float:
     """The send path alone: N sends due at one instant, delivered by one Dispatcher (what
     `livepipe up` runs) in its own process, no Prefect; the receiver in this process. Then
     the anchor (plain signed POSTs + three SQLite writes each) to the same receiver, and
-    the CPU per send of both, side by side; returns the ratio."""
+    the CPU per send of both, side by side; returns the ratio. ``instructions``: both
+    run under callgrind, counting only from just before the burst to its last arrival (the
+    anchor: its sends), and the ratio is of instructions per send (user space; system
+    calls are not counted), which a busy machine does not change."""
     from livepipe.ledger import open_ledger
     from livepipe.pipeline import sync
     from livepipe.site import Site
@@ -272,8 +311,9 @@ def dispatch(n: int, channels: int = 4, threads: int = 16) -> float:
     env = {**os.environ, SECRET_ENV: SECRET}
     with serve(stats, secret=SECRET) as base:
         site = burst_site(home / "site", base, channels)
+        grind = callgrind(home / "dispatcher.callgrind") if instructions else []
         proc = subprocess.Popen(
-            [sys.executable, "-c", DISPATCHER, str(site), str(threads)],
+            [*grind, sys.executable, "-c", DISPATCHER, str(site), str(threads)],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -293,14 +333,22 @@ def dispatch(n: int, channels: int = 4, threads: int = 16) -> float:
             print("  the sync ended after the due time: the lateness below includes it")
         due = pending_due(site / "livepipe.toml")
         time.sleep(max(0.0, due_at.timestamp() - time.time() - 0.5))
+        if instructions:
+            counting(proc.pid, True)
         before = cpu_seconds(proc.pid)
-        wait_arrivals(stats, due, due_at.timestamp() + 120, settle=0)
+        wait_arrivals(stats, due, due_at.timestamp() + (1200 if instructions else 120), settle=0)
         used = cpu_seconds(proc.pid) - before
+        if instructions:
+            counting(proc.pid, False)
         time.sleep(2)  # would a second delivery still come?
         proc.stdin.close()
-        proc.wait(timeout=30)
+        proc.wait(timeout=300 if instructions else 30)
         print(f"sync of {n // channels} events took {took:.2f} s: sends due {lead:.1f} s after")
         report(f"dispatcher alone, {n // channels} events x {channels} channels", due, stats)
+        if instructions:
+            return _anchor_instructions(
+                n, threads, f"{base}/dedup", home, counted(home / "dispatcher.callgrind")
+            )
         with tempfile.TemporaryDirectory(prefix="lp-anchor-") as tmp:
             done = subprocess.run(
                 [sys.executable, "-c", ANCHOR, f"{base}/dedup", str(n), str(threads),
@@ -315,6 +363,33 @@ def dispatch(n: int, channels: int = 4, threads: int = 16) -> float:
         flush=True,
     )
     return float(used / anchor_cpu)
+
+
+def _anchor_instructions(n: int, threads: int, url: str, home: Path, used: int) -> float:
+    """The anchor under callgrind, counting its sends only; both counts per send."""
+    out = home / "anchor.callgrind"
+    proc = subprocess.Popen(
+        [*callgrind(out), sys.executable, "-c", ANCHOR, url, str(n), str(threads),
+         str(home / "anchor.sqlite"), SECRET, "wait"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    counting(proc.pid, True)
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    proc.stdout.readline()  # its sends are done
+    counting(proc.pid, False)
+    proc.stdin.close()
+    proc.wait(timeout=300)
+    anchor = counted(out)
+    print(
+        f"instructions per send, {threads} threads: dispatcher {used / n / 1e6:.2f} M, anchor "
+        f"(signed POST + 3 SQLite writes) {anchor / n / 1e6:.2f} M: {used / anchor:.2f}x "
+        "(goal <= 1.2x; callgrind: user space only, the same on a busy machine)",
+        flush=True,
+    )
+    return used / anchor
 
 
 def _wait_healthy(url: str, timeout: float = 180) -> None:
@@ -549,5 +624,8 @@ if __name__ == "__main__":
         if rounds > 1:
             shown = " / ".join(f"{r:.2f}" for r in ratios)
             print(f"median over {rounds} rounds: {statistics.median(ratios):.2f}x ({shown})")
+    elif what == "dispatch-instructions":  # the same, counted in instructions (one round)
+        args = [int(a) for a in sys.argv[2:5]] or [200]
+        dispatch(*args, instructions=True)
     else:
         raise SystemExit(__doc__)

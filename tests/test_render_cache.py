@@ -368,3 +368,29 @@ def test_another_version_of_a_rendering_library_renders_everything(
     assert rendercache._version(("no-such-distribution", "json")) == str(
         __import__("json").__version__
     )
+
+
+def test_dist_is_checked_ahead_only_when_the_build_before_left_renderings(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build (no renderings kept: none yet, the cache removed or off) reuses no file:
+    checking them all beside the page readers would only take a CPU from them."""
+    import shutil
+
+    import livepipe.timeutil
+    from livepipe import writer
+    from livepipe.build import check_ahead
+
+    monkeypatch.setattr(writer, "AHEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(livepipe.timeutil, "usable_cpus", lambda: 2)
+    settings = Site.locate(site).settings
+    out = tmp_path / "dist"
+    assert not check_ahead(settings, out)  # nothing built yet
+    make(site, out)
+    assert check_ahead(settings, out)
+    make(site, out)  # takes the answer
+    shutil.rmtree(tmp_path / "user-cache")
+    assert not check_ahead(settings, out)  # dist/ is there, the renderings are not
+    make(site, out)
+    monkeypatch.setenv("LIVEPIPE_CACHE", "0")
+    assert not check_ahead(settings, out)

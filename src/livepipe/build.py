@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import i18n
+from . import i18n, writer
+from .config import Settings
 from .errors import RenderError
 from .fast import parallel, rendercache
 from .fast.gc import paused_gc
@@ -279,6 +280,16 @@ def build(
         if memo is not None:
             memo.save()
     return BuildResult(result, out, files, report, ctx.stems)
+
+
+def check_ahead(settings: Settings, out: Path) -> bool:
+    """Before the pages load: when the last build of this site into ``out`` left renderings
+    to reuse, check the files it wrote beside the loading (``writer.check_ahead``; a cold
+    build would only take a CPU from the page readers). Whether the check started."""
+    root = settings.root
+    if root is None or not caches_on() or not rendercache.cache_file(root, out).is_file():
+        return False
+    return writer.check_ahead(out)
 
 
 def _render_cache(ctx: BuildContext, out: Path, names: tuple[str, ...]) -> RenderCache | None:

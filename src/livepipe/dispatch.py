@@ -16,10 +16,11 @@ records each as a task run); every few seconds it takes back claims whose lease 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -143,26 +144,35 @@ class Dispatcher:
         until nothing more is due and every call has ended; how many were handled."""
         assert self._writes is not None
         lease = self.app.settings.ledger.lease
-        running: set[Future[Outcome]] = set()
+        # Each call, once it has ended, puts itself here (concurrent.futures.wait looked at
+        # every call under way, in Python, each time one ended).
+        ended: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        running = 0
         handled = 0
         more = True
         while not stop.is_set():
-            free = self.threads - len(running)
+            free = self.threads - running
             if more and free:
                 claimed = self._writes.claim_due(
                     self.app.clock(), worker, channels, free, lease=lease
                 )
                 more = len(claimed) == free
-                running.update(pool.submit(self._deliver, send) for send in claimed)
+                for send in claimed:
+                    pool.submit(self._deliver, send).add_done_callback(ended.put)
+                running += len(claimed)
             if not running:
                 break
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
+            finished = [ended.get()]
+            while not ended.empty():
+                finished.append(ended.get())
+            running -= len(finished)
+            for future in finished:
                 error = future.exception()
                 if error is not None:
                     log.error("dispatcher: %s", error)
                     continue
                 handled += 1
                 self.sent += future.result().state is Result.SENT
-        wait(running)  # stopping: the calls under way end and are recorded
+        for _ in range(running):  # stopping: the calls under way end and are recorded
+            ended.get()
         return handled

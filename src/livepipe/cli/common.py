@@ -82,13 +82,22 @@ LedgerOpt = Annotated[
 ]
 
 
-def load_pages(path: Path, config: Path | None, *, fetch: datetime | None = None) -> LoadResult:
+def load_pages(
+    path: Path,
+    config: Path | None,
+    *,
+    fetch: datetime | None = None,
+    first: Callable[[Settings], object] | None = None,
+) -> LoadResult:
     """The site at ``path``, loaded; ``fetch``: imported calendars that are due are fetched
-    first (what happened to each is printed)."""
+    first (what happened to each is printed); ``first``: called with the site's settings
+    before its pages are read."""
     try:
         from ..site import Site, load
 
         site = Site.locate(path, config=config)
+        if first is not None:
+            first(site.settings)
         if fetch is not None and site.settings.imports:
             from ..imports import refresh_imports
 

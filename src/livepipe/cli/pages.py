@@ -88,12 +88,12 @@ def build(
 ) -> None:
     """Validate, render every artifact (ICS, feeds, WeChat, newsletter) and write OUT, with
     the site's ledger when it has one (the same files as `sync`)."""
+    from ..build import check_ahead
     from ..pipeline import build_site
-    from ..writer import check_ahead
 
     at = parse_now(now)
-    check_ahead(out)  # the files the last build wrote, checked beside the loading
-    result = load_pages(path, config)
+    # the files the last build wrote are checked beside the loading
+    result = load_pages(path, config, first=lambda settings: check_ahead(settings, out))
     console = safe_console(stderr=True)
     shown = (Severity.ERROR,) if quiet else (Severity.ERROR, Severity.WARNING)
     for p in result.problems:

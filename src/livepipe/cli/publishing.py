@@ -94,7 +94,11 @@ def sync_cmd(
 ) -> None:
     """Fetch the imported calendars that are due, load, record the plan in the ledger,
     build OUT; print what changed."""
-    result = load_pages(path, config, fetch=parse_now(now))
+    from ..build import check_ahead
+
+    # the files the last build wrote are checked beside the loading
+    first = lambda settings: check_ahead(settings, out)  # noqa: E731
+    result = load_pages(path, config, fetch=parse_now(now), first=first)
     for p in result.problems:
         if p.severity is not Severity.INFO:
             safe_console(stderr=True).print(

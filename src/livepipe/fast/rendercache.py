@@ -130,13 +130,18 @@ def scope(settings_json: str, names: Iterable[str], folders: Iterable[Path | Non
     return hashlib.sha256(repr(facts).encode("utf-8")).hexdigest()
 
 
+def cache_file(site_root: Path, out: Path) -> Path:
+    """Where the renderings of a site's builds into ``out`` are kept."""
+    where = f"{os.path.realpath(site_root)}\0{os.path.realpath(out)}"
+    name = hashlib.sha256(where.encode("utf-8")).hexdigest()[:24]
+    return cache_dir() / f"renders-{name}.pickle"
+
+
 class RenderCache:
     """The renderings one output folder got from the last build of a site."""
 
     def __init__(self, site_root: Path, out: Path, scope: str) -> None:
-        where = f"{os.path.realpath(site_root)}\0{os.path.realpath(out)}"
-        name = hashlib.sha256(where.encode("utf-8")).hexdigest()[:24]
-        self.path = cache_dir() / f"renders-{name}.pickle"
+        self.path = cache_file(site_root, out)
         self.scope = scope
         self.entries: dict[str, Entry] = self._read()
 
