@@ -394,3 +394,36 @@ def test_dist_is_checked_ahead_only_when_the_build_before_left_renderings(
     make(site, out)
     monkeypatch.setenv("LIVEPIPE_CACHE", "0")
     assert not check_ahead(settings, out)
+
+
+def test_a_warm_build_pickles_again_only_the_shards_of_what_it_made(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render cache is kept in shards: after one edited page, only the entries of the
+    shards that changed are pickled again (the others are written as the bytes they were
+    read as), and the file still holds every entry, equal to what the build made."""
+    monkeypatch.setattr(rendercache.RenderCache, "SHARD", 2)
+    pickled: list[int] = []  # entries pickled anew, per shard
+    real = pickle.dumps
+
+    def counting(value: object, protocol: int | None = None) -> bytes:
+        first = value[0] if isinstance(value, list) and value else None
+        if isinstance(first, tuple) and isinstance(first[0], bytes):
+            pickled.append(len(value))  # a shard of render entries (key, outputs)
+        return real(value, protocol=protocol)
+
+    monkeypatch.setattr(rendercache.pickle, "dumps", counting)
+    out = tmp_path / "dist"
+    make(site, out)
+    total = sum(pickled)
+    assert total >= 10 and len(pickled) == (total + 1) // 2  # 8 events and the parts
+    edit(site / "content/en/events/operators-berlin.md", "An evening of", "A night of")
+    pickled.clear()
+    build(load(Site.locate(site), workers=1), out)
+    assert 1 <= sum(pickled) <= 8  # the event's shard and those of the parts showing it
+    [path] = (tmp_path / "user-cache").glob("renders-*.pickle")
+    cache = rendercache.RenderCache.__new__(rendercache.RenderCache)
+    cache.path, cache.scope = path, pickle.loads(path.read_bytes())[0]
+    again = make(site, out)  # and what the file holds is whole: nothing made again
+    assert again.report.written == []
+    assert len(cache._read()) == total

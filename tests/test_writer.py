@@ -193,6 +193,10 @@ def test_the_check_ahead_finds_what_the_check_of_each_file_finds(
     assert check_ahead(out)
     there = OutputDir(out)
     assert there._changed is not None  # the answer came, for this manifest
+    # and with it the manifest as it lists the files (not read again here)
+    assert (there._before, there._media, there._manifest_ctime) == (
+        here._before, here._media, here._manifest_ctime
+    )  # fmt: skip
     found = {fact[0]: there.reuse_all([fact]) is not None for fact in facts}
     there.abort()
     assert found == expected

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import marshal
 import os
 import secrets
 import shutil
@@ -160,9 +161,14 @@ class OutputDir:
         self._base = str(root)
         self._target = _Paths(root).target
         self._made: set[str] = set()
-        self._before, self._media, self._manifest_ctime = _previous(root, manifest)
-        # the listed files found changed by a check started ahead (None: check each here)
-        self._changed = _checked_ahead(root, manifest, self._manifest_ctime)
+        # the last manifest as a check started ahead read it, with the listed files it found
+        # changed; else read here, and each file is looked at when asked (``_changed`` None)
+        ahead = _checked_ahead(root, manifest)
+        self._changed: frozenset[str] | None = None
+        if ahead is not None:
+            self._before, self._media, self._manifest_ctime, self._changed = ahead
+        else:
+            self._before, self._media, self._manifest_ctime = _previous(root, manifest)
         for old in os.listdir(root):  # what a build that was killed left behind
             if old.startswith(STAGE_PREFIX):
                 shutil.rmtree(root / old, ignore_errors=True)
@@ -294,7 +300,7 @@ def check_ahead(root: Path, manifest: str = MANIFEST) -> bool:
     if pid == 0:  # the child: answer, and leave without any of the parent's clean-up
         try:
             os.close(read)
-            answer = json.dumps(_changed_files(root, manifest)).encode("utf-8")
+            answer = marshal.dumps(_looked_at(root, manifest))
             with os.fdopen(write, "wb") as fh:
                 fh.write(answer)
         finally:
@@ -304,10 +310,16 @@ def check_ahead(root: Path, manifest: str = MANIFEST) -> bool:
     return True
 
 
-def _changed_files(root: Path, manifest: str) -> tuple[int, list[str]]:
-    """The manifest's ctime, and the files it lists that are not as it left them: missing,
-    not a regular file, changed or touched since, or at a path a build would not write."""
-    files, _, limit = _previous(root, manifest)
+# What the check ahead answers: the manifest's ctime, its paths, media types, SHA-256s and
+# sizes (in lists: the parent makes its dicts from them quicker than it parses the JSON),
+# and the listed files that are not as it left them.
+_Answer = tuple[int, list[str], list[str], list[str], list[int], list[str]]
+
+
+def _looked_at(root: Path, manifest: str) -> _Answer:
+    """The manifest, and the files it lists that are not as it left them: missing, not a
+    regular file, changed or touched since, or at a path a build would not write."""
+    files, media, limit = _previous(root, manifest)
     paths = _Paths(root)
     changed: list[str] = []
     for path in files:
@@ -318,12 +330,23 @@ def _changed_files(root: Path, manifest: str) -> tuple[int, list[str]]:
             continue
         if not (stat.S_ISREG(st.st_mode) and st.st_ctime_ns < limit):
             changed.append(path)
-    return limit, changed
+    listed = list(files)
+    return (
+        limit,
+        listed,
+        [media[p] for p in listed],
+        [files[p][0] for p in listed],
+        [files[p][1] for p in listed],
+        changed,
+    )
 
 
-def _checked_ahead(root: Path, manifest: str, limit: int) -> frozenset[str] | None:
-    """The answer of ``check_ahead`` for ``root``, when one was started and it checked this
-    very manifest (its ctime); else None."""
+def _checked_ahead(
+    root: Path, manifest: str
+) -> tuple[dict[str, tuple[str, int]], dict[str, str], int, frozenset[str]] | None:
+    """The answer of ``check_ahead`` for ``root`` (the last manifest's files, media types
+    and ctime, and the files found changed), when one was started and the manifest is
+    still the one it read (its ctime); else None."""
     ahead = _AHEAD.pop(os.path.realpath(root), None)
     if ahead is None:
         return None
@@ -332,12 +355,14 @@ def _checked_ahead(root: Path, manifest: str, limit: int) -> frozenset[str] | No
         with os.fdopen(read, "rb") as fh:
             data = fh.read()
         os.waitpid(pid, 0)
-        seen, changed = json.loads(data)
-    except (OSError, ValueError, TypeError):
-        return None  # the child failed: check each file here
-    if seen != limit or not isinstance(changed, list):
-        return None  # the manifest was replaced meanwhile
-    return frozenset(map(str, changed))
+        answer: _Answer = marshal.loads(data)  # plain lists (loading runs nothing)
+        limit, paths, media, sha256, size, changed = answer
+        if os.stat(root / manifest).st_ctime_ns != limit:
+            return None  # the manifest was replaced meanwhile
+    except (OSError, ValueError, TypeError, EOFError):
+        return None  # no answer (the child failed): all of it here
+    files = dict(zip(paths, zip(sha256, size, strict=True), strict=True))
+    return files, dict(zip(paths, media, strict=True)), limit, frozenset(changed)
 
 
 def write_all(
