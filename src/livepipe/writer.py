@@ -359,10 +359,10 @@ def _checked_ahead(
         limit, paths, media, sha256, size, changed = answer
         if os.stat(root / manifest).st_ctime_ns != limit:
             return None  # the manifest was replaced meanwhile
+        files = dict(zip(paths, zip(sha256, size, strict=True), strict=True))
+        return files, dict(zip(paths, media, strict=True)), limit, frozenset(changed)
     except (OSError, ValueError, TypeError, EOFError):
         return None  # no answer (the child failed): all of it here
-    files = dict(zip(paths, zip(sha256, size, strict=True), strict=True))
-    return files, dict(zip(paths, media, strict=True)), limit, frozenset(changed)
 
 
 def write_all(
