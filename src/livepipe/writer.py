@@ -205,22 +205,14 @@ class OutputDir:
         compare is then not needed (else ``put`` compares the bytes)."""
         kept: list[Written] = []
         before, target, limit = self._before.get, self._target, self._manifest_ctime
-        lstat, regular, manifest = os.lstat, stat.S_ISREG, self.manifest
-        changed = self._changed
-        if changed is not None:  # ``check_ahead`` looked at every listed file already
-            for path, media_type, sha256, size in facts:
-                if path == manifest or path in changed or before(path) != (sha256, size):
-                    return None
-                kept.append(Written(path, media_type, sha256, size, False))
-            return kept
+        manifest, changed = self.manifest, self._changed
         for path, media_type, sha256, size in facts:
             if path == manifest or before(path) != (sha256, size):
                 return None
-            try:
-                st = lstat(target(path))
-            except OSError:
-                return None
-            if not (regular(st.st_mode) and st.st_ctime_ns < limit):
+            if changed is not None:  # ``check_ahead`` looked at every listed file already
+                if path in changed:
+                    return None
+            elif not _untouched(target(path), limit):
                 return None
             kept.append(Written(path, media_type, sha256, size, False))
         return kept
@@ -274,6 +266,16 @@ class OutputDir:
         )
 
 
+def _untouched(target: str, limit: int) -> bool:
+    """Is ``target`` a regular file not changed, replaced or touched since ``limit`` (the
+    manifest's ctime, ns, which no one can set back)? What a manifest vouches for."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_ctime_ns < limit
+
+
 # A warm build checks every file the last manifest lists (60k lstat calls at 10k pages:
 # 0.3 s). ``check_ahead`` starts that check in a forked process before the pages are
 # loaded, so it runs beside the loading on another CPU; OutputDir takes its answer.
@@ -324,11 +326,10 @@ def _looked_at(root: Path, manifest: str) -> _Answer:
     changed: list[str] = []
     for path in files:
         try:
-            st = os.lstat(paths.target(path))
-        except (OSError, RenderError):
-            changed.append(path)
-            continue
-        if not (stat.S_ISREG(st.st_mode) and st.st_ctime_ns < limit):
+            untouched = _untouched(paths.target(path), limit)
+        except (OSError, RenderError):  # a path the build would refuse to write
+            untouched = False
+        if not untouched:
             changed.append(path)
     listed = list(files)
     return (

@@ -97,8 +97,9 @@ def sync_cmd(
     from ..build import check_ahead
 
     # the files the last build wrote are checked beside the loading
-    first = lambda settings: check_ahead(settings, out)  # noqa: E731
-    result = load_pages(path, config, fetch=parse_now(now), first=first)
+    result = load_pages(
+        path, config, fetch=parse_now(now), first=lambda settings: check_ahead(settings, out)
+    )
     for p in result.problems:
         if p.severity is not Severity.INFO:
             safe_console(stderr=True).print(
