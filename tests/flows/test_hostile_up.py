@@ -95,7 +95,10 @@ def test_up_survives_a_raising_channel_an_endless_cover_and_a_garbage_api(
             }
             bad = {k: v for k, v in final.items() if "/bad/" in k}
             assert len(bad) == 10 and set(bad.values()) == {SendState.UNCERTAIN}
-            assert SendState.CLAIMED not in final.values()
+            # Nothing is left claimed. The alerts about the outcomes above are sends of their
+            # own, made and delivered after them: one may be in its call at this moment (a
+            # claim held for milliseconds; CI met one), never for the minute of a lease.
+            assert wait_for(lambda: SendState.CLAIMED not in states().values(), 10), states()
             # The watcher of e1's room polls garbage, counts it and goes on.
             assert wait_for(lambda: "3 failed polls in a row" in site.log, 90), site.log[-3000:]
             assert "uncertain  starting-soon → bad" in site.log
