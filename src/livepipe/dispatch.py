@@ -96,7 +96,9 @@ class Dispatcher:
                     self._sender().warm()
                     ready_all.wait(timeout=60)
 
-                self.app.templates.compile_ahead(MESSAGE_TEMPLATES)
+                self.app.templates.compile_ahead(
+                    MESSAGE_TEMPLATES, self.app.settings.site.languages
+                )
                 wait([pool.submit(warm) for _ in range(self.threads)])
                 recovered_at = 0.0
                 while not stop.is_set():

@@ -11,16 +11,17 @@ import re
 from collections.abc import Callable, Collection
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from ..errors import RenderError
-from ..i18n import phrases
+from ..i18n import HtmlPhrases, Phrases, phrases
 from ..limits import TimeLimitExceeded, time_limit
 
 # A site's templates are the site's code: they run sandboxed and bounded. No `range` over
@@ -233,7 +234,10 @@ def _replaced(s: str, old: str, new: str) -> int:
     return len(s) + s.count(old) * (len(new) - len(old))
 
 
-def _env(cls: type[jinja2.Environment], folder: Path) -> jinja2.Environment:
+_E = TypeVar("_E", bound=jinja2.Environment)
+
+
+def _env(cls: type[_E], folder: Path, **extra: Any) -> _E:
     site = issubclass(cls, SandboxedEnvironment)
     return cls(
         loader=_SiteLoader(folder) if site else jinja2.FileSystemLoader(str(folder)),
@@ -242,7 +246,92 @@ def _env(cls: type[jinja2.Environment], folder: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        **extra,
     )
+
+
+Words = Phrases | HtmlPhrases
+# ``t``'s methods whose answer depends on their arguments and the catalogue only
+_PURE_METHODS = frozenset({"label", "line", "strong", "flag"})
+
+
+class _FoldedEnvironment(jinja2.Environment):
+    """livepipe's own templates compiled for one language's phrases: each ``t("key")``,
+    ``t.label("when")``… whose arguments are constants is replaced by its phrase when the
+    template compiles (a cold build asked the catalogue about 60 times per event, each a
+    call through Jinja's runtime). The output is the same: the phrase is what the call
+    would have returned, an HTML template's Markup stays Markup, and a call that fails
+    (a missing key) is left to fail when it renders, as before."""
+
+    def __init__(self, catalogue: Phrases, html: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.catalogue, self.html = catalogue, html
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        if _rebinds_t(tree):
+            return tree
+        folded: nodes.Template = _Fold(self.catalogue.for_template(html=self.html)).visit(tree)
+        return folded
+
+
+def _rebinds_t(tree: nodes.Template) -> bool:
+    """Does the template give the name ``t`` another value anywhere (set, for, with, a
+    macro's parameter, an import)? Then no call of it is folded."""
+    for node in tree.find_all((nodes.Name, nodes.Import, nodes.FromImport)):
+        if isinstance(node, nodes.Name):
+            if node.name == "t" and node.ctx != "load":
+                return True
+        elif isinstance(node, nodes.Import):
+            if node.target == "t":
+                return True
+        elif isinstance(node, nodes.FromImport) and any(
+            (n if isinstance(n, str) else n[1]) == "t" for n in node.names
+        ):
+            return True
+    return False
+
+
+class _Fold(NodeTransformer):
+    def __init__(self, words: Words) -> None:
+        self.words = words
+
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:
+        visited = self.generic_visit(node)  # its arguments first
+        value = _constant_phrase(visited, self.words) if isinstance(visited, nodes.Call) else None
+        if value is None:
+            return visited
+        return nodes.Const(value, lineno=node.lineno, environment=node.environment)
+
+
+def _constant_phrase(call: nodes.Call, words: Words) -> str | bool | None:
+    """What ``call`` returns when it is ``t(…)`` or ``t.<pure method>(…)`` of constants."""
+    target = call.node
+    if isinstance(target, nodes.Name) and target.name == "t":
+        method: Callable[..., Any] = words
+    elif (
+        isinstance(target, nodes.Getattr)
+        and isinstance(target.node, nodes.Name)
+        and target.node.name == "t"
+        and target.attr in _PURE_METHODS
+    ):
+        method = getattr(words, target.attr)
+    else:
+        return None
+    if call.dyn_args is not None or call.dyn_kwargs is not None:
+        return None
+    if not all(isinstance(a, nodes.Const) for a in call.args):
+        return None
+    if not all(isinstance(k.value, nodes.Const) for k in call.kwargs):
+        return None
+    try:
+        value = method(
+            *(a.value for a in call.args),  # type: ignore[attr-defined]
+            **{k.key: k.value.value for k in call.kwargs},  # type: ignore[attr-defined]
+        )
+    except Exception:  # a missing phrase or value: the call stays and says so when it renders
+        return None
+    return value if isinstance(value, str | bool) else None
 
 
 def _bounded_render(template: jinja2.Template, values: dict[str, object]) -> str:
@@ -266,23 +355,44 @@ class Templates:
     def __init__(self, site_dir: Path | None = None, site_root: Path | None = None) -> None:
         # the site's catalogues are beside its templates folder unless said otherwise
         self.site_root = site_root or (site_dir.parent if site_dir is not None else None)
-        builtin = builtin_dir()
-        self._builtin = _env(jinja2.Environment, builtin)
+        self._folder = builtin_dir()
+        self._builtin = _env(jinja2.Environment, self._folder)
         self._site = (
             _env(_BoundedSandbox, site_dir)
-            if site_dir is not None and site_dir.is_dir() and site_dir.resolve() != builtin
+            if site_dir is not None and site_dir.is_dir() and site_dir.resolve() != self._folder
             else None
         )
-        self._cache: dict[tuple[str, str, str], jinja2.Template] = {}
+        # livepipe's templates with the phrases folded in, per (language, HTML or not),
+        # compiled again when the catalogue changed (an edit during `livepipe serve`)
+        self._folded: dict[tuple[str, bool], _FoldedEnvironment] = {}
+        self._cache: dict[tuple[str, str, str, jinja2.Environment], jinja2.Template] = {}
+
+    def _livepipes(self, catalogue: Phrases, html: bool) -> _FoldedEnvironment:
+        """livepipe's templates, compiled for ``catalogue`` (in an HTML template's form)."""
+        env = self._folded.get((catalogue.lang, html))
+        if env is None or env.catalogue is not catalogue:
+            env = _env(_FoldedEnvironment, self._folder, catalogue=catalogue, html=html)
+            self._folded[catalogue.lang, html] = env
+            self._cache.clear()  # rare: a language's first template, or its catalogue changed
+        return env
 
     def get(self, renderer: str, name: str, lang: str) -> jinja2.Template:
-        key = (renderer, name, lang)
+        """The template ``render`` renders: the site's, else livepipe's."""
+        html = name.endswith((".html", ".xml"))
+        return self._find(
+            renderer, name, lang, self._livepipes(phrases(lang, self.site_root), html)
+        )
+
+    def _find(
+        self, renderer: str, name: str, lang: str, livepipes: jinja2.Environment
+    ) -> jinja2.Template:
+        key = (renderer, name, lang, livepipes)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         stem, _, ext = name.rpartition(".")
         candidates = [f"{renderer}/{stem}.{lang}.{ext}", f"{renderer}/{name}"]
-        for env in (self._site, self._builtin):
+        for env in (self._site, livepipes):
             if env is None:
                 continue
             try:
@@ -295,32 +405,38 @@ class Templates:
             return template
         raise RenderError(f"no template {candidates[0]} (or a fallback)", template=name)
 
-    def compile_ahead(self, renderers: Collection[str]) -> int:
-        """Compile now every template of these renderers, the site's and livepipe's (how
-        many): a dispatcher does it before anything is due, so its first burst does not
-        (16 templates, 0.1 s). Best effort: a site template that does not compile fails
-        its sends later, with the reason."""
+    def compile_ahead(self, renderers: Collection[str], languages: Collection[str] = ()) -> int:
+        """Compile now every template of these renderers, the site's and livepipe's (for
+        each of ``languages``), how many: a dispatcher does it before anything is due, so
+        its first burst does not (16 templates, 0.1 s). Best effort: a site template that
+        does not compile fails its sends later, with the reason."""
+        envs: list[jinja2.Environment] = [self._site] if self._site is not None else []
+        for lang in languages:
+            catalogue = phrases(lang, self.site_root)
+            envs += [self._livepipes(catalogue, False), self._livepipes(catalogue, True)]
         compiled = 0
-        for env in (self._site, self._builtin):
-            if env is None:
-                continue
+        for env in envs:
             for name in env.list_templates():
-                if name.partition("/")[0] in renderers:
-                    try:
-                        env.get_template(name)
-                        compiled += 1
-                    except Exception:  # said when a send renders it
-                        continue
+                if name.partition("/")[0] not in renderers:
+                    continue
+                if isinstance(env, _FoldedEnvironment) and env.html != name.endswith(
+                    (".html", ".xml")
+                ):
+                    continue  # rendered with the other form of the phrases
+                try:
+                    env.get_template(name)
+                    compiled += 1
+                except Exception:  # said when a send renders it
+                    continue
         return compiled
 
     def render(self, renderer: str, name: str, lang: str, **values: object) -> str:
-        template = self.get(renderer, name, lang)
         html = name.endswith((".html", ".xml"))
-        values = {
-            "t": phrases(lang, self.site_root).for_template(html=html),
-            "lang": lang,
-            **values,
-        }
+        catalogue = phrases(lang, self.site_root)
+        # a caller's own ``t``: livepipe's templates as written, nothing folded
+        livepipes = self._builtin if "t" in values else self._livepipes(catalogue, html)
+        template = self._find(renderer, name, lang, livepipes)
+        values = {"t": catalogue.for_template(html=html), "lang": lang, **values}
         try:
             if template.environment is not self._site:
                 return template.render(**values)
