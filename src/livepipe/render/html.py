@@ -62,6 +62,10 @@ class Profile:
     tags: frozenset[str]
     attrs: Mapping[str, frozenset[str]]
     styles: Mapping[str, str] = field(default_factory=dict)
+    # what a start tag without attributes becomes (``_Cleaner.bare_start``), made once
+    openings: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 BASIC = Profile(
@@ -215,14 +219,20 @@ def _plain(html: str, cleaner: _Cleaner) -> bool:
             tag = tag.lower()
             if tag in _RAW_TEXT:  # HTMLParser reads their content as raw text
                 return False
-            pairs = [
-                (a[1].lower(), None if a[2] is None else unescape(a[2]))
-                for a in _PLAIN_ATTR.finditer(attrs)
-            ]
+            pairs = (
+                [
+                    (a[1].lower(), None if a[2] is None else unescape(a[2]))
+                    for a in _PLAIN_ATTR.finditer(attrs)
+                ]
+                if attrs
+                else []
+            )
             if closed:
                 cleaner.handle_startendtag(tag, pairs)
-            else:
+            elif pairs:
                 cleaner.handle_starttag(tag, pairs)
+            else:
+                cleaner.bare_start(tag)
     return True
 
 
@@ -260,6 +270,25 @@ class _Cleaner(HTMLParser):
         self.out.append(f"<{tag}{''.join(kept)}>")
         if tag not in _VOID:
             self.open.append(tag)
+
+    def bare_start(self, tag: str) -> None:
+        """``handle_starttag(tag, [])``: most tags of a template have no attributes, and
+        what such a tag becomes depends on the profile only (made once per profile)."""
+        if self.dropping or tag in _DROP_WITH_CONTENT:
+            self.handle_starttag(tag, [])
+            return
+        openings = self.profile.openings
+        if tag not in openings:  # the first time: as handle_starttag makes it, then undone
+            out, depth, self.out = self.out, len(self.open), []
+            self.handle_starttag(tag, [])
+            openings[tag] = self.out[0] if self.out else None
+            self.out = out
+            del self.open[depth:]
+        opening = openings[tag]
+        if opening is not None:
+            self.out.append(opening)
+            if tag not in _VOID:
+                self.open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
