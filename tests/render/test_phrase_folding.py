@@ -7,6 +7,7 @@ must be seen by a long-running process's next render."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,44 @@ def test_what_is_folded_and_what_is_left_to_render_time() -> None:
     assert "context.call" in rebound.environment.compile(
         '{% set t = x %}{{ t("label.when") }}', raw=True
     )
+
+
+def test_a_send_reads_the_catalogues_once_and_the_next_send_sees_an_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message asks for its phrases many times; the site's catalogue files are looked at
+    once per message (each ask looked at them: 5 % of a send), and an edit between two
+    sends is in the second."""
+    from livepipe.publish import make_channels
+    from livepipe.records import SendState
+    from livepipe.send import Sender
+
+    from ..support.scenario import Scenario
+
+    sc = Scenario(tmp_path / "site", str(tmp_path / "ledger.sqlite"))
+    sc.write(
+        "talk.md",
+        "---\ntitle: 讲座\nstart: 2030-01-10T20:00:00+08:00\nlocation: 线上\n---\n内容\n",
+    )
+    (sc.root / "i18n").mkdir()
+    own = sc.root / "i18n" / "zh.toml"
+    own.write_text('[label]\nwhen = "开讲："\n', encoding="utf-8")
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    sc.sync(now)
+    send = sc.sends(SendState.PENDING)[0]
+    sender = Sender(sc.ledger, sc.settings, make_channels(sc.settings), clock=lambda: now)
+    looked: list[Path] = []
+    real = i18n._stamp
+
+    def stamp(path: Path) -> tuple[int, int] | None:
+        looked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(i18n, "_stamp", stamp)
+    first = sender.message(send)
+    assert "开讲：" in first.text
+    assert 0 < len(looked) <= 2  # the site's two catalogues (its en.toml, its zh.toml), once
+    own.write_text('[label]\nwhen = "时间到："\n', encoding="utf-8")
+    second = sender.message(send)
+    assert "时间到：" in second.text and "开讲：" not in second.text
+    sc.close()
