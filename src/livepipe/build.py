@@ -209,6 +209,8 @@ def _render_events(
     if todo:
         prepare()
     processes = parallel.processes(workers) if len(todo) >= PARALLEL_MIN_EVENTS else 1
+    if processes > 1:  # compiled here once, for the helpers to inherit (each compiled them)
+        ctx.templates.compile_ahead(names, sorted({events[i].lang for i in todo}))
     # Slices small enough for steady progress, big enough to share well.
     size = max(16, len(todo) // (processes * 8)) if processes > 1 else 64
     bounds = [(i, min(i + size, len(todo))) for i in range(0, len(todo), size)]
