@@ -199,7 +199,7 @@ def _render_events(
     cache, and pickling 60k file records back, cost more than the lookups.)"""
     events = ctx.events
     kept: dict[int, tuple[str, bytes, _Outputs, bool]] = {}
-    if memo is not None:
+    if memo is not None and memo.cache.entries:  # (an empty cache: a cold build)
         for i, e in enumerate(events):
             key = ctx.event_key(e)
             outputs = memo.reuse(e.uid, key, len(names))
