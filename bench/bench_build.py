@@ -1,6 +1,8 @@
 """Benchmark `livepipe build` against Hugo building the same pages into an ICS calendar.
 
     python bench/bench_build.py [N ...]       (default: the corpus, then 10000 synthetic pages)
+    python bench/bench_build.py instructions [N]   (a cold build of N pages, default 500, in
+                                               one process, counted by callgrind)
 
 Both run as fresh processes on the same pages, in five interleaved rounds (each command once
 per round, so a drift in the machine's speed hits all of them alike); the table shows each
@@ -197,5 +199,53 @@ def compare(label: str, site: Path, tmp: Path, hugo: str, livepipe: str) -> None
     )
 
 
+# A cold build in one process (no helpers, no caches), for callgrind to count.
+ONE_PROCESS = """
+import os, shutil, sys
+import livepipe.fast.parallel as parallel
+parallel.processes = lambda workers: 1
+import livepipe.cli as cli
+cli._QUICK_EXIT = frozenset()  # leave through SystemExit: callgrind writes its count at exit
+shutil.rmtree(os.environ["LIVEPIPE_CACHE_DIR"], ignore_errors=True)
+shutil.rmtree(sys.argv[2], ignore_errors=True)
+sys.argv = ["livepipe", "build", sys.argv[1], "--out", sys.argv[2], "-q"]
+try:
+    cli.main()
+except SystemExit:
+    pass
+"""
+
+
+def instructions(pages: int) -> None:
+    """A cold build of every artifact of ``pages`` synthetic pages in one process, counted in
+    instructions under callgrind (user space): the same count however busy the machine is,
+    where its timings drift by half within the hour. Compare two checkouts by running this
+    file with each one's venv (``<checkout>/.venv/bin/python bench/bench_build.py
+    instructions``): the build imports livepipe from the interpreter that runs it."""
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind not found (apt-get install valgrind)")
+    (HERE / "out").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp_name:
+        tmp = Path(tmp_name)
+        site = generate(tmp / "site", pages)
+        env = {**ENV, "LIVEPIPE_CACHE_DIR": str(tmp / "caches")}
+        command = [sys.executable, "-c", ONE_PROCESS, str(site), str(tmp / "dist")]
+        subprocess.run(command, env=env, check=True)  # byte code compiled, as installed
+        out = tmp / "build.callgrind"
+        counted = [
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command,
+        ]  # fmt: skip
+        subprocess.run(counted, env=env, check=True, capture_output=True)
+        total = next(
+            int(line.split()[1])
+            for line in out.read_text().splitlines()
+            if line.startswith("totals:")
+        )
+    print(f"cold build of every artifact, {pages} pages, one process: {total / 1e9:.2f} G instr.")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["corpus", "10000"])
+    if sys.argv[1:2] == ["instructions"]:
+        instructions(int(sys.argv[2]) if len(sys.argv) > 2 else 500)
+    else:
+        main(sys.argv[1:] or ["corpus", "10000"])
