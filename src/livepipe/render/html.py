@@ -62,7 +62,7 @@ class Profile:
     tags: frozenset[str]
     attrs: Mapping[str, frozenset[str]]
     styles: Mapping[str, str] = field(default_factory=dict)
-    # what a start tag without attributes becomes (``_Cleaner.bare_start``), made once
+    # what a start tag without attributes becomes (``_opening``), made once per profile
     openings: dict[str, str | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -229,10 +229,8 @@ def _plain(html: str, cleaner: _Cleaner) -> bool:
             )
             if closed:
                 cleaner.handle_startendtag(tag, pairs)
-            elif pairs:
-                cleaner.handle_starttag(tag, pairs)
             else:
-                cleaner.bare_start(tag)
+                cleaner.handle_starttag(tag, pairs)
     return True
 
 
@@ -252,43 +250,19 @@ class _Cleaner(HTMLParser):
         if tag in _DROP_WITH_CONTENT:
             self.dropping.append(tag)
             return
-        if tag not in self.profile.tags:
-            return  # unwrap: keep the text, drop the tag
-        kept = []
-        allowed = self.profile.attrs.get(tag, frozenset())
-        for name, value in attrs:
-            if name not in allowed or value is None:
-                continue
-            if name in _URL_ATTRS and not _safe_url(value):
-                continue
-            kept.append(f' {name}="{escape(value, quote=True)}"')
-        style = self.profile.styles.get(tag)
-        if style:
-            kept.append(f' style="{escape(style, quote=True)}"')
-        if tag == "img" and not any(k.startswith(" src=") for k in kept):
+        profile = self.profile
+        if attrs:
+            opening = _opening(profile, tag, attrs)
+        else:  # most tags of a template: what they become depends on the profile only
+            try:
+                opening = profile.openings[tag]
+            except KeyError:
+                opening = profile.openings[tag] = _opening(profile, tag, attrs)
+        if opening is None:
             return
-        self.out.append(f"<{tag}{''.join(kept)}>")
+        self.out.append(opening)
         if tag not in _VOID:
             self.open.append(tag)
-
-    def bare_start(self, tag: str) -> None:
-        """``handle_starttag(tag, [])``: most tags of a template have no attributes, and
-        what such a tag becomes depends on the profile only (made once per profile)."""
-        if self.dropping or tag in _DROP_WITH_CONTENT:
-            self.handle_starttag(tag, [])
-            return
-        openings = self.profile.openings
-        if tag not in openings:  # the first time: as handle_starttag makes it, then undone
-            out, depth, self.out = self.out, len(self.open), []
-            self.handle_starttag(tag, [])
-            openings[tag] = self.out[0] if self.out else None
-            self.out = out
-            del self.open[depth:]
-        opening = openings[tag]
-        if opening is not None:
-            self.out.append(opening)
-            if tag not in _VOID:
-                self.open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -315,6 +289,27 @@ class _Cleaner(HTMLParser):
         while self.open:
             self.out.append(f"</{self.open.pop()}>")
         return "".join(self.out).strip()
+
+
+def _opening(profile: Profile, tag: str, attrs: list[tuple[str, str | None]]) -> str | None:
+    """The start tag ``tag`` becomes under ``profile``: its allowed attributes (URLs of a
+    safe scheme only) and the profile's style; None when it goes (its text stays)."""
+    if tag not in profile.tags:
+        return None  # unwrap: keep the text, drop the tag
+    kept = []
+    allowed = profile.attrs.get(tag, frozenset())
+    for name, value in attrs:
+        if name not in allowed or value is None:
+            continue
+        if name in _URL_ATTRS and not _safe_url(value):
+            continue
+        kept.append(f' {name}="{escape(value, quote=True)}"')
+    style = profile.styles.get(tag)
+    if style:
+        kept.append(f' style="{escape(style, quote=True)}"')
+    if tag == "img" and not any(k.startswith(" src=") for k in kept):
+        return None
+    return f"<{tag}{''.join(kept)}>"
 
 
 def _safe_url(value: str) -> bool:

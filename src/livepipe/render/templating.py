@@ -250,6 +250,11 @@ def _env(cls: type[_E], folder: Path, **extra: Any) -> _E:
     )
 
 
+def _is_html(name: str) -> bool:
+    """Is ``name`` an HTML (or XML) template: one that escapes, and whose ``t`` escapes?"""
+    return name.endswith((".html", ".xml"))
+
+
 Words = Phrases | HtmlPhrases
 # ``t``'s methods whose answer depends on their arguments and the catalogue only
 _PURE_METHODS = frozenset({"label", "line", "strong", "flag"})
@@ -378,7 +383,7 @@ class Templates:
 
     def get(self, renderer: str, name: str, lang: str) -> jinja2.Template:
         """The template ``render`` renders: the site's, else livepipe's."""
-        html = name.endswith((".html", ".xml"))
+        html = _is_html(name)
         return self._find(
             renderer, name, lang, self._livepipes(phrases(lang, self.site_root), html)
         )
@@ -419,9 +424,7 @@ class Templates:
             for name in env.list_templates():
                 if name.partition("/")[0] not in renderers:
                     continue
-                if isinstance(env, _FoldedEnvironment) and env.html != name.endswith(
-                    (".html", ".xml")
-                ):
+                if isinstance(env, _FoldedEnvironment) and env.html != _is_html(name):
                     continue  # rendered with the other form of the phrases
                 try:
                     env.get_template(name)
@@ -431,7 +434,7 @@ class Templates:
         return compiled
 
     def render(self, renderer: str, name: str, lang: str, **values: object) -> str:
-        html = name.endswith((".html", ".xml"))
+        html = _is_html(name)
         catalogue = phrases(lang, self.site_root)
         # a caller's own ``t``: livepipe's templates as written, nothing folded
         livepipes = self._builtin if "t" in values else self._livepipes(catalogue, html)
