@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from livepipe.render.html import (
@@ -85,6 +85,7 @@ def _markup(plain: bool) -> st.SearchStrategy[str]:
     comments, declarations, raw-text elements, references without ';', a stray '<')."""
     pick = st.sampled_from
     tags = ["p", "P", "a", "A", "img", "IMG", "br", "span-x", "h2", "li", "code", "x:y"]
+    tags += ["svg", "FORM", "video"]  # dropped with what they hold (tags and text)
     spaces = [" ", "\t", "\n"]
     values = [
         "",
@@ -116,6 +117,8 @@ def _markup(plain: bool) -> st.SearchStrategy[str]:
 
 
 @settings(max_examples=2000, deadline=None)
+@example("<p><svg></p></svg>text", WECHAT)  # an end tag inside what is dropped
+@example("<p><svg><p></svg>x</p>", EMAIL)  # a start tag inside what is dropped
 @given(
     st.one_of(_markup(plain=True), _markup(plain=False)), st.sampled_from([WECHAT, EMAIL, BASIC])
 )

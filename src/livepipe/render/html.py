@@ -202,9 +202,14 @@ _RAW_TEXT = frozenset(
 
 def _plain(html: str, cleaner: _Cleaner) -> bool:
     """Feed ``cleaner`` the tokens of ``html`` when it is plain (above); False when it is
-    not (the cleaner is then half fed: throw it away)."""
+    not (the cleaner is then half fed: throw it away). The usual tokens (text without a
+    character reference or ``>``, a start tag without attributes whose opening the profile
+    knows, the end tag of the element open last) are taken here as the cleaner's methods
+    would take them; the rest go to those methods."""
     pos, end = 0, len(html)
     match = _PLAIN_TOKEN.match
+    out, opened, dropping = cleaner.out, cleaner.open, cleaner.dropping
+    openings = cleaner.profile.openings
     while pos < end:
         m = match(html, pos)
         if m is None:
@@ -212,13 +217,31 @@ def _plain(html: str, cleaner: _Cleaner) -> bool:
         pos = m.end()
         text, tag, attrs, closed, end_tag = m.groups()
         if text is not None:
-            cleaner.handle_data(unescape(text))
+            if dropping:
+                continue
+            if "&" in text:
+                text = escape(unescape(text), quote=False)
+            elif ">" in text:
+                text = text.replace(">", "&gt;")
+            out.append(text)
         elif end_tag is not None:
-            cleaner.handle_endtag(end_tag.lower())
+            end_tag = end_tag.lower()
+            if not dropping and opened and opened[-1] == end_tag:
+                opened.pop()
+                out.append(f"</{end_tag}>")
+            else:
+                cleaner.handle_endtag(end_tag)
         else:
             tag = tag.lower()
             if tag in _RAW_TEXT:  # HTMLParser reads their content as raw text
                 return False
+            if not attrs and not closed and not dropping and tag in openings:
+                opening = openings[tag]  # (a tag dropped with its content is never here)
+                if opening is not None:
+                    out.append(opening)
+                    if tag not in _VOID:
+                        opened.append(tag)
+                continue
             pairs = (
                 [
                     (a[1].lower(), None if a[2] is None else unescape(a[2]))
