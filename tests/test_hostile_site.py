@@ -233,6 +233,40 @@ def test_a_private_url_on_a_page_is_a_warning(site: Path, write_page: Callable) 
     assert [p for p in problems if p.code == "private-url"] == []  # allowed on purpose
 
 
+# -- URLs that urlsplit cannot read --------------------------------------------------------------
+
+
+def test_a_url_that_cannot_be_read_is_a_warning_and_the_event_stays(
+    site: Path, write_page: Callable
+) -> None:
+    """urlsplit raises on an unbalanced bracket in the host: the page was lost as an
+    internal error; now the URL is ignored with a warning on its line, like any bad URL."""
+    write_page("odd.md", page(extra='cover: "https://[x/a.png"\nlive_url: "https://x]:8/"\n'))
+    events, problems = loaded(site)
+    assert [e.title for e in events] == ["T"]
+    assert events[0].cover_image is None and events[0].live_url is None
+    bad = sorted((p.line, p.code, p.severity) for p in problems)
+    assert bad == [(5, "bad-url", Severity.WARNING), (6, "bad-url", Severity.WARNING)]
+    assert all("cannot be read as a URL" in p.message for p in problems)
+
+
+def test_a_page_body_with_unreadable_urls_still_builds(site: Path, write_page: Callable) -> None:
+    """Raw HTML and Markdown links in a page's body whose URL urlsplit cannot read: the
+    sanitiser drops the attribute (keeps the text), and every artifact is made."""
+    body = (
+        'See <a href="https://[x">the room</a>, <img src="http://[::1" alt="map">, '
+        '[the notes](https://[y/) and <a href="https://mp.weixin.qq.com]/s">more</a>.\n'
+    )
+    write_page("odd.md", page().replace("body\n", "## About\n\n" + body))
+    write_page("plain.md", page(start="2026-12-11T19:00:00+08:00").replace("title: T", "title: P"))
+    result = load(Site.locate(site), cache=False)
+    made = {a.path: a.data.decode("utf-8") for a in artifacts(result)}
+    article = next(v for k, v in made.items() if k.startswith("wechat/odd") and k.endswith(".html"))
+    assert "the room" in article and "the notes" in article and "more" in article
+    assert "[x" not in article and "[::1" not in article and "[y" not in article
+    assert any(k.startswith("wechat/plain") for k in made)  # the other page too
+
+
 # -- email list headers -----------------------------------------------------------------------
 
 

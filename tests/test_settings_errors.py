@@ -38,6 +38,11 @@ HEAD = '[site]\nname = "X"\nbase_url = "https://x.example"\n\n'
         ),
         ('[pages]\nmin_repeat_interval = "often"\n', 6, "pages.min_repeat_interval"),
         ("[alerts]\nwatch_failures = 0\n", 6, "alerts.watch_failures"),
+        (  # urlsplit cannot read it
+            '[imports.meetups]\nurl = "https://[feeds.example/all.ics"\n',
+            6,
+            "imports.meetups.url: url is not a URL with a host ('[' and ']' may only enclose",
+        ),
     ],
 )
 def test_a_settings_mistake_is_one_line_with_its_place(
@@ -51,6 +56,17 @@ def test_a_settings_mistake_is_one_line_with_its_place(
     assert first.startswith(f"error: {tmp_path / 'livepipe.toml'}:{line}: "), result.output
     assert says in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_base_url_urlsplit_cannot_read_is_a_settings_error(tmp_path: Path) -> None:
+    """It was accepted: then every page was an internal error and the build a traceback."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "livepipe.toml").write_text('[site]\nbase_url = "https://[x"\n', encoding="utf-8")
+    for command in ("check", "build"):
+        result = CliRunner().invoke(app, [command, str(tmp_path)], env={"COLUMNS": "300"})
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {tmp_path / 'livepipe.toml'}:2: site.base_url")
+        assert "Traceback" not in result.output
 
 
 def check(root: Path, toml: str, pages: dict[str, str] | None = None) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 SCHEMES = ("http", "https")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -16,6 +16,18 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Host names that only ever mean "inside": refused for page URLs (and warned about by check)
 # without asking DNS.
 _INSIDE_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".intranet", ".home.arpa")
+
+
+def split_url(url: str) -> SplitResult | None:
+    """``urlsplit(url)``, or None for a URL it cannot read: it raises ValueError for an
+    unbalanced ``[`` or ``]`` in the host (``https://[x``), a port out of range and the like,
+    and a page can hold any of them. Every URL from a page or a remote is split by this."""
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 (reading the host raises for some of them too)
+    except (ValueError, TypeError):
+        return None
+    return parts
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -100,11 +112,10 @@ def internal_name(host: str) -> bool:
 def private_reason(url: str, allow: Sequence[IPNetwork] = ()) -> str | None:
     """Why a URL written on a page points inside a network (check's ``private-url``
     warning), or None. Pure: no DNS."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except (ValueError, TypeError):
+    parts = split_url(url)
+    if parts is None:
         return None
+    host = parts.hostname or ""
     if parts.scheme not in SCHEMES or not host:
         return None
     literal = _literal(host)

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta, tzinfo
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin
 
-from .addresses import private_reason
+from .addresses import private_reason, split_url
 from .config import Settings
 from .identity import event_uid, page_id, uri, url_path
 from .models import Event, fingerprint
@@ -389,18 +389,35 @@ def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = Non
         url = "https:" + url
     elif url.startswith("/") and base:
         url = urljoin(base + "/", url.lstrip("/"))
-    parts = urlsplit(url)
-    if parts.scheme == "http" and parts.hostname in _HTTPS_HOSTS:
+    parts = split_url(url)
+    line = _line_holding(ctx, raw.strip())
+    if parts is not None and parts.scheme == "http" and parts.hostname in _HTTPS_HOSTS:
         url = "https" + url[4:]
-        parts = urlsplit(url)
+        parts = split_url(url)
+    if parts is None:
+        ctx.warn(
+            "bad-url",
+            f"{what} {raw!r} cannot be read as a URL; ignored",
+            line=line,
+            hint="check its host: '[' and ']' may only enclose an IPv6 address, as in "
+            "https://[2001:db8::1]/",
+        )
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         ctx.warn(
             "bad-url",
             f"{what} {raw!r} is not an http(s) URL; ignored",
+            line=line,
             hint="write a full URL such as https://…",
         )
         return None
     return url
+
+
+def _line_holding(ctx: PageContext, text: str) -> int:
+    """The file line of the first front-matter line that holds ``text`` (else line 1)."""
+    page = ctx.page
+    return next((page.first_line + i for i, held in enumerate(page.fm_lines) if text in held), 1)
 
 
 def _private_urls(ctx: PageContext, event: Event, settings: Settings) -> None:
@@ -419,8 +436,9 @@ def _private_urls(ctx: PageContext, event: Event, settings: Settings) -> None:
         why = private_reason(url, allow) if url else None
         if why is None or url is None:
             continue
-        host = urlsplit(url).hostname or ""
-        line = next((i + 2 for i, text in enumerate(ctx.page.fm_lines) if host and host in text), 1)
+        parts = split_url(url)
+        host = (parts.hostname if parts is not None else None) or ""
+        line = _line_holding(ctx, host) if host else 1
         ctx.warn(
             "private-url",
             f"{what} {url[:120]}: {why}; livepipe will not fetch it and viewers cannot open it",
@@ -435,8 +453,8 @@ def _replay(ctx: PageContext, raw: str | None) -> tuple[str | None, str | None]:
     url = _url(ctx, raw, "replay URL")
     if url is None:
         return None, None
-    parts = urlsplit(url)
-    if parts.hostname == "player.bilibili.com":
+    parts = split_url(url)
+    if parts is not None and parts.hostname == "player.bilibili.com":
         bvid = parse_qs(parts.query).get("bvid", [""])[0]
         if bvid:
             return f"https://www.bilibili.com/video/{bvid}", url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -147,3 +148,22 @@ def test_markdown_and_templates_take_the_quick_path() -> None:
     # first </script> ends it and "b" is seen (checked by hand).
     nested = "<p>a<script><script></script>b</script></p>"
     assert sanitize(nested, BASIC) == "<p>ab</p>"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("[]:/@%?#&;.x1 \t\n\x00\u3000"), max_size=30),
+    st.sampled_from(["http://", "https://", "mailto:", "javascript:", "//", ""]),
+)
+def test_no_url_makes_the_sanitiser_or_the_references_fail(rest: str, scheme: str) -> None:
+    """urlsplit raises on some URLs (an unbalanced '[' in the host): a page's raw HTML may
+    hold any of them. The attribute goes unless it is a safe URL; the text stays."""
+    from livepipe.i18n import phrases
+    from livepipe.render.wechat import with_references
+
+    url = html_escape(scheme + rest, quote=True)
+    for profile in (WECHAT, EMAIL, BASIC):
+        out = sanitize(f'<p><a href="{url}">link</a><img src="{url}" alt="a"></p>', profile)
+        assert "link" in out
+    article = f'<section><a href="{url}">link</a></section>'
+    assert "link" in with_references(article, phrases("en"))

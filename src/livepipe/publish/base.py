@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote
 
 import httpx
 
+from ..addresses import split_url
 from ..config import ChannelSettings
 from ..errors import ConfigError, FetchError, PublishError
 from ..i18n import Phrases, phrases
@@ -156,7 +157,7 @@ class Channel(ABC):
             return
         self._kept.add(value)
         forms = {value}
-        parts = urlsplit(value) if "://" in value else None
+        parts = split_url(value) if "://" in value else None
         if parts is not None and parts.netloc:
             forms.add(parts.path + (f"?{parts.query}" if parts.query else ""))
             forms.update(seg for seg in parts.path.split("/") if _secretish(seg))

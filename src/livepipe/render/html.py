@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from html import escape, unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+from ..addresses import split_url
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -336,8 +337,8 @@ def _opening(profile: Profile, tag: str, attrs: list[tuple[str, str | None]]) ->
 
 
 def _safe_url(value: str) -> bool:
-    scheme = urlsplit(value.strip()).scheme.lower()
-    return scheme in _SAFE_SCHEMES
+    parts = split_url(value.strip())  # one that cannot be read is not safe
+    return parts is not None and parts.scheme.lower() in _SAFE_SCHEMES
 
 
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")

@@ -12,10 +12,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
-from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
+from ..addresses import split_url
 from ..i18n import Phrases
 from ..models import Event
 from ..options import WECHAT_TITLE_MAX
@@ -91,8 +91,8 @@ _H2 = '<h2 style="margin:24px 0 12px;font-size:18px;font-weight:bold;color:#1a5f
 
 
 def _inside_wechat(url: str) -> bool:
-    host = (urlsplit(htmllib.unescape(url)).hostname or "").lower()
-    return host == "mp.weixin.qq.com"
+    parts = split_url(htmllib.unescape(url))
+    return parts is not None and (parts.hostname or "").lower() == "mp.weixin.qq.com"
 
 
 def with_references(article: str, words: Phrases) -> str:
