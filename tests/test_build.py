@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
-from livepipe.build import build
+from livepipe.build import _slices, build
 from livepipe.cli import app
 from livepipe.site import Site, load
 
@@ -287,3 +289,22 @@ def test_build_after_sync_writes_the_same_files(tmp_path: Path) -> None:
     made = runner.invoke(app, ["build", str(fresh), "-o", str(tmp_path / "d3"), "-q"])
     assert made.exit_code == 0, made.output
     assert not (fresh / ".livepipe").exists()
+
+
+@pytest.mark.parametrize(
+    ("count", "processes"), [(10_000, 2), (10_000, 8), (401, 2), (7, 2), (100, 1)]
+)
+def test_render_slices_cover_every_event_once_and_shrink_toward_the_end(
+    count: int, processes: int
+) -> None:
+    """Slices shrink as the work runs out (a process that takes the last big slice kept
+    the other waiting for it): together they are range(count), in order."""
+    bounds = _slices(count, processes)
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(count))
+    sizes = [end - start for start, end in bounds]
+    if processes > 1:
+        assert all(a >= b for a, b in itertools.pairwise(sizes))
+        assert max(sizes[-processes:]) <= 16  # the last each process takes is small
+        assert sizes[0] == min(count, max(16, count // (processes * 8)))
+    else:
+        assert set(sizes[:-1]) <= {64}

@@ -211,9 +211,7 @@ def _render_events(
     processes = parallel.processes(workers) if len(todo) >= PARALLEL_MIN_EVENTS else 1
     if processes > 1:  # compiled here once, for the helpers to inherit (each compiled them)
         ctx.templates.compile_ahead(names, sorted({events[i].lang for i in todo}))
-    # Slices small enough for steady progress, big enough to share well.
-    size = max(16, len(todo) // (processes * 8)) if processes > 1 else 64
-    bounds = [(i, min(i + size, len(todo))) for i in range(0, len(todo), size)]
+    bounds = _slices(len(todo), processes)
 
     def render_slice(index: int, remote: bool) -> list[tuple[str, bytes, _Outputs, bool]]:
         return [
@@ -225,6 +223,20 @@ def _render_events(
     )
     for i in range(len(events)):
         yield kept[i] if i in kept else next(made)
+
+
+def _slices(count: int, processes: int) -> list[tuple[int, int]]:
+    """``range(count)`` in slices for ``processes`` to share: each an eighth of a process's
+    share of what is left, down to 16, so that they finish together (slices of one size
+    left one process idle for up to a slice, 0.2-0.5 s at 10k events); 64 for one process
+    (steady progress)."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < count:
+        size = max(16, (count - start) // (processes * 8)) if processes > 1 else 64
+        bounds.append((start, min(start + size, count)))
+        start += size
+    return bounds
 
 
 def _render_event(
