@@ -23,11 +23,9 @@ def split_url(url: str) -> SplitResult | None:
     unbalanced ``[`` or ``]`` in the host (``https://[x``), a port out of range and the like,
     and a page can hold any of them. Every URL from a page or a remote is split by this."""
     try:
-        parts = urlsplit(url)
-        parts.hostname  # noqa: B018 (reading the host raises for some of them too)
+        return urlsplit(url)
     except (ValueError, TypeError):
         return None
-    return parts
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
