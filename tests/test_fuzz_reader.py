@@ -26,6 +26,10 @@ PIECES = [
     "  base: ",
     "livepipe: ",
     "uid: ",
+    "cover: ",
+    "live_url: ",
+    "https://[x/a.png",  # urls urlsplit cannot read
+    "http://x]:8/",
     "2026-12-03 19:00",
     "2026-12-03T19:00:00+25:00",
     "9999-12-31 23:30",
