@@ -20,8 +20,9 @@ _INSIDE_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".intranet", ".
 
 def split_url(url: str) -> SplitResult | None:
     """``urlsplit(url)``, or None for a URL it cannot read: it raises ValueError for an
-    unbalanced ``[`` or ``]`` in the host (``https://[x``), a port out of range and the like,
-    and a page can hold any of them. Every URL from a page or a remote is split by this."""
+    unbalanced ``[`` or ``]`` in the host (``https://[x``), and a page can hold one. Every
+    URL from a page, a remote or the settings is split by this. (A bad port still reads:
+    ``.port`` raises, so it is not asked for.)"""
     try:
         return urlsplit(url)
     except (ValueError, TypeError):

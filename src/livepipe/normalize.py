@@ -390,7 +390,6 @@ def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = Non
     elif url.startswith("/") and base:
         url = urljoin(base + "/", url.lstrip("/"))
     parts = split_url(url)
-    line = _line_holding(ctx, raw.strip())
     if parts is not None and parts.scheme == "http" and parts.hostname in _HTTPS_HOSTS:
         url = "https" + url[4:]
         parts = split_url(url)
@@ -398,7 +397,7 @@ def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = Non
         ctx.warn(
             "bad-url",
             f"{what} {raw!r} cannot be read as a URL; ignored",
-            line=line,
+            line=_line_holding(ctx, raw.strip()),
             hint="check its host: '[' and ']' may only enclose an IPv6 address, as in "
             "https://[2001:db8::1]/",
         )
@@ -407,7 +406,7 @@ def _url(ctx: PageContext, raw: str | None, what: str, *, base: str | None = Non
         ctx.warn(
             "bad-url",
             f"{what} {raw!r} is not an http(s) URL; ignored",
-            line=line,
+            line=_line_holding(ctx, raw.strip()),
             hint="write a full URL such as https://…",
         )
         return None
