@@ -38,6 +38,16 @@ HEAD = '[site]\nname = "X"\nbase_url = "https://x.example"\n\n'
         ),
         ('[pages]\nmin_repeat_interval = "often"\n', 6, "pages.min_repeat_interval"),
         ("[alerts]\nwatch_failures = 0\n", 6, "alerts.watch_failures"),
+        (  # said by `check`, not by the first send's failure
+            '[channels.team]\ntype = "webhook"\nurl = "ftp://hooks.example/x"\n',
+            7,
+            "channels.team: url: must start with http:// or https://",
+        ),
+        (
+            '[channels.news]\ntype = "listmonk"\nurl = "https://[lists.example"\n',
+            7,
+            "channels.news: url: is not a URL with a host ('[' and ']' may only enclose",
+        ),
         (  # urlsplit cannot read it
             '[imports.meetups]\nurl = "https://[feeds.example/all.ics"\n',
             6,

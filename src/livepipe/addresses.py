@@ -29,6 +29,16 @@ def split_url(url: str) -> SplitResult | None:
         return None
 
 
+def http_url_problem(value: str) -> str | None:
+    """What keeps ``value`` from being an http(s) URL with a host (settings' URLs), or None."""
+    if not value.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    parts = split_url(value)
+    if parts is None or not parts.hostname:
+        return "is not a URL with a host ('[' and ']' may only enclose an IPv6 address)"
+    return None
+
+
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
     """``["10.0.0.0/8", "127.0.0.1"]`` → networks; ValueError names a bad one."""
     out = []

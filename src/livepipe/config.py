@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from .addresses import split_url
+from .addresses import http_url_problem
 from .errors import ConfigError
 from .models import SlotKind
 from .timeutil import get_zone, parse_duration
@@ -35,14 +35,9 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 def _http_url(value: str, what: str = "") -> str:
-    named = what + " " if what else ""
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{named}must start with http:// or https://")
-    parts = split_url(value)
-    if parts is None or not parts.hostname:
-        raise ValueError(
-            f"{named}is not a URL with a host ('[' and ']' may only enclose an IPv6 address)"
-        )
+    problem = http_url_problem(value)
+    if problem is not None:
+        raise ValueError(f"{what} {problem}" if what else problem)
     return value
 
 

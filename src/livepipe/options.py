@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from .addresses import http_url_problem
 from .timeutil import parse_duration
 
 
@@ -22,6 +23,18 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _http_url(value: str | None) -> str | None:
+    """A URL written in livepipe.toml: checked when the settings load (`check` says it), not
+    at the first send."""
+    problem = None if value is None else http_url_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
 WECHAT_TITLE_MAX = 32  # characters of an article title (draft/add)
 
 
@@ -51,7 +64,7 @@ class OutboxOptions(ChannelOptions):
 
 class WebhookOptions(ChannelOptions):
     type: ClassVar[str] = "webhook"
-    url: str | None = Field(default=None, description="where to POST (required)")
+    url: HttpUrl = Field(default=None, description="where to POST (required)")
     secret_env: str | None = Field(
         default=None, description="variable holding the HMAC signing secret (required)"
     )
@@ -124,7 +137,7 @@ class EmailOptions(ChannelOptions):
 
 class ListmonkOptions(ChannelOptions):
     type: ClassVar[str] = "listmonk"
-    url: str | None = Field(default=None, description="listmonk's base URL (required)")
+    url: HttpUrl = Field(default=None, description="listmonk's base URL (required)")
     username_env: str | None = Field(default=None, description="variable: the API user")
     token_env: str | None = Field(default=None, description="variable: its token")
     lists: list[int] = Field(default_factory=list, description="list ids (required)")
@@ -137,7 +150,9 @@ class WeChatOptions(ChannelOptions):
     timeout: float = Field(default=20.0, gt=0, le=600, description="seconds one call may take")
     appid_env: str | None = Field(default=None, description="variable: the AppID (required)")
     secret_env: str | None = Field(default=None, description="variable: the AppSecret")
-    api: str = Field(default="https://api.weixin.qq.com", description="the API base")
+    api: Annotated[str, AfterValidator(_http_url)] = Field(
+        default="https://api.weixin.qq.com", description="the API base"
+    )
     draft_only: bool = Field(default=False, description="stop at the draft (publish by hand)")
     default_cover: str | None = Field(
         default=None, description="cover for pages without one: a URL or a file in the site"
