@@ -25,16 +25,16 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
-def _http_url(value: str | None) -> str | None:
+def _http_url(value: str) -> str:
     """A URL written in livepipe.toml: checked when the settings load (`check` says it), not
     at the first send."""
-    problem = None if value is None else http_url_problem(value)
+    problem = http_url_problem(value)
     if problem is not None:
         raise ValueError(problem)
     return value
 
 
-HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 WECHAT_TITLE_MAX = 32  # characters of an article title (draft/add)
 
 
@@ -64,7 +64,7 @@ class OutboxOptions(ChannelOptions):
 
 class WebhookOptions(ChannelOptions):
     type: ClassVar[str] = "webhook"
-    url: HttpUrl = Field(default=None, description="where to POST (required)")
+    url: HttpUrl | None = Field(default=None, description="where to POST (required)")
     secret_env: str | None = Field(
         default=None, description="variable holding the HMAC signing secret (required)"
     )
@@ -137,7 +137,7 @@ class EmailOptions(ChannelOptions):
 
 class ListmonkOptions(ChannelOptions):
     type: ClassVar[str] = "listmonk"
-    url: HttpUrl = Field(default=None, description="listmonk's base URL (required)")
+    url: HttpUrl | None = Field(default=None, description="listmonk's base URL (required)")
     username_env: str | None = Field(default=None, description="variable: the API user")
     token_env: str | None = Field(default=None, description="variable: its token")
     lists: list[int] = Field(default_factory=list, description="list ids (required)")
@@ -150,9 +150,7 @@ class WeChatOptions(ChannelOptions):
     timeout: float = Field(default=20.0, gt=0, le=600, description="seconds one call may take")
     appid_env: str | None = Field(default=None, description="variable: the AppID (required)")
     secret_env: str | None = Field(default=None, description="variable: the AppSecret")
-    api: Annotated[str, AfterValidator(_http_url)] = Field(
-        default="https://api.weixin.qq.com", description="the API base"
-    )
+    api: HttpUrl = Field(default="https://api.weixin.qq.com", description="the API base")
     draft_only: bool = Field(default=False, description="stop at the draft (publish by hand)")
     default_cover: str | None = Field(
         default=None, description="cover for pages without one: a URL or a file in the site"
